@@ -1,0 +1,48 @@
+// spinescan: finds vertebral bodies in sagittal lumbar spine MRI and flags pathological ones.
+#include <iostream>
+
+#include "commands.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/logging.h"
+#include "spinescan/core/threads.h"
+#include "spinescan/core/version.h"
+
+int main(int argc, char** argv) {
+  using namespace spinescan;
+  CLI::App app{"spinescan: vertebral bodies and their pathology in sagittal lumbar spine MRI (an assistant, not a diagnosis)"};
+  app.option_defaults()->always_capture_default();
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("spinescan ") + version() + " (" + git_revision() + ")");
+  int threads = 0;
+  app.add_option("--threads", threads, "libtorch threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  bool quiet = false, verbose = false;
+  app.add_flag("-q,--quiet", quiet, "only errors on stderr");
+  app.add_flag("-v,--verbose", verbose, "debug messages on stderr");
+
+  cli::Runner run;
+  cli::register_info(app, run);
+  cli::register_synth(app, run);
+  cli::register_dataset(app, run);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : cli::kUsage;
+  }
+  set_log_level(quiet ? LogLevel::error : verbose ? LogLevel::debug : LogLevel::info);
+  try {
+    configure_threads(threads);
+    return run ? run() : cli::kUsage;
+  } catch (const ConfigError& e) {
+    std::cerr << "spinescan: error: " << e.what() << "\n";
+    return cli::kUsage;
+  } catch (const Error& e) {
+    std::cerr << "spinescan: error: " << e.what() << "\n";
+    return cli::kDataProblem;
+  } catch (const std::exception& e) {
+    // Filesystem and library errors outside our typed exceptions: still one line.
+    std::cerr << "spinescan: error: " << e.what() << "\n";
+    return cli::kInternal;
+  }
+}

@@ -1,0 +1,307 @@
+#include "spinescan/io/study_reader.h"
+
+#include <itkGDCMImageIO.h>
+#include <itkGDCMSeriesFileNames.h>
+#include <itkImage.h>
+#include <itkImageFileReader.h>
+#include <itkImageIOBase.h>
+#include <itkImageSeriesReader.h>
+#include <itkMetaDataObject.h>
+#include <itkMetaImageIO.h>
+#include <itkNiftiImageIO.h>
+#include <itkNrrdImageIO.h>
+#include <gdcmTrace.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "spinescan/core/errors.h"
+#include "spinescan/io/file_checks.h"
+#include "spinescan/io/orientation.h"
+
+namespace fs = std::filesystem;
+
+namespace spinescan {
+namespace {
+
+// ITK and GDCM print warnings on stderr (e.g. "No Series were found"); every such case is
+// turned into an exception with a clear message here, so the library noise is switched off.
+void silence_library_warnings() {
+  static const bool done = [] {
+    itk::Object::GlobalWarningDisplayOff();
+    gdcm::Trace::WarningOff();
+    return true;
+  }();
+  (void)done;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && std::equal(suffix.rbegin(), suffix.rend(), s.rbegin(),
+                                                 [](char a, char b) { return std::tolower(a) == b; });
+}
+
+// ITK's own messages carry file/line noise; keep the first meaningful line.
+std::string itk_reason(const itk::ExceptionObject& e) {
+  std::string d = e.GetDescription();
+  const auto nl = d.find('\n');
+  if (nl != std::string::npos) d = d.substr(0, nl);
+  return d.empty() ? "unreadable" : d;
+}
+
+itk::ImageIOBase::Pointer file_io_for(const std::string& format) {
+  if (format == "NIfTI") return itk::NiftiImageIO::New().GetPointer();
+  if (format == "MetaImage") return itk::MetaImageIO::New().GetPointer();
+  return itk::NrrdImageIO::New().GetPointer();
+}
+
+std::string tag(const itk::MetaDataDictionary& dict, const std::string& key) {
+  std::string value;
+  itk::ExposeMetaData<std::string>(dict, key, value);
+  // DICOM pads strings to even length with spaces or NULs.
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\0')) value.pop_back();
+  return value;
+}
+
+std::string plane_from_orientation_tag(const std::string& iop) {
+  std::array<double, 6> v{};
+  std::istringstream in(iop);
+  for (double& x : v) {
+    in >> x;
+    if (in.peek() == '\\') in.get();
+  }
+  if (!in && !in.eof()) return "unknown";
+  const std::array<double, 3> normal{v[1] * v[5] - v[2] * v[4], v[2] * v[3] - v[0] * v[5], v[0] * v[4] - v[1] * v[3]};
+  const int axis = static_cast<int>(std::max_element(normal.begin(), normal.end(),
+                                                     [](double a, double b) { return std::abs(a) < std::abs(b); }) -
+                                    normal.begin());
+  return axis == 0 ? "sagittal" : axis == 1 ? "coronal" : "axial";
+}
+
+template <class Pixel>
+Volume<Pixel> from_itk(const typename itk::Image<Pixel, 3>::Pointer& image) {
+  Volume<Pixel> v;
+  const auto size = image->GetLargestPossibleRegion().GetSize();
+  for (int a = 0; a < 3; ++a) {
+    v.size[a] = static_cast<int64_t>(size[a]);
+    v.spacing_mm[a] = image->GetSpacing()[a];
+    v.origin_lps[a] = image->GetOrigin()[a];
+    for (int p = 0; p < 3; ++p) v.direction[p][a] = image->GetDirection()[p][a];
+  }
+  const Pixel* buffer = image->GetBufferPointer();
+  v.voxels.assign(buffer, buffer + v.num_voxels());
+  return v;
+}
+
+void fill_info_from_io(StudyInfo* info, const fs::path& path, const std::string& format, itk::ImageIOBase* io) {
+  if (!info) return;
+  info->path = path.string();
+  info->format = format;
+  info->pixel_type = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
+}
+
+void fill_geometry(StudyInfo* info, const Volume<float>& v) {
+  if (!info) return;
+  info->size_voxels = v.size;
+  info->spacing_mm = v.spacing_mm;
+  info->origin_lps = v.origin_lps;
+  info->direction = v.direction;
+  info->orientation_code = orientation_code(v.direction);
+  info->obliquity_deg = obliquity_degrees(v.direction);
+  info->acquisition_plane = acquisition_plane(v.direction, v.spacing_mm);
+}
+
+// Opens the header of a single-file image and checks it is a 3D scalar volume.
+itk::ImageIOBase::Pointer open_file_header(const fs::path& path, const std::string& format) {
+  SPINESCAN_CHECK(fs::exists(path), path.string(), ": no such file");
+  SPINESCAN_CHECK(fs::is_regular_file(path), path.string(), ": not a regular file");
+  silence_library_warnings();
+  auto io = file_io_for(format);
+  SPINESCAN_CHECK(io->CanReadFile(path.c_str()), path.string(), ": not a readable ", format,
+                  " file (corrupt or truncated header?)");
+  io->SetFileName(path.string());
+  try {
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    throw DataError(path.string() + ": cannot read " + format + " header: " + itk_reason(e));
+  }
+  const unsigned dims = io->GetNumberOfDimensions();
+  SPINESCAN_CHECK(dims >= 2 && dims <= 3, path.string(), ": ", dims, "-dimensional image; a 3D volume is needed");
+  SPINESCAN_CHECK(dims == 3, path.string(), ": 2D image (", io->GetDimensions(0), "x", io->GetDimensions(1),
+                  "); a 3D volume is needed");
+  SPINESCAN_CHECK(io->GetNumberOfComponents() == 1, path.string(), ": ", io->GetNumberOfComponents(),
+                  " components per voxel; a scalar (grey) volume is needed");
+  uint64_t num_voxels = 1;
+  for (unsigned a = 0; a < dims; ++a) num_voxels *= io->GetDimensions(a);
+  check_file_complete(path, format, num_voxels * io->GetComponentSize());
+  return io;
+}
+
+template <class Pixel>
+Volume<Pixel> read_file(const fs::path& path, const std::string& format, StudyInfo* info) {
+  auto io = open_file_header(path, format);
+  using Image = itk::Image<Pixel, 3>;
+  auto reader = itk::ImageFileReader<Image>::New();
+  reader->SetFileName(path.string());
+  reader->SetImageIO(io);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw DataError(path.string() + ": cannot read " + format + " voxels (truncated or corrupt?): " + itk_reason(e));
+  }
+  fill_info_from_io(info, path, format, io);
+  return from_itk<Pixel>(reader->GetOutput());
+}
+
+std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesSummary>& series,
+                          const std::string& wanted) {
+  if (!wanted.empty()) {
+    for (const auto& s : series)
+      if (s.uid == wanted) return s.uid;
+    throw DataError(folder.string() + ": no DICOM series with UID " + wanted);
+  }
+  if (series.size() == 1) return series.front().uid;
+  // Several series: the sagittal T2 one (description says T2, or long echo time).
+  std::vector<const DicomSeriesSummary*> candidates;
+  for (const auto& s : series) {
+    std::string d = s.description;
+    std::transform(d.begin(), d.end(), d.begin(), ::toupper);
+    const bool t2 = d.find("T2") != std::string::npos || s.echo_time_ms >= 60;
+    if (s.plane == "sagittal" && t2) candidates.push_back(&s);
+  }
+  if (candidates.size() == 1) return candidates.front()->uid;
+  std::ostringstream msg;
+  msg << folder.string() << ": " << series.size() << " DICOM series and "
+      << (candidates.empty() ? "none" : "more than one") << " looks like a sagittal T2; choose one with --series:";
+  for (const auto& s : series)
+    msg << " [" << s.uid << " '" << s.description << "' " << s.plane << " " << s.num_files << " files]";
+  throw DataError(msg.str());
+}
+
+Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOptions& options) {
+  const auto series = list_dicom_series(folder);
+  const std::string uid = choose_series(folder, series, options.series_uid);
+  auto names = itk::GDCMSeriesFileNames::New();
+  names->SetUseSeriesDetails(false);
+  names->SetDirectory(folder.string());
+  const auto files = names->GetFileNames(uid);
+  SPINESCAN_CHECK(files.size() >= 2, folder.string(), ": DICOM series holds ", files.size(),
+                  " image(s); a 3D volume needs at least 2 slices");
+  for (const auto& f : files) check_dicom_pixel_data_complete(f);
+  using Image = itk::Image<float, 3>;
+  auto io = itk::GDCMImageIO::New();
+  auto reader = itk::ImageSeriesReader<Image>::New();
+  reader->SetImageIO(io);
+  reader->SetFileNames(files);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw DataError(folder.string() + ": cannot read DICOM series (corrupt or truncated file?): " + itk_reason(e));
+  }
+  if (info) {
+    info->path = folder.string();
+    info->format = "DICOM";
+    info->pixel_type = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
+    info->series_uid = uid;
+    info->num_series_in_folder = static_cast<int>(series.size());
+    for (const auto& s : series)
+      if (s.uid == uid) info->series_description = s.description;
+  }
+  return from_itk<float>(reader->GetOutput());
+}
+
+}  // namespace
+
+std::string detect_format(const fs::path& path) {
+  SPINESCAN_CHECK(fs::exists(path), path.string(), ": no such file or folder");
+  if (fs::is_directory(path)) return "DICOM";
+  const std::string name = path.filename().string();
+  if (ends_with(name, ".nii") || ends_with(name, ".nii.gz")) return "NIfTI";
+  if (ends_with(name, ".mha") || ends_with(name, ".mhd")) return "MetaImage";
+  if (ends_with(name, ".nrrd") || ends_with(name, ".nhdr")) return "NRRD";
+  throw DataError(path.string() +
+                  ": unsupported file type (expected a DICOM folder, .nii, .nii.gz, .mha, .mhd, .nrrd or .nhdr)");
+}
+
+std::vector<DicomSeriesSummary> list_dicom_series(const fs::path& folder) {
+  SPINESCAN_CHECK(fs::is_directory(folder), folder.string(), ": not a folder");
+  silence_library_warnings();
+  auto names = itk::GDCMSeriesFileNames::New();
+  names->SetUseSeriesDetails(false);
+  std::vector<std::string> uids;
+  try {
+    names->SetDirectory(folder.string());
+    uids = names->GetSeriesUIDs();
+  } catch (const itk::ExceptionObject& e) {
+    throw DataError(folder.string() + ": cannot scan for DICOM files: " + itk_reason(e));
+  }
+  SPINESCAN_CHECK(!uids.empty(), folder.string(), ": no DICOM series found in this folder");
+  std::vector<DicomSeriesSummary> out;
+  for (const auto& uid : uids) {
+    DicomSeriesSummary s;
+    s.uid = uid;
+    const auto files = names->GetFileNames(uid);
+    s.num_files = static_cast<int>(files.size());
+    if (!files.empty()) {
+      auto io = itk::GDCMImageIO::New();
+      io->SetFileName(files.front());
+      try {
+        io->ReadImageInformation();
+        const auto& dict = io->GetMetaDataDictionary();
+        s.description = tag(dict, "0008|103e");
+        s.modality = tag(dict, "0008|0060");
+        s.plane = plane_from_orientation_tag(tag(dict, "0020|0037"));
+        const std::string te = tag(dict, "0018|0081");
+        s.echo_time_ms = te.empty() ? 0 : std::atof(te.c_str());
+      } catch (const itk::ExceptionObject& e) {
+        throw DataError(files.front() + ": cannot read DICOM header: " + itk_reason(e));
+      }
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+Volume<float> read_volume(const fs::path& path, StudyInfo* info, const ReadOptions& options) {
+  const std::string format = detect_format(path);
+  Volume<float> v = format == "DICOM" ? read_dicom(path, info, options) : read_file<float>(path, format, info);
+  fill_geometry(info, v);
+  return v;
+}
+
+Volume<uint16_t> read_label_volume(const fs::path& path, StudyInfo* info) {
+  const std::string format = detect_format(path);
+  SPINESCAN_CHECK(format != "DICOM", path.string(), ": label volumes must be a single file (NIfTI, MHA or NRRD)");
+  auto io = open_file_header(path, format);
+  SPINESCAN_CHECK(io->GetComponentType() != itk::IOComponentEnum::FLOAT &&
+                      io->GetComponentType() != itk::IOComponentEnum::DOUBLE,
+                  path.string(), ": label volume holds floating-point values; integer labels are needed");
+  return read_file<uint16_t>(path, format, info);
+}
+
+void check_volume_content(const Volume<float>& native, const fs::path& path) {
+  for (int a = 0; a < 3; ++a)
+    SPINESCAN_CHECK(native.size[a] >= 2, path.string(), ": only ", native.size[a], " voxel(s) along axis ", a,
+                    " (size ", native.size[0], "x", native.size[1], "x", native.size[2],
+                    "): a 3D volume is needed, not a single slice");
+  float lo = native.voxels.front(), hi = lo;
+  for (float v : native.voxels) {
+    SPINESCAN_CHECK(std::isfinite(v), path.string(), ": volume holds non-finite values (NaN or Inf)");
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  SPINESCAN_CHECK(hi > lo, path.string(), ": empty or constant volume (every voxel is ", lo, ")");
+  for (int a = 0; a < 3; ++a)
+    SPINESCAN_CHECK(native.spacing_mm[a] > 0 && std::isfinite(native.spacing_mm[a]), path.string(),
+                    ": invalid spacing ", native.spacing_mm[a], " mm along axis ", a);
+}
+
+LoadedStudy load_study(const fs::path& path, const ReadOptions& options) {
+  LoadedStudy study;
+  Volume<float> native = read_volume(path, &study.info, options);
+  check_volume_content(native, path);
+  study.canonical = to_canonical(native);
+  return study;
+}
+
+}  // namespace spinescan

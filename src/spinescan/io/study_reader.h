@@ -1,0 +1,51 @@
+#pragma once
+// Reading studies and label volumes (the only place besides volume_writer.cpp that sees ITK).
+// Accepted: a DICOM series folder, .nii/.nii.gz, .mha/.mhd, .nrrd/.nhdr.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "spinescan/io/volume.h"
+
+namespace spinescan {
+
+struct ReadOptions {
+  // DICOM folders holding several series: the SeriesInstanceUID to read. Empty = pick the
+  // sagittal T2 series, or fail listing the candidates when that is ambiguous.
+  std::string series_uid;
+};
+
+// One series found in a DICOM folder (technical tags only; no patient identity is read).
+struct DicomSeriesSummary {
+  std::string uid;
+  std::string description;
+  std::string modality;
+  std::string plane;  // from ImageOrientationPatient: sagittal/coronal/axial
+  double echo_time_ms = 0;
+  int num_files = 0;
+};
+
+// Native-orientation intensity volume as stored (float), with what was read.
+Volume<float> read_volume(const std::filesystem::path& path, StudyInfo* info = nullptr,
+                          const ReadOptions& options = {});
+// Instance-label volume (integers 0..65535), native orientation.
+Volume<uint16_t> read_label_volume(const std::filesystem::path& path, StudyInfo* info = nullptr);
+
+// Lists the series of a DICOM folder. Throws DataError when the folder has none.
+std::vector<DicomSeriesSummary> list_dicom_series(const std::filesystem::path& folder);
+
+// A study in the canonical sagittal layout (volume.h), after checks that make every later
+// stage safe: 3D, at least 2 voxels along each axis, finite values, not constant.
+struct LoadedStudy {
+  StudyInfo info;
+  Volume<float> canonical;
+};
+LoadedStudy load_study(const std::filesystem::path& path, const ReadOptions& options = {});
+
+// The checks load_study makes on a native volume; throws DataError naming `path`.
+void check_volume_content(const Volume<float>& native, const std::filesystem::path& path);
+
+// "NIfTI", "MetaImage", "NRRD" or "DICOM" from the path; throws DataError otherwise.
+std::string detect_format(const std::filesystem::path& path);
+
+}  // namespace spinescan

@@ -1,0 +1,26 @@
+#pragma once
+// Writing volumes (NIfTI, MHA/MHD, NRRD by extension) and DICOM series, atomically.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "spinescan/io/volume.h"
+
+namespace spinescan {
+
+template <class T>
+void write_volume(const Volume<T>& volume, const std::filesystem::path& path);
+
+struct DicomSeriesOptions {
+  std::string series_description = "T2 SAG spinescan phantom";
+  double echo_time_ms = 100;     // written so readers can recognise a T2 series
+  std::string series_uid;        // empty = generated
+  std::string study_uid;         // empty = generated
+};
+
+// One file per index-axis-2 slice ("slice_0000.dcm", ...) with position and orientation
+// tags, into `folder` (created, or replaced atomically). Patient tags are left anonymous.
+void write_dicom_series(const Volume<int16_t>& volume, const std::filesystem::path& folder,
+                        const DicomSeriesOptions& options = {});
+
+}  // namespace spinescan

@@ -1,0 +1,70 @@
+// Checks on the real dataset (../shared/data/spine-mri). Skipped where it is absent, as on a
+// user's fresh machine. SPINESCAN_REAL_DATA (environment) overrides the configured path.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "spinescan/data/boxes.h"
+#include "spinescan/data/dataset.h"
+#include "spinescan/io/orientation.h"
+#include "spinescan/io/study_reader.h"
+
+using namespace spinescan;
+
+namespace {
+
+std::filesystem::path real_data() {
+  const char* env = std::getenv("SPINESCAN_REAL_DATA");
+  return env ? std::filesystem::path(env) : std::filesystem::path(SPINESCAN_REAL_DATA);
+}
+
+#define SKIP_WITHOUT_REAL_DATA()                                                              \
+  if (!std::filesystem::exists(real_data() / "dataset.json")) GTEST_SKIP() << "no real data at " << real_data()
+
+}  // namespace
+
+TEST(RealData, ManifestAndCsvLoad) {
+  SKIP_WITHOUT_REAL_DATA();
+  const Dataset d = load_dataset(real_data());
+  EXPECT_GE(d.cases.size(), 40u);
+  EXPECT_GE(d.vertebrae.size(), 300u);
+  for (const auto& v : d.vertebrae) {
+    EXPECT_TRUE(v.level.empty() || is_known_level(v.level)) << v.case_name << " " << v.level;
+  }
+}
+
+TEST(RealData, EveryCaseChecksClean) {
+  SKIP_WITHOUT_REAL_DATA();
+  const Dataset d = load_dataset(real_data());
+  const auto problems = check_dataset(d);
+  for (const auto& p : problems) ADD_FAILURE() << p.case_name << ": " << p.message;
+}
+
+TEST(RealData, SpiderCaseIsLpsAndCanonicalSlicesShowSuperiorUp) {
+  SKIP_WITHOUT_REAL_DATA();
+  const Dataset d = load_dataset(real_data());
+  const CaseEntry& c = d.cases.front();
+  const LoadedStudy s = load_study(c.image);
+  EXPECT_EQ(s.info.orientation_code, "LPS");
+  EXPECT_EQ(s.canonical.size[2], s.info.size_voxels[0]);  // slices = the LR axis
+  EXPECT_EQ(s.canonical.size[1], s.info.size_voxels[2]);  // rows = the SI axis
+  // Labels are numbered from the most cranial body: label 1 must sit higher (smaller
+  // canonical row) than the last label on every slice where both appear.
+  const Volume<uint16_t> labels = to_canonical(read_label_volume(c.labels));
+  const auto rows = d.rows_of(c.name);
+  int compared = 0;
+  for (const auto& slice : boxes_per_slice(labels, 50)) {
+    if (slice.size() < 2) continue;
+    EXPECT_LT(slice.front().y1, slice.back().y1);
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+  // Lumbar bodies are 20-45 mm deep (A-P) on mid-sagittal slices.
+  const auto mid = boxes_per_slice(labels, 50)[labels.size[2] / 2];
+  ASSERT_FALSE(mid.empty());
+  for (const auto& b : mid) {
+    const double depth_mm = (b.x2 - b.x1) * labels.spacing_mm[0];
+    EXPECT_GT(depth_mm, 15) << "label " << b.label;
+    EXPECT_LT(depth_mm, 60) << "label " << b.label;
+  }
+}

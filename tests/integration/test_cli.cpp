@@ -1,0 +1,163 @@
+// The spinescan program exercised end to end on phantom data, as a user runs it.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+using spinescan::testing::TempDir;
+using spinescan::testing::read_file;
+using spinescan::testing::write_file;
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs the CLI with a shell command line; stdout and stderr captured separately.
+Result run_cli(const std::string& args) {
+  TempDir tmp;
+  const std::string cmd = std::string(SPINESCAN_BINARY) + " " + args + " >" + (tmp / "out").string() + " 2>" +
+                          (tmp / "err").string();
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(tmp / "out");
+  r.err = read_file(tmp / "err");
+  return r;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// A small phantom dataset shared by the tests of this file (made once).
+const std::filesystem::path& phantom_dataset() {
+  static TempDir dir;
+  static bool made = false;
+  if (!made) {
+    const Result r = run_cli("--threads 1 synth --out " + (dir / "ds").string() +
+                             " --cases 3 --seed 7 --min-inplane-spacing 1.6 --max-inplane-spacing 2"
+                             " --min-slice-spacing 3 --max-slice-spacing 4");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    made = true;
+  }
+  static const std::filesystem::path ds = dir / "ds";
+  return ds;
+}
+
+}  // namespace
+
+TEST(Cli, HelpListsTheSubcommandsAndFlagDefaults) {
+  const Result r = run_cli("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* sub : {"info", "synth", "dataset", "--threads", "--version"})
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+  const Result synth = run_cli("synth --help");
+  EXPECT_EQ(synth.exit_code, 0);
+  EXPECT_NE(synth.out.find("--cases"), std::string::npos);
+  EXPECT_NE(synth.out.find("=8 "), std::string::npos) << "default of --cases not shown:\n" << synth.out;
+  const Result split = run_cli("dataset split --help");
+  EXPECT_NE(split.out.find("=5 "), std::string::npos) << split.out;
+}
+
+TEST(Cli, VersionNamesVersionAndRevision) {
+  const Result r = run_cli("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("spinescan 0.", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find('('), std::string::npos);
+}
+
+TEST(Cli, UnknownSubcommandIsAUsageError) {
+  const Result r = run_cli("frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(Cli, SynthThenCheckStatsSplitAndInfo) {
+  const auto& ds = phantom_dataset();
+  const Result check = run_cli("dataset check " + ds.string());
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("3 cases"), std::string::npos);
+  EXPECT_NE(check.out.find("0 problem(s)"), std::string::npos);
+
+  const Result stats = run_cli("dataset stats " + ds.string());
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("cases:                 3"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("S1=3"), std::string::npos) << stats.out;  // every phantom has S1
+
+  TempDir tmp;
+  const Result split = run_cli("dataset split " + ds.string() + " --folds 3 --seed 4 --out " + (tmp / "s.json").string());
+  EXPECT_EQ(split.exit_code, 0) << split.err;
+  const auto j = nlohmann::json::parse(read_file(tmp / "s.json"));
+  EXPECT_EQ(j["folds"].size(), 3u);
+  EXPECT_EQ(j["seed"], 4);
+
+  const Result info = run_cli("info " + (ds / "cases/phantom_000/image.nii.gz").string() + " --json --snapshot " +
+                              (tmp / "mid.png").string());
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  const auto ij = nlohmann::json::parse(info.out);
+  EXPECT_EQ(ij["format"], "NIfTI");
+  EXPECT_EQ(ij["size_voxels"].size(), 3u);
+  EXPECT_EQ(ij["orientation"].get<std::string>().size(), 3u);
+  EXPECT_GE(ij["canonical"]["slices"].get<int>(), 2);
+  EXPECT_EQ(read_file(tmp / "mid.png").substr(1, 3), "PNG");
+
+  const Result text = run_cli("info " + (ds / "cases/phantom_001/image.nii.gz").string());
+  EXPECT_NE(text.out.find("canonical sagittal:"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("spacing (mm):"), std::string::npos);
+}
+
+TEST(Cli, SynthIsReproducibleAndRefusesToOverwrite) {
+  TempDir tmp;
+  const std::string flags = " --cases 1 --seed 11 --min-inplane-spacing 2 --max-inplane-spacing 2.2"
+                            " --min-slice-spacing 4 --max-slice-spacing 4";
+  ASSERT_EQ(run_cli("synth --out " + (tmp / "a").string() + flags).exit_code, 0);
+  ASSERT_EQ(run_cli("synth --out " + (tmp / "b").string() + flags).exit_code, 0);
+  for (const char* f : {"vertebrae.csv", "cases/phantom_000/vertebrae.nii.gz", "cases/phantom_000/image.nii.gz"})
+    EXPECT_EQ(read_file(tmp / "a" / f), read_file(tmp / "b" / f)) << f;
+  const Result again = run_cli("synth --out " + (tmp / "a").string() + flags);
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("--overwrite"), std::string::npos) << again.err;
+}
+
+TEST(Cli, DatasetCheckReportsEachProblemWithTheCaseAndExitsOne) {
+  TempDir tmp;
+  std::filesystem::copy(phantom_dataset(), tmp / "ds", std::filesystem::copy_options::recursive);
+  std::string csv = read_file(tmp / "ds/vertebrae.csv");
+  csv += "phantom_001,99,L3,0,,added by the test\n";
+  write_file(tmp / "ds/vertebrae.csv", csv);
+  std::filesystem::remove(tmp / "ds/cases/phantom_002/image.nii.gz");
+  const Result r = run_cli("dataset check " + (tmp / "ds").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("phantom_001: vertebrae.csv row names label 99"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("phantom_002: image missing"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
+  TempDir tmp;
+  write_file(tmp / "truncated.nii.gz", std::string("\x1f\x8b\x08\x00", 4) + std::string(20, 'x'));
+  write_file(tmp / "notes.txt", "hello");
+  std::filesystem::create_directories(tmp / "no_dicom");
+  write_file(tmp / "no_dicom/readme.txt", "nothing here");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"info " + (tmp / "missing.nii.gz").string(), "no such file"},
+      {"info " + (tmp / "truncated.nii.gz").string(), "truncated.nii.gz"},
+      {"info " + (tmp / "notes.txt").string(), "unsupported file type"},
+      {"info " + (tmp / "no_dicom").string(), "no DICOM series"},
+      {"dataset check " + (tmp / "nowhere").string(), "no such dataset folder"},
+      {"dataset split " + phantom_dataset().string() + " --folds 9", "exceeds the number of cases"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const Result r = run_cli(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_EQ(count_lines(r.err), 1) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("spinescan: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << args << "\n" << r.err;
+  }
+}

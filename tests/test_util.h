@@ -1,0 +1,57 @@
+#pragma once
+// Shared test helpers: a temporary folder and a small, fast phantom.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "spinescan/data/phantom.h"
+
+namespace spinescan::testing {
+
+// A fresh folder under the system temp dir, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("spinescan-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Coarse spacing keeps a phantom to ~1e5-1e6 voxels so tests stay fast.
+inline PhantomOptions small_phantom_options() {
+  PhantomOptions o;
+  o.min_inplane_spacing_mm = 1.6;
+  o.max_inplane_spacing_mm = 2.0;
+  o.min_slice_spacing_mm = 3.0;
+  o.max_slice_spacing_mm = 4.0;
+  return o;
+}
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_file(const std::filesystem::path& p, const std::string& content) {
+  std::ofstream out(p, std::ios::binary);
+  out << content;
+}
+
+}  // namespace spinescan::testing

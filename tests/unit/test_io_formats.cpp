@@ -1,0 +1,121 @@
+// Every supported format and several acquisition directions read back to one canonical volume.
+#include <gtest/gtest.h>
+
+#include "spinescan/io/orientation.h"
+#include "spinescan/io/study_reader.h"
+#include "spinescan/io/volume_writer.h"
+#include "test_util.h"
+
+using namespace spinescan;
+using spinescan::testing::TempDir;
+
+namespace {
+
+const Phantom& phantom() {
+  static const Phantom p = make_phantom(5, spinescan::testing::small_phantom_options());
+  return p;
+}
+
+Volume<float> as_float(const Volume<int16_t>& v) {
+  Volume<float> f = v.like<float>();
+  for (size_t i = 0; i < v.voxels.size(); ++i) f.voxels[i] = v.voxels[i];
+  return f;
+}
+
+// Directions to store the phantom under: the shared dataset's layout (LPS identity), a
+// radiological flip, an axial acquisition (slices along z, i.e. the thick axis along SI after
+// permutation), a coronal one, and a left-handed matrix.
+std::vector<std::pair<std::string, Matrix3>> directions() {
+  return {{"LPS identity", identity_matrix()},
+          {"canonical PIR", kCanonicalDirection},
+          {"axial-acquired RAS-like", signed_permutation({0, 1, 2}, {-1, -1, 1})},
+          {"permuted SLA", signed_permutation({2, 0, 1}, {1, 1, -1})},
+          {"coronal-acquired", signed_permutation({0, 2, 1}, {1, -1, 1})},
+          {"left-handed", signed_permutation({1, 0, 2}, {1, 1, 1})}};
+}
+
+void expect_same_canonical(const Volume<float>& got, const Volume<float>& expected, const std::string& what) {
+  ASSERT_EQ(got.size, expected.size) << what;
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_NEAR(got.spacing_mm[a], expected.spacing_mm[a], 1e-4) << what;
+    EXPECT_NEAR(got.origin_lps[a], expected.origin_lps[a], 1e-3) << what;
+    for (int p = 0; p < 3; ++p) EXPECT_NEAR(got.direction[p][a], kCanonicalDirection[p][a], 1e-6) << what;
+  }
+  ASSERT_EQ(got.voxels, expected.voxels) << what;
+}
+
+}  // namespace
+
+TEST(IoFormats, EveryFormatAndDirectionGivesTheSameCanonicalVolume) {
+  TempDir tmp;
+  const Volume<float> expected = as_float(phantom().canonical_image);
+  int checked = 0;
+  for (const auto& [name, direction] : directions()) {
+    const Volume<int16_t> stored = reorient(phantom().canonical_image, direction);
+    for (const char* ext : {".nii.gz", ".nii", ".mha", ".nrrd"}) {
+      const auto path = tmp / ("v" + std::to_string(checked) + ext);
+      write_volume(stored, path);
+      const LoadedStudy s = load_study(path);
+      expect_same_canonical(s.canonical, expected, name + " " + ext);
+      EXPECT_EQ(s.info.orientation_code, orientation_code(direction)) << name << ext;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 24);
+}
+
+TEST(IoFormats, DicomSeriesRoundTripsInEveryDirection) {
+  TempDir tmp;
+  const Volume<float> expected = as_float(phantom().canonical_image);
+  int n = 0;
+  for (const auto& [name, direction] : directions()) {
+    const auto folder = tmp / ("dicom" + std::to_string(n++));
+    write_dicom_series(reorient(phantom().canonical_image, direction), folder);
+    const LoadedStudy s = load_study(folder);
+    EXPECT_EQ(s.info.format, "DICOM");
+    EXPECT_EQ(s.info.num_series_in_folder, 1);
+    expect_same_canonical(s.canonical, expected, "DICOM " + name);
+  }
+}
+
+TEST(IoFormats, DicomFolderWithSeveralSeriesPicksTheSagittalT2OrTheOneAsked) {
+  TempDir tmp;
+  const auto folder = tmp / "study";
+  // A sagittal T2 (slices along x) and an axial T1 (slices along z) in one folder.
+  DicomSeriesOptions t2;
+  t2.series_description = "T2_TSE_SAG";
+  t2.series_uid = "1.2.826.0.1.3680043.8.498.1";
+  DicomSeriesOptions t1;
+  t1.series_description = "T1_AX";
+  t1.echo_time_ms = 12;
+  t1.series_uid = "1.2.826.0.1.3680043.8.498.2";
+  write_dicom_series(reorient(phantom().canonical_image, signed_permutation({1, 2, 0}, {1, -1, 1})), tmp / "a", t2);
+  write_dicom_series(reorient(phantom().canonical_image, identity_matrix()), tmp / "b", t1);
+  std::filesystem::create_directories(folder);
+  for (const char* sub : {"a", "b"})
+    for (const auto& f : std::filesystem::directory_iterator(tmp / sub))
+      std::filesystem::copy(f.path(), folder / (std::string(sub) + f.path().filename().string()));
+  const auto series = list_dicom_series(folder);
+  EXPECT_EQ(series.size(), 2u);
+  StudyInfo info;
+  read_volume(folder, &info);
+  EXPECT_EQ(info.series_uid, t2.series_uid);
+  EXPECT_EQ(info.series_description, "T2_TSE_SAG");
+  ReadOptions pick;
+  pick.series_uid = t1.series_uid;
+  read_volume(folder, &info, pick);
+  EXPECT_EQ(info.series_uid, t1.series_uid);
+  EXPECT_EQ(info.acquisition_plane, "sagittal");  // the thick phantom axis is left-right whatever the storage
+}
+
+TEST(IoFormats, LabelVolumesReadAsIntegersInAnyDirection) {
+  TempDir tmp;
+  const Volume<uint8_t> labels = phantom().canonical_labels;
+  for (const auto& [name, direction] : directions()) {
+    const auto path = tmp / "labels.nii.gz";
+    write_volume(reorient(labels, direction), path);
+    const Volume<uint16_t> back = to_canonical(read_label_volume(path));
+    ASSERT_EQ(back.voxels.size(), labels.voxels.size());
+    for (size_t i = 0; i < labels.voxels.size(); ++i) ASSERT_EQ(back.voxels[i], labels.voxels[i]) << name;
+  }
+}
