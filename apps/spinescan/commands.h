@@ -14,5 +14,7 @@ using Runner = std::function<int()>;
 void register_info(CLI::App& app, Runner& run);
 void register_synth(CLI::App& app, Runner& run);
 void register_dataset(CLI::App& app, Runner& run);
+void register_train(CLI::App& app, Runner& run);
+void register_evaluate(CLI::App& app, Runner& run);
 
 }  // namespace spinescan::cli

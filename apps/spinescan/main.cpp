@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   cli::register_info(app, run);
   cli::register_synth(app, run);
   cli::register_dataset(app, run);
+  cli::register_train(app, run);
+  cli::register_evaluate(app, run);
 
   try {
     app.parse(argc, argv);

@@ -8,8 +8,8 @@
 
 namespace spinescan {
 
-Progress::Progress(std::string what, int64_t total, std::string unit)
-    : what_(std::move(what)), unit_(std::move(unit)), total_(total),
+Progress::Progress(std::string what, int64_t total, std::string unit, int64_t already_done)
+    : what_(std::move(what)), unit_(std::move(unit)), total_(total), already_done_(already_done),
       start_(std::chrono::steady_clock::now()), last_print_(start_), tty_(::isatty(2) != 0) {}
 
 void Progress::update(int64_t done, const std::string& detail) {
@@ -19,7 +19,7 @@ void Progress::update(int64_t done, const std::string& detail) {
   if (done < total_ && since_print < (tty_ ? 0.2 : 5.0)) return;
   last_print_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const double rate = elapsed > 0 ? done / elapsed : 0.0;
+  const double rate = elapsed > 0 ? (done - already_done_) / elapsed : 0.0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
   std::fprintf(stderr, "%s%s %lld/%lld %s, %.2f %s/s, ETA %.0f s%s%s%s", tty_ ? "\r" : "", what_.c_str(),
                static_cast<long long>(done), static_cast<long long>(total_), unit_.c_str(), rate, unit_.c_str(), eta,
@@ -28,8 +28,6 @@ void Progress::update(int64_t done, const std::string& detail) {
 }
 
 void Progress::finish() {
-  if (finished_) return;
-  finished_ = true;
   if (tty_ && log_level() <= LogLevel::info) std::fprintf(stderr, "\n");
 }
 

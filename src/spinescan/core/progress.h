@@ -9,16 +9,17 @@ namespace spinescan {
 
 class Progress {
  public:
-  Progress(std::string what, int64_t total, std::string unit);
+  // already_done: work finished before this run (a resumed training), left out of the rate.
+  Progress(std::string what, int64_t total, std::string unit, int64_t already_done = 0);
   void update(int64_t done, const std::string& detail = "");
+  // Ends the current line on a terminal (the next update starts a new one).
   void finish();
 
  private:
   std::string what_, unit_;
-  int64_t total_;
+  int64_t total_, already_done_;
   std::chrono::steady_clock::time_point start_, last_print_;
   bool tty_;
-  bool finished_ = false;
 };
 
 }  // namespace spinescan

@@ -1,0 +1,56 @@
+// Milliseconds per slice of the detector's forward pass and post-processing on the CPU,
+// at a given canvas size and thread count. Prints one JSON line. Weights are untrained (the
+// cost does not depend on them: both models start near the 0.01 prior, so post-processing
+// sees few candidates); run bench/run_detector_bench.sh for the side-by-side comparison.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "spinescan/core/threads.h"
+#include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/retinanet.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"detector inference benchmark"};
+  int size = 256, threads = 0, iterations = 20, warmup = 3;
+  std::string model;
+  app.add_option("--size", size, "canvas size");
+  app.add_option("--threads", threads, "threads (0 = all)");
+  app.add_option("--iterations", iterations, "timed forward passes");
+  app.add_option("--warmup", warmup, "untimed forward passes first");
+  app.add_option("--model", model, "time this bundle instead of the default architecture");
+  CLI11_PARSE(app, argc, argv);
+  const int used_threads = spinescan::configure_threads(threads);
+  torch::manual_seed(0);
+  spinescan::detect::RetinaNet net{nullptr};
+  if (model.empty()) {
+    net = spinescan::detect::RetinaNet(spinescan::detect::RetinaNetOptions{});
+  } else {
+    net = spinescan::detect::load_detector(model).net;
+  }
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto image = torch::rand({1, 1, size, size});
+  for (int i = 0; i < warmup; ++i) net->postprocess(net->forward(image));
+  std::vector<double> ms;
+  for (int i = 0; i < iterations; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    net->postprocess(net->forward(image));
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  int64_t params = 0;
+  for (const auto& p : net->parameters()) params += p.numel();
+  std::cout << nlohmann::json{{"model", "spinescan RetinaNet (ResNet-18, FPN P3-P4, 128-ch 2-conv heads)"},
+                              {"size", size},
+                              {"threads", used_threads},
+                              {"iterations", iterations},
+                              {"median_ms", ms[ms.size() / 2]},
+                              {"min_ms", ms.front()},
+                              {"parameters", params}}
+                   .dump()
+            << std::endl;
+}

@@ -1,0 +1,109 @@
+#include "spinescan/detect/detector_io.h"
+
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace spinescan::detect {
+
+nlohmann::json DetectorSpec::to_json(const std::string& weights_file) const {
+  return {{"weights", weights_file},
+          {"architecture", "RetinaNet, ResNet-18 + FPN backbone"},
+          {"options", model.to_json()},
+          {"canvas", {{"size", canvas.size}, {"pixel_mm", canvas.pixel_mm}}},
+          {"input", "canonical sagittal slice, per-slice robust percentile normalisation (0.5/99.5 -> 0/1)"},
+          {"operating_score", operating_score},
+          {"provenance", provenance}};
+}
+
+DetectorSpec DetectorSpec::from_json(const nlohmann::json& j) {
+  DetectorSpec s;
+  try {
+    s.model = RetinaNetOptions::from_json(j.at("options"));
+    s.canvas.size = j.at("canvas").at("size");
+    s.canvas.pixel_mm = j.at("canvas").at("pixel_mm");
+    s.operating_score = j.at("operating_score");
+    s.provenance = j.value("provenance", nlohmann::json::object());
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(std::string("detector manifest: ") + e.what());
+  }
+  s.canvas.validate();
+  return s;
+}
+
+void save_weights(const torch::nn::Module& module, const fs::path& path, bool half_precision) {
+  torch::serialize::OutputArchive archive;
+  auto put = [&](const std::string& name, const torch::Tensor& t) {
+    auto v = t.detach().to(torch::kCPU);
+    if (half_precision && v.is_floating_point()) v = v.to(torch::kHalf);
+    archive.write(name, v);
+  };
+  for (const auto& p : module.named_parameters()) put(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) put(b.key(), b.value());
+  write_atomically(path, [&](const fs::path& tmp) { archive.save_to(tmp.string()); });
+}
+
+void load_weights(torch::nn::Module& module, const fs::path& path) {
+  SPINESCAN_CHECK_AS(fs::is_regular_file(path), ModelError, path.string(), ": no weights file");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw ModelError(path.string() + ": unreadable weights file: " + e.what_without_backtrace());
+  }
+  torch::NoGradGuard no_grad;
+  auto take = [&](const std::string& name, torch::Tensor& target) {
+    torch::Tensor stored;
+    SPINESCAN_CHECK_AS(archive.try_read(name, stored), ModelError, path.string(), ": has no tensor '", name,
+                       "' (weights of another architecture?)");
+    SPINESCAN_CHECK_AS(stored.sizes() == target.sizes(), ModelError, path.string(), ": tensor '", name, "' has shape ",
+                       stored.sizes(), ", the model expects ", target.sizes());
+    target.copy_(stored.to(target.dtype()));
+  };
+  for (auto& p : module.named_parameters()) take(p.key(), p.value());
+  for (auto& b : module.named_buffers()) take(b.key(), b.value());
+}
+
+void save_detector(const RetinaNet& net, const DetectorSpec& spec, const fs::path& folder, bool half_precision) {
+  fs::create_directories(folder);
+  save_weights(*net, folder / "detector.pt", half_precision);
+  nlohmann::json manifest = nlohmann::json::object();
+  const fs::path manifest_path = folder / "manifest.json";
+  if (fs::exists(manifest_path)) {
+    std::ifstream in(manifest_path);
+    manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!manifest.is_object()) manifest = nlohmann::json::object();
+  }
+  manifest["detector"] = spec.to_json("detector.pt");
+  write_text_atomically(manifest_path, manifest.dump(2) + "\n");
+}
+
+LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device& device) {
+  fs::path folder = folder_or_run;
+  if (!fs::exists(folder / "manifest.json") && fs::exists(folder / "best" / "manifest.json")) folder = folder / "best";
+  const fs::path manifest_path = folder / "manifest.json";
+  SPINESCAN_CHECK_AS(fs::is_regular_file(manifest_path), ModelError, folder_or_run.string(),
+                     ": not a model bundle or training run (no manifest.json)");
+  nlohmann::json manifest;
+  try {
+    std::ifstream in(manifest_path);
+    manifest = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(manifest_path.string() + ": invalid JSON: " + e.what());
+  }
+  SPINESCAN_CHECK_AS(manifest.contains("detector"), ModelError, manifest_path.string(), ": has no detector");
+  LoadedDetector d;
+  d.spec = DetectorSpec::from_json(manifest["detector"]);
+  d.net = RetinaNet(d.spec.model);
+  load_weights(*d.net, folder / manifest["detector"].value("weights", "detector.pt"));
+  d.net->to(device);
+  d.net->eval();
+  return d;
+}
+
+}  // namespace spinescan::detect

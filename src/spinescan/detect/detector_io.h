@@ -1,0 +1,41 @@
+#pragma once
+// Saving and loading the detector: a folder with manifest.json (its "detector" section: the
+// model options, the canvas, the operating score, provenance) and the weights file it names.
+// The shipped bundle stores weights in half precision (half the size, no measurable change
+// in detections); training checkpoints keep float32.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "spinescan/detect/canvas.h"
+#include "spinescan/detect/retinanet.h"
+
+namespace spinescan::detect {
+
+struct DetectorSpec {
+  RetinaNetOptions model;
+  CanvasOptions canvas;
+  double operating_score = 0.3;  // detections at or above this are reported
+  nlohmann::json provenance;     // how it was trained, on what, its metrics
+  nlohmann::json to_json(const std::string& weights_file) const;
+  static DetectorSpec from_json(const nlohmann::json& j);
+};
+
+struct LoadedDetector {
+  DetectorSpec spec;
+  RetinaNet net{nullptr};
+};
+
+// Writes weights (float32 or float16) to `weights_path` atomically.
+void save_weights(const torch::nn::Module& module, const std::filesystem::path& weights_path, bool half_precision);
+// Loads weights by parameter/buffer name into `module` (converting dtype); throws
+// ModelError naming the file on a missing or mis-shaped tensor.
+void load_weights(torch::nn::Module& module, const std::filesystem::path& weights_path);
+
+// Writes <folder>/manifest.json (merging into an existing one) and <folder>/detector.pt.
+void save_detector(const RetinaNet& net, const DetectorSpec& spec, const std::filesystem::path& folder, bool half_precision);
+// Accepts a bundle folder (manifest.json with a "detector" section) or a training run folder
+// (its best/ bundle). Puts the network in eval mode on `device`.
+LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const torch::Device& device = torch::kCPU);
+
+}  // namespace spinescan::detect

@@ -1,0 +1,32 @@
+#include "spinescan/detect/inference.h"
+
+#include <torch/torch.h>
+
+namespace spinescan::detect {
+
+std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,
+                                                         int size, int batch_size, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<eval::Prediction>> out;
+  out.reserve(images.size());
+  for (size_t start = 0; start < images.size(); start += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(images.size(), start + static_cast<size_t>(batch_size));
+    auto batch = torch::empty({static_cast<int64_t>(end - start), 1, size, size});
+    for (size_t i = start; i < end; ++i)
+      std::memcpy(batch[static_cast<int64_t>(i - start)].data_ptr<float>(), images[i]->data(), sizeof(float) * size * size);
+    const auto dets = net->postprocess(net->forward(batch.to(device)));
+    for (const auto& d : dets) {
+      const auto boxes = d.boxes.to(torch::kCPU).contiguous();
+      const auto scores = d.scores.to(torch::kCPU).contiguous();
+      std::vector<eval::Prediction> preds;
+      for (int64_t k = 0; k < boxes.size(0); ++k) {
+        const float* b = boxes[k].data_ptr<float>();
+        preds.push_back({{b[0], b[1], b[2], b[3]}, scores[k].item<double>()});
+      }
+      out.push_back(std::move(preds));
+    }
+  }
+  return out;
+}
+
+}  // namespace spinescan::detect

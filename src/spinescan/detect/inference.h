@@ -1,0 +1,15 @@
+#pragma once
+// Running the detector on canvas slices, batched.
+#include <vector>
+
+#include "spinescan/detect/detector_io.h"
+#include "spinescan/eval/detection_metrics.h"
+
+namespace spinescan::detect {
+
+// Detections (canvas pixels, every candidate above the model's score floor) per image.
+// images: each size x size floats. Runs under NoGradGuard in batches of `batch_size`.
+std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,
+                                                         int size, int batch_size, const torch::Device& device);
+
+}  // namespace spinescan::detect

@@ -1,0 +1,79 @@
+#pragma once
+// The vertebral-body detector: ResNet-18 -> FPN -> RetinaNet heads, with its loss and
+// post-processing. Input: [N, 1, H, W] normalised slices on the working canvas
+// (detect/canvas.h); boxes in canvas pixels.
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "spinescan/detect/anchors.h"
+#include "spinescan/detect/box_coder.h"
+#include "spinescan/detect/matcher.h"
+#include "spinescan/models/fpn.h"
+#include "spinescan/models/resnet.h"
+#include "spinescan/models/retinanet_head.h"
+
+namespace spinescan::detect {
+
+struct RetinaNetOptions {
+  models::ResNetOptions backbone;
+  models::FpnOptions fpn;
+  models::RetinaNetHeadOptions head;
+  AnchorOptions anchors;
+  MatcherOptions matcher;
+  BoxCoderOptions box_coder;
+  double focal_alpha = 0.25;
+  double focal_gamma = 2.0;
+  std::string box_loss = "smooth_l1";  // or "giou" (on decoded boxes) or "l1"
+  double smooth_l1_beta = 1.0 / 9.0;
+  double score_threshold = 0.05;       // candidates kept before NMS
+  int64_t topk_candidates = 1000;      // per level, before NMS
+  double nms_threshold = 0.5;
+  int64_t detections_per_image = 30;   // a lumbar field holds at most ~12 bodies
+  void validate() const;
+  nlohmann::json to_json() const;
+  static RetinaNetOptions from_json(const nlohmann::json& j);
+};
+
+struct Detections {
+  torch::Tensor boxes;   // [D, 4] canvas pixels
+  torch::Tensor scores;  // [D]
+  torch::Tensor labels;  // [D] class index
+};
+
+struct HeadOutputs {
+  torch::Tensor class_logits;  // [N, A, K]
+  torch::Tensor box_deltas;    // [N, A, 4]
+  torch::Tensor anchors;       // [A, 4]
+  std::vector<int64_t> anchors_per_level;
+};
+
+struct LossTerms {
+  torch::Tensor classification, box_regression;
+  torch::Tensor total() const { return classification + box_regression; }
+};
+
+class RetinaNetImpl : public torch::nn::Module {
+ public:
+  explicit RetinaNetImpl(const RetinaNetOptions& options = {});
+  HeadOutputs forward(const torch::Tensor& images);
+  // targets: per image, boxes [G, 4] and class labels [G] (int64).
+  LossTerms loss(const HeadOutputs& out, const std::vector<torch::Tensor>& target_boxes,
+                 const std::vector<torch::Tensor>& target_labels) const;
+  std::vector<Detections> postprocess(const HeadOutputs& out) const;
+  const RetinaNetOptions& options() const { return options_; }
+
+ private:
+  RetinaNetOptions options_;
+  models::ResNet backbone{nullptr};
+  models::Fpn fpn{nullptr};
+  models::RetinaNetHead head{nullptr};
+  std::map<std::vector<int64_t>, torch::Tensor> anchor_cache_;
+};
+TORCH_MODULE(RetinaNet);
+
+}  // namespace spinescan::detect

@@ -1,0 +1,88 @@
+#include "spinescan/detect/slice_data.h"
+
+#include <map>
+
+#include "spinescan/core/errors.h"
+#include "spinescan/data/boxes.h"
+#include "spinescan/io/normalize.h"
+#include "spinescan/io/orientation.h"
+#include "spinescan/io/study_reader.h"
+
+namespace spinescan::detect {
+
+Volume<float> normalize_for_detector(const Volume<float>& canonical) {
+  NormalizeOptions o;
+  o.per_slice = true;
+  return normalize_intensity(canonical, o);
+}
+
+CanvasSlice make_canvas_slice(const Volume<float>& v, int slice, const CanvasOptions& canvas) {
+  CanvasSlice s;
+  s.slice = slice;
+  const int64_t cols = v.size[0], rows = v.size[1];
+  s.geometry = canvas_geometry(cols, rows, v.spacing_mm[0], v.spacing_mm[1], canvas);
+  s.image = resample_to_canvas(v.voxels.data() + slice * cols * rows, cols, rows, s.geometry, canvas.size);
+  return s;
+}
+
+std::vector<CanvasSlice> load_canvas_slices(const Dataset& d, const std::vector<std::string>& cases,
+                                            const SliceDataOptions& o, const std::function<void(size_t, size_t)>& on_case) {
+  std::vector<CanvasSlice> out;
+  size_t done = 0;
+  for (const auto& name : cases) {
+    const CaseEntry& c = d.case_named(name);
+    const LoadedStudy study = load_study(c.image);
+    const Volume<float> normalized = normalize_for_detector(study.canonical);
+    const Volume<uint16_t> labels = to_canonical(read_label_volume(c.labels));
+    SPINESCAN_CHECK(labels.size == normalized.size, c.labels.string(), ": label volume not on the image grid");
+    std::map<int, bool> pathological;
+    for (const auto& r : d.rows_of(name)) pathological[r.label] = r.pathological.value_or(false);
+    const auto boxes = boxes_per_slice(labels);
+    const double pixel_area_mm2 = labels.spacing_mm[0] * labels.spacing_mm[1];
+    const int64_t cols = labels.size[0], rows = labels.size[1];
+    for (int k = 0; k < static_cast<int>(labels.size[2]); ++k) {
+      if (boxes[static_cast<size_t>(k)].empty() && !o.include_empty_slices) continue;
+      CanvasSlice s = make_canvas_slice(normalized, k, o.canvas);
+      s.case_name = name;
+      s.labels = labels_to_canvas(labels.voxels.data() + static_cast<int64_t>(k) * cols * rows, cols, rows, s.geometry,
+                                  o.canvas.size);
+      for (const auto& b : boxes[static_cast<size_t>(k)]) {
+        eval::GroundTruth g;
+        const auto& geo = s.geometry;
+        g.box = {geo.to_canvas_x(b.x1), geo.to_canvas_y(b.y1), geo.to_canvas_x(b.x2), geo.to_canvas_y(b.y2)};
+        g.pathological = pathological[b.label];
+        g.ignore = b.area_px * pixel_area_mm2 < o.min_body_area_mm2;
+        s.truth.push_back(g);
+        s.truth_labels.push_back(b.label);
+      }
+      out.push_back(std::move(s));
+    }
+    if (on_case) on_case(++done, cases.size());
+  }
+  return out;
+}
+
+std::vector<eval::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px) {
+  struct Extent {
+    int x1 = 1 << 30, y1 = 1 << 30, x2 = -1, y2 = -1;
+    int64_t area = 0;
+  };
+  std::map<int, Extent> extents;
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) {
+      const int l = labels[static_cast<size_t>(y) * size + x];
+      if (!l) continue;
+      Extent& e = extents[l];
+      e.x1 = std::min(e.x1, x);
+      e.y1 = std::min(e.y1, y);
+      e.x2 = std::max(e.x2, x + 1);
+      e.y2 = std::max(e.y2, y + 1);
+      ++e.area;
+    }
+  std::vector<eval::Box> out;
+  for (const auto& [label, e] : extents)
+    if (e.area >= min_area_px) out.push_back({double(e.x1), double(e.y1), double(e.x2), double(e.y2)});
+  return out;
+}
+
+}  // namespace spinescan::detect

@@ -1,0 +1,51 @@
+#pragma once
+// Detector samples: canonical sagittal slices of a dataset's cases, normalised and put on the
+// working canvas, with their body label maps (for exact boxes after augmentation) and their
+// exact ground-truth boxes in canvas pixels (for evaluation).
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spinescan/data/dataset.h"
+#include "spinescan/detect/canvas.h"
+#include "spinescan/eval/detection_metrics.h"
+#include "spinescan/io/volume.h"
+
+namespace spinescan::detect {
+
+struct CanvasSlice {
+  std::string case_name;
+  int slice = 0;                    // canonical slice index
+  CanvasGeometry geometry;
+  std::vector<float> image;         // size x size, intensities ~[0, 1]
+  std::vector<uint8_t> labels;      // size x size, body label (nearest), 0 = none
+  std::vector<eval::GroundTruth> truth;  // exact boxes in canvas pixels
+  std::vector<int> truth_labels;    // body label of each truth box
+};
+
+struct SliceDataOptions {
+  CanvasOptions canvas;
+  // Bodies covering less than this on a slice (lateral slivers) are ignored in metrics and
+  // not used as training targets: their extent is ambiguous even to a reader.
+  double min_body_area_mm2 = 50;
+  bool include_empty_slices = true;
+};
+
+// Normalises one canonical volume the way the detector expects (per slice: robust
+// percentiles, see io/normalize.h; the SPIDER export rescaled each slice on its own).
+Volume<float> normalize_for_detector(const Volume<float>& canonical);
+
+// One slice of a normalised canonical volume on the canvas (no labels).
+CanvasSlice make_canvas_slice(const Volume<float>& normalized, int slice, const CanvasOptions& canvas);
+
+// All slices of the named cases. `on_case(done, total)` reports progress.
+std::vector<CanvasSlice> load_canvas_slices(const Dataset& dataset, const std::vector<std::string>& cases,
+                                            const SliceDataOptions& options,
+                                            const std::function<void(size_t, size_t)>& on_case = {});
+
+// Boxes (canvas px) of the labels in a size x size label map; bodies under min_area_px dropped.
+std::vector<eval::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px);
+
+}  // namespace spinescan::detect

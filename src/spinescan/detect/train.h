@@ -1,0 +1,48 @@
+#pragma once
+// `spinescan train detector`: training on a dataset fold, with a run folder that holds the
+// resolved config, the git revision, per-epoch metrics (metrics.jsonl), resumable
+// checkpoints and the best model as a bundle (best/). No torch types here, so the CLI
+// needs no torch headers.
+#include <cstdint>
+#include <string>
+
+namespace spinescan::detect {
+
+struct DetectorTrainConfig {
+  std::string data;        // dataset folder
+  std::string split;       // splits.json
+  int fold = 0;            // trains on the fold's train cases; its val cases stay unseen
+  std::string out;         // run folder
+  int epochs = 40;
+  int batch = 8;
+  int samples_per_epoch = 480;  // slices drawn per epoch (each case equally likely)
+  double lr = 5e-4;
+  double weight_decay = 1e-4;
+  int warmup_steps = 100;
+  double empty_fraction = 0.1;  // share of drawn slices without any body
+  int inner_val_cases = 4;      // training cases held out to pick the best epoch
+  int canvas_size = 256;
+  double pixel_mm = 1.25;
+  std::string box_loss = "smooth_l1";
+  double augment = 1.0;         // 0 = none, 1 = default strength
+  uint64_t seed = 0;
+  std::string device = "auto";  // cpu | cuda | auto
+  bool resume = false;
+  int max_steps = 0;            // stop after this many steps in all (tests); 0 = no limit
+  // Narrower/shallower nets for tests: widths of ResNet stages scaled by 1/width_divisor.
+  int width_divisor = 1;
+  int fpn_channels = 128;
+  int head_convs = 2;
+};
+
+struct DetectorTrainResult {
+  int epochs_done = 0;
+  double first_loss = 0, last_loss = 0;  // mean loss of the first and the last epoch
+  double best_mean_iou = 0;
+  int best_epoch = -1;
+  bool interrupted = false;
+};
+
+DetectorTrainResult train_detector(const DetectorTrainConfig& config);
+
+}  // namespace spinescan::detect

@@ -1,0 +1,58 @@
+#include "spinescan/models/fpn.h"
+
+#include <torch/torch.h>
+
+#include "spinescan/core/errors.h"
+
+namespace spinescan::models {
+
+namespace nn = torch::nn;
+
+void FpnOptions::validate() const {
+  SPINESCAN_CHECK_AS(in_channels.size() == 3, ConfigError, "FPN takes C3, C4, C5 (3 input widths)");
+  SPINESCAN_CHECK_AS(min_level >= 3 && max_level <= 7 && min_level <= max_level, ConfigError,
+                     "FPN levels must satisfy 3 <= min <= max <= 7, got P", min_level, "..P", max_level);
+}
+
+FpnImpl::FpnImpl(const FpnOptions& o) : options_(o) {
+  o.validate();
+  lateral = register_module("lateral", nn::ModuleList());
+  output = register_module("output", nn::ModuleList());
+  for (int c : o.in_channels) {
+    lateral->push_back(nn::Conv2d(nn::Conv2dOptions(c, o.out_channels, 1)));
+    output->push_back(nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).padding(1)));
+  }
+  if (o.max_level >= 6)
+    p6 = register_module("p6", nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).stride(2).padding(1)));
+  if (o.max_level >= 7)
+    p7 = register_module("p7", nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).stride(2).padding(1)));
+  for (auto& m : modules(false))
+    if (auto* c = m->as<nn::Conv2d>()) {
+      nn::init::kaiming_uniform_(c->weight, 1.0);
+      nn::init::zeros_(c->bias);
+    }
+}
+
+std::vector<torch::Tensor> FpnImpl::forward(const std::vector<torch::Tensor>& f) {
+  SPINESCAN_CHECK_AS(f.size() == 4, ModelError, "FPN expects C2..C5, got ", f.size(), " maps");
+  // Top-down: P5 from C5, then each finer level adds the upsampled coarser one.
+  std::array<torch::Tensor, 3> inner;
+  inner[2] = lateral[2]->as<nn::Conv2d>()->forward(f[3]);
+  for (int i = 1; i >= 0; --i) {
+    const auto lat = lateral[i]->as<nn::Conv2d>()->forward(f[i + 1]);
+    inner[i] = lat + torch::nn::functional::interpolate(
+                         inner[i + 1], torch::nn::functional::InterpolateFuncOptions()
+                                           .size(std::vector<int64_t>{lat.size(2), lat.size(3)})
+                                           .mode(torch::kNearest));
+  }
+  std::vector<torch::Tensor> levels;  // P3, P4, P5 (+ P6, P7)
+  for (int i = 0; i < 3; ++i) {
+    if (3 + i > options_.max_level && options_.max_level < 6) break;
+    levels.push_back(output[i]->as<nn::Conv2d>()->forward(inner[i]));
+  }
+  if (options_.max_level >= 6) levels.push_back(p6(levels[2]));
+  if (options_.max_level >= 7) levels.push_back(p7(torch::relu(levels[3])));
+  return std::vector<torch::Tensor>(levels.begin() + (options_.min_level - 3), levels.end());
+}
+
+}  // namespace spinescan::models

@@ -1,0 +1,61 @@
+#include "spinescan/models/resnet.h"
+
+#include <torch/torch.h>
+
+namespace spinescan::models {
+
+namespace nn = torch::nn;
+
+namespace {
+nn::Conv2d conv(int in, int out, int kernel, int stride, int padding) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+}
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
+  conv1 = register_module("conv1", conv(in_channels, out_channels, 3, stride, 1));
+  bn1 = register_module("bn1", nn::BatchNorm2d(out_channels));
+  conv2 = register_module("conv2", conv(out_channels, out_channels, 3, 1, 1));
+  bn2 = register_module("bn2", nn::BatchNorm2d(out_channels));
+  // Zero-initialised last BN gamma: each block starts as the identity, which makes
+  // training from scratch (no ImageNet weights here) markedly more stable (Goyal et al. 2017).
+  nn::init::zeros_(bn2->weight);
+  if (stride != 1 || in_channels != out_channels)
+    downsample = register_module("downsample", nn::Sequential(conv(in_channels, out_channels, 1, stride, 0),
+                                                              nn::BatchNorm2d(out_channels)));
+}
+
+torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
+  auto y = torch::relu(bn1(conv1(x)));
+  y = bn2(conv2(y));
+  return torch::relu(y + (downsample ? downsample->forward(x) : x));
+}
+
+ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
+  stem_conv = register_module("stem_conv", conv(o.in_channels, o.widths[0], 7, 2, 3));
+  stem_bn = register_module("stem_bn", nn::BatchNorm2d(o.widths[0]));
+  int in = o.widths[0];
+  for (int s = 0; s < 4; ++s) {
+    nn::Sequential stage;
+    for (int b = 0; b < o.blocks[s]; ++b) {
+      stage->push_back(BasicBlock(in, o.widths[s], (b == 0 && s > 0) ? 2 : 1));
+      in = o.widths[s];
+    }
+    stages[s] = register_module("layer" + std::to_string(s + 1), stage);
+  }
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* c = m->as<nn::Conv2d>()) nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+}
+
+std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
+  auto y = torch::relu(stem_bn(stem_conv(x)));
+  y = torch::max_pool2d(y, 3, 2, 1);
+  std::vector<torch::Tensor> out;
+  for (auto& stage : stages) {
+    y = stage->forward(y);
+    out.push_back(y);
+  }
+  return out;
+}
+
+}  // namespace spinescan::models

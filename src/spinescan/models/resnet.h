@@ -1,0 +1,48 @@
+#pragma once
+// ResNet-18 (He et al. 2016) for single-channel MR slices: BasicBlocks, batch norm.
+// forward() returns the stage outputs C2..C5 (strides 4, 8, 16, 32) for the FPN.
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/pimpl.h>
+
+#include <array>
+#include <vector>
+
+namespace spinescan::models {
+
+struct ResNetOptions {
+  int in_channels = 1;
+  std::array<int, 4> widths{64, 128, 256, 512};  // channels of stages C2..C5
+  std::array<int, 4> blocks{2, 2, 2, 2};         // BasicBlocks per stage: ResNet-18
+};
+
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int in_channels, int out_channels, int stride);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Sequential downsample{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+class ResNetImpl : public torch::nn::Module {
+ public:
+  explicit ResNetImpl(const ResNetOptions& options = {});
+  // [N, in_channels, H, W] -> {C2, C3, C4, C5}
+  std::vector<torch::Tensor> forward(const torch::Tensor& x);
+  const ResNetOptions& options() const { return options_; }
+
+ private:
+  ResNetOptions options_;
+  torch::nn::Conv2d stem_conv{nullptr};
+  torch::nn::BatchNorm2d stem_bn{nullptr};
+  std::array<torch::nn::Sequential, 4> stages;
+};
+TORCH_MODULE(ResNet);
+
+}  // namespace spinescan::models

@@ -1,0 +1,145 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "spinescan/core/errors.h"
+#include "spinescan/detect/anchors.h"
+#include "spinescan/detect/box_coder.h"
+#include "spinescan/detect/matcher.h"
+#include "spinescan/detect/retinanet.h"
+#include "spinescan/ops/box_ops.h"
+
+using namespace spinescan;
+using namespace spinescan::detect;
+
+TEST(Anchors, CentredOnCellsWithSizeAndRatioByHand) {
+  AnchorOptions o;
+  o.strides = {8};
+  o.sizes = {16};
+  o.scales = {1.0, 2.0};
+  o.aspect_ratios = {1.0, 4.0};
+  const auto a = make_anchors(o, {{2, 3}});
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{2 * 3 * 4, 4}));
+  // Cell (y=0, x=0), centre (4, 4): scale 1 ratio 1 -> 16x16; ratio 4 -> w 8, h 32.
+  const auto expect_row = [&](int64_t i, std::array<float, 4> v) {
+    for (int c = 0; c < 4; ++c) EXPECT_NEAR(a[i][c].item<float>(), v[c], 1e-5) << "anchor " << i << " coord " << c;
+  };
+  expect_row(0, {-4, -4, 12, 12});
+  expect_row(1, {0, -12, 8, 20});
+  expect_row(2, {-12, -12, 20, 20});  // scale 2: 32x32
+  expect_row(3, {-4, -28, 12, 36});   // scale 2 ratio 4: w 16, h 64
+  // Cell (y=0, x=1): centre (12, 4); cell (y=1, x=0) comes after the whole first row.
+  expect_row(4, {4, -4, 20, 12});
+  expect_row(12, {-4, 4, 12, 20});
+}
+
+TEST(Anchors, LevelsAreConcatenatedInOrder) {
+  AnchorOptions o;  // defaults: P3 (16) and P4 (32), 9 anchors
+  const auto a = make_anchors(o, {{4, 4}, {2, 2}});
+  EXPECT_EQ(a.size(0), (16 + 4) * 9);
+  const auto first_p4 = a[16 * 9];
+  EXPECT_NEAR((first_p4[0] + first_p4[2]).item<float>() / 2, 8.0, 1e-5);  // centre of the first P4 cell
+  EXPECT_THROW(make_anchors(o, {{4, 4}}), ModelError);
+}
+
+TEST(BoxCoder, EncodeByHandAndRoundTrip) {
+  const auto anchors = torch::tensor({0.f, 0.f, 10.f, 20.f}).view({1, 4});
+  const auto box = torch::tensor({5.f, 10.f, 25.f, 30.f}).view({1, 4});
+  const auto d = encode_boxes(box, anchors);
+  // Anchor centre (5, 10), 10x20; box centre (15, 20), 20x20.
+  EXPECT_NEAR(d[0][0].item<float>(), 1.0, 1e-6);
+  EXPECT_NEAR(d[0][1].item<float>(), 0.5, 1e-6);
+  EXPECT_NEAR(d[0][2].item<float>(), std::log(2.0), 1e-6);
+  EXPECT_NEAR(d[0][3].item<float>(), 0.0, 1e-6);
+  BoxCoderOptions weighted;
+  weighted.weights = {10, 10, 5, 5};
+  torch::manual_seed(0);
+  const auto many_anchors = torch::rand({50, 2}) * 100;
+  const auto a = torch::cat({many_anchors, many_anchors + 5 + torch::rand({50, 2}) * 40}, 1);
+  const auto b = torch::cat({many_anchors + torch::rand({50, 2}) * 10, many_anchors + 20 + torch::rand({50, 2}) * 30}, 1);
+  for (const auto& o : {BoxCoderOptions{}, weighted})
+    EXPECT_TRUE(torch::allclose(decode_boxes(encode_boxes(b, a, o), a, o), b, 1e-4, 1e-3));
+}
+
+TEST(Matcher, ThresholdsAndIgnoredBand) {
+  // Two boxes, four anchors.
+  const auto iou = torch::tensor({0.7f, 0.45f, 0.1f, 0.2f,  //
+                                  0.6f, 0.3f, 0.35f, 0.8f})
+                       .view({2, 4});
+  MatcherOptions o;
+  o.allow_low_quality = false;
+  const auto m = match_anchors(iou, o);
+  EXPECT_EQ(m[0].item<int64_t>(), 0);            // .7 beats .6
+  EXPECT_EQ(m[1].item<int64_t>(), kIgnored);     // .45 in [.4, .5)
+  EXPECT_EQ(m[2].item<int64_t>(), kBackground);  // .35 < .4
+  EXPECT_EQ(m[3].item<int64_t>(), 1);
+}
+
+TEST(Matcher, LowQualityMatchesIncludingTies) {
+  // Box 0's best IoU is .3 and two anchors tie at it; box 1 is matched normally.
+  const auto iou = torch::tensor({0.3f, 0.3f, 0.1f, 0.0f,  //
+                                  0.0f, 0.1f, 0.2f, 0.9f})
+                       .view({2, 4});
+  const auto m = match_anchors(iou, MatcherOptions{});
+  EXPECT_EQ(m[0].item<int64_t>(), 0);
+  EXPECT_EQ(m[1].item<int64_t>(), 0);  // tie: both anchors claimed
+  EXPECT_EQ(m[2].item<int64_t>(), kBackground);
+  EXPECT_EQ(m[3].item<int64_t>(), 1);
+  // A low-quality anchor keeps the box it overlaps best: anchor 1 is the best anchor of both
+  // box 0 (.3) and box 1 (.35), below the background threshold, and goes to box 1.
+  const auto iou2 = torch::tensor({0.1f, 0.3f, 0.0f,  //
+                                   0.0f, 0.35f, 0.2f})
+                        .view({2, 3});
+  const auto m2 = match_anchors(iou2, MatcherOptions{});
+  EXPECT_EQ(m2[1].item<int64_t>(), 1);
+  EXPECT_EQ(m2[0].item<int64_t>(), kBackground);
+  EXPECT_EQ(m2[2].item<int64_t>(), kBackground);
+  // No boxes: every anchor is background.
+  EXPECT_TRUE((match_anchors(torch::zeros({0, 5}), MatcherOptions{}) == kBackground).all().item<bool>());
+}
+
+TEST(RetinaNet, ForwardShapesLossAndBackward) {
+  torch::manual_seed(1);
+  RetinaNetOptions o;
+  o.backbone.widths = {8, 16, 32, 64};  // a narrow net keeps the test fast
+  o.fpn.out_channels = 16;
+  o.head.group_norm_groups = 4;
+  RetinaNet net(o);
+  const auto images = torch::randn({2, 1, 64, 96});
+  const auto out = net->forward(images);
+  const int64_t anchors = (8 * 12 + 4 * 6) * 9;  // P3 8x12, P4 4x6
+  EXPECT_EQ(out.class_logits.sizes(), (std::vector<int64_t>{2, anchors, 1}));
+  EXPECT_EQ(out.box_deltas.sizes(), (std::vector<int64_t>{2, anchors, 4}));
+  EXPECT_EQ(out.anchors.size(0), anchors);
+  // Prior probability: initial scores ~0.01.
+  EXPECT_NEAR(torch::sigmoid(out.class_logits).mean().item<float>(), 0.01, 0.005);
+  std::vector<torch::Tensor> boxes{torch::tensor({10.f, 10.f, 40.f, 35.f}).view({1, 4}), torch::zeros({0, 4})};
+  std::vector<torch::Tensor> labels{torch::zeros({1}, torch::kLong), torch::zeros({0}, torch::kLong)};
+  const auto loss = net->loss(out, boxes, labels);
+  EXPECT_GT(loss.classification.item<float>(), 0);
+  EXPECT_GT(loss.box_regression.item<float>(), 0);
+  loss.total().backward();
+  int with_grad = 0;
+  for (const auto& p : net->parameters()) with_grad += p.grad().defined() && p.grad().abs().sum().item<float>() > 0;
+  EXPECT_GT(with_grad, static_cast<int>(net->parameters().size()) * 3 / 4);
+  net->eval();
+  const auto dets = net->postprocess(net->forward(images));
+  ASSERT_EQ(dets.size(), 2u);
+  EXPECT_LE(dets[0].boxes.size(0), o.detections_per_image);
+  EXPECT_EQ(dets[0].boxes.size(1), 4);
+}
+
+TEST(RetinaNet, OptionsRoundTripThroughJsonAndAreValidated) {
+  RetinaNetOptions o;
+  o.box_loss = "giou";
+  o.nms_threshold = 0.4;
+  const auto back = RetinaNetOptions::from_json(o.to_json());
+  EXPECT_EQ(back.to_json(), RetinaNetOptions(o).to_json());
+  RetinaNetOptions bad;
+  bad.box_loss = "l3";
+  EXPECT_THROW(bad.validate(), ConfigError);
+  RetinaNetOptions mismatch;
+  mismatch.fpn.max_level = 5;  // three levels but two anchor levels
+  EXPECT_THROW(RetinaNet{mismatch}, ConfigError);
+}
