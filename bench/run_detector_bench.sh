@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 threads=${1:-2}
 iterations=${2:-20}
 ours_256=$(build/bench/spinescan_bench_detector --size 256 --threads "$threads" --iterations "$iterations")
-ref_256=$(python3 bench/torchvision_retinanet.py --size 256 --threads "$threads" --iterations "$iterations")
-ref_512=$(python3 bench/torchvision_retinanet.py --size 512 --threads "$threads" --iterations "$((iterations / 2 + 1))")
+ref_256=$(/usr/bin/python3 bench/torchvision_retinanet.py --size 256 --threads "$threads" --iterations "$iterations")
+ref_512=$(/usr/bin/python3 bench/torchvision_retinanet.py --size 512 --threads "$threads" --iterations "$((iterations / 2 + 1))")
 echo "$ours_256"
 echo "$ref_256"
 echo "$ref_512"
-python3 - "$ours_256" "$ref_256" "$ref_512" <<'PY'
+/usr/bin/python3 - "$ours_256" "$ref_256" "$ref_512" <<'PY'
 import json, sys
 ours, ref, ref512 = (json.loads(a) for a in sys.argv[1:])
 print()

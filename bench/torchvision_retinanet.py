@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Reference: torchvision's RetinaNet with a ResNet-18 FPN backbone (P3-P7, 256-channel
 4-conv heads), timed like bench_detector.cpp: one slice, forward + post-processing,
 untrained weights, median over iterations. Prints one JSON line."""

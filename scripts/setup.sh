@@ -12,6 +12,7 @@ packages=(
   libinsighttoolkit5-dev       # ITK 5: DICOM (GDCM), NIfTI, MHA/MHD, NRRD
   libxgboost-dev               # gradient-boosted trees (C API)
   python3-optuna               # hyper-parameter studies
+  python3-torchvision          # reference model of bench/run_detector_bench.sh (Debian's python3 at /usr/bin)
   libgdcm-tools                # its absence makes GDCM's CMake config print pages of warnings
   libgtest-dev libgmock-dev    # unit tests
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev

@@ -16,5 +16,7 @@ void register_synth(CLI::App& app, Runner& run);
 void register_dataset(CLI::App& app, Runner& run);
 void register_train(CLI::App& app, Runner& run);
 void register_evaluate(CLI::App& app, Runner& run);
+void register_detect(CLI::App& app, Runner& run);
+void register_model(CLI::App& app, Runner& run);
 
 }  // namespace spinescan::cli

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   cli::register_dataset(app, run);
   cli::register_train(app, run);
   cli::register_evaluate(app, run);
+  cli::register_detect(app, run);
+  cli::register_model(app, run);
 
   try {
     app.parse(argc, argv);

@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "spinescan/data/boxes.h"
 #include "spinescan/data/dataset.h"
+#include "spinescan/detect/evaluate.h"
 #include "spinescan/io/orientation.h"
 #include "spinescan/io/study_reader.h"
+#include "test_util.h"
 
 using namespace spinescan;
 
@@ -67,4 +71,26 @@ TEST(RealData, SpiderCaseIsLpsAndCanonicalSlicesShowSuperiorUp) {
     EXPECT_GT(depth_mm, 15) << "label " << b.label;
     EXPECT_LT(depth_mm, 60) << "label " << b.label;
   }
+}
+
+// The shipped detector on one of the real cases it never saw in training (recorded in its
+// manifest). Guards against a broken bundle or a regression in the inference path.
+TEST(RealData, ShippedDetectorFindsTheBodiesOfAHeldOutCase) {
+  SKIP_WITHOUT_REAL_DATA();
+  const std::filesystem::path bundle = std::filesystem::path(SPINESCAN_SOURCE_DIR) / "models/default";
+  if (!std::filesystem::exists(bundle / "manifest.json")) GTEST_SKIP() << "no shipped model";
+  std::ifstream in(bundle / "manifest.json");
+  const auto manifest = nlohmann::json::parse(in);
+  const auto heldout = manifest["detector"]["provenance"]["run"]["heldout_cases"];
+  ASSERT_FALSE(heldout.empty());
+  spinescan::testing::TempDir tmp;
+  detect::DetectorEvalConfig c;
+  c.data = real_data().string();
+  c.model = bundle.string();
+  c.cases = {heldout[0].get<std::string>()};
+  c.out = (tmp / "eval").string();
+  c.overlays = 0;
+  const auto m = nlohmann::json::parse(detect::evaluate_detector(c));
+  EXPECT_GT(m["detection"]["mean_iou"].get<double>(), 0.7) << m["detection"].dump();
+  EXPECT_GT(m["detection"]["recall_at_50"].get<double>(), 0.85) << m["detection"].dump();
 }

@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "spinescan/data/boxes.h"
+#include "spinescan/eval/detection_metrics.h"
+#include "spinescan/io/orientation.h"
+#include "spinescan/io/study_reader.h"
 #include "test_util.h"
 
 using spinescan::testing::TempDir;
@@ -160,4 +164,53 @@ TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
     EXPECT_EQ(r.err.rfind("spinescan: error: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find(expected), std::string::npos) << args << "\n" << r.err;
   }
+}
+
+TEST(Cli, DetectWithTheShippedModelWritesBoxesAndAPicture) {
+  const std::filesystem::path bundle = std::filesystem::path(SPINESCAN_SOURCE_DIR) / "models/default";
+  ASSERT_TRUE(std::filesystem::exists(bundle / "manifest.json")) << "the shipped model is missing";
+  TempDir tmp;
+  const Result r = run_cli("detect " + (phantom_dataset() / "cases/phantom_000/image.nii.gz").string() + " --model " +
+                           bundle.string() + " --out " + (tmp / "det").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_file(tmp / "det/detections.json"));
+  EXPECT_TRUE(j["detections"].is_array());
+  EXPECT_GE(j["canonical"]["slices"].get<int>(), 2);
+  for (const auto& d : j["detections"]) {
+    EXPECT_GE(d["score"].get<double>(), j["operating_score"].get<double>());
+    EXPECT_LT(d["box_pixels"][0].get<double>(), d["box_pixels"][2].get<double>());
+  }
+  EXPECT_EQ(read_file(tmp / "det/overlay.png").substr(1, 3), "PNG");
+  const Result show = run_cli("model show " + bundle.string());
+  EXPECT_EQ(show.exit_code, 0);
+  EXPECT_NE(show.out.find("RetinaNet"), std::string::npos);
+  const Result missing = run_cli("detect " + (phantom_dataset() / "cases/phantom_000/image.nii.gz").string() +
+                                 " --model " + (tmp / "nowhere").string() + " --out " + (tmp / "x").string());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no manifest.json"), std::string::npos) << missing.err;
+}
+
+// The README's main job: the shipped detector on the bundled example finds the example's
+// bodies (truth from its label volume) on the slice it draws.
+TEST(Cli, ShippedDetectorFindsTheBodiesOfTheBundledExample) {
+  const std::filesystem::path src(SPINESCAN_SOURCE_DIR);
+  TempDir tmp;
+  const Result r = run_cli("detect " + (src / "examples/phantom_study.nii.gz").string() + " --out " + (tmp / "demo").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_file(tmp / "demo/detections.json"));
+  const int slice = j["overlay_slice"];
+  const auto labels = spinescan::to_canonical(spinescan::read_label_volume(src / "examples/phantom_study_vertebrae.nii.gz"));
+  const auto truth = spinescan::boxes_per_slice(labels, 100)[static_cast<size_t>(slice)];
+  ASSERT_GE(truth.size(), 5u);
+  int found = 0;
+  for (const auto& t : truth) {
+    double best = 0;
+    for (const auto& d : j["detections"]) {
+      if (d["slice"] != slice) continue;
+      const auto& b = d["box_pixels"];
+      best = std::max(best, spinescan::eval::iou({t.x1, t.y1, t.x2, t.y2}, {b[0], b[1], b[2], b[3]}));
+    }
+    found += best >= 0.5;
+  }
+  EXPECT_GE(found, static_cast<int>(truth.size()) - 1) << "of " << truth.size() << " bodies on slice " << slice;
 }

@@ -18,9 +18,12 @@ FpnImpl::FpnImpl(const FpnOptions& o) : options_(o) {
   o.validate();
   lateral = register_module("lateral", nn::ModuleList());
   output = register_module("output", nn::ModuleList());
-  for (int c : o.in_channels) {
-    lateral->push_back(nn::Conv2d(nn::Conv2dOptions(c, o.out_channels, 1)));
-    output->push_back(nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).padding(1)));
+  // Output convolutions only for the levels returned (P6/P7 are computed from P5's).
+  const int num_outputs = o.max_level >= 5 ? 3 : o.max_level - 2;
+  for (size_t i = 0; i < o.in_channels.size(); ++i) {
+    lateral->push_back(nn::Conv2d(nn::Conv2dOptions(o.in_channels[i], o.out_channels, 1)));
+    if (static_cast<int>(i) < num_outputs)
+      output->push_back(nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).padding(1)));
   }
   if (o.max_level >= 6)
     p6 = register_module("p6", nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).stride(2).padding(1)));

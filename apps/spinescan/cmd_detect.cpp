@@ -1,0 +1,63 @@
+// spinescan detect STUDY: vertebral-body boxes on every sagittal slice (the detector alone).
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/logging.h"
+#include "spinescan/detect/detect_study.h"
+
+namespace spinescan::cli {
+
+void register_detect(CLI::App& app, Runner& run) {
+  struct Args {
+    std::string study, model = "models/default", out, series, device = "cpu";
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("detect", "Find vertebral bodies on every sagittal slice of a study (boxes + picture)");
+  cmd->add_option("study", a->study, "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd")->required();
+  cmd->add_option("--model", a->model, "model bundle or training run folder");
+  cmd->add_option("--out", a->out, "output folder (detections.json, overlay.png)")->required();
+  cmd->add_option("--series", a->series, "SeriesInstanceUID when the DICOM folder holds several series");
+  cmd->add_option("--device", a->device, "cpu or cuda");
+  cmd->callback([&run, a] {
+    run = [a] {
+      ReadOptions ro;
+      ro.series_uid = a->series;
+      const auto d = detect::detect_study(a->study, a->model, ro, a->device);
+      const auto& v = d.normalized;
+      nlohmann::json boxes = nlohmann::json::array();
+      std::vector<int> per_slice(static_cast<size_t>(v.size[2]), 0);
+      for (const auto& b : d.detections) {
+        ++per_slice[static_cast<size_t>(b.slice)];
+        boxes.push_back({{"slice", b.slice},
+                         {"box_pixels", {b.x1, b.y1, b.x2, b.y2}},
+                         {"box_mm", {b.x1 * v.spacing_mm[0], b.y1 * v.spacing_mm[1], b.x2 * v.spacing_mm[0], b.y2 * v.spacing_mm[1]}},
+                         {"score", b.score}});
+      }
+      // The picture shows the slice with the most bodies found, the most central one on ties.
+      int best_slice = 0;
+      const double middle = (v.size[2] - 1) / 2.0;
+      for (int k = 1; k < static_cast<int>(per_slice.size()); ++k)
+        if (per_slice[k] > per_slice[best_slice] ||
+            (per_slice[k] == per_slice[best_slice] && std::abs(k - middle) < std::abs(best_slice - middle)))
+          best_slice = k;
+      const nlohmann::json j = {
+          {"study", {{"format", d.info.format}, {"size", d.info.size_voxels}, {"spacing_mm", d.info.spacing_mm},
+                     {"orientation", d.info.orientation_code}}},
+          {"canonical", {{"slices", v.size[2]}, {"rows", v.size[1]}, {"cols", v.size[0]},
+                         {"spacing_mm", {{"slice", v.spacing_mm[2]}, {"row", v.spacing_mm[1]}, {"col", v.spacing_mm[0]}}}}},
+          {"coordinates", "canonical pixels: x = column (anterior->posterior), y = row (superior->inferior), pixel edges"},
+          {"operating_score", d.operating_score},
+          {"overlay_slice", best_slice},
+          {"detections", boxes}};
+      write_text_atomically(std::filesystem::path(a->out) / "detections.json", j.dump(2) + "\n");
+      detect::write_detection_overlay(std::filesystem::path(a->out) / "overlay.png", d, best_slice);
+      std::cout << d.detections.size() << " boxes on " << v.size[2] << " slices; most (" << per_slice[static_cast<size_t>(best_slice)]
+                << ") on slice " << best_slice << "; wrote " << a->out << "/detections.json and overlay.png\n";
+      return kOk;
+    };
+  });
+}
+
+}  // namespace spinescan::cli

@@ -1,0 +1,43 @@
+// spinescan model add-detector|show: building and inspecting model bundles.
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/detect/bundle.h"
+
+namespace spinescan::cli {
+
+void register_model(CLI::App& app, Runner& run) {
+  CLI::App* cmd = app.add_subcommand("model", "Build and inspect model bundles");
+  cmd->require_subcommand(1);
+  struct AddArgs {
+    std::string run, bundle = "models/default", metrics;
+  };
+  auto a = std::make_shared<AddArgs>();
+  CLI::App* add = cmd->add_subcommand("add-detector", "Put a trained detector into a bundle (half precision)");
+  add->add_option("run", a->run, "training run folder or bundle holding the detector")->required();
+  add->add_option("--bundle", a->bundle, "bundle folder to write into");
+  add->add_option("--metrics", a->metrics, "metrics.json of `spinescan evaluate detector` on held-out cases");
+  add->callback([&run, a] {
+    run = [a] {
+      const auto bytes = detect::add_detector_to_bundle(a->run, a->bundle, a->metrics);
+      std::cout << "wrote " << a->bundle << "/detector.pt (" << bytes / (1024.0 * 1024.0) << " MiB) and manifest.json\n";
+      return kOk;
+    };
+  });
+  auto show_path = std::make_shared<std::string>("models/default");
+  CLI::App* show = cmd->add_subcommand("show", "Print a bundle's manifest");
+  show->add_option("bundle", *show_path, "bundle folder");
+  show->callback([&run, show_path] {
+    run = [show_path] {
+      std::ifstream in(std::filesystem::path(*show_path) / "manifest.json");
+      SPINESCAN_CHECK_AS(in, ModelError, *show_path, ": no manifest.json");
+      std::cout << nlohmann::json::parse(in).dump(2) << "\n";
+      return kOk;
+    };
+  });
+}
+
+}  // namespace spinescan::cli

@@ -1,0 +1,15 @@
+#pragma once
+// The model bundle (models/default/): manifest.json plus one weights file per stage. This
+// adds a trained detector to a bundle in half precision, with its held-out metrics.
+#include <filesystem>
+#include <string>
+
+namespace spinescan::detect {
+
+// Copies the detector of `run_or_bundle` into `bundle` (half precision), recording the
+// evaluation metrics file (metrics.json of `spinescan evaluate detector`) when given.
+// Returns the weights file size in bytes.
+uint64_t add_detector_to_bundle(const std::filesystem::path& run_or_bundle, const std::filesystem::path& bundle,
+                                const std::filesystem::path& evaluation_metrics = {});
+
+}  // namespace spinescan::detect

@@ -1,0 +1,57 @@
+#include "spinescan/detect/detect_study.h"
+
+#include <torch/torch.h>
+
+#include "spinescan/detect/inference.h"
+#include "spinescan/detect/slice_data.h"
+#include "spinescan/io/png.h"
+
+namespace spinescan::detect {
+
+StudyDetections detect_study(const std::filesystem::path& study, const std::filesystem::path& model,
+                             const ReadOptions& read_options, const std::string& device_name) {
+  const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  LoadedDetector detector = load_detector(model, device);
+  LoadedStudy loaded = load_study(study, read_options);
+  StudyDetections out;
+  out.info = loaded.info;
+  out.normalized = normalize_for_detector(loaded.canonical);
+  out.operating_score = detector.spec.operating_score;
+  std::vector<CanvasSlice> slices;
+  std::vector<const std::vector<float>*> images;
+  for (int k = 0; k < static_cast<int>(out.normalized.size[2]); ++k)
+    slices.push_back(make_canvas_slice(out.normalized, k, detector.spec.canvas));
+  for (const auto& s : slices) images.push_back(&s.image);
+  const auto preds = detect_images(detector.net, images, detector.spec.canvas.size, 16, device);
+  for (size_t k = 0; k < slices.size(); ++k)
+    for (const auto& p : preds[k]) {
+      if (p.score < out.operating_score) continue;
+      const auto& g = slices[k].geometry;
+      out.detections.push_back({static_cast<int>(k), g.to_source_x(p.box.x1), g.to_source_y(p.box.y1),
+                                g.to_source_x(p.box.x2), g.to_source_y(p.box.y2), p.score});
+    }
+  return out;
+}
+
+void write_detection_overlay(const std::filesystem::path& png, const StudyDetections& d, int slice) {
+  const auto& v = d.normalized;
+  const int cols = static_cast<int>(v.size[0]), rows = static_cast<int>(v.size[1]);
+  // Square pixels on screen: stretch rows by the spacing ratio; 2x for small matrices.
+  const double zoom = std::max(1.0, 512.0 / std::max(cols, rows));
+  const double aspect = v.spacing_mm[1] / v.spacing_mm[0];
+  const int w = static_cast<int>(cols * zoom), h = static_cast<int>(rows * zoom * aspect);
+  RgbImage image(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const int sx = std::min(cols - 1, static_cast<int>(x / zoom)), sy = std::min(rows - 1, static_cast<int>(y / zoom / aspect));
+      const auto g = static_cast<uint8_t>(std::clamp(v.at(sx, sy, slice), 0.0f, 1.0f) * 255);
+      image.set(x, y, g, g, g);
+    }
+  for (const auto& det : d.detections)
+    if (det.slice == slice)
+      image.draw_rect(static_cast<int>(det.x1 * zoom), static_cast<int>(det.y1 * zoom * aspect), static_cast<int>(det.x2 * zoom) - 1,
+                      static_cast<int>(det.y2 * zoom * aspect) - 1, 255, 140, 0, 2);
+  write_png(png, image);
+}
+
+}  // namespace spinescan::detect

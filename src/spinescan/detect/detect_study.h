@@ -1,0 +1,31 @@
+#pragma once
+// Running the detector on a whole study: every canonical sagittal slice, boxes mapped back
+// to canonical pixel coordinates. No torch types here (used by the CLI and the pipeline).
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "spinescan/io/study_reader.h"
+
+namespace spinescan::detect {
+
+struct SliceDetection {
+  int slice = 0;
+  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // canonical pixels (x = column A->P, y = row S->I)
+  double score = 0;
+};
+
+struct StudyDetections {
+  StudyInfo info;
+  Volume<float> normalized;  // canonical, per-slice normalised (for pictures)
+  double operating_score = 0;
+  std::vector<SliceDetection> detections;  // at or above the operating score
+};
+
+StudyDetections detect_study(const std::filesystem::path& study, const std::filesystem::path& model,
+                             const ReadOptions& read_options = {}, const std::string& device = "cpu");
+
+// Writes a PNG of one canonical slice with the detections drawn (orange) at 2x zoom.
+void write_detection_overlay(const std::filesystem::path& png, const StudyDetections& d, int slice);
+
+}  // namespace spinescan::detect
