@@ -1,4 +1,6 @@
 // spinescan detect STUDY: vertebral-body boxes on every sagittal slice (the detector alone).
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -9,14 +11,28 @@
 
 namespace spinescan::cli {
 
+std::string default_model_path() {
+  // $SPINESCAN_MODEL, else models/default under the working folder, else beside the
+  // program (build/spinescan -> ../models/default), so the shipped model is found from anywhere.
+  if (const char* env = std::getenv("SPINESCAN_MODEL")) return env;
+  namespace fs = std::filesystem;
+  if (fs::exists("models/default/manifest.json")) return "models/default";
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (const fs::path& candidate : {exe.parent_path().parent_path() / "models/default", exe.parent_path() / "models/default"})
+      if (fs::exists(candidate / "manifest.json")) return candidate.string();
+  return "models/default";
+}
+
 void register_detect(CLI::App& app, Runner& run) {
   struct Args {
-    std::string study, model = "models/default", out, series, device = "cpu";
+    std::string study, model = default_model_path(), out, series, device = "cpu";
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("detect", "Find vertebral bodies on every sagittal slice of a study (boxes + picture)");
   cmd->add_option("study", a->study, "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd")->required();
-  cmd->add_option("--model", a->model, "model bundle or training run folder");
+  cmd->add_option("--model", a->model, "model bundle or training run folder ($SPINESCAN_MODEL, else the shipped one)");
   cmd->add_option("--out", a->out, "output folder (detections.json, overlay.png)")->required();
   cmd->add_option("--series", a->series, "SeriesInstanceUID when the DICOM folder holds several series");
   cmd->add_option("--device", a->device, "cpu or cuda");

@@ -3,6 +3,7 @@
 // configures threads and logging, calls the chosen command and maps exceptions to exit codes.
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
 
 namespace spinescan::cli {
 
@@ -11,6 +12,8 @@ namespace spinescan::cli {
 enum ExitCode { kOk = 0, kDataProblem = 1, kUsage = 2, kInternal = 3 };
 
 using Runner = std::function<int()>;
+// The shipped model bundle: $SPINESCAN_MODEL, ./models/default, or models/default beside the program.
+std::string default_model_path();
 void register_info(CLI::App& app, Runner& run);
 void register_synth(CLI::App& app, Runner& run);
 void register_dataset(CLI::App& app, Runner& run);

@@ -92,11 +92,13 @@ TEST(TrainDetector, ResumeContinuesExactlyWhereAnInterruptedRunStopped) {
   auto full = f.config("full");
   full.epochs = 3;
   detect::train_detector(full);
-  // The same run, stopped after two epochs (as a kill between epochs would), then resumed.
+  // The same run, stopped in the middle of its second epoch (as Ctrl-C would), then resumed:
+  // the partial epoch is not saved, the resumed run repeats it and ends where the full one did.
   auto part = f.config("part");
   part.epochs = 3;
-  part.max_steps = 8;  // 2 epochs of 4 steps
-  EXPECT_EQ(detect::train_detector(part).epochs_done, 2);
+  part.max_steps = 6;  // epochs have 4 steps: stops after 2 steps of epoch 2
+  EXPECT_EQ(detect::train_detector(part).epochs_done, 1);
+  EXPECT_EQ(read_jsonl(std::filesystem::path(part.out) / "metrics.jsonl").size(), 1u);
   part.max_steps = 0;
   part.resume = true;
   EXPECT_EQ(detect::train_detector(part).epochs_done, 3);

@@ -288,6 +288,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   g_interrupted = false;
   DetectorTrainResult result;
   result.first_loss = state.first_loss;
+  result.epochs_done = state.epoch + 1;
   net->train();
   Progress progress("train", total_steps, "steps", state.step);
   const auto started = std::chrono::steady_clock::now();
@@ -326,7 +327,9 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
       std::snprintf(detail, sizeof detail, "epoch %d/%d, loss %.4f", epoch + 1, c.epochs, loss_sum / steps);
       progress.update(state.step, detail);
     }
-    if (steps == 0) break;
+    // A partial epoch (Ctrl-C, or --max-steps reached mid-epoch) is not saved: the last
+    // checkpoint stays the last complete epoch, so --resume repeats exactly what was lost.
+    if (steps < steps_per_epoch) break;
     const double mean_loss = loss_sum / steps;
     if (epoch == 0) state.first_loss = mean_loss;
     eval::DetectionSummary v;

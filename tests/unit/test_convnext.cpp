@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "spinescan/core/errors.h"
+#include "spinescan/models/convnext.h"
+
+using namespace spinescan;
+using namespace spinescan::models;
+
+TEST(ConvNext, PresetsHaveTheFamilyWidthsAndDepths) {
+  EXPECT_EQ(ConvNextOptions::preset("atto").dims, (std::array<int, 4>{40, 80, 160, 320}));
+  EXPECT_EQ(ConvNextOptions::preset("pico").dims[3], 512);
+  EXPECT_EQ(ConvNextOptions::preset("nano").depths, (std::array<int, 4>{2, 2, 8, 2}));
+  EXPECT_EQ(ConvNextOptions::preset("tiny").depths, (std::array<int, 4>{3, 3, 9, 3}));
+  EXPECT_THROW(ConvNextOptions::preset("huge"), ConfigError);
+}
+
+TEST(ConvNext, BlockKeepsShapeAndStartsNearTheIdentity) {
+  torch::manual_seed(0);
+  ConvNextBlock block(16, 0.0, 1e-6);
+  const auto x = torch::randn({2, 16, 8, 8});
+  const auto y = block->forward(x);
+  EXPECT_EQ(y.sizes(), x.sizes());
+  // Layer scale 1e-6: the residual branch barely moves the input at first.
+  EXPECT_LT((y - x).abs().max().item<float>(), 1e-3);
+}
+
+TEST(ConvNext, StageShapesAndLogits) {
+  torch::manual_seed(0);
+  auto o = ConvNextOptions::preset("atto");
+  o.depths = {1, 1, 1, 1};  // fast
+  o.in_channels = 3;        // 2.5D: the slice and its two neighbours
+  ConvNext net(o);
+  const auto x = torch::randn({2, 3, 64, 64});
+  EXPECT_EQ(net->features(x).sizes(), (std::vector<int64_t>{2, 320}));
+  EXPECT_EQ(net->forward(x).sizes(), (std::vector<int64_t>{2, 1}));
+  ConvNextOptions bad;
+  bad.in_channels = 0;
+  EXPECT_THROW(ConvNext{bad}, ConfigError);
+  ConvNextOptions bad_rate;
+  bad_rate.drop_path_rate = 1.0;
+  EXPECT_THROW(ConvNext{bad_rate}, ConfigError);
+}
+
+TEST(ConvNext, ChannelLayerNormNormalisesEachPixelOverChannels) {
+  ChannelLayerNorm norm(8);
+  const auto x = torch::randn({2, 8, 5, 5}) * 3 + 7;
+  const auto y = norm->forward(x);
+  EXPECT_TRUE(torch::allclose(y.mean(1), torch::zeros({2, 5, 5}), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(y.pow(2).mean(1), torch::ones({2, 5, 5}), 1e-3, 1e-3));
+  // Against torch's LayerNorm over the last axis after moving channels there.
+  const auto reference = torch::layer_norm(x.permute({0, 2, 3, 1}), {8}, {}, {}, 1e-6).permute({0, 3, 1, 2});
+  EXPECT_TRUE(torch::allclose(y, reference, 1e-4, 1e-5));
+}
+
+TEST(ConvNext, DropPathIsOffInEvalAndUnbiasedInTraining) {
+  torch::manual_seed(3);
+  DropPath drop(0.5);
+  const auto x = torch::ones({4000, 2});
+  drop->eval();
+  EXPECT_TRUE(torch::equal(drop->forward(x), x));
+  drop->train();
+  const auto y = drop->forward(x);
+  // Each sample is dropped whole (0) or kept and scaled by 2.
+  EXPECT_TRUE(((y == 0) | (y == 2)).all().item<bool>());
+  EXPECT_TRUE(torch::equal(y.select(1, 0), y.select(1, 1)));
+  EXPECT_NEAR(y.mean().item<float>(), 1.0, 0.05);
+  // A whole network is deterministic in eval mode even with stochastic depth.
+  auto o = ConvNextOptions::preset("atto");
+  o.depths = {1, 1, 2, 1};
+  o.drop_path_rate = 0.5;
+  ConvNext net(o);
+  net->eval();
+  const auto in = torch::randn({2, 1, 32, 32});
+  EXPECT_TRUE(torch::equal(net->forward(in), net->forward(in)));
+}
