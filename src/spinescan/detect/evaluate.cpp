@@ -81,11 +81,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
   size_t done = 0;
   for (const auto& name : cases) {
     const auto slices = load_canvas_slices(dataset, {name}, data_options);
-    std::vector<const std::vector<float>*> images;
-    for (const auto& s : slices) images.push_back(&s.image);
-    const auto preds = detect_images(detector.net, images, size, 16, device);
-    std::vector<eval::SliceResult> results;
-    for (size_t i = 0; i < slices.size(); ++i) results.push_back({name, slices[i].slice, slices[i].truth, preds[i]});
+    const auto results = detect_canvas_slices(detector.net, slices, size, device);
     const auto d = eval::summarize_detection(results, score);
     per_case.push_back({{"case", name},
                         {"slices", d.num_slices},
@@ -97,7 +93,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
     if (overlays_written < c.overlays && !slices.empty()) {
       const size_t mid = slices.size() / 2;
       write_overlay(fs::path(c.out) / "overlays" / (name + "_slice" + std::to_string(slices[mid].slice) + ".png"), slices[mid],
-                    preds[mid], score, size);
+                    results[mid].predictions, score, size);
       ++overlays_written;
     }
     all.insert(all.end(), results.begin(), results.end());

@@ -29,4 +29,14 @@ std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const s
   return out;
 }
 
+std::vector<eval::SliceResult> detect_canvas_slices(RetinaNet& net, const std::vector<CanvasSlice>& slices, int size,
+                                                    const torch::Device& device) {
+  std::vector<const std::vector<float>*> images;
+  for (const auto& s : slices) images.push_back(&s.image);
+  const auto preds = detect_images(net, images, size, 16, device);
+  std::vector<eval::SliceResult> results;
+  for (size_t i = 0; i < slices.size(); ++i) results.push_back({slices[i].case_name, slices[i].slice, slices[i].truth, preds[i]});
+  return results;
+}
+
 }  // namespace spinescan::detect

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/slice_data.h"
 #include "spinescan/eval/detection_metrics.h"
 
 namespace spinescan::detect {
@@ -11,5 +12,9 @@ namespace spinescan::detect {
 // images: each size x size floats. Runs under NoGradGuard in batches of `batch_size`.
 std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,
                                                          int size, int batch_size, const torch::Device& device);
+
+// Detections on canvas slices paired with their ground truth, ready for eval::summarize_detection.
+std::vector<eval::SliceResult> detect_canvas_slices(RetinaNet& net, const std::vector<CanvasSlice>& slices, int size,
+                                                    const torch::Device& device);
 
 }  // namespace spinescan::detect

@@ -175,11 +175,7 @@ Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_
 eval::DetectionSummary validate(RetinaNet& net, const std::vector<CanvasSlice>& slices, int size, double score,
                                 const torch::Device& device) {
   net->eval();
-  std::vector<const std::vector<float>*> images;
-  for (const auto& s : slices) images.push_back(&s.image);
-  const auto preds = detect_images(net, images, size, 16, device);
-  std::vector<eval::SliceResult> results;
-  for (size_t i = 0; i < slices.size(); ++i) results.push_back({slices[i].case_name, slices[i].slice, slices[i].truth, preds[i]});
+  const auto results = detect_canvas_slices(net, slices, size, device);
   net->train();
   return eval::summarize_detection(results, score);
 }
