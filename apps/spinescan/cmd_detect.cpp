@@ -35,7 +35,7 @@ void register_detect(CLI::App& app, Runner& run) {
   cmd->add_option("--model", a->model, "model bundle or training run folder ($SPINESCAN_MODEL, else the shipped one)");
   cmd->add_option("--out", a->out, "output folder (detections.json, overlay.png)")->required();
   cmd->add_option("--series", a->series, "SeriesInstanceUID when the DICOM folder holds several series");
-  cmd->add_option("--device", a->device, "cpu or cuda");
+  cmd->add_option("--device", a->device, "cpu, cuda or auto");
   cmd->callback([&run, a] {
     run = [a] {
       ReadOptions ro;

@@ -21,7 +21,7 @@ void register_evaluate(CLI::App& app, Runner& run) {
   det->add_option("--out", c->out, "output folder (metrics.json, overlays/)")->required();
   det->add_option("--overlays", c->overlays, "overlay PNGs to write");
   det->add_option("--score", c->operating_score, "operating score threshold (< 0: the model's own)");
-  det->add_option("--device", c->device, "cpu or cuda");
+  det->add_option("--device", c->device, "cpu, cuda or auto");
   det->callback([&run, c, cases] {
     run = [c, cases] {
       std::stringstream in(*cases);

@@ -10,7 +10,7 @@ namespace spinescan::detect {
 
 StudyDetections detect_study(const std::filesystem::path& study, const std::filesystem::path& model,
                              const ReadOptions& read_options, const std::string& device_name) {
-  const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  const torch::Device device = parse_device(device_name);
   LoadedDetector detector = load_detector(model, device);
   LoadedStudy loaded = load_study(study, read_options);
   StudyDetections out;

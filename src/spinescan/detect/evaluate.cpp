@@ -66,7 +66,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
   }
   if (cases.empty())
     for (const auto& e : dataset.cases) cases.push_back(e.name);
-  const torch::Device device = c.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  const torch::Device device = parse_device(c.device);
   LoadedDetector detector = load_detector(c.model, device);
   const double score = c.operating_score >= 0 ? c.operating_score : detector.spec.operating_score;
   SliceDataOptions data_options;

@@ -2,7 +2,19 @@
 
 #include <torch/torch.h>
 
+#include "spinescan/core/errors.h"
+
 namespace spinescan::detect {
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    SPINESCAN_CHECK_AS(torch::cuda::is_available(), ConfigError, "--device cuda: this libtorch build has no usable GPU");
+    return torch::kCUDA;
+  }
+  SPINESCAN_CHECK_AS(name == "auto", ConfigError, "--device must be cpu, cuda or auto, got '", name, "'");
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
 
 std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,
                                                          int size, int batch_size, const torch::Device& device) {

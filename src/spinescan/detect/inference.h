@@ -1,5 +1,6 @@
 #pragma once
 // Running the detector on canvas slices, batched.
+#include <string>
 #include <vector>
 
 #include "spinescan/detect/detector_io.h"
@@ -7,6 +8,10 @@
 #include "spinescan/eval/detection_metrics.h"
 
 namespace spinescan::detect {
+
+// "cpu", "cuda" or "auto" (CUDA when this libtorch build sees a GPU). Throws ConfigError for
+// another name, or for "cuda" without a usable GPU.
+torch::Device parse_device(const std::string& name);
 
 // Detections (canvas pixels, every candidate above the model's score floor) per image.
 // images: each size x size floats. Runs under NoGradGuard in batches of `batch_size`.

@@ -117,7 +117,7 @@ HeadOutputs RetinaNetImpl::forward(const torch::Tensor& images) {
 
 LossTerms RetinaNetImpl::loss(const HeadOutputs& out, const std::vector<torch::Tensor>& target_boxes,
                               const std::vector<torch::Tensor>& target_labels) const {
-  const int64_t n = out.class_logits.size(0), k = out.class_logits.size(2);
+  const int64_t n = out.class_logits.size(0);
   SPINESCAN_CHECK_AS(static_cast<int64_t>(target_boxes.size()) == n && target_labels.size() == target_boxes.size(),
                      ModelError, "loss: ", target_boxes.size(), " targets for ", n, " images");
   auto cls_loss = torch::zeros({}, out.class_logits.options());
@@ -155,7 +155,6 @@ LossTerms RetinaNetImpl::loss(const HeadOutputs& out, const std::vector<torch::T
                                  : torch::smooth_l1_loss(pred, target, at::Reduction::Sum, options_.smooth_l1_beta));
     }
   }
-  (void)k;
   // Normalise by foreground anchors over the batch (at least 1), as the focal-loss paper.
   const double norm = std::max<int64_t>(1, num_foreground);
   return {cls_loss / norm, box_loss / norm};

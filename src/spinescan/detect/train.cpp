@@ -31,15 +31,6 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted = true; }
 
-torch::Device choose_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") {
-    SPINESCAN_CHECK_AS(torch::cuda::is_available(), ConfigError, "--device cuda: this libtorch build has no usable GPU");
-    return torch::kCUDA;
-  }
-  SPINESCAN_CHECK_AS(name == "auto", ConfigError, "--device must be cpu, cuda or auto, got '", name, "'");
-  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
 
 RetinaNetOptions model_options(const DetectorTrainConfig& c) {
   RetinaNetOptions o;
@@ -210,7 +201,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
                      "need epochs >= 1, batch >= 1 and samples-per-epoch >= batch");
   SPINESCAN_CHECK_AS(c.lr > 0 && c.weight_decay >= 0, ConfigError, "need lr > 0 and weight decay >= 0");
   const fs::path run(c.out);
-  const torch::Device device = choose_device(c.device);
+  const torch::Device device = parse_device(c.device);
   const Dataset dataset = load_dataset(c.data);
   const Splits splits = Splits::load(c.split);
   SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < static_cast<int>(splits.folds.size()), ConfigError, "--fold ", c.fold,

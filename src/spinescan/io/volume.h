@@ -48,14 +48,6 @@ struct Volume {
 // kCanonicalDirection has these three axes as its columns (a proper rotation, det = +1).
 inline constexpr Matrix3 kCanonicalDirection = {{{0, 0, -1}, {1, 0, 0}, {0, -1, 0}}};
 
-template <class T>
-struct CanonicalView {
-  // Helper names for the canonical axes, to keep call sites readable.
-  static int64_t num_slices(const Volume<T>& v) { return v.size[2]; }
-  static int64_t num_rows(const Volume<T>& v) { return v.size[1]; }
-  static int64_t num_cols(const Volume<T>& v) { return v.size[0]; }
-};
-
 // What was read, for `spinescan info` and reports. Holds no patient identity.
 struct StudyInfo {
   std::string path;
