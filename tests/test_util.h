@@ -7,7 +7,9 @@
 #include <sstream>
 #include <string>
 
+#include "spinescan/data/dataset.h"
 #include "spinescan/data/phantom.h"
+#include "spinescan/data/splits.h"
 
 namespace spinescan::testing {
 
@@ -40,6 +42,22 @@ inline PhantomOptions small_phantom_options() {
   o.min_slice_spacing_mm = 3.0;
   o.max_slice_spacing_mm = 4.0;
   return o;
+}
+
+// A small phantom dataset at `data` and a case-level split of it at `split`.
+inline void write_phantom_dataset_with_splits(const std::filesystem::path& data, const std::filesystem::path& split,
+                                              int cases, uint64_t seed, double pathology_probability, int folds) {
+  auto o = small_phantom_options();
+  o.pathology_probability = pathology_probability;
+  write_phantom_dataset(data, cases, seed, o, false);
+  const Dataset d = load_dataset(data);
+  std::vector<std::string> names;
+  std::vector<bool> strata;
+  for (const auto& c : d.cases) {
+    names.push_back(c.name);
+    strata.push_back(d.has_pathological(c.name));
+  }
+  std::ofstream(split) << make_splits(names, strata, folds, 0).to_json().dump();
 }
 
 inline std::string read_file(const std::filesystem::path& p) {

@@ -1,8 +1,11 @@
 // spinescan evaluate detector
+#include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "commands.h"
+#include "spinescan/classify/evaluate.h"
 #include "spinescan/detect/evaluate.h"
 
 namespace spinescan::cli {
@@ -28,6 +31,37 @@ void register_evaluate(CLI::App& app, Runner& run) {
       for (std::string name; std::getline(in, name, ',');)
         if (!name.empty()) c->cases.push_back(name);
       std::cout << detect::evaluate_detector(*c);
+      return kOk;
+    };
+  });
+
+  auto k = std::make_shared<classify::ClassifierEvalConfig>();
+  auto k_cases = std::make_shared<std::string>();
+  CLI::App* cls = cmd->add_subcommand("classifier", "Classification metrics on ground-truth boxes (slice, vertebra max/mean), ROC and calibration plots");
+  cls->add_option("--data", k->data, "dataset folder")->required();
+  cls->add_option("--model", k->model, "model bundle or training run folder");
+  cls->add_option("--cases", *k_cases, "comma-separated case names");
+  cls->add_option("--split", k->split, "splits.json: evaluate the --fold's val cases");
+  cls->add_option("--fold", k->fold, "fold of --split");
+  cls->add_option("--out", k->out, "output folder (metrics.json, predictions.csv, slices.csv, roc.svg, calibration.svg)")->required();
+  cls->add_flag("--baseline", k->baseline, "instead of --model: logistic regression on intensity statistics, fitted on the fold's train cases");
+  cls->add_option("--device", k->device, "cpu, cuda or auto");
+  cls->callback([&run, k, k_cases] {
+    run = [k, k_cases] {
+      std::stringstream in(*k_cases);
+      for (std::string name; std::getline(in, name, ',');)
+        if (!name.empty()) k->cases.push_back(name);
+      const auto text = classify::evaluate_classifier(*k);
+      const auto j = nlohmann::json::parse(text);
+      auto print = [](const std::string& name, const nlohmann::json& m) {
+        std::printf("%-24s n=%-5d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name.c_str(), m["n"].get<int>(),
+                    m["auc"].is_null() ? "  -  " : std::to_string(m["auc"].get<double>()).substr(0, 5).c_str(),
+                    m["accuracy"].get<double>(), m["precision"].get<double>(), m["recall"].get<double>(), m["f1"].get<double>());
+      };
+      for (const char* level : {"slice", "vertebra_max", "vertebra_mean"}) print(level, j["classification"][level]);
+      for (const auto& [source, levels] : j["by_source"].items())
+        for (const char* level : {"slice", "vertebra_max", "vertebra_mean"}) print(source + " " + level, levels[level]);
+      std::cout << "written to " << k->out << "/metrics.json\n";
       return kOk;
     };
   });

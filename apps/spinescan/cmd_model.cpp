@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "spinescan/core/errors.h"
+#include "spinescan/classify/bundle.h"
 #include "spinescan/detect/bundle.h"
 
 namespace spinescan::cli {
@@ -24,6 +25,22 @@ void register_model(CLI::App& app, Runner& run) {
     run = [a] {
       const auto bytes = detect::add_detector_to_bundle(a->run, a->bundle, a->metrics);
       std::cout << "wrote " << a->bundle << "/detector.pt (" << bytes / (1024.0 * 1024.0) << " MiB) and manifest.json\n";
+      return kOk;
+    };
+  });
+  struct AddClassifierArgs {
+    std::string run, bundle = "models/default", metrics, study_best;
+  };
+  auto ac = std::make_shared<AddClassifierArgs>();
+  CLI::App* add_cls = cmd->add_subcommand("add-classifier", "Put a trained classifier into a bundle (half precision)");
+  add_cls->add_option("run", ac->run, "training run folder or bundle holding the classifier")->required();
+  add_cls->add_option("--bundle", ac->bundle, "bundle folder to write into");
+  add_cls->add_option("--metrics", ac->metrics, "metrics.json of `spinescan evaluate classifier` on held-out cases");
+  add_cls->add_option("--study", ac->study_best, "best.json of the `spinescan tune classifier` study that chose its parameters");
+  add_cls->callback([&run, ac] {
+    run = [ac] {
+      const auto bytes = classify::add_classifier_to_bundle(ac->run, ac->bundle, ac->metrics, ac->study_best);
+      std::cout << "wrote " << ac->bundle << "/classifier.pt (" << bytes / (1024.0 * 1024.0) << " MiB) and manifest.json\n";
       return kOk;
     };
   });

@@ -1,8 +1,12 @@
 // spinescan train detector
+#include <fstream>
 #include <iostream>
+#include <map>
 
 #include "commands.h"
 #include "spinescan/core/logging.h"
+#include "spinescan/classify/train.h"
+#include "spinescan/core/errors.h"
 #include "spinescan/detect/train.h"
 
 namespace spinescan::cli {
@@ -40,6 +44,61 @@ void register_train(CLI::App& app, Runner& run) {
       const auto r = detect::train_detector(*c);
       std::cout << "epochs " << r.epochs_done << ", loss " << r.first_loss << " -> " << r.last_loss
                 << ", best inner-val mean IoU " << r.best_mean_iou << " (epoch " << r.best_epoch << ")\n";
+      return r.interrupted ? 130 : kOk;
+    };
+  });
+
+  auto k = std::make_shared<classify::ClassifierTrainConfig>();
+  auto params_file = std::make_shared<std::string>();
+  // Options that a --params file may also set, by its key: a flag given on the command line wins.
+  auto tunable = std::make_shared<std::map<std::string, CLI::Option*>>();
+  CLI::App* cls = cmd->add_subcommand("classifier", "Train the vertebra classifier (ConvNeXt on body crops)");
+  cls->add_option("--data", k->data, "dataset folder")->required();
+  cls->add_option("--split", k->split, "splits.json (spinescan dataset split)")->required();
+  cls->add_option("--fold", k->fold, "fold whose train cases are used; its val cases stay unseen");
+  cls->add_option("--out", k->out, "run folder")->required();
+  cls->add_option("--params", *params_file, "JSON of hyper-parameters (e.g. best.json of `spinescan tune classifier`)");
+  (*tunable)["epochs"] = cls->add_option("--epochs", k->epochs, "epochs");
+  (*tunable)["batch"] = cls->add_option("--batch", k->batch, "crops per step");
+  (*tunable)["samples_per_epoch"] = cls->add_option("--samples-per-epoch", k->samples_per_epoch, "crops drawn per epoch");
+  (*tunable)["lr"] = cls->add_option("--lr", k->lr, "peak learning rate (AdamW; warm-up then cosine)");
+  (*tunable)["weight_decay"] = cls->add_option("--weight-decay", k->weight_decay, "AdamW weight decay");
+  (*tunable)["warmup_fraction"] = cls->add_option("--warmup-fraction", k->warmup_fraction, "share of steps for linear warm-up");
+  (*tunable)["preset"] = cls->add_option("--preset", k->preset, "ConvNeXt size: micro, atto, femto, pico, nano, tiny");
+  (*tunable)["crop_size"] = cls->add_option("--crop-size", k->crop_size, "crop pixels per side (multiple of 32)");
+  (*tunable)["context"] = cls->add_option("--context", k->context, "margin around the box on each side, as a share of its larger side");
+  (*tunable)["neighbours"] = cls->add_option("--neighbours", k->neighbours, "neighbouring slices on each side as extra channels (2.5D)");
+  (*tunable)["augment"] = cls->add_option("--augment", k->augment, "augmentation strength (0 = none)");
+  (*tunable)["drop_path"] = cls->add_option("--drop-path", k->drop_path, "stochastic depth rate");
+  (*tunable)["layer_scale"] = cls->add_option("--layer-scale", k->layer_scale, "initial layer scale of the ConvNeXt blocks");
+  (*tunable)["patience"] = cls->add_option("--patience", k->patience, "epochs without a better inner-val AUC before stopping");
+  cls->add_option("--inner-val-cases", k->inner_val_cases, "training cases held out for early stopping and calibration");
+  cls->add_option("--seed", k->seed, "random seed");
+  cls->add_option("--device", k->device, "cpu, cuda or auto");
+  cls->add_flag("--resume", k->resume, "continue the run in --out from its last checkpoint");
+  cls->add_option("--max-steps", k->max_steps, "stop after this many steps (0 = no limit)");
+  cls->callback([&run, k, params_file, tunable] {
+    run = [k, params_file, tunable] {
+      if (!params_file->empty()) {
+        std::ifstream in(*params_file);
+        SPINESCAN_CHECK_AS(in, ConfigError, *params_file, ": cannot open");
+        nlohmann::json params;
+        try {
+          params = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception& e) {
+          throw ConfigError(*params_file + ": invalid JSON: " + e.what());
+        }
+        // best.json of a study holds {"params": {...}, ...}; a bare object works too.
+        if (params.contains("params")) params = params["params"];
+        std::set<std::string> given;
+        for (const auto& [key, option] : *tunable)
+          if (option->count()) given.insert(key);
+        classify::apply_params(*k, params, given);
+      }
+      const auto r = classify::train_classifier(*k);
+      std::cout << "epochs " << r.epochs_done << ", loss " << r.first_loss << " -> " << r.last_loss
+                << ", best inner-val vertebra AUC " << r.best_val_auc << " (epoch " << r.best_epoch << ")"
+                << (r.stopped_early ? ", stopped early" : "") << "\n";
       return r.interrupted ? 130 : kOk;
     };
   });

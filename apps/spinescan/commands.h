@@ -21,5 +21,6 @@ void register_train(CLI::App& app, Runner& run);
 void register_evaluate(CLI::App& app, Runner& run);
 void register_detect(CLI::App& app, Runner& run);
 void register_model(CLI::App& app, Runner& run);
+void register_tune(CLI::App& app, Runner& run);
 
 }  // namespace spinescan::cli

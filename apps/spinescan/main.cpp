@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cli::register_evaluate(app, run);
   cli::register_detect(app, run);
   cli::register_model(app, run);
+  cli::register_tune(app, run);
 
   try {
     app.parse(argc, argv);

@@ -21,19 +21,7 @@ namespace {
 struct Fixture {
   TempDir tmp;
   std::filesystem::path data = tmp / "ds", split = tmp / "splits.json";
-  Fixture() {
-    auto o = spinescan::testing::small_phantom_options();
-    o.pathology_probability = 0.3;
-    write_phantom_dataset(data, 5, 31, o, false);
-    const Dataset d = load_dataset(data);
-    std::vector<std::string> names;
-    std::vector<bool> strata;
-    for (const auto& c : d.cases) {
-      names.push_back(c.name);
-      strata.push_back(d.has_pathological(c.name));
-    }
-    std::ofstream(split) << make_splits(names, strata, 2, 0).to_json().dump();
-  }
+  Fixture() { spinescan::testing::write_phantom_dataset_with_splits(data, split, 5, 31, 0.3, 2); }
   detect::DetectorTrainConfig config(const std::string& out) const {
     detect::DetectorTrainConfig c;
     c.data = data.string();

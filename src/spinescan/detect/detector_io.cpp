@@ -6,6 +6,7 @@
 
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
+#include "spinescan/core/manifest.h"
 
 namespace fs = std::filesystem;
 
@@ -72,30 +73,13 @@ void load_weights(torch::nn::Module& module, const fs::path& path) {
 void save_detector(const RetinaNet& net, const DetectorSpec& spec, const fs::path& folder, bool half_precision) {
   fs::create_directories(folder);
   save_weights(*net, folder / "detector.pt", half_precision);
-  nlohmann::json manifest = nlohmann::json::object();
-  const fs::path manifest_path = folder / "manifest.json";
-  if (fs::exists(manifest_path)) {
-    std::ifstream in(manifest_path);
-    manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!manifest.is_object()) manifest = nlohmann::json::object();
-  }
-  manifest["detector"] = spec.to_json("detector.pt");
-  write_text_atomically(manifest_path, manifest.dump(2) + "\n");
+  write_manifest_section(folder, "detector", spec.to_json("detector.pt"));
 }
 
 LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device& device) {
-  fs::path folder = folder_or_run;
-  if (!fs::exists(folder / "manifest.json") && fs::exists(folder / "best" / "manifest.json")) folder = folder / "best";
+  const fs::path folder = resolve_bundle_folder(folder_or_run);
+  const nlohmann::json manifest = read_manifest(folder);
   const fs::path manifest_path = folder / "manifest.json";
-  SPINESCAN_CHECK_AS(fs::is_regular_file(manifest_path), ModelError, folder_or_run.string(),
-                     ": not a model bundle or training run (no manifest.json)");
-  nlohmann::json manifest;
-  try {
-    std::ifstream in(manifest_path);
-    manifest = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError(manifest_path.string() + ": invalid JSON: " + e.what());
-  }
   SPINESCAN_CHECK_AS(manifest.contains("detector"), ModelError, manifest_path.string(), ": has no detector");
   LoadedDetector d;
   d.spec = DetectorSpec::from_json(manifest["detector"]);
@@ -104,6 +88,34 @@ LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device&
   d.net->to(device);
   d.net->eval();
   return d;
+}
+
+void save_training_checkpoint(const fs::path& run, const torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                              int epoch, nlohmann::json state) {
+  const fs::path dir = run / "checkpoints" / ("epoch_" + std::to_string(epoch));
+  fs::create_directories(dir);
+  save_weights(model, dir / "model.pt", false);
+  write_atomically(dir / "optimizer.pt", [&](const fs::path& tmp) { torch::save(optimizer, tmp.string()); });
+  state["folder"] = dir.filename().string();
+  write_text_atomically(run / "checkpoints" / "last.json", state.dump(2) + "\n");
+  for (const auto& e : fs::directory_iterator(run / "checkpoints"))
+    if (e.is_directory() && e.path() != dir) fs::remove_all(e.path());
+}
+
+nlohmann::json load_training_checkpoint(const fs::path& run, torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
+  const fs::path last = run / "checkpoints" / "last.json";
+  SPINESCAN_CHECK_AS(fs::exists(last), ConfigError, run.string(), ": nothing to resume (no checkpoints/last.json)");
+  std::ifstream in(last);
+  nlohmann::json state;
+  try {
+    state = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw ConfigError(last.string() + ": invalid JSON: " + e.what());
+  }
+  const fs::path dir = run / "checkpoints" / state.at("folder").get<std::string>();
+  load_weights(model, dir / "model.pt");
+  torch::load(optimizer, (dir / "optimizer.pt").string());
+  return state;
 }
 
 }  // namespace spinescan::detect

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <torch/optim/optimizer.h>
 
 #include "spinescan/detect/canvas.h"
 #include "spinescan/detect/retinanet.h"
@@ -37,5 +38,16 @@ void save_detector(const RetinaNet& net, const DetectorSpec& spec, const std::fi
 // Accepts a bundle folder (manifest.json with a "detector" section) or a training run folder
 // (its best/ bundle). Puts the network in eval mode on `device`.
 LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const torch::Device& device = torch::kCPU);
+
+// Training checkpoints of any stage: <run>/checkpoints/epoch_N/{model.pt, optimizer.pt},
+// and <run>/checkpoints/last.json (the trainer's state plus "folder") naming the newest
+// complete one, written last, so a kill at any moment leaves a consistent checkpoint.
+// Older epoch folders are removed.
+void save_training_checkpoint(const std::filesystem::path& run, const torch::nn::Module& model,
+                              torch::optim::Optimizer& optimizer, int epoch, nlohmann::json state);
+// Loads the newest checkpoint into model and optimizer; returns the state saved with it.
+// ConfigError when the run has none.
+nlohmann::json load_training_checkpoint(const std::filesystem::path& run, torch::nn::Module& model,
+                                        torch::optim::Optimizer& optimizer);
 
 }  // namespace spinescan::detect

@@ -179,21 +179,6 @@ struct CheckpointState {
   double first_loss = 0;
 };
 
-void save_checkpoint(const fs::path& run, RetinaNet& net, torch::optim::AdamW& optimizer, const CheckpointState& st) {
-  // Each epoch writes a folder of its own; last.json names the newest complete one, so a
-  // kill at any moment leaves a consistent checkpoint.
-  const fs::path dir = run / "checkpoints" / ("epoch_" + std::to_string(st.epoch));
-  fs::create_directories(dir);
-  save_weights(*net, dir / "model.pt", false);
-  write_atomically(dir / "optimizer.pt", [&](const fs::path& tmp) { torch::save(optimizer, tmp.string()); });
-  const nlohmann::json j = {{"epoch", st.epoch},           {"step", st.step},
-                            {"best_mean_iou", st.best_mean_iou}, {"best_epoch", st.best_epoch},
-                            {"first_loss", st.first_loss}, {"folder", dir.filename().string()}};
-  write_text_atomically(run / "checkpoints" / "last.json", j.dump(2) + "\n");
-  for (const auto& e : fs::directory_iterator(run / "checkpoints"))
-    if (e.is_directory() && e.path() != dir) fs::remove_all(e.path());
-}
-
 }  // namespace
 
 DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
@@ -253,18 +238,12 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
   CheckpointState state;
   if (c.resume) {
-    const fs::path last = run / "checkpoints" / "last.json";
-    SPINESCAN_CHECK_AS(fs::exists(last), ConfigError, run.string(), ": nothing to resume (no checkpoints/last.json)");
-    std::ifstream in(last);
-    const auto j = nlohmann::json::parse(in);
+    const auto j = load_training_checkpoint(run, *net, optimizer);
     state.epoch = j.at("epoch");
     state.step = j.at("step");
     state.best_mean_iou = j.at("best_mean_iou");
     state.best_epoch = j.at("best_epoch");
     state.first_loss = j.value("first_loss", 0.0);
-    const fs::path dir = run / "checkpoints" / j.at("folder").get<std::string>();
-    load_weights(*net, dir / "model.pt");
-    torch::load(optimizer, (dir / "optimizer.pt").string());
     log_info("resuming after epoch " + std::to_string(state.epoch + 1));
   }
 
@@ -334,7 +313,12 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
                          {"inner_validation", {{"mean_iou", v.mean_iou}, {"recall_at_50", v.recall_at_50}, {"ap50", v.ap50}}}};
       save_detector(net, spec, run / "best", false);
     }
-    save_checkpoint(run, net, optimizer, state);
+    save_training_checkpoint(run, *net, optimizer, epoch,
+                             {{"epoch", state.epoch},
+                              {"step", state.step},
+                              {"best_mean_iou", state.best_mean_iou},
+                              {"best_epoch", state.best_epoch},
+                              {"first_loss", state.first_loss}});
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const nlohmann::json line = {{"epoch", epoch + 1},
                                  {"step", state.step},

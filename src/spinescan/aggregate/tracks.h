@@ -1,0 +1,42 @@
+#pragma once
+// From per-slice boxes to 3D vertebrae: a body seen on neighbouring sagittal slices gives
+// overlapping boxes, so boxes are linked slice by slice (lateral to lateral) by overlap,
+// a track may skip a slice the detector missed, tracks too short to be a body (a few stray
+// boxes) are dropped, and the rest are ordered superior to inferior.
+#include <string>
+#include <vector>
+
+namespace spinescan::aggregate {
+
+struct TrackedBox {
+  int slice = 0;
+  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // canonical pixels (x = column A->P, y = row S->I)
+  double score = 0;                        // detector score
+  double probability = -1;                 // classifier p(pathological) on this slice; -1 = not classified
+};
+
+struct Track {
+  std::vector<TrackedBox> boxes;  // one per slice, by slice
+  int first_slice() const { return boxes.front().slice; }
+  int last_slice() const { return boxes.back().slice; }
+  // Score-weighted mean of the box centres, canonical pixels.
+  double centre_x() const;
+  double centre_y() const;
+  // The box with the largest area (the slice through the body's middle, usually).
+  const TrackedBox& largest() const;
+};
+
+struct LinkOptions {
+  double min_iou = 0.3;   // boxes on neighbouring slices with at least this overlap are one body
+  int max_gap = 1;        // slices a track may skip (a missed detection)
+  int min_slices = 2;     // shorter tracks are dropped (stray boxes)
+  double merge_distance = 0.35;  // tracks whose centres differ by less than this share of a body height, on disjoint slices, merge
+};
+
+// Greedy one-to-one linking by IoU, slice after slice; returns tracks ordered superior ->
+// inferior (by centre row).
+std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions& options = {});
+
+double box_iou(const TrackedBox& a, const TrackedBox& b);
+
+}  // namespace spinescan::aggregate

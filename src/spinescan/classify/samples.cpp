@@ -1,0 +1,112 @@
+#include "spinescan/classify/samples.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "spinescan/core/errors.h"
+#include "spinescan/data/boxes.h"
+#include "spinescan/detect/slice_data.h"
+#include "spinescan/eval/classification_metrics.h"
+#include "spinescan/io/orientation.h"
+#include "spinescan/io/study_reader.h"
+
+namespace spinescan::classify {
+
+ClassifierData load_classifier_data(const Dataset& d, const std::vector<std::string>& requested, const SampleOptions& o,
+                                    const std::function<void(size_t, size_t)>& on_case) {
+  std::vector<std::string> names = requested;
+  if (names.empty())
+    for (const auto& c : d.cases) names.push_back(c.name);
+  ClassifierData out;
+  for (size_t ci = 0; ci < names.size(); ++ci) {
+    const CaseEntry& entry = d.case_named(names[ci]);
+    const LoadedStudy study = load_study(entry.image);
+    ClassifierCase c;
+    c.name = names[ci];
+    c.normalized = detect::normalize_for_detector(study.canonical);
+    const Volume<uint16_t> labels = to_canonical(read_label_volume(entry.labels));
+    SPINESCAN_CHECK(labels.size == c.normalized.size, entry.labels.string(), ": label volume not on the image grid");
+    std::map<int, const VertebraRow*> rows;
+    const auto case_rows = d.rows_of(c.name);
+    for (const auto& r : case_rows) rows[r.label] = &r;
+    const auto boxes = boxes_per_slice(labels);
+    std::map<int, int64_t> max_area;
+    for (const auto& slice : boxes)
+      for (const auto& b : slice) max_area[b.label] = std::max(max_area[b.label], b.area_px);
+    const double pixel_area_mm2 = labels.spacing_mm[0] * labels.spacing_mm[1];
+    for (size_t k = 0; k < boxes.size(); ++k)
+      for (const auto& b : boxes[k]) {
+        const double fraction = static_cast<double>(b.area_px) / static_cast<double>(max_area[b.label]);
+        if (fraction < o.min_area_fraction || static_cast<double>(b.area_px) * pixel_area_mm2 < o.min_area_mm2) continue;
+        CropSample s;
+        s.case_index = static_cast<int>(ci);
+        s.slice = static_cast<int>(k);
+        s.label = b.label;
+        s.box = {b.x1, b.y1, b.x2, b.y2};
+        s.area_fraction = fraction;
+        const auto row = rows.find(b.label);
+        SPINESCAN_CHECK_AS(row != rows.end(), DataError, entry.labels.string(), ": label ", b.label, " has no row in vertebrae.csv");
+        s.level = row->second->level;
+        if (row->second->pathological) s.target = *row->second->pathological ? 1 : 0;
+        out.samples.push_back(s);
+      }
+    out.cases.push_back(std::move(c));
+    if (on_case) on_case(ci + 1, names.size());
+  }
+  return out;
+}
+
+std::vector<VertebraScore> aggregate_per_vertebra(const ClassifierData& data, const std::vector<double>& p) {
+  SPINESCAN_CHECK(p.size() == data.samples.size(), "aggregate: ", p.size(), " probabilities for ", data.samples.size(),
+                  " samples");
+  std::map<std::pair<int, int>, VertebraScore> by_body;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const auto& s = data.samples[i];
+    auto [it, fresh] = by_body.try_emplace({s.case_index, s.label});
+    VertebraScore& v = it->second;
+    if (fresh) {
+      v.case_name = data.cases[static_cast<size_t>(s.case_index)].name;
+      v.label = s.label;
+      v.level = s.level;
+      v.target = s.target;
+      v.max_probability = -1;
+    }
+    if (p[i] > v.max_probability) {
+      v.max_probability = p[i];
+      v.evidence_slice = s.slice;
+    }
+    v.mean_probability += p[i];
+    ++v.slices;
+  }
+  std::vector<VertebraScore> out;
+  for (auto& [key, v] : by_body) {
+    v.mean_probability /= v.slices;
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string case_source(const std::string& case_name) { return case_name.substr(0, case_name.find('_')); }
+
+double within_source_auc(const std::vector<double>& scores, const std::vector<int>& labels,
+                         const std::vector<std::string>& sources) {
+  SPINESCAN_CHECK(scores.size() == labels.size() && scores.size() == sources.size(), "within-source AUC: lengths differ");
+  std::map<std::string, std::pair<std::vector<double>, std::vector<int>>> groups;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    groups[sources[i]].first.push_back(scores[i]);
+    groups[sources[i]].second.push_back(labels[i]);
+  }
+  double sum = 0;
+  int n = 0;
+  for (const auto& [source, g] : groups) {
+    const double auc = eval::roc_auc(g.first, g.second);
+    if (std::isfinite(auc)) {
+      sum += auc;
+      ++n;
+    }
+  }
+  return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace spinescan::classify

@@ -1,0 +1,75 @@
+#pragma once
+// Classifier samples: one per (vertebral body, sagittal slice through it), with the body's
+// box on that slice and its label from vertebrae.csv. The normalised canonical volumes stay
+// in memory so crops (with training jitter) are cut on the fly.
+//
+// Far lateral slices: a body's label applies to every slice through it, but a slice that
+// only grazes the body (its area there under `min_area_fraction` of the body's largest
+// sagittal area, or under `min_area_mm2`) shows mostly pedicle and partial volume, and
+// neither a reader nor a model can judge the marrow there. Those slices are left out of
+// training and of the slice metrics; vertebra-level results come from the remaining slices.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "spinescan/classify/crops.h"
+#include "spinescan/data/dataset.h"
+#include "spinescan/io/volume.h"
+
+namespace spinescan::classify {
+
+struct SampleOptions {
+  double min_area_fraction = 0.3;
+  double min_area_mm2 = 50;
+};
+
+struct ClassifierCase {
+  std::string name;
+  Volume<float> normalized;  // canonical layout, per-slice percentile normalisation (as the detector's input)
+};
+
+struct CropSample {
+  int case_index = 0;  // into ClassifierData::cases
+  int slice = 0;
+  int label = 0;       // body label in the case's label volume
+  std::string level;
+  CropBox box;
+  int target = -1;     // 1 pathological, 0 healthy, -1 unknown (never trained on or scored)
+  double area_fraction = 0;  // body area on this slice / its largest sagittal area
+};
+
+struct ClassifierData {
+  std::vector<ClassifierCase> cases;
+  std::vector<CropSample> samples;
+};
+
+// Reads the named cases (all of the dataset's when `cases` is empty).
+ClassifierData load_classifier_data(const Dataset& dataset, const std::vector<std::string>& cases,
+                                    const SampleOptions& options = {},
+                                    const std::function<void(size_t done, size_t total)>& on_case = {});
+
+// The source (site, scanner) of a case: its name up to the first '_' ("spider_110" ->
+// "spider", "vb2_003" -> "vb2", "phantom_001" -> "phantom"). Sources differ in scanner and
+// preprocessing, and a model can score by telling sites apart; metrics per source and the
+// within-source AUC below keep that from passing for skill.
+std::string case_source(const std::string& case_name);
+
+// Per-vertebra aggregation of per-sample probabilities.
+struct VertebraScore {
+  std::string case_name;
+  int label = 0;
+  std::string level;
+  int target = -1;
+  double max_probability = 0, mean_probability = 0;
+  int slices = 0;
+  int evidence_slice = -1;  // slice with the highest probability
+};
+std::vector<VertebraScore> aggregate_per_vertebra(const ClassifierData& data, const std::vector<double>& probabilities);
+
+// Mean over sources of the per-source AUC, counting only sources that hold both classes
+// (NaN when none does). The early-stopping and tuning objective.
+double within_source_auc(const std::vector<double>& scores, const std::vector<int>& labels,
+                         const std::vector<std::string>& sources);
+
+}  // namespace spinescan::classify

@@ -1,0 +1,344 @@
+#include "spinescan/classify/train.h"
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <map>
+
+#include "spinescan/classify/classifier.h"
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/logging.h"
+#include "spinescan/core/progress.h"
+#include "spinescan/core/rng.h"
+#include "spinescan/core/version.h"
+#include "spinescan/data/splits.h"
+#include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/inference.h"
+#include "spinescan/eval/classification_metrics.h"
+
+namespace fs = std::filesystem;
+
+namespace spinescan::classify {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_interrupt(int) { g_interrupted = true; }
+
+// Within-source AUC of the per-vertebra mean probability: what early stopping and the
+// tuning study maximise. The plain AUC over all sources would reward telling the healthy
+// volunteers' scanner from the patients' (see samples.h).
+double validation_auc(const ClassifierData& data, const std::vector<double>& p) {
+  std::vector<double> scores;
+  std::vector<int> labels;
+  std::vector<std::string> sources;
+  for (const auto& v : aggregate_per_vertebra(data, p))
+    if (v.target >= 0) {
+      scores.push_back(v.mean_probability);
+      labels.push_back(v.target);
+      sources.push_back(case_source(v.case_name));
+    }
+  return within_source_auc(scores, labels, sources);
+}
+
+// Inner validation cases: half from cases with a pathological body, so the AUC is defined.
+std::pair<std::vector<std::string>, std::vector<std::string>> split_inner(const Dataset& d, std::vector<std::string> cases,
+                                                                          int n_val, uint64_t seed) {
+  Rng rng(seed ^ 0xC1A55ULL);
+  rng.shuffle(cases);
+  std::vector<std::string> with, without, val, train;
+  for (const auto& c : cases) (d.has_pathological(c) ? with : without).push_back(c);
+  n_val = std::min<int>(n_val, static_cast<int>(cases.size()) - 1);
+  const int from_with = std::min<int>(static_cast<int>(with.size()), (n_val + 1) / 2);
+  val.assign(with.begin(), with.begin() + from_with);
+  for (int i = 0; i < n_val - from_with && i < static_cast<int>(without.size()); ++i) val.push_back(without[static_cast<size_t>(i)]);
+  for (const auto& c : cases)
+    if (std::find(val.begin(), val.end(), c) == val.end()) train.push_back(c);
+  std::sort(val.begin(), val.end());
+  std::sort(train.begin(), train.end());
+  return {train, val};
+}
+
+// Brightness/contrast/gamma/noise on a crop already in ~[0, 1]; zero padding stays zero-ish.
+void augment_intensity(std::vector<float>& crop, double strength, Rng& rng) {
+  const double gamma = std::exp(rng.uniform(-0.3, 0.3) * strength), gain = 1 + rng.uniform(-0.15, 0.15) * strength,
+               offset = rng.uniform(-0.05, 0.05) * strength, noise = rng.uniform(0, 0.03) * strength;
+  for (auto& v : crop) {
+    const double x = std::pow(std::clamp(static_cast<double>(v), 0.0, 1.5), gamma) * gain + offset + noise * rng.normal();
+    v = static_cast<float>(x);
+  }
+}
+
+struct State {
+  int epoch = -1;
+  int64_t step = 0;
+  double best_auc = -1;
+  int best_epoch = -1;
+  int since_best = 0;
+  double first_loss = 0;
+};
+
+}  // namespace
+
+nlohmann::json ClassifierTrainConfig::to_json() const {
+  return {{"data", data},         {"split", split},         {"fold", fold},
+          {"epochs", epochs},     {"batch", batch},         {"samples_per_epoch", samples_per_epoch},
+          {"lr", lr},             {"weight_decay", weight_decay}, {"warmup_fraction", warmup_fraction},
+          {"preset", preset},     {"crop_size", crop_size}, {"context", context},
+          {"neighbours", neighbours}, {"augment", augment}, {"drop_path", drop_path},
+          {"inner_val_cases", inner_val_cases}, {"patience", patience}, {"seed", seed},
+          {"layer_scale", layer_scale}, {"device", device}};
+}
+
+void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const std::set<std::string>& keep) {
+  SPINESCAN_CHECK_AS(params.is_object(), ConfigError, "params: expected a JSON object");
+  for (const auto& [key, value] : params.items()) {
+    if (keep.count(key)) continue;
+    try {
+      if (key == "lr") c.lr = value.get<double>();
+      else if (key == "weight_decay") c.weight_decay = value.get<double>();
+      else if (key == "preset") c.preset = value.get<std::string>();
+      else if (key == "crop_size") c.crop_size = value.get<int>();
+      else if (key == "context") c.context = value.get<double>();
+      else if (key == "neighbours") c.neighbours = value.get<int>();
+      else if (key == "augment") c.augment = value.get<double>();
+      else if (key == "drop_path") c.drop_path = value.get<double>();
+      else if (key == "batch") c.batch = value.get<int>();
+      else if (key == "epochs") c.epochs = value.get<int>();
+      else if (key == "samples_per_epoch") c.samples_per_epoch = value.get<int>();
+      else if (key == "warmup_fraction") c.warmup_fraction = value.get<double>();
+      else if (key == "patience") c.patience = value.get<int>();
+      else if (key == "layer_scale") c.layer_scale = value.get<double>();
+      else throw ConfigError("params: unknown key '" + key + "'");
+    } catch (const nlohmann::json::exception&) {
+      throw ConfigError("params: '" + key + "' has the wrong type (" + value.dump() + ")");
+    }
+  }
+}
+
+ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
+  SPINESCAN_CHECK_AS(c.epochs >= 1 && c.batch >= 2 && c.samples_per_epoch >= c.batch, ConfigError,
+                     "need epochs >= 1, batch >= 2 and samples-per-epoch >= batch");
+  SPINESCAN_CHECK_AS(c.lr > 0 && c.weight_decay >= 0 && c.patience >= 1, ConfigError,
+                     "need lr > 0, weight decay >= 0 and patience >= 1");
+  CropOptions crop;
+  crop.size = c.crop_size;
+  crop.context = c.context;
+  crop.neighbours = c.neighbours;
+  crop.validate();
+  SPINESCAN_CHECK_AS(c.crop_size % 32 == 0, ConfigError, "crop size must be a multiple of 32 (ConvNeXt downsamples 32x), got ",
+                     c.crop_size);
+  models::ConvNextOptions model = models::ConvNextOptions::preset(c.preset);
+  model.in_channels = crop.channels();
+  model.drop_path_rate = c.drop_path;
+  model.layer_scale_init = c.layer_scale;
+  model.validate();
+
+  const fs::path run(c.out);
+  const torch::Device device = detect::parse_device(c.device);
+  const Dataset dataset = load_dataset(c.data);
+  const Splits splits = Splits::load(c.split);
+  SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < static_cast<int>(splits.folds.size()), ConfigError, "--fold ", c.fold,
+                     " not in the splits file (", splits.folds.size(), " folds)");
+  const auto [train_cases, inner_val] =
+      split_inner(dataset, splits.folds[static_cast<size_t>(c.fold)].train, c.inner_val_cases, c.seed);
+  SPINESCAN_CHECK_AS(!inner_val.empty(), ConfigError, "need at least 2 training cases (one for inner validation)");
+  if (!c.resume && fs::exists(run / "checkpoints" / "last.json"))
+    throw ConfigError(run.string() + ": holds a training run already (pass --resume to continue it, or choose another --out)");
+  fs::create_directories(run);
+  nlohmann::json config = c.to_json();
+  config["model"] = convnext_options_to_json(model);
+  config["train_cases"] = train_cases;
+  config["inner_val_cases"] = inner_val;
+  config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
+  config["git_revision"] = git_revision();
+  config["spinescan_version"] = version();
+  if (!c.resume) write_text_atomically(run / "config.json", config.dump(2) + "\n");
+
+  log_info("loading " + std::to_string(train_cases.size()) + " training and " + std::to_string(inner_val.size()) +
+           " inner-validation cases");
+  Progress load_progress("load", static_cast<int64_t>(train_cases.size() + inner_val.size()), "cases");
+  const ClassifierData train = load_classifier_data(dataset, train_cases, {}, [&](size_t d, size_t) {
+    load_progress.update(static_cast<int64_t>(d));
+  });
+  const ClassifierData val = load_classifier_data(dataset, inner_val, {}, [&](size_t d, size_t) {
+    load_progress.update(static_cast<int64_t>(train_cases.size() + d));
+  });
+  load_progress.finish();
+
+  // Vertebrae by class, each with its samples: drawing the class first balances the batches
+  // (about 2 healthy bodies per pathological one here), the vertebra next keeps bodies with
+  // many slices from dominating.
+  std::array<std::vector<std::vector<size_t>>, 2> by_class;
+  {
+    std::map<std::pair<int, int>, std::vector<size_t>> by_body;
+    for (size_t i = 0; i < train.samples.size(); ++i)
+      if (train.samples[i].target >= 0) by_body[{train.samples[i].case_index, train.samples[i].label}].push_back(i);
+    for (auto& [key, idx] : by_body) by_class[static_cast<size_t>(train.samples[idx[0]].target)].push_back(idx);
+  }
+  SPINESCAN_CHECK_AS(!by_class[0].empty() || !by_class[1].empty(), DataError, "no labelled vertebra in the training cases");
+  log_info("training vertebrae: " + std::to_string(by_class[1].size()) + " pathological, " +
+           std::to_string(by_class[0].size()) + " healthy; " + std::to_string(train.samples.size()) + " slices");
+
+  torch::manual_seed(c.seed);
+  models::ConvNext net(model);
+  net->to(device);
+  torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
+  State st;
+  if (c.resume) {
+    const auto j = detect::load_training_checkpoint(run, *net, optimizer);
+    st.epoch = j.at("epoch");
+    st.step = j.at("step");
+    st.best_auc = j.at("best_auc");
+    st.best_epoch = j.at("best_epoch");
+    st.since_best = j.at("since_best");
+    st.first_loss = j.at("first_loss");
+    log_info("resuming after epoch " + std::to_string(st.epoch + 1));
+  }
+
+  const int steps_per_epoch = c.samples_per_epoch / c.batch;
+  const int64_t total_steps = static_cast<int64_t>(steps_per_epoch) * c.epochs;
+  const int64_t warmup_steps = std::max<int64_t>(1, static_cast<int64_t>(c.warmup_fraction * static_cast<double>(total_steps)));
+  auto previous_handler = std::signal(SIGINT, on_interrupt);
+  g_interrupted = false;
+  ClassifierTrainResult result;
+  result.epochs_done = st.epoch + 1;
+  const auto started = std::chrono::steady_clock::now();
+  Progress progress("train", total_steps, "steps", st.step);
+  net->train();
+  bool stopped_early = st.since_best >= c.patience;
+  for (int epoch = st.epoch + 1; epoch < c.epochs && !g_interrupted && !stopped_early; ++epoch) {
+    Rng rng = Rng::derived(c.seed, static_cast<uint64_t>(epoch));
+    double loss_sum = 0;
+    int steps = 0;
+    for (int s = 0; s < steps_per_epoch && !g_interrupted; ++s) {
+      if (c.max_steps > 0 && st.step >= c.max_steps) break;
+      auto images = torch::empty({c.batch, crop.channels(), crop.size, crop.size});
+      auto targets = torch::empty({c.batch, 1});
+      for (int b = 0; b < c.batch; ++b) {
+        int cls = rng.chance(0.5) ? 1 : 0;
+        if (by_class[static_cast<size_t>(cls)].empty()) cls = 1 - cls;
+        const auto& bodies = by_class[static_cast<size_t>(cls)];
+        const auto& idx = bodies[rng.below(bodies.size())];
+        const CropSample& sample = train.samples[idx[rng.below(idx.size())]];
+        CropJitter jitter;
+        if (c.augment > 0) {
+          jitter.shift_x = rng.uniform(-0.08, 0.08) * c.augment;
+          jitter.shift_y = rng.uniform(-0.08, 0.08) * c.augment;
+          jitter.scale = rng.uniform(-0.12, 0.12) * c.augment;
+        }
+        auto pixels = extract_crop(train.cases[static_cast<size_t>(sample.case_index)].normalized, sample.slice, sample.box,
+                                   crop, jitter);
+        if (c.augment > 0) augment_intensity(pixels, c.augment, rng);
+        std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
+        targets[b][0] = static_cast<float>(cls);
+      }
+      const double frac = static_cast<double>(st.step) / static_cast<double>(std::max<int64_t>(1, total_steps));
+      double lr = c.lr * (0.01 + 0.99 * 0.5 * (1 + std::cos(M_PI * std::min(1.0, frac))));
+      if (st.step < warmup_steps) lr *= static_cast<double>(st.step + 1) / static_cast<double>(warmup_steps);
+      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      torch::manual_seed(rng.next() & 0x7FFFFFFFFFFFULL);  // drop-path draws, repeatable per step
+      const auto logits = net->forward(images.to(device));
+      const auto loss = torch::binary_cross_entropy_with_logits(logits, targets.to(device));
+      optimizer.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(net->parameters(), 5.0);
+      optimizer.step();
+      loss_sum += loss.item<double>();
+      ++steps;
+      ++st.step;
+      char detail[96];
+      std::snprintf(detail, sizeof detail, "epoch %d/%d, loss %.4f", epoch + 1, c.epochs, loss_sum / steps);
+      progress.update(st.step, detail);
+    }
+    if (steps < steps_per_epoch) break;  // a partial epoch is not saved (see the detector's trainer)
+    const double mean_loss = loss_sum / steps;
+    if (epoch == 0) st.first_loss = mean_loss;
+    const auto logits = sample_logits(net, val, crop, device);
+    std::vector<double> raw(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) raw[i] = 1 / (1 + std::exp(-logits[i]));
+    double auc = validation_auc(val, raw);
+    if (!std::isfinite(auc)) auc = 0.5;  // inner validation with one class only: no ranking signal
+    st.epoch = epoch;
+    const bool best = auc > st.best_auc;
+    if (best) {
+      st.best_auc = auc;
+      st.best_epoch = epoch;
+      st.since_best = 0;
+      ClassifierSpec spec;
+      spec.preset = c.preset;
+      spec.model = model;
+      spec.crop = crop;
+      // Calibration and threshold from the inner-validation cases: the fold's own
+      // validation cases stay unseen until `evaluate classifier`.
+      std::vector<double> known_logits;
+      std::vector<int> known_labels;
+      for (size_t i = 0; i < logits.size(); ++i)
+        if (val.samples[i].target >= 0) {
+          known_logits.push_back(logits[i]);
+          known_labels.push_back(val.samples[i].target);
+        }
+      if (!known_logits.empty()) std::tie(spec.calibration_scale, spec.calibration_bias) = fit_platt(known_logits, known_labels);
+      std::vector<double> calibrated(logits.size());
+      for (size_t i = 0; i < logits.size(); ++i) calibrated[i] = spec.probability(logits[i]);
+      std::vector<double> vmax;
+      std::vector<int> vlabels;
+      for (const auto& v : aggregate_per_vertebra(val, calibrated))
+        if (v.target >= 0) {
+          vmax.push_back(v.max_probability);
+          vlabels.push_back(v.target);
+        }
+      if (!vmax.empty()) spec.threshold = eval::best_f1_threshold(vmax, vlabels);
+      spec.provenance = {{"run", config}, {"epoch", epoch + 1}, {"inner_validation", {{"within_source_vertebra_mean_auc", auc}}}};
+      save_classifier(net, spec, run / "best", false);
+    } else {
+      ++st.since_best;
+    }
+    stopped_early = st.since_best >= c.patience;
+    detect::save_training_checkpoint(run, *net, optimizer, epoch,
+                                     {{"epoch", st.epoch},
+                                      {"step", st.step},
+                                      {"best_auc", st.best_auc},
+                                      {"best_epoch", st.best_epoch},
+                                      {"since_best", st.since_best},
+                                      {"first_loss", st.first_loss}});
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::ofstream(run / "metrics.jsonl", std::ios::app)
+        << nlohmann::json{{"epoch", epoch + 1}, {"step", st.step}, {"loss", mean_loss}, {"val_within_source_auc", auc},
+                          {"best", best},       {"elapsed_s", elapsed}}
+               .dump()
+        << "\n";
+    progress.finish();
+    char summary[160];
+    std::snprintf(summary, sizeof summary, "epoch %d: loss %.4f, inner-val within-source vertebra AUC %.3f%s", epoch + 1, mean_loss, auc,
+                  best ? " (best)" : "");
+    log_info(summary);
+    result.epochs_done = epoch + 1;
+    result.last_loss = mean_loss;
+    if (c.max_steps > 0 && st.step >= c.max_steps) break;
+  }
+  std::signal(SIGINT, previous_handler);
+  result.interrupted = g_interrupted;
+  result.stopped_early = stopped_early;
+  result.first_loss = st.first_loss;
+  result.best_val_auc = st.best_auc;
+  result.best_epoch = st.best_epoch + 1;
+  if (result.interrupted) {
+    log_warning("interrupted: the last complete epoch is saved; continue with --resume");
+  } else {
+    write_text_atomically(run / "result.json", nlohmann::json{{"best_val_auc", result.best_val_auc},
+                                                              {"best_epoch", result.best_epoch},
+                                                              {"epochs_done", result.epochs_done},
+                                                              {"stopped_early", result.stopped_early},
+                                                              {"first_loss", result.first_loss},
+                                                              {"last_loss", result.last_loss}}
+                                                       .dump(2) + "\n");
+  }
+  return result;
+}
+
+}  // namespace spinescan::classify

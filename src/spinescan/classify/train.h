@@ -1,0 +1,54 @@
+#pragma once
+// `spinescan train classifier`: the vertebra classifier trained on ground-truth boxes of a
+// fold's training cases (with box jitter, so it also works on the detector's boxes). Run
+// folder as the detector's: config.json, metrics.jsonl, checkpoints/ (resumable), best/
+// (a bundle with the classifier section), and result.json when training ends (what the
+// Optuna driver reads). No torch types here.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+namespace spinescan::classify {
+
+struct ClassifierTrainConfig {
+  std::string data, split, out;
+  int fold = 0;
+  int epochs = 12;
+  int batch = 32;
+  int samples_per_epoch = 2048;  // crops drawn per epoch: class 50/50, then a vertebra, then one of its slices
+  double lr = 1e-3;
+  double weight_decay = 0.05;
+  double warmup_fraction = 0.05;  // of all steps
+  std::string preset = "atto";
+  int crop_size = 64;
+  double context = 0.3;
+  int neighbours = 0;             // 2.5D: slices on each side as extra channels
+  double augment = 0.3;           // box jitter and intensity changes; 0 = none (1 = shifts of 8 %, gain of 15 %)
+  double drop_path = 0.1;
+  double layer_scale = 1e-6;      // initial residual-branch scale of each ConvNeXt block
+  int inner_val_cases = 6;        // training cases held out for early stopping, calibration and threshold
+  int patience = 5;               // epochs without a better inner-validation AUC before stopping
+  uint64_t seed = 0;
+  std::string device = "auto";
+  bool resume = false;
+  int max_steps = 0;              // stop after this many steps in all (tests); 0 = no limit
+  nlohmann::json to_json() const;
+};
+
+// Sets the fields named in `params` (keys as in to_json(): lr, weight_decay, preset,
+// crop_size, context, neighbours, augment, drop_path, batch, epochs, samples_per_epoch,
+// warmup_fraction, patience), except those in `keep` (flags the user gave explicitly).
+// ConfigError for an unknown key or a value of the wrong type.
+void apply_params(ClassifierTrainConfig& config, const nlohmann::json& params, const std::set<std::string>& keep = {});
+
+struct ClassifierTrainResult {
+  int epochs_done = 0, best_epoch = 0;
+  double first_loss = 0, last_loss = 0;
+  double best_val_auc = 0;  // inner validation, per vertebra (mean over slices), within source
+  bool interrupted = false, stopped_early = false;
+};
+
+ClassifierTrainResult train_classifier(const ClassifierTrainConfig& config);
+
+}  // namespace spinescan::classify

@@ -1,0 +1,43 @@
+#include "spinescan/core/manifest.h"
+
+#include <fstream>
+
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace spinescan {
+
+void write_manifest_section(const fs::path& folder, const std::string& section, const nlohmann::json& value) {
+  fs::create_directories(folder);
+  nlohmann::json manifest = nlohmann::json::object();
+  const fs::path path = folder / "manifest.json";
+  if (fs::exists(path)) {
+    std::ifstream in(path);
+    manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!manifest.is_object()) manifest = nlohmann::json::object();
+  }
+  manifest[section] = value;
+  write_text_atomically(path, manifest.dump(2) + "\n");
+}
+
+nlohmann::json read_manifest(const fs::path& folder) {
+  const fs::path path = folder / "manifest.json";
+  SPINESCAN_CHECK_AS(fs::is_regular_file(path), ModelError, folder.string(),
+                     ": not a model bundle or training run (no manifest.json)");
+  try {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(path.string() + ": invalid JSON: " + e.what());
+  }
+}
+
+fs::path resolve_bundle_folder(const fs::path& folder_or_run) {
+  if (!fs::exists(folder_or_run / "manifest.json") && fs::exists(folder_or_run / "best" / "manifest.json"))
+    return folder_or_run / "best";
+  return folder_or_run;
+}
+
+}  // namespace spinescan

@@ -1,0 +1,19 @@
+#pragma once
+// A model bundle's manifest.json holds one section per stage ("detector", "classifier",
+// "aggregator"); each stage writes its own section and keeps the others.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace spinescan {
+
+// Sets manifest[section] = value in <folder>/manifest.json (created when absent), atomically.
+void write_manifest_section(const std::filesystem::path& folder, const std::string& section, const nlohmann::json& value);
+
+// The parsed <folder>/manifest.json; ModelError when missing or invalid.
+nlohmann::json read_manifest(const std::filesystem::path& folder);
+
+// A bundle folder, or a training run folder whose best/ holds the bundle.
+std::filesystem::path resolve_bundle_folder(const std::filesystem::path& folder_or_run);
+
+}  // namespace spinescan

@@ -1,0 +1,51 @@
+#pragma once
+// Binary classification metrics (healthy 0 / pathological 1): confusion counts at a
+// threshold, ROC AUC (Mann-Whitney, ties counted half), the ROC curve, reliability bins,
+// and the two pictures `evaluate classifier` writes (ROC curve, reliability diagram) as SVG.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace spinescan::eval {
+
+struct BinaryMetrics {
+  double threshold = 0.5;
+  double accuracy = 0, precision = 0, recall = 0, f1 = 0, specificity = 0;
+  double auc = 0;  // NaN when one class is missing
+  int64_t n = 0, positives = 0, tp = 0, fp = 0, tn = 0, fn = 0;
+  nlohmann::json to_json() const;
+};
+
+// labels: 1 pathological, 0 healthy (same length as scores). Predicted positive: score >= threshold.
+BinaryMetrics binary_metrics(const std::vector<double>& scores, const std::vector<int>& labels, double threshold);
+double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels);
+
+struct RocPoint {
+  double fpr = 0, tpr = 0, threshold = 0;
+};
+// From (0,0) to (1,1), one point per distinct score.
+std::vector<RocPoint> roc_curve(const std::vector<double>& scores, const std::vector<int>& labels);
+
+// The threshold among the scores that maximises F1 (ties: the higher threshold).
+double best_f1_threshold(const std::vector<double>& scores, const std::vector<int>& labels);
+
+struct ReliabilityBin {
+  double lo = 0, hi = 0, mean_predicted = 0, observed = 0;
+  int64_t count = 0;
+};
+// `bins` equal-width probability bins (empty ones kept with count 0).
+std::vector<ReliabilityBin> reliability_bins(const std::vector<double>& probabilities, const std::vector<int>& labels,
+                                             int bins = 10);
+// Count-weighted mean |observed - predicted| over the bins.
+double expected_calibration_error(const std::vector<ReliabilityBin>& bins);
+
+struct RocSeries {
+  std::string name;
+  std::vector<RocPoint> points;
+  double auc = 0;
+};
+std::string roc_svg(const std::vector<RocSeries>& series, const std::string& title);
+std::string reliability_svg(const std::vector<ReliabilityBin>& bins, const std::string& title);
+
+}  // namespace spinescan::eval

@@ -1,0 +1,163 @@
+// Training, evaluating and tuning the classifier end to end on a tiny phantom dataset with
+// the "micro" ConvNeXt (CI checks the machinery and that learning happens, not accuracy).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "spinescan/classify/evaluate.h"
+#include "spinescan/classify/train.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/data/dataset.h"
+#include "spinescan/data/splits.h"
+#include "test_util.h"
+
+using namespace spinescan;
+using spinescan::testing::read_file;
+using spinescan::testing::TempDir;
+
+namespace {
+
+struct Fixture {
+  TempDir tmp;
+  std::filesystem::path data = tmp / "ds", split = tmp / "splits.json";
+  Fixture() { spinescan::testing::write_phantom_dataset_with_splits(data, split, 6, 41, 0.4, 2); }
+  classify::ClassifierTrainConfig config(const std::string& out) const {
+    classify::ClassifierTrainConfig c;
+    c.data = data.string();
+    c.split = split.string();
+    c.out = (tmp / out).string();
+    c.preset = "micro";
+    c.crop_size = 32;
+    c.batch = 16;
+    c.samples_per_epoch = 64;
+    c.epochs = 6;
+    c.lr = 3e-3;
+    c.inner_val_cases = 1;
+    c.patience = 10;
+    c.augment = 0;  // a few dozen steps: learning the crops themselves must lower the loss
+    c.device = "cpu";
+    return c;
+  }
+};
+
+std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& p) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST(TrainClassifier, LossFallsAndTheRunFolderIsComplete) {
+  Fixture f;
+  auto c = f.config("run");
+  c.epochs = 8;
+  c.samples_per_epoch = 160;
+  const auto r = classify::train_classifier(c);
+  EXPECT_EQ(r.epochs_done, 8);
+  EXPECT_LT(r.last_loss, 0.85 * r.first_loss) << "loss " << r.first_loss << " -> " << r.last_loss;
+  const std::filesystem::path run = c.out;
+  for (const char* name : {"config.json", "metrics.jsonl", "result.json", "checkpoints/last.json", "best/manifest.json",
+                           "best/classifier.pt"})
+    EXPECT_TRUE(std::filesystem::exists(run / name)) << name;
+  const auto config = nlohmann::json::parse(read_file(run / "config.json"));
+  for (const auto& h : config["heldout_cases"]) {
+    for (const auto& t : config["train_cases"]) EXPECT_NE(h, t);
+    for (const auto& v : config["inner_val_cases"]) EXPECT_NE(h, v);
+  }
+  const auto manifest = nlohmann::json::parse(read_file(run / "best/manifest.json"));
+  EXPECT_EQ(manifest["classifier"]["preset"], "micro");
+  EXPECT_EQ(manifest["classifier"]["crop"]["size"], 32);
+  const auto result = nlohmann::json::parse(read_file(run / "result.json"));
+  EXPECT_EQ(result["epochs_done"], 8);
+  EXPECT_EQ(read_jsonl(run / "metrics.jsonl").size(), 8u);
+  EXPECT_THROW(classify::train_classifier(c), ConfigError);  // refuses to overwrite without --resume
+}
+
+TEST(TrainClassifier, ResumeRepeatsTheInterruptedEpochExactly) {
+  Fixture f;
+  auto full = f.config("full");
+  full.epochs = 3;
+  classify::train_classifier(full);
+  auto part = f.config("part");
+  part.epochs = 3;
+  part.max_steps = 6;  // 4 steps per epoch: stops in the middle of epoch 2
+  EXPECT_EQ(classify::train_classifier(part).epochs_done, 1);
+  part.max_steps = 0;
+  part.resume = true;
+  EXPECT_EQ(classify::train_classifier(part).epochs_done, 3);
+  const auto a = read_jsonl(std::filesystem::path(full.out) / "metrics.jsonl");
+  const auto b = read_jsonl(std::filesystem::path(part.out) / "metrics.jsonl");
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) EXPECT_NEAR(a[e]["loss"].get<double>(), b[e]["loss"].get<double>(), 1e-4) << "epoch " << e + 1;
+}
+
+TEST(TrainClassifier, ParamsFilesSetKnownKeysAndExplicitFlagsWin) {
+  classify::ClassifierTrainConfig c;
+  classify::apply_params(c, {{"lr", 0.01}, {"preset", "femto"}, {"crop_size", 96}}, {"crop_size"});
+  EXPECT_DOUBLE_EQ(c.lr, 0.01);
+  EXPECT_EQ(c.preset, "femto");
+  EXPECT_EQ(c.crop_size, 64);  // kept: given on the command line
+  EXPECT_THROW(classify::apply_params(c, {{"learning_rate", 0.1}}), ConfigError);
+  EXPECT_THROW(classify::apply_params(c, {{"lr", "fast"}}), ConfigError);
+}
+
+TEST(EvaluateClassifier, WritesMetricsPlotsAndPredictionsForTheModelAndTheBaseline) {
+  Fixture f;
+  auto c = f.config("run");
+  c.epochs = 2;
+  classify::train_classifier(c);
+  for (bool baseline : {false, true}) {
+    classify::ClassifierEvalConfig e;
+    e.data = f.data.string();
+    e.model = baseline ? "" : c.out;
+    e.baseline = baseline;
+    e.split = f.split.string();
+    e.fold = 0;
+    e.out = (f.tmp / (baseline ? "eval_baseline" : "eval")).string();
+    const auto m = nlohmann::json::parse(classify::evaluate_classifier(e));
+    for (const char* level : {"slice", "vertebra_max", "vertebra_mean"})
+      for (const char* k : {"accuracy", "precision", "recall", "f1", "auc"})
+        EXPECT_TRUE(m["classification"][level].contains(k)) << level << "." << k;
+    EXPECT_GT(m["classification"]["vertebra_max"]["n"].get<int>(), 0);
+    EXPECT_TRUE(m["by_source"].contains("phantom"));
+    for (const char* name : {"metrics.json", "predictions.csv", "slices.csv", "roc.svg", "calibration.svg"})
+      EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(e.out) / name)) << name;
+    // One CSV row per labelled vertebra at least (header + rows).
+    const std::string csv = read_file(std::filesystem::path(e.out) / "predictions.csv");
+    EXPECT_GT(std::count(csv.begin(), csv.end(), '\n'), m["classification"]["vertebra_max"]["n"].get<int>());
+  }
+}
+
+TEST(TuneClassifier, ATwoTrialStudyWritesItsDatabaseAndBestParamsAndContinues) {
+  Fixture f;
+  const auto out = f.tmp / "study", db = f.tmp / "study.db";
+  auto run = [&](int trials) {
+    const std::string cmd = std::string(SPINESCAN_BINARY) + " --threads 1 tune classifier --data " + f.data.string() +
+                            " --split " + f.split.string() + " --out " + out.string() + " --study-db " + db.string() +
+                            " --study-name t --trials " + std::to_string(trials) +
+                            " --epochs 1 --samples-per-epoch 64 --max-steps 1 --inner-val-cases 1 --device cpu > " +
+                            (f.tmp / "tune.log").string() + " 2>&1";
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  ASSERT_EQ(run(2), 0) << read_file(f.tmp / "tune.log");
+  EXPECT_TRUE(std::filesystem::exists(db));
+  const auto best = nlohmann::json::parse(read_file(out / "best.json"));
+  EXPECT_EQ(best["trials"], 2);
+  for (const char* k : {"lr", "weight_decay", "preset", "crop_size", "context", "augment", "drop_path", "batch"})
+    EXPECT_TRUE(best["params"].contains(k)) << k;
+  EXPECT_TRUE(std::filesystem::exists(out / "trial_000" / "result.json"));
+  EXPECT_TRUE(std::filesystem::exists(out / "trial_001" / "params.json"));
+  // Re-running with a larger count continues the same study.
+  ASSERT_EQ(run(3), 0) << read_file(f.tmp / "tune.log");
+  EXPECT_EQ(nlohmann::json::parse(read_file(out / "best.json"))["trials"], 3);
+  // The best parameters feed the train command.
+  classify::ClassifierTrainConfig c;
+  classify::apply_params(c, best["params"]);
+  EXPECT_EQ(c.preset, best["params"]["preset"].get<std::string>());
+}

@@ -1,0 +1,98 @@
+// Classification metrics against values worked out by hand.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "spinescan/classify/samples.h"
+#include "spinescan/eval/classification_metrics.h"
+
+using namespace spinescan::eval;
+
+TEST(ClassificationMetrics, ConfusionCountsAndRatiosAtAThreshold) {
+  // scores >= 0.5 are positive: tp = {0.9, 0.6}, fp = {0.7}, fn = {0.2}, tn = {0.1, 0.4}
+  const std::vector<double> s = {0.9, 0.6, 0.7, 0.2, 0.1, 0.4};
+  const std::vector<int> y = {1, 1, 0, 1, 0, 0};
+  const auto m = binary_metrics(s, y, 0.5);
+  EXPECT_EQ(m.tp, 2);
+  EXPECT_EQ(m.fp, 1);
+  EXPECT_EQ(m.fn, 1);
+  EXPECT_EQ(m.tn, 2);
+  EXPECT_DOUBLE_EQ(m.accuracy, 4.0 / 6);
+  EXPECT_DOUBLE_EQ(m.precision, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(m.recall, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(m.f1, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(m.specificity, 2.0 / 3);
+  // Pairs (pos, neg): 0.9 beats all 3; 0.6 beats 0.1, 0.4; 0.2 beats 0.1 -> 6 of 9.
+  EXPECT_DOUBLE_EQ(m.auc, 6.0 / 9);
+}
+
+TEST(ClassificationMetrics, AucCountsTiesAsHalfAndIsUndefinedForOneClass) {
+  EXPECT_DOUBLE_EQ(roc_auc({0.5, 0.5}, {1, 0}), 0.5);
+  EXPECT_DOUBLE_EQ(roc_auc({0.8, 0.5, 0.5}, {1, 1, 0}), 0.75);
+  EXPECT_DOUBLE_EQ(roc_auc({0.1, 0.9}, {1, 0}), 0.0);
+  EXPECT_TRUE(std::isnan(roc_auc({0.1, 0.9}, {1, 1})));
+  EXPECT_TRUE(binary_metrics({0.1, 0.9}, {0, 0}, 0.5).to_json()["auc"].is_null());
+  EXPECT_THROW(roc_auc({0.1}, {2}), std::exception);
+  EXPECT_THROW(roc_auc({0.1, 0.2}, {1}), std::exception);
+}
+
+TEST(ClassificationMetrics, RocCurveRunsFromOriginToOneAndItsAreaIsTheAuc) {
+  const std::vector<double> s = {0.9, 0.6, 0.7, 0.2, 0.1, 0.4, 0.6};
+  const std::vector<int> y = {1, 1, 0, 1, 0, 0, 0};
+  const auto roc = roc_curve(s, y);
+  EXPECT_DOUBLE_EQ(roc.front().fpr, 0);
+  EXPECT_DOUBLE_EQ(roc.front().tpr, 0);
+  EXPECT_DOUBLE_EQ(roc.back().fpr, 1);
+  EXPECT_DOUBLE_EQ(roc.back().tpr, 1);
+  double area = 0;
+  for (size_t i = 1; i < roc.size(); ++i) area += (roc[i].fpr - roc[i - 1].fpr) * 0.5 * (roc[i].tpr + roc[i - 1].tpr);
+  EXPECT_NEAR(area, roc_auc(s, y), 1e-12);
+}
+
+TEST(ClassificationMetrics, BestF1ThresholdPicksTheScoreThatSplitsBest) {
+  // Positives 0.9, 0.8; negatives 0.85, 0.3: thresholds 0.9 -> F1 2/3, 0.85 -> 0.5,
+  // 0.8 -> 0.8, 0.3 -> 2/3. Best is 0.8.
+  EXPECT_DOUBLE_EQ(best_f1_threshold({0.9, 0.85, 0.8, 0.3}, {1, 0, 1, 0}), 0.8);
+}
+
+TEST(ClassificationMetrics, ReliabilityBinsAndCalibrationError) {
+  const auto bins = reliability_bins({0.05, 0.15, 0.95, 0.95}, {0, 1, 1, 0}, 10);
+  ASSERT_EQ(bins.size(), 10u);
+  EXPECT_EQ(bins[0].count, 1);
+  EXPECT_DOUBLE_EQ(bins[0].observed, 0);
+  EXPECT_EQ(bins[1].count, 1);
+  EXPECT_DOUBLE_EQ(bins[1].observed, 1);
+  EXPECT_EQ(bins[9].count, 2);
+  EXPECT_DOUBLE_EQ(bins[9].observed, 0.5);
+  EXPECT_DOUBLE_EQ(bins[9].mean_predicted, 0.95);
+  // (1 * 0.05 + 1 * 0.85 + 2 * 0.45) / 4
+  EXPECT_NEAR(expected_calibration_error(bins), (0.05 + 0.85 + 0.9) / 4, 1e-12);
+}
+
+TEST(ClassificationMetrics, PlotsAreSvgWithOneCurvePerSeries) {
+  const auto roc = roc_curve({0.9, 0.1, 0.6}, {1, 0, 1});
+  const std::string svg = roc_svg({{"slice", roc, 1.0}, {"vertebra", roc, 1.0}}, "ROC <test>");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("ROC &lt;test&gt;"), std::string::npos);
+  size_t curves = 0;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++curves;
+  EXPECT_EQ(curves, 2u);
+  const std::string rel = reliability_svg(reliability_bins({0.2, 0.8}, {0, 1}), "calibration");
+  EXPECT_NE(rel.find("ECE"), std::string::npos);
+  EXPECT_NE(rel.find("</svg>"), std::string::npos);
+}
+
+TEST(ClassificationMetrics, WithinSourceAucIgnoresTheSiteSignal) {
+  using spinescan::classify::case_source;
+  EXPECT_EQ(case_source("spider_110"), "spider");
+  EXPECT_EQ(case_source("vb2_003"), "vb2");
+  EXPECT_EQ(case_source("plain"), "plain");
+  // Site B is all healthy and scores low: pooled AUC is high, but within site A the
+  // classifier is at chance (its positive and negative score the same).
+  const std::vector<double> s = {0.9, 0.9, 0.1, 0.1};
+  const std::vector<int> y = {1, 0, 0, 0};
+  const std::vector<std::string> src = {"a", "a", "b", "b"};
+  EXPECT_GT(roc_auc(s, y), 0.8);
+  EXPECT_DOUBLE_EQ(spinescan::classify::within_source_auc(s, y, src), 0.5);
+  EXPECT_TRUE(std::isnan(spinescan::classify::within_source_auc({0.1}, {0}, {"a"})));
+}

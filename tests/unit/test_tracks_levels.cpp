@@ -1,0 +1,88 @@
+// Linking per-slice boxes into 3D vertebrae, and naming their levels.
+#include <gtest/gtest.h>
+
+#include "spinescan/aggregate/levels.h"
+#include "spinescan/aggregate/tracks.h"
+
+using namespace spinescan::aggregate;
+
+namespace {
+// A column of `n` bodies 30 px high with 10 px discs, seen on slices [first, last].
+std::vector<TrackedBox> column(int n, int first, int last, int skip_slice = -1) {
+  std::vector<TrackedBox> out;
+  for (int k = first; k <= last; ++k) {
+    if (k == skip_slice) continue;
+    for (int b = 0; b < n; ++b) out.push_back({k, 20.0 + k % 2, 10.0 + 40 * b, 60.0, 40.0 + 40 * b, 0.9});
+  }
+  return out;
+}
+}  // namespace
+
+TEST(Tracks, LinksABodyAcrossSlicesAndBridgesOneMissedSlice) {
+  auto boxes = column(5, 3, 12, /*skip_slice=*/7);
+  const auto tracks = link_tracks(boxes);
+  ASSERT_EQ(tracks.size(), 5u);
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    EXPECT_EQ(tracks[i].first_slice(), 3);
+    EXPECT_EQ(tracks[i].last_slice(), 12);
+    EXPECT_EQ(tracks[i].boxes.size(), 9u);
+    EXPECT_NEAR(tracks[i].centre_y(), 25.0 + 40 * static_cast<double>(i), 1e-9);  // superior first
+  }
+}
+
+TEST(Tracks, DropsStrayBoxesAndMergesABodyLostForLongerThanTheGap) {
+  auto boxes = column(3, 0, 4);
+  auto more = column(3, 8, 12);  // the same bodies again after 3 empty slices
+  boxes.insert(boxes.end(), more.begin(), more.end());
+  boxes.push_back({6, 100, 100, 130, 130, 0.5});  // one stray box
+  const auto tracks = link_tracks(boxes);
+  ASSERT_EQ(tracks.size(), 3u);
+  for (const auto& t : tracks) {
+    EXPECT_EQ(t.first_slice(), 0);
+    EXPECT_EQ(t.last_slice(), 12);
+    EXPECT_EQ(t.boxes.size(), 10u);
+  }
+}
+
+TEST(Tracks, NeverPutsTwoBoxesOfOneSliceInATrack) {
+  std::vector<TrackedBox> boxes = {{0, 0, 0, 10, 10, 1}, {1, 0, 0, 10, 10, 1}, {1, 1, 1, 11, 11, 1}, {2, 1, 1, 11, 11, 1}};
+  const auto tracks = link_tracks(boxes);
+  for (const auto& t : tracks)
+    for (size_t i = 1; i < t.boxes.size(); ++i) EXPECT_LT(t.boxes[i - 1].slice, t.boxes[i].slice);
+}
+
+TEST(Levels, CountsUpwardsFromTheLowestBody) {
+  EXPECT_EQ(level_above("L5", 1), "L4");
+  EXPECT_EQ(level_above("L1", 1), "T12");
+  EXPECT_EQ(level_above("S1", 2), "L4");
+  EXPECT_EQ(level_above("T1", 1), "");
+  EXPECT_EQ(level_above("X9", 0), "");
+  const auto tracks = link_tracks(column(6, 0, 5));
+  std::vector<std::string> warnings;
+  const auto named = name_levels(tracks, {"L5", 0.9}, {400, 1.0}, &warnings);
+  ASSERT_EQ(named.size(), 6u);
+  const std::vector<std::string> expected = {"T12", "L1", "L2", "L3", "L4", "L5"};
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(named[i].level, expected[i]);
+  EXPECT_DOUBLE_EQ(named[5].confidence, 0.9);
+  EXPECT_LT(named[0].confidence, named[5].confidence);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(Levels, WarnsWhenTheFieldOfViewCutsTheLowestBody) {
+  const auto tracks = link_tracks(column(5, 0, 5));  // lowest body ends at row 200
+  std::vector<std::string> warnings;
+  const auto named = name_levels(tracks, {"L5", 0.9}, {201, 1.0}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("field of view"), std::string::npos);
+  EXPECT_LT(named.back().confidence, 0.9);
+}
+
+TEST(Levels, FlagsAShortLowestBodyAsPossiblyTransitional) {
+  auto boxes = column(5, 0, 5);
+  for (auto& b : boxes)
+    if (b.y1 >= 170) b.y2 = b.y1 + 12;  // the lowest body 12 px high instead of 30
+  std::vector<std::string> warnings;
+  name_levels(link_tracks(boxes), {"L5", 0.9}, {400, 1.0}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("transitional"), std::string::npos);
+}
