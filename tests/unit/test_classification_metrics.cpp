@@ -51,8 +51,10 @@ TEST(ClassificationMetrics, RocCurveRunsFromOriginToOneAndItsAreaIsTheAuc) {
 
 TEST(ClassificationMetrics, BestF1ThresholdPicksTheScoreThatSplitsBest) {
   // Positives 0.9, 0.8; negatives 0.85, 0.3: thresholds 0.9 -> F1 2/3, 0.85 -> 0.5,
-  // 0.8 -> 0.8, 0.3 -> 2/3. Best is 0.8.
-  EXPECT_DOUBLE_EQ(best_f1_threshold({0.9, 0.85, 0.8, 0.3}, {1, 0, 1, 0}), 0.8);
+  // 0.8 -> 0.8, 0.3 -> 2/3. Best is 0.8; the threshold sits midway to the next score, 0.3.
+  EXPECT_DOUBLE_EQ(best_f1_threshold({0.9, 0.85, 0.8, 0.3}, {1, 0, 1, 0}), 0.55);
+  EXPECT_DOUBLE_EQ(best_f1_threshold({0.9, 0.2}, {1, 0}), 0.55);
+  EXPECT_DOUBLE_EQ(best_f1_threshold({0.9, 0.2}, {0, 1}), 0.2);  // lowest score best: nothing below
 }
 
 TEST(ClassificationMetrics, ReliabilityBinsAndCalibrationError) {

@@ -264,7 +264,9 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
     double auc = validation_auc(val, raw);
     if (!std::isfinite(auc)) auc = 0.5;  // inner validation with one class only: no ranking signal
     st.epoch = epoch;
-    const bool best = auc > st.best_auc;
+    // Ties go to the later epoch: a small inner validation often saturates (AUC 1 on the
+    // phantoms from epoch 7 of 20), and the later model has seen more training.
+    const bool best = auc >= st.best_auc;
     if (best) {
       st.best_auc = auc;
       st.best_epoch = epoch;

@@ -119,15 +119,23 @@ double best_f1_threshold(const std::vector<double>& scores, const std::vector<in
   check_inputs(scores, labels);
   int64_t pos = 0;
   for (int l : labels) pos += l;
-  double best_f1 = -1, best = 0.5;
+  double best_f1 = -1, best = 0.5, below_best = 0.5;
+  bool take_next = false;
   walk_thresholds(scores, labels, [&](double score, int64_t tp, int64_t fp) {
+    if (take_next) {
+      below_best = score;
+      take_next = false;
+    }
     const double f1 = safe_ratio(2.0 * static_cast<double>(tp), static_cast<double>(tp + fp + pos));
     if (f1 > best_f1) {  // strict: among equal F1 the first (highest) threshold stays
       best_f1 = f1;
-      best = score;
+      best = below_best = score;
+      take_next = true;
     }
   });
-  return best;
+  // Midway to the next lower score: the same F1 here, and a margin on both sides for new
+  // cases (the best score itself sits on the lowest positive when the classes separate).
+  return 0.5 * (best + below_best);
 }
 
 std::vector<ReliabilityBin> reliability_bins(const std::vector<double>& p, const std::vector<int>& labels, int bins) {

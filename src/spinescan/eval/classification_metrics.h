@@ -27,7 +27,8 @@ struct RocPoint {
 // From (0,0) to (1,1), one point per distinct score.
 std::vector<RocPoint> roc_curve(const std::vector<double>& scores, const std::vector<int>& labels);
 
-// The threshold among the scores that maximises F1 (ties: the higher threshold).
+// A threshold that maximises F1: midway between the best-F1 score (ties: the higher one)
+// and the next lower score, so it does not sit on a training example.
 double best_f1_threshold(const std::vector<double>& scores, const std::vector<int>& labels);
 
 struct ReliabilityBin {
