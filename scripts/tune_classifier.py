@@ -79,7 +79,7 @@ def main():
     sampler = optuna.samplers.TPESampler(seed=args.seed + existing, n_startup_trials=8)
     study = optuna.create_study(study_name=args.study_name, storage=storage, direction="maximize",
                                 sampler=sampler, load_if_exists=True)
-    study.set_user_attr("objective", "best inner-validation AUC per vertebra (mean over slices), fold %d" % args.fold)
+    study.set_user_attr("objective", "best inner-validation within-source AUC per vertebra (mean over slices), fold %d" % args.fold)
     study.set_user_attr("data", os.path.abspath(args.data))
     if existing == 0:
         study.enqueue_trial(DEFAULTS)

@@ -54,8 +54,9 @@ void register_evaluate(CLI::App& app, Runner& run) {
       const auto text = classify::evaluate_classifier(*k);
       const auto j = nlohmann::json::parse(text);
       auto print = [](const std::string& name, const nlohmann::json& m) {
-        std::printf("%-24s n=%-5d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name.c_str(), m["n"].get<int>(),
-                    m["auc"].is_null() ? "  -  " : std::to_string(m["auc"].get<double>()).substr(0, 5).c_str(),
+        char auc[16] = "  -  ";
+        if (!m["auc"].is_null()) std::snprintf(auc, sizeof auc, "%.3f", m["auc"].get<double>());
+        std::printf("%-24s n=%-5d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name.c_str(), m["n"].get<int>(), auc,
                     m["accuracy"].get<double>(), m["precision"].get<double>(), m["recall"].get<double>(), m["f1"].get<double>());
       };
       for (const char* level : {"slice", "vertebra_max", "vertebra_mean"}) print(level, j["classification"][level]);

@@ -14,6 +14,7 @@
 
 using namespace spinescan;
 using spinescan::testing::read_file;
+using spinescan::testing::read_jsonl;
 using spinescan::testing::TempDir;
 
 namespace {
@@ -43,13 +44,6 @@ struct Fixture {
     return c;
   }
 };
-
-std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& p) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(p);
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
 
 }  // namespace
 
