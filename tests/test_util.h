@@ -1,6 +1,9 @@
 #pragma once
 // Shared test helpers: a temporary folder and a small, fast phantom.
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -81,5 +84,25 @@ inline void write_file(const std::filesystem::path& p, const std::string& conten
   std::ofstream out(p, std::ios::binary);
   out << content;
 }
+
+#ifdef SPINESCAN_BINARY
+struct Result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs the CLI with a shell command line; stdout and stderr captured separately.
+inline Result run_cli(const std::string& args) {
+  TempDir tmp;
+  const std::string cmd = std::string(SPINESCAN_BINARY) + " " + args + " >" + (tmp / "out").string() + " 2>" +
+                          (tmp / "err").string();
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(tmp / "out");
+  r.err = read_file(tmp / "err");
+  return r;
+}
+#endif
 
 }  // namespace spinescan::testing

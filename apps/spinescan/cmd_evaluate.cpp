@@ -6,13 +6,52 @@
 
 #include "commands.h"
 #include "spinescan/classify/evaluate.h"
+#include "spinescan/core/errors.h"
 #include "spinescan/detect/evaluate.h"
+#include "spinescan/pipeline/evaluate.h"
 
 namespace spinescan::cli {
 
 void register_evaluate(CLI::App& app, Runner& run) {
-  CLI::App* cmd = app.add_subcommand("evaluate", "Measure a model on held-out cases");
-  cmd->require_subcommand(1);
+  CLI::App* cmd = app.add_subcommand(
+      "evaluate", "Measure a model on held-out cases: the whole pipeline end to end, or one stage (detector, classifier)");
+  cmd->require_subcommand(0, 1);
+  // Without a sub-command: analyze every case and score detection, levels and classification.
+  auto e = std::make_shared<pipeline::PipelineEvalConfig>();
+  auto e_cases = std::make_shared<std::string>();
+  e->model = default_model_path();
+  cmd->add_option("--data", e->data, "dataset folder");
+  cmd->add_option("--model", e->model, "model bundle (default: the shipped one)");
+  cmd->add_option("--cases", *e_cases, "comma-separated case names");
+  cmd->add_option("--split", e->split, "splits.json: evaluate the --fold's val cases");
+  cmd->add_option("--fold", e->fold, "fold of --split");
+  cmd->add_option("--out", e->out, "output folder (metrics.json, vertebrae.csv, cases.csv, reports/)");
+  cmd->add_option("--reports", e->reports, "report folders to write for the first cases");
+  cmd->add_option("--device", e->device, "cpu, cuda or auto");
+  cmd->callback([&run, cmd, e, e_cases] {
+    if (!cmd->get_subcommands().empty()) return;
+    run = [e, e_cases] {
+      std::stringstream in(*e_cases);
+      for (std::string name; std::getline(in, name, ',');)
+        if (!name.empty()) e->cases.push_back(name);
+      SPINESCAN_CHECK_AS(!e->data.empty() && !e->out.empty(), ConfigError, "evaluate needs --data and --out (or a sub-command: detector, classifier)");
+      const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(*e));
+      auto print = [](const std::string& name, const nlohmann::json& x) {
+        std::printf("%-30s n=%-4d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name.c_str(), x["n"].get<int>(),
+                    x["auc"].is_null() ? "  -  " : std::to_string(x["auc"].get<double>()).substr(0, 5).c_str(), x["accuracy"].get<double>(),
+                    x["precision"].get<double>(), x["recall"].get<double>(), x["f1"].get<double>());
+      };
+      print("vertebra (final)", m["classification"]["vertebra"]);
+      print("vertebra (max over slices)", m["classification"]["vertebra_max_over_slices"]);
+      for (const auto& [source, x] : m["by_source"].items()) print(source + " vertebra (final)", x);
+      std::printf("levels %.3f (n=%d); vertebrae found %d of %d, extra %d; detection mean IoU %.3f\n",
+                  m["levels"]["accuracy"].is_null() ? -1.0 : m["levels"]["accuracy"].get<double>(), m["levels"]["n"].get<int>(),
+                  m["vertebrae_3d"]["found"].get<int>(), m["vertebrae_3d"]["truth"].get<int>(), m["vertebrae_3d"]["extra_tracks"].get<int>(),
+                  m["detection"]["mean_iou"].get<double>());
+      std::cout << "written to " << e->out << "/metrics.json\n";
+      return kOk;
+    };
+  });
   auto c = std::make_shared<detect::DetectorEvalConfig>();
   auto cases = std::make_shared<std::string>();
   CLI::App* det = cmd->add_subcommand("detector", "Detection metrics (IoU, recall, precision, AP) and overlays");

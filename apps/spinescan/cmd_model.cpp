@@ -7,6 +7,7 @@
 #include "spinescan/core/errors.h"
 #include "spinescan/classify/bundle.h"
 #include "spinescan/detect/bundle.h"
+#include "spinescan/pipeline/train_aggregator.h"
 
 namespace spinescan::cli {
 
@@ -45,6 +46,18 @@ void register_model(CLI::App& app, Runner& run) {
     };
   });
   auto show_path = std::make_shared<std::string>("models/default");
+  auto ag = std::make_shared<AddArgs>();
+  CLI::App* add_agg = cmd->add_subcommand("add-aggregator", "Put a trained aggregator (boosted trees, level model) into a bundle");
+  add_agg->add_option("run", ag->run, "run folder of `spinescan train aggregator`")->required();
+  add_agg->add_option("--bundle", ag->bundle, "bundle folder to write into");
+  add_agg->callback([&run, ag] {
+    run = [ag] {
+      const auto bytes = pipeline::add_aggregator_to_bundle(ag->run, ag->bundle);
+      std::cout << "wrote " << ag->bundle << "/aggregator.json (" << bytes / 1024.0 << " KiB) and manifest.json\n";
+      return kOk;
+    };
+  });
+
   CLI::App* show = cmd->add_subcommand("show", "Print a bundle's manifest");
   show->add_option("bundle", *show_path, "bundle folder");
   show->callback([&run, show_path] {

@@ -3,7 +3,11 @@
 #include <iostream>
 #include <map>
 
+#include <cstdio>
+#include <sstream>
+
 #include "commands.h"
+#include "spinescan/pipeline/train_aggregator.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/core/errors.h"
@@ -100,6 +104,44 @@ void register_train(CLI::App& app, Runner& run) {
                 << ", best inner-val vertebra AUC " << r.best_val_auc << " (epoch " << r.best_epoch << ")"
                 << (r.stopped_early ? ", stopped early" : "") << "\n";
       return r.interrupted ? 130 : kOk;
+    };
+  });
+
+  auto g = std::make_shared<pipeline::AggregatorTrainConfig>();
+  auto runs = std::make_shared<std::string>();
+  g->model = default_model_path();
+  CLI::App* agg = cmd->add_subcommand("aggregator", "Train the per-vertebra boosted-tree aggregator on out-of-fold classifier outputs");
+  agg->add_option("--data", g->data, "dataset folder")->required();
+  agg->add_option("--split", g->split, "splits.json (spinescan dataset split)")->required();
+  agg->add_option("--fold", g->fold, "fold whose train cases fit the aggregator; its val cases stay held out");
+  agg->add_option("--classifiers", *runs, "comma-separated classifier runs, one per fold in fold order (run j never saw fold j)")->required();
+  agg->add_option("--model", g->model, "bundle whose detector finds the vertebrae");
+  agg->add_option("--out", g->out, "run folder (records.jsonl, aggregator.json, aggregator_spec.json, metrics.json)")->required();
+  agg->add_option("--rounds", g->booster.rounds, "boosting rounds");
+  agg->add_option("--max-depth", g->booster.max_depth, "tree depth");
+  agg->add_option("--eta", g->booster.eta, "learning rate");
+  agg->add_option("--seed", g->booster.seed, "random seed (row and column subsampling)");
+  agg->add_option("--device", g->device, "cpu, cuda or auto");
+  agg->callback([&run, g, runs] {
+    run = [g, runs] {
+      std::stringstream in(*runs);
+      for (std::string r; std::getline(in, r, ',');)
+        if (!r.empty()) g->classifier_runs.push_back(r);
+      const auto m = nlohmann::json::parse(pipeline::train_aggregator(*g));
+      auto line = [](const char* name, const nlohmann::json& x) {
+        std::printf("%-34s n=%-4d auc %.3f  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name, x["n"].get<int>(),
+                    x["auc"].is_null() ? -1.0 : x["auc"].get<double>(), x["accuracy"].get<double>(), x["precision"].get<double>(),
+                    x["recall"].get<double>(), x["f1"].get<double>());
+      };
+      for (const char* set : {"heldout_fold", "all_folds"}) {
+        line((std::string(set) + " aggregator").c_str(), m[set]["aggregator"]);
+        line((std::string(set) + " max over slices").c_str(), m[set]["max_over_slices"]);
+        std::printf("%-34s %.3f (n=%d)\n", (std::string(set) + " level accuracy").c_str(),
+                    m[set]["levels"]["accuracy"].is_null() ? -1.0 : m[set]["levels"]["accuracy"].get<double>(),
+                    m[set]["levels"]["n"].get<int>());
+      }
+      std::cout << "wrote " << g->out << "/aggregator.json and metrics.json\n";
+      return kOk;
     };
   });
 }

@@ -22,5 +22,6 @@ void register_evaluate(CLI::App& app, Runner& run);
 void register_detect(CLI::App& app, Runner& run);
 void register_model(CLI::App& app, Runner& run);
 void register_tune(CLI::App& app, Runner& run);
+void register_analyze(CLI::App& app, Runner& run);
 
 }  // namespace spinescan::cli

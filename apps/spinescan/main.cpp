@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "debug messages on stderr");
 
   cli::Runner run;
+  cli::register_analyze(app, run);
   cli::register_info(app, run);
   cli::register_synth(app, run);
   cli::register_dataset(app, run);

@@ -14,26 +14,10 @@
 using spinescan::testing::TempDir;
 using spinescan::testing::read_file;
 using spinescan::testing::write_file;
+using spinescan::testing::run_cli;
+using spinescan::testing::Result;
 
 namespace {
-
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs the CLI with a shell command line; stdout and stderr captured separately.
-Result run_cli(const std::string& args) {
-  TempDir tmp;
-  const std::string cmd = std::string(SPINESCAN_BINARY) + " " + args + " >" + (tmp / "out").string() + " 2>" +
-                          (tmp / "err").string();
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(tmp / "out");
-  r.err = read_file(tmp / "err");
-  return r;
-}
 
 int count_lines(const std::string& s) {
   int n = 0;

@@ -86,3 +86,25 @@ TEST(Levels, FlagsAShortLowestBodyAsPossiblyTransitional) {
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("transitional"), std::string::npos);
 }
+
+TEST(Tracks, DropsShortLateralTracksOffTheColumn) {
+  auto boxes = column(5, 3, 14);                                          // bodies on 12 slices around slice 8.5
+  for (int k = 0; k <= 2; ++k) boxes.push_back({k, 100, 60, 130, 90, 0.6});  // a blob on lateral slices 0-2
+  for (int k = 7; k <= 9; ++k) boxes.push_back({k, 150, 95, 180, 125, 0.5}); // a short track at the midline
+  const auto tracks = link_tracks(boxes);
+  ASSERT_EQ(tracks.size(), 5u);
+  for (const auto& t : tracks) EXPECT_EQ(t.boxes.size(), 12u);
+  LinkOptions keep_all;
+  keep_all.min_length_fraction = 0;
+  keep_all.midline_margin = 100;
+  EXPECT_EQ(link_tracks(boxes, keep_all).size(), 7u);
+}
+
+TEST(Tracks, OneBodySeenTwiceKeepsTheTrackWithMoreEvidence) {
+  auto boxes = column(4, 2, 13);
+  // A second, overlapping box on body 1 (rows 50-70) on slices 4-11, weaker.
+  for (int k = 4; k <= 11; ++k) boxes.push_back({k, 22, 58, 62, 86, 0.4});
+  const auto tracks = link_tracks(boxes);
+  ASSERT_EQ(tracks.size(), 4u);
+  for (const auto& t : tracks) EXPECT_NEAR(t.largest().score, 0.9, 1e-9);
+}

@@ -5,6 +5,7 @@
 // training cases, with how often that was right: that rate is the naming confidence.
 // Counting fails when the field of view cuts the lowest body or when the spine has a
 // transitional vertebra (sacralised L5, lumbarised S1 / "L6"); both are flagged, not hidden.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,27 @@ std::string level_above(const std::string& level, int steps);
 struct LevelModel {
   std::string lowest_level = "L5";
   double confidence = 0.5;  // share of training cases where counting from the lowest body named every matched body right
+  // Whether the detector boxes S1 can vary from study to study (it is a body, but fused to the
+  // sacrum and often not labelled in training data). When the training cases' lowest found
+  // body is sometimes one level and sometimes another, a one-feature rule on the lowest
+  // body's features (e.g. the signal of what lies below it: a disc under L5, fused sacrum
+  // under S1) picks between the two; `rule_accuracy` is its share right on the training cases.
+  std::string alternative_level;  // "" = always lowest_level
+  std::string cue;                // feature name (aggregate::vertebra_feature_names())
+  double cue_threshold = 0;
+  bool alternative_when_above = true;
+  double rule_accuracy = 0;
+
+  // The level of the lowest found body given its features.
+  std::string lowest_for(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
+  nlohmann::json to_json() const;
+  static LevelModel from_json(const nlohmann::json& j);
 };
+
+// Learns lowest_level and the rule from the training cases' lowest found bodies: their
+// features and their true levels. Confidence is left for the caller to measure.
+LevelModel learn_lowest_level(const std::vector<std::vector<double>>& lowest_features, const std::vector<std::string>& true_levels,
+                              const std::vector<std::string>& feature_names);
 
 struct NamedLevel {
   std::string level;

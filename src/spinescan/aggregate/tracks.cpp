@@ -92,7 +92,54 @@ std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions&
   tracks.erase(std::remove_if(tracks.begin(), tracks.end(),
                               [&](const Track& t) { return static_cast<int>(t.boxes.size()) < o.min_slices; }),
                tracks.end());
+  tracks = keep_spinal_column(std::move(tracks), o);
   std::stable_sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.centre_y() < b.centre_y(); });
+  return tracks;
+}
+
+std::vector<Track> keep_spinal_column(std::vector<Track> tracks, const LinkOptions& o) {
+  if (tracks.size() < 3) return tracks;
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<double> lengths;
+  for (const auto& t : tracks) lengths.push_back(static_cast<double>(t.boxes.size()));
+  const double typical_length = median(lengths);
+  // The midline: the middle slice of the bodies of typical extent.
+  std::vector<double> middles;
+  for (const auto& t : tracks)
+    if (t.boxes.size() >= typical_length) middles.push_back((t.first_slice() + t.last_slice()) / 2.0);
+  const double midline = median(middles);
+  // Two tracks over one body: the detector kept two overlapping boxes on some slices (a
+  // fractured or wedged body, a body and its endplate) and linking made two tracks. The one
+  // with less detector evidence goes; otherwise it would shift every level name above it.
+  auto evidence = [](const Track& t) {
+    double sum = 0;
+    for (const auto& b : t.boxes) sum += b.score;
+    return sum;
+  };
+  std::vector<bool> duplicate(tracks.size(), false);
+  for (size_t a = 0; a < tracks.size(); ++a)
+    for (size_t b = a + 1; b < tracks.size(); ++b) {
+      double iou_sum = 0;
+      int shared = 0;
+      for (const auto& x : tracks[a].boxes)
+        for (const auto& y : tracks[b].boxes)
+          if (x.slice == y.slice) iou_sum += box_iou(x, y), ++shared;
+      if (shared == 0 || iou_sum / shared < o.duplicate_iou) continue;
+      duplicate[evidence(tracks[a]) < evidence(tracks[b]) ? a : b] = true;
+    }
+  for (size_t i = tracks.size(); i-- > 0;)
+    if (duplicate[i]) tracks.erase(tracks.begin() + static_cast<std::ptrdiff_t>(i));
+  tracks.erase(std::remove_if(tracks.begin(), tracks.end(),
+                              [&](const Track& t) {
+                                const bool short_track = t.boxes.size() < o.min_length_fraction * typical_length;
+                                const bool off_midline = t.first_slice() - o.midline_margin > midline ||
+                                                         t.last_slice() + o.midline_margin < midline;
+                                return short_track || off_midline;
+                              }),
+               tracks.end());
   return tracks;
 }
 

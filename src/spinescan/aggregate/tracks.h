@@ -31,6 +31,15 @@ struct LinkOptions {
   int max_gap = 1;        // slices a track may skip (a missed detection)
   int min_slices = 2;     // shorter tracks are dropped (stray boxes)
   double merge_distance = 0.35;  // tracks whose centres differ by less than this share of a body height, on disjoint slices, merge
+  // A vertebral body is seen on many sagittal slices around the midline; bowel, fat or a
+  // lateral structure the detector took for a body is seen on a few lateral slices. Tracks
+  // shorter than this share of the median track, or not reaching within `midline_margin`
+  // slices of the midline, are dropped (each would shift every level name by one).
+  double min_length_fraction = 0.4;
+  int midline_margin = 2;
+  // Tracks whose boxes overlap by at least this IoU on the slices they share are one body
+  // seen twice; the one with less detector evidence is dropped.
+  double duplicate_iou = 0.25;
 };
 
 // Greedy one-to-one linking by IoU, slice after slice; returns tracks ordered superior ->
@@ -38,5 +47,8 @@ struct LinkOptions {
 std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions& options = {});
 
 double box_iou(const TrackedBox& a, const TrackedBox& b);
+
+// The column filter link_tracks applies last (see LinkOptions); needs 3 tracks to judge.
+std::vector<Track> keep_spinal_column(std::vector<Track> tracks, const LinkOptions& options = {});
 
 }  // namespace spinescan::aggregate

@@ -158,17 +158,6 @@ std::pair<double, double> fit_platt(const std::vector<double>& logits, const std
   return {a, b};
 }
 
-namespace {
-nlohmann::json read_json_file(const fs::path& path, const char* what) {
-  std::ifstream in(path);
-  SPINESCAN_CHECK(in, path.string(), ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(path.string() + ": not " + what + ": " + e.what());
-  }
-}
-}  // namespace
 
 uint64_t add_classifier_to_bundle(const fs::path& run_or_bundle, const fs::path& bundle, const fs::path& evaluation_metrics,
                                   const fs::path& study_best) {

@@ -40,4 +40,14 @@ fs::path resolve_bundle_folder(const fs::path& folder_or_run) {
   return folder_or_run;
 }
 
+nlohmann::json read_json_file(const std::filesystem::path& path, const char* what) {
+  std::ifstream in(path);
+  SPINESCAN_CHECK(in, path.string(), ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(path.string() + ": not " + what + ": " + e.what());
+  }
+}
+
 }  // namespace spinescan

@@ -16,4 +16,7 @@ nlohmann::json read_manifest(const std::filesystem::path& folder);
 // A bundle folder, or a training run folder whose best/ holds the bundle.
 std::filesystem::path resolve_bundle_folder(const std::filesystem::path& folder_or_run);
 
+// A JSON file; DataError naming the file and `what` it should have been when unreadable.
+nlohmann::json read_json_file(const std::filesystem::path& path, const char* what);
+
 }  // namespace spinescan

@@ -10,9 +10,12 @@ namespace spinescan::detect {
 
 StudyDetections detect_study(const std::filesystem::path& study, const std::filesystem::path& model,
                              const ReadOptions& read_options, const std::string& device_name) {
+  LoadedDetector detector = load_detector(model, parse_device(device_name));
+  return detect_loaded_study(detector, load_study(study, read_options), device_name);
+}
+
+StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy& loaded, const std::string& device_name) {
   const torch::Device device = parse_device(device_name);
-  LoadedDetector detector = load_detector(model, device);
-  LoadedStudy loaded = load_study(study, read_options);
   StudyDetections out;
   out.info = loaded.info;
   out.normalized = normalize_for_detector(loaded.canonical);

@@ -25,6 +25,10 @@ struct StudyDetections {
 StudyDetections detect_study(const std::filesystem::path& study, const std::filesystem::path& model,
                              const ReadOptions& read_options = {}, const std::string& device = "cpu");
 
+struct LoadedDetector;  // detector_io.h (torch)
+// The same with a detector already loaded (many studies, one model).
+StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy& study, const std::string& device = "cpu");
+
 // Writes a PNG of one canonical slice with the detections drawn (orange) at 2x zoom.
 void write_detection_overlay(const std::filesystem::path& png, const StudyDetections& d, int slice);
 

@@ -1,0 +1,28 @@
+#pragma once
+// What the boosted-tree aggregator sees of one 3D vertebra: a summary of its slices (the
+// classifier's probabilities and the detector's scores), its shape in mm and how that
+// compares with its neighbours (collapse, wedging), its marrow signal relative to the
+// neighbours' (the scanner's gain cancels in a ratio), its place in the column, and the
+// neighbours' probabilities (infection and Modic changes cross the disc). Missing values
+// (no classifier, no neighbour) are NaN, which the trees route on their own branch.
+#include <string>
+#include <vector>
+
+#include "spinescan/aggregate/tracks.h"
+#include "spinescan/io/volume.h"
+
+namespace spinescan::aggregate {
+
+const std::vector<std::string>& vertebra_feature_names();
+
+// Summary of the classifier's per-slice probabilities of one track.
+struct SliceEvidence {
+  double max = -1, mean = -1, top2_mean = -1, sd = -1;  // -1: no slice was classified
+  int evidence_slice = -1;                              // the slice with the highest probability (else the largest box)
+};
+SliceEvidence slice_evidence(const Track& track);
+
+// One row per track (ordered superior -> inferior), vertebra_feature_names() columns.
+std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tracks, const Volume<float>& normalized);
+
+}  // namespace spinescan::aggregate

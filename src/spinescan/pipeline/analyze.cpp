@@ -1,0 +1,188 @@
+#include "spinescan/pipeline/analyze.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "spinescan/aggregate/booster.h"
+#include "spinescan/classify/classifier.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/manifest.h"
+#include "spinescan/core/version.h"
+#include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/inference.h"
+
+namespace spinescan::pipeline {
+
+namespace fs = std::filesystem;
+
+nlohmann::json AggregatorSpec::to_json() const {
+  return {{"model_file", model_file},
+          {"features", features},
+          {"threshold", threshold},
+          {"levels", levels.to_json()},
+          {"link", {{"min_iou", link.min_iou}, {"max_gap", link.max_gap}, {"min_slices", link.min_slices}, {"merge_distance", link.merge_distance},
+                    {"min_length_fraction", link.min_length_fraction}, {"midline_margin", link.midline_margin},
+                    {"duplicate_iou", link.duplicate_iou}}},
+          {"provenance", provenance}};
+}
+
+AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
+  AggregatorSpec s;
+  s.model_file = j.value("model_file", s.model_file);
+  s.features = j.value("features", std::vector<std::string>{});
+  s.threshold = j.value("threshold", s.threshold);
+  if (j.contains("levels")) s.levels = aggregate::LevelModel::from_json(j["levels"]);
+  if (j.contains("link")) {
+    s.link.min_iou = j["link"].value("min_iou", s.link.min_iou);
+    s.link.max_gap = j["link"].value("max_gap", s.link.max_gap);
+    s.link.min_slices = j["link"].value("min_slices", s.link.min_slices);
+    s.link.merge_distance = j["link"].value("merge_distance", s.link.merge_distance);
+    s.link.min_length_fraction = j["link"].value("min_length_fraction", s.link.min_length_fraction);
+    s.link.midline_margin = j["link"].value("midline_margin", s.link.midline_margin);
+    s.link.duplicate_iou = j["link"].value("duplicate_iou", s.link.duplicate_iou);
+  }
+  s.provenance = j.value("provenance", nlohmann::json::object());
+  return s;
+}
+
+struct Analyzer::Impl {
+  AnalyzerOptions options;
+  fs::path bundle;
+  nlohmann::json manifest;
+  torch::Device device = torch::kCPU;
+  detect::LoadedDetector detector;
+  std::optional<classify::LoadedClassifier> classifier;
+  std::optional<AggregatorSpec> aggregator_spec;
+  aggregate::Booster aggregator;
+};
+
+Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  impl_->bundle = resolve_bundle_folder(bundle);
+  impl_->manifest = read_manifest(impl_->bundle);
+  impl_->device = detect::parse_device(options.device);
+  impl_->detector = detect::load_detector(impl_->bundle, impl_->device);
+  if (!options.classifier.empty())
+    impl_->classifier = classify::load_classifier(options.classifier, impl_->device);
+  else if (impl_->manifest.contains("classifier"))
+    impl_->classifier = classify::load_classifier(impl_->bundle, impl_->device);
+  if (impl_->manifest.contains("aggregator")) {
+    AggregatorSpec spec = AggregatorSpec::from_json(impl_->manifest["aggregator"]);
+    SPINESCAN_CHECK_AS(spec.features == aggregate::vertebra_feature_names(), ModelError, impl_->bundle.string(),
+                       ": the aggregator was trained on other features than this program computes; retrain it (spinescan train aggregator)");
+    if (options.use_aggregator && impl_->classifier) impl_->aggregator = aggregate::Booster::load(impl_->bundle / spec.model_file);
+    impl_->aggregator_spec = spec;
+  }
+}
+
+Analyzer::~Analyzer() = default;
+
+bool Analyzer::has_classifier() const { return impl_->classifier.has_value(); }
+bool Analyzer::has_aggregator() const { return !impl_->aggregator.empty(); }
+
+nlohmann::json Analyzer::model_description() const {
+  const auto& m = impl_->manifest;
+  nlohmann::json stages = nlohmann::json::array();
+  for (const char* s : {"detector", "classifier", "aggregator"})
+    if (m.contains(s)) stages.push_back(s);
+  return {{"name", m.value("name", impl_->bundle.filename().string())},
+          {"bundle", impl_->bundle.string()},
+          {"version", version()},
+          {"revision", git_revision()},
+          {"stages", stages},
+          {"classifier", impl_->classifier ? impl_->classifier->spec.preset : "none"},
+          {"aggregator", has_aggregator() ? "XGBoost (boosted trees)" : "none"},
+          {"threshold", has_aggregator() ? impl_->aggregator_spec->threshold : impl_->classifier ? impl_->classifier->spec.threshold : 0.5},
+          {"classifier_threshold", impl_->classifier ? impl_->classifier->spec.threshold : 0.5},
+          {"limits", m.value("limits", std::string("Read the model card (docs/model_card.md) for what the model was trained on and where it fails."))}};
+}
+
+namespace {
+// Classifier probability of every box of every track, one batch for the whole study.
+void classify_boxes(classify::LoadedClassifier& c, const Volume<float>& normalized, std::vector<aggregate::Track>& tracks,
+                    const torch::Device& device) {
+  std::vector<std::vector<float>> crops;
+  for (const auto& t : tracks)
+    for (const auto& b : t.boxes) crops.push_back(classify::extract_crop(normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}, c.spec.crop));
+  if (crops.empty()) return;
+  const auto logits = classify::classifier_logits(c.net, crops, c.spec.crop, device);
+  size_t i = 0;
+  for (auto& t : tracks)
+    for (auto& b : t.boxes) b.probability = c.spec.probability(logits[i++]);
+}
+}  // namespace
+
+StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
+  Impl& s = *impl_;
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
+  auto t0 = Clock::now();
+  detect::StudyDetections d = detect::detect_loaded_study(s.detector, study, s.options.device);
+  StudyAnalysis out;
+  out.timing_ms.emplace_back("detect", since(t0));
+  t0 = Clock::now();
+  out.info = d.info;
+  out.normalized = std::move(d.normalized);
+  out.operating_score = d.operating_score;
+  out.detections = d.detections;
+
+  std::vector<aggregate::TrackedBox> boxes;
+  for (const auto& b : d.detections) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1});
+  const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
+  std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
+  out.timing_ms.emplace_back("link", since(t0));
+  t0 = Clock::now();
+  if (s.classifier) classify_boxes(*s.classifier, out.normalized, tracks, s.device);
+  out.timing_ms.emplace_back("classify", since(t0));
+  t0 = Clock::now();
+
+  const auto features = aggregate::vertebra_features(tracks, out.normalized);
+  aggregate::LevelModel levels = s.aggregator_spec ? s.aggregator_spec->levels : aggregate::LevelModel{};
+  if (!features.empty()) levels.lowest_level = levels.lowest_for(aggregate::vertebra_feature_names(), features.back());
+  const auto names = aggregate::name_levels(
+      tracks, levels, {static_cast<int>(out.normalized.size[1]), out.normalized.spacing_mm[1]}, &out.warnings);
+
+  std::vector<double> probabilities(tracks.size(), -1.0);
+  if (has_aggregator()) {
+    out.probability_source = "aggregator";
+    out.threshold = s.aggregator_spec->threshold;
+    if (!features.empty()) probabilities = s.aggregator.predict(features);
+  } else if (s.classifier) {
+    out.probability_source = "classifier (max over slices)";
+    out.threshold = s.classifier->spec.threshold;
+    for (size_t i = 0; i < tracks.size(); ++i) probabilities[i] = aggregate::slice_evidence(tracks[i]).max;
+  } else {
+    out.probability_source = "none";
+    out.warnings.push_back("the model bundle has no classifier: vertebrae are found and named, not classified");
+  }
+
+  out.timing_ms.emplace_back("features_aggregate_levels", since(t0));
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    VertebraFinding f;
+    f.evidence = aggregate::slice_evidence(tracks[i]);
+    f.track = std::move(tracks[i]);
+    f.level = names[i].level;
+    f.level_confidence = names[i].confidence;
+    f.features = features[i];
+    f.probability = probabilities[i];
+    f.pathological = f.probability >= 0 && f.probability >= out.threshold;
+    out.vertebrae.push_back(std::move(f));
+  }
+
+  // What the models were not trained for is said, not hidden.
+  const auto& info = out.info;
+  if (!info.acquisition_plane.empty() && info.acquisition_plane != "sagittal")
+    out.warnings.push_back("acquired in the " + info.acquisition_plane +
+                           " plane and resampled to sagittal slices: the models were trained on sagittal acquisitions");
+  if (out.vertebrae.empty())
+    out.warnings.push_back("no vertebral body found: is this a sagittal T2 study of the lumbar spine?");
+  else if (out.vertebrae.size() < 3)
+    out.warnings.push_back("only " + std::to_string(out.vertebrae.size()) +
+                           " vertebral bodies found: not a sagittal T2 lumbar study, or a field of view too small?");
+  return out;
+}
+
+}  // namespace spinescan::pipeline

@@ -1,0 +1,81 @@
+#pragma once
+// The whole method on one study: detector boxes on every sagittal slice -> 3D vertebrae
+// (tracks) -> the classifier's probability on each box -> per-vertebra features -> the
+// boosted-tree aggregator's probability -> level names. No torch types here: the CLI and
+// the report include this header.
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "spinescan/aggregate/features.h"
+#include "spinescan/aggregate/levels.h"
+#include "spinescan/aggregate/tracks.h"
+#include "spinescan/detect/detect_study.h"
+#include "spinescan/io/study_reader.h"
+
+namespace spinescan::pipeline {
+
+struct VertebraFinding {
+  aggregate::Track track;             // boxes by slice, with detector scores and classifier probabilities
+  std::string level;                  // "" when counting ran off the known names
+  double level_confidence = 0;
+  aggregate::SliceEvidence evidence;  // summary of the per-slice probabilities
+  std::vector<double> features;       // aggregate::vertebra_feature_names() order
+  double probability = -1;            // p(pathological), calibrated; -1 when the bundle has no classifier
+  bool pathological = false;          // probability >= the bundle's operating threshold
+};
+
+struct StudyAnalysis {
+  StudyInfo info;
+  Volume<float> normalized;  // canonical, per-slice normalised (what the models saw; for pictures)
+  double operating_score = 0;
+  std::vector<detect::SliceDetection> detections;  // every box at or above the detector's operating score
+  std::vector<VertebraFinding> vertebrae;          // superior -> inferior
+  std::vector<std::string> warnings;
+  std::string probability_source;  // "aggregator", "classifier (max over slices)" or "none"
+  double threshold = 0.5;
+  std::vector<std::pair<std::string, double>> timing_ms;  // stage -> wall milliseconds
+};
+
+struct AnalyzerOptions {
+  std::string device = "cpu";
+  // Use this run's or bundle's classifier instead of the bundle's own (out-of-fold
+  // predictions when training the aggregator).
+  std::filesystem::path classifier;
+  bool use_aggregator = true;  // false: probability = calibrated max over slices
+};
+
+// A loaded model bundle (detector, classifier and aggregator when present), reused across studies.
+class Analyzer {
+ public:
+  explicit Analyzer(const std::filesystem::path& bundle, const AnalyzerOptions& options = {});
+  ~Analyzer();
+  Analyzer(const Analyzer&) = delete;
+  Analyzer& operator=(const Analyzer&) = delete;
+
+  StudyAnalysis analyze(const LoadedStudy& study);
+  // {name, version, revision, stages, threshold, ...} for reports.
+  nlohmann::json model_description() const;
+  bool has_classifier() const;
+  bool has_aggregator() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The aggregator's section of a bundle manifest (written by `spinescan train aggregator`).
+struct AggregatorSpec {
+  std::string model_file = "aggregator.json";
+  std::vector<std::string> features;  // must equal vertebra_feature_names()
+  double threshold = 0.5;
+  aggregate::LevelModel levels;
+  aggregate::LinkOptions link;
+  nlohmann::json provenance = nlohmann::json::object();
+  nlohmann::json to_json() const;
+  static AggregatorSpec from_json(const nlohmann::json& j);
+};
+
+}  // namespace spinescan::pipeline

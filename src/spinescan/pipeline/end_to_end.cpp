@@ -1,0 +1,70 @@
+#include "spinescan/pipeline/end_to_end.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "spinescan/eval/classification_metrics.h"
+
+namespace spinescan::pipeline {
+
+nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
+                                int resamples, uint64_t seed) {
+  std::vector<double> s;
+  std::vector<int> y;
+  std::map<std::string, std::vector<size_t>> by_case;  // indices into s/y
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].target < 0) continue;
+    by_case[records[i].case_name].push_back(s.size());
+    s.push_back(scores[i]);
+    y.push_back(records[i].target);
+  }
+  const eval::BinaryMetrics m = eval::binary_metrics(s, y, threshold);
+  nlohmann::json out = m.to_json();
+  if (s.empty() || resamples <= 0) return out;
+
+  std::vector<const std::vector<size_t>*> cases;
+  for (const auto& [name, idx] : by_case) cases.push_back(&idx);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, cases.size() - 1);
+  std::map<std::string, std::vector<double>> draws;
+  for (int r = 0; r < resamples; ++r) {
+    std::vector<double> bs;
+    std::vector<int> by;
+    for (size_t c = 0; c < cases.size(); ++c)
+      for (size_t i : *cases[pick(rng)]) bs.push_back(s[i]), by.push_back(y[i]);
+    const eval::BinaryMetrics b = eval::binary_metrics(bs, by, threshold);
+    for (const auto& [name, value] : std::map<std::string, double>{
+             {"accuracy", b.accuracy}, {"precision", b.precision}, {"recall", b.recall}, {"f1", b.f1}, {"auc", b.auc}})
+      if (std::isfinite(value)) draws[name].push_back(value);
+  }
+  nlohmann::json ci = nlohmann::json::object();
+  for (auto& [name, values] : draws) {
+    std::sort(values.begin(), values.end());
+    auto at = [&](double q) { return values[static_cast<size_t>(std::clamp(q * (values.size() - 1), 0.0, values.size() - 1.0))]; };
+    ci[name] = {at(0.025), at(0.975)};
+  }
+  out["ci95"] = ci;
+  out["ci95_method"] = "percentile bootstrap over cases, " + std::to_string(resamples) + " resamples";
+  return out;
+}
+
+nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records) {
+  int right = 0, n = 0;
+  std::map<std::string, bool> case_ok;
+  for (const auto& r : records) {
+    if (!r.found || r.truth_label == 0 || r.truth_level.empty()) continue;
+    ++n;
+    const bool ok = r.level == r.truth_level;
+    right += ok ? 1 : 0;
+    auto it = case_ok.emplace(r.case_name, true).first;
+    it->second = it->second && ok;
+  }
+  int cases_right = 0;
+  for (const auto& [c, ok] : case_ok) cases_right += ok ? 1 : 0;
+  return {{"accuracy", n ? static_cast<double>(right) / n : std::nan("")}, {"n", n}, {"right", right},
+          {"cases_all_right", cases_right}, {"cases", case_ok.size()}};
+}
+
+}  // namespace spinescan::pipeline

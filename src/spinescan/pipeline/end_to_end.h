@@ -1,0 +1,23 @@
+#pragma once
+// End-to-end per-vertebra metrics over VertebraRecords (missed bodies count with
+// probability 0; unknown labels are skipped), with 95 % bootstrap intervals that resample
+// cases, not vertebrae (vertebrae of one patient are not independent), and level accuracy.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "spinescan/pipeline/truth.h"
+
+namespace spinescan::pipeline {
+
+// scores[i] belongs to records[i]. {accuracy, precision, recall, f1, auc, n, positives, tp,
+// fp, tn, fn, threshold, ci95: {metric: [lo, hi]}}.
+nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
+                                int resamples = 1000, uint64_t seed = 0);
+
+// Share of found vertebrae matched to a body of known level whose level was named right;
+// {accuracy, n, cases_all_right, cases}.
+nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records);
+
+}  // namespace spinescan::pipeline

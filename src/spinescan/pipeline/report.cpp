@@ -1,0 +1,307 @@
+#include "spinescan/pipeline/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iterator>
+#include <map>
+#include <sstream>
+
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/io/png.h"
+
+namespace spinescan::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct VoxelBox {
+  double x0 = 1e18, x1 = -1e18, y0 = 1e18, y1 = -1e18;
+  int z0 = 1 << 30, z1 = -1;
+};
+
+VoxelBox union_box(const aggregate::Track& t) {
+  VoxelBox b;
+  for (const auto& x : t.boxes) {
+    b.x0 = std::min(b.x0, x.x1), b.x1 = std::max(b.x1, x.x2);
+    b.y0 = std::min(b.y0, x.y1), b.y1 = std::max(b.y1, x.y2);
+    b.z0 = std::min(b.z0, x.slice), b.z1 = std::max(b.z1, x.slice);
+  }
+  return b;
+}
+
+double round_to(double x, int digits) {
+  const double f = std::pow(10.0, digits);
+  return std::round(x * f) / f;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string fixed(double x, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << x;
+  return s.str();
+}
+
+// Display geometry of a canonical slice: square pixels on screen, at least ~512 px tall or wide.
+struct Display {
+  double zoom = 1, aspect = 1;
+  int width = 0, height = 0;
+};
+
+Display display_of(const Volume<float>& v) {
+  Display d;
+  const int cols = static_cast<int>(v.size[0]), rows = static_cast<int>(v.size[1]);
+  d.zoom = std::max(1.0, 512.0 / std::max(cols, rows));
+  d.aspect = v.spacing_mm[1] / v.spacing_mm[0];
+  d.width = static_cast<int>(cols * d.zoom);
+  d.height = static_cast<int>(rows * d.zoom * d.aspect);
+  return d;
+}
+
+const aggregate::TrackedBox* box_on_slice(const aggregate::Track& t, int slice) {
+  for (const auto& b : t.boxes)
+    if (b.slice == slice) return &b;
+  return nullptr;
+}
+
+struct Colour {
+  uint8_t r, g, b;
+  std::string css() const {
+    std::ostringstream s;
+    s << "rgb(" << int(r) << "," << int(g) << "," << int(b) << ")";
+    return s.str();
+  }
+};
+constexpr Colour kPathological{255, 60, 40}, kHealthy{60, 200, 90}, kUnclassified{120, 170, 255};
+
+Colour colour_of(const VertebraFinding& v) {
+  if (v.probability < 0) return kUnclassified;
+  return v.pathological ? kPathological : kHealthy;
+}
+
+// The slice as a PNG with each vertebra's box drawn (its box on this slice, or its largest
+// box, thinner, when it does not reach this slice). Labels are drawn by the HTML's SVG.
+RgbImage render_slice(const StudyAnalysis& a, int slice) {
+  const auto& v = a.normalized;
+  const Display d = display_of(v);
+  const int cols = static_cast<int>(v.size[0]), rows = static_cast<int>(v.size[1]);
+  RgbImage image(d.width, d.height);
+  for (int y = 0; y < d.height; ++y)
+    for (int x = 0; x < d.width; ++x) {
+      const int sx = std::min(cols - 1, static_cast<int>(x / d.zoom));
+      const int sy = std::min(rows - 1, static_cast<int>(y / d.zoom / d.aspect));
+      const auto g = static_cast<uint8_t>(std::clamp(v.at(sx, sy, slice), 0.0f, 1.0f) * 255);
+      image.set(x, y, g, g, g);
+    }
+  for (const auto& f : a.vertebrae) {
+    const aggregate::TrackedBox* b = box_on_slice(f.track, slice);
+    const int thickness = b ? 2 : 1;
+    if (!b) b = &f.track.largest();
+    const Colour c = colour_of(f);
+    image.draw_rect(static_cast<int>(b->x1 * d.zoom), static_cast<int>(b->y1 * d.zoom * d.aspect),
+                    static_cast<int>(b->x2 * d.zoom) - 1, static_cast<int>(b->y2 * d.zoom * d.aspect) - 1, c.r, c.g, c.b,
+                    thickness);
+  }
+  return image;
+}
+
+std::vector<uint8_t> read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  SPINESCAN_CHECK(in, p.string(), ": cannot read back");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string vertebra_label(const VertebraFinding& f, size_t index) {
+  std::string name = f.level.empty() ? "#" + std::to_string(index + 1) : f.level;
+  if (f.probability >= 0) name += " " + fixed(f.probability, 2);
+  return name;
+}
+
+}  // namespace
+
+std::string base64(const std::vector<uint8_t>& bytes) {
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    for (int k = 3; k >= 0; --k) out += alphabet[(n >> (6 * k)) & 63];
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t n = bytes[i] << 16;
+    out += alphabet[(n >> 18) & 63], out += alphabet[(n >> 12) & 63], out += "==";
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t n = (bytes[i] << 16) | (bytes[i + 1] << 8);
+    out += alphabet[(n >> 18) & 63], out += alphabet[(n >> 12) & 63], out += alphabet[(n >> 6) & 63], out += '=';
+  }
+  return out;
+}
+
+std::vector<int> key_slices(const StudyAnalysis& a) {
+  const int num_slices = static_cast<int>(a.normalized.size[2]);
+  std::vector<int> crossing(static_cast<size_t>(num_slices), 0);
+  for (const auto& f : a.vertebrae)
+    for (const auto& b : f.track.boxes) ++crossing[static_cast<size_t>(b.slice)];
+  const double middle = (num_slices - 1) / 2.0;
+  int best = static_cast<int>(std::lround(middle));
+  for (int k = 0; k < num_slices; ++k)
+    if (crossing[k] > crossing[best] || (crossing[k] == crossing[best] && std::abs(k - middle) < std::abs(best - middle))) best = k;
+  std::vector<int> slices = {best};
+  std::vector<const VertebraFinding*> flagged;
+  for (const auto& f : a.vertebrae)
+    if (f.pathological) flagged.push_back(&f);
+  std::sort(flagged.begin(), flagged.end(), [](auto* x, auto* y) { return x->probability > y->probability; });
+  for (const auto* f : flagged)
+    if (slices.size() < 4 && std::find(slices.begin(), slices.end(), f->evidence.evidence_slice) == slices.end())
+      slices.push_back(f->evidence.evidence_slice);
+  return slices;
+}
+
+nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) {
+  const auto& v = a.normalized;
+  const auto& sp = v.spacing_mm;
+  nlohmann::json vertebrae = nlohmann::json::array();
+  int flagged = 0;
+  double max_probability = -1;
+  for (size_t i = 0; i < a.vertebrae.size(); ++i) {
+    const auto& f = a.vertebrae[i];
+    const VoxelBox b = union_box(f.track);
+    nlohmann::json slices = nlohmann::json::array();
+    for (const auto& x : f.track.boxes) {
+      nlohmann::json s = {{"slice", x.slice}, {"box_pixels", {round_to(x.x1, 1), round_to(x.y1, 1), round_to(x.x2, 1), round_to(x.y2, 1)}},
+                          {"detector_score", round_to(x.score, 3)}};
+      if (x.probability >= 0) s["classifier_probability"] = round_to(x.probability, 4);
+      slices.push_back(s);
+    }
+    nlohmann::json entry = {
+        {"index", i},
+        {"level", f.level.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.level)},
+        {"level_confidence", round_to(f.level_confidence, 3)},
+        {"probability", f.probability < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(f.probability, 4))},
+        {"pathological", f.pathological},
+        {"box_voxel", {{"x0", round_to(b.x0, 1)}, {"x1", round_to(b.x1, 1)}, {"y0", round_to(b.y0, 1)}, {"y1", round_to(b.y1, 1)},
+                       {"z0", b.z0}, {"z1", b.z1 + 1}}},
+        {"box_mm", {{"x0", round_to(b.x0 * sp[0], 1)}, {"x1", round_to(b.x1 * sp[0], 1)}, {"y0", round_to(b.y0 * sp[1], 1)},
+                    {"y1", round_to(b.y1 * sp[1], 1)}, {"z0", round_to(b.z0 * sp[2], 1)}, {"z1", round_to((b.z1 + 1) * sp[2], 1)}}},
+        {"evidence_slice", f.evidence.evidence_slice},
+        {"max_slice_probability", f.evidence.max < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(f.evidence.max, 4))},
+        {"slices", slices}};
+    vertebrae.push_back(entry);
+    flagged += f.pathological ? 1 : 0;
+    max_probability = std::max(max_probability, f.probability);
+  }
+  const auto& info = a.info;
+  nlohmann::json timing = nlohmann::json::object();
+  for (const auto& [stage, ms] : a.timing_ms) timing[stage] = round_to(ms, 1);
+  return {
+      {"study", {{"format", info.format}, {"size", info.size_voxels}, {"spacing_mm", info.spacing_mm},
+                 {"orientation", info.orientation_code}, {"acquisition_plane", info.acquisition_plane}}},
+      {"canonical", {{"slices", v.size[2]}, {"rows", v.size[1]}, {"cols", v.size[0]},
+                     {"spacing_mm", {{"col", sp[0]}, {"row", sp[1]}, {"slice", sp[2]}}},
+                     {"axes", "x = column (anterior->posterior), y = row (superior->inferior), z = slice (patient left->right); "
+                              "boxes are pixel edges, x1/y1/z1 exclusive"}}},
+      {"model", model},
+      {"probability_source", a.probability_source},
+      {"threshold", a.threshold},
+      {"vertebrae", vertebrae},
+      {"summary", {{"num_vertebrae", a.vertebrae.size()}, {"num_pathological", flagged},
+                   {"max_probability", max_probability < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(max_probability, 4))}}},
+      {"warnings", a.warnings},
+      {"timing_ms", timing}};
+}
+
+void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::json& model_description) {
+  const nlohmann::json model = model_description.is_object() ? model_description : nlohmann::json::object();
+  if (fs::exists(out))
+    SPINESCAN_CHECK_AS(fs::is_directory(out) && (fs::is_empty(out) || fs::exists(out / "report.json")), ConfigError, out.string(),
+                       ": exists and is neither empty nor a previous report; choose another folder");
+  StagedDirectory staged(out, /*overwrite=*/true);
+  const fs::path dir = staged.path();
+  const nlohmann::json report = report_json(a, model);
+
+  const Display d = display_of(a.normalized);
+  std::ostringstream figures;
+  fs::create_directories(dir / "overlays");
+  for (int slice : key_slices(a)) {
+    const std::string name = "overlays/slice_" + std::to_string(slice) + ".png";
+    write_png(dir / name, render_slice(a, slice));
+    figures << "<figure><svg viewBox='0 0 " << d.width << " " << d.height << "' width='" << d.width << "' height='" << d.height
+            << "' role='img'><image width='" << d.width << "' height='" << d.height << "' href='data:image/png;base64,"
+            << base64(read_bytes(dir / name)) << "'/>";
+    for (size_t i = 0; i < a.vertebrae.size(); ++i) {
+      const auto& f = a.vertebrae[i];
+      const aggregate::TrackedBox* b = box_on_slice(f.track, slice);
+      if (!b) b = &f.track.largest();
+      // Names sit anterior to the body (left), where there is soft tissue, not anatomy to read.
+      const double x = b->x1 * d.zoom - 6, y = (b->y1 + b->y2) / 2 * d.zoom * d.aspect + 5;
+      figures << "<text x='" << fixed(x, 1) << "' y='" << fixed(y, 1) << "' text-anchor='end' fill='" << colour_of(f).css()
+              << "' class='" << (f.pathological ? "flag" : "ok") << "'>" << html_escape(vertebra_label(f, i)) << "</text>";
+    }
+    figures << "</svg><figcaption>sagittal slice " << slice << " of " << a.normalized.size[2]
+            << (slice == key_slices(a).front() ? " (most vertebrae)" : " (strongest evidence of a flagged vertebra)")
+            << "</figcaption></figure>\n";
+  }
+
+  std::ostringstream rows;
+  for (size_t i = 0; i < a.vertebrae.size(); ++i) {
+    const auto& f = a.vertebrae[i];
+    const auto& big = f.track.largest();
+    rows << "<tr class='" << (f.pathological ? "flag" : "") << "'><td>" << html_escape(f.level.empty() ? "?" : f.level) << "</td><td>"
+         << fixed(f.level_confidence, 2) << "</td><td>" << (f.probability < 0 ? "-" : fixed(f.probability, 2)) << "</td><td>"
+         << (f.probability < 0 ? "not classified" : f.pathological ? "<b>flagged</b>" : "no finding") << "</td><td>"
+         << f.track.boxes.size() << " (" << f.track.first_slice() << "-" << f.track.last_slice() << ")</td><td>"
+         << f.evidence.evidence_slice << "</td><td>" << fixed((big.y2 - big.y1) * a.normalized.spacing_mm[1], 1) << " x "
+         << fixed((big.x2 - big.x1) * a.normalized.spacing_mm[0], 1) << "</td></tr>\n";
+  }
+  std::ostringstream warnings;
+  for (const auto& w : a.warnings) warnings << "<li>" << html_escape(w) << "</li>";
+  const auto& summary = report["summary"];
+  std::ostringstream html;
+  html << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>spinescan report</title><style>"
+          "body{font-family:sans-serif;margin:1.5em;background:#111;color:#eee;max-width:1400px}"
+          "figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}figcaption{color:#aaa;font-size:90%}"
+          "svg text{font-size:18px;font-weight:bold;paint-order:stroke;stroke:#000;stroke-width:3px}"
+          "table{border-collapse:collapse}td,th{border:1px solid #555;padding:3px 9px;text-align:right}"
+          "tr.flag td{background:#5a1a14}.warn{background:#4a3b00;padding:.5em 1em;border-radius:4px}"
+          ".limits{color:#bbb;font-size:90%;max-width:60em}</style></head><body>\n"
+       << "<h1>spinescan: vertebrae found " << summary["num_vertebrae"] << ", flagged " << summary["num_pathological"] << "</h1>\n"
+       << "<p>Study: " << html_escape(a.info.format) << ", " << a.info.size_voxels[0] << " x " << a.info.size_voxels[1] << " x "
+       << a.info.size_voxels[2] << " voxels, spacing " << fixed(a.info.spacing_mm[0], 2) << " x " << fixed(a.info.spacing_mm[1], 2)
+       << " x " << fixed(a.info.spacing_mm[2], 2) << " mm, orientation " << html_escape(a.info.orientation_code) << " ("
+       << html_escape(a.info.acquisition_plane) << "). Probability: " << html_escape(a.probability_source)
+       << ", flagged at p &ge; " << fixed(a.threshold, 2) << ".</p>\n";
+  if (!a.warnings.empty()) html << "<div class='warn'><b>Warnings</b><ul>" << warnings.str() << "</ul></div>\n";
+  html << figures.str()
+       << "<h2>By level (superior to inferior)</h2><table><tr><th>level</th><th>level confidence</th><th>p(pathological)</th>"
+          "<th>verdict</th><th>slices</th><th>evidence slice</th><th>height x depth (mm)</th></tr>\n"
+       << rows.str() << "</table>\n"
+       << "<h2>Model</h2><p>" << html_escape(model.value("name", std::string("?"))) << ", spinescan "
+       << html_escape(model.value("version", std::string("?"))) << " (" << html_escape(model.value("revision", std::string("?")))
+       << "); classifier " << html_escape(model.value("classifier", std::string("none"))) << ", aggregator "
+       << html_escape(model.value("aggregator", std::string("none"))) << ".</p>\n"
+       << "<p class='limits'>This report assists a radiologist; it is not a diagnosis. "
+       << html_escape(model.value("limits", std::string("Read the model card for what the model was trained on and where it fails."))) << "</p>\n"
+       << "</body></html>\n";
+  write_text_atomically(dir / "report.html", html.str());
+  write_text_atomically(dir / "report.json", report.dump(2) + "\n");
+  staged.commit();
+}
+
+}  // namespace spinescan::pipeline

@@ -1,0 +1,26 @@
+#pragma once
+// What `spinescan analyze` writes: report.json (machine-readable), report.html (one
+// self-contained page: key sagittal slices with every vertebra boxed and named, a table by
+// level, the model and its limits) and the overlay PNGs the page shows.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "spinescan/pipeline/analyze.h"
+
+namespace spinescan::pipeline {
+
+nlohmann::json report_json(const StudyAnalysis& analysis, const nlohmann::json& model);
+
+// The slices the report shows: the one crossing the most vertebrae (most central on ties),
+// then the evidence slices of the pathological vertebrae, most probable first (at most 4 in all).
+std::vector<int> key_slices(const StudyAnalysis& analysis);
+
+// Builds the report in "<out>.partial-<pid>" and renames it onto `out`, so a failure leaves
+// no half-written report. `out` may be absent, empty, or a previous report (replaced).
+void write_report(const std::filesystem::path& out, const StudyAnalysis& analysis, const nlohmann::json& model);
+
+// Standard base64 (RFC 4648) of bytes, for images embedded in the HTML.
+std::string base64(const std::vector<uint8_t>& bytes);
+
+}  // namespace spinescan::pipeline

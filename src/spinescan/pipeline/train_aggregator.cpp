@@ -1,0 +1,253 @@
+#include "spinescan/pipeline/train_aggregator.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "spinescan/aggregate/features.h"
+#include "spinescan/aggregate/levels.h"
+#include "spinescan/classify/samples.h"
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/logging.h"
+#include "spinescan/core/manifest.h"
+#include "spinescan/core/version.h"
+#include "spinescan/data/splits.h"
+#include "spinescan/eval/classification_metrics.h"
+#include "spinescan/pipeline/end_to_end.h"
+#include "spinescan/pipeline/evaluate.h"
+
+namespace spinescan::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The lowest found vertebra's level in one case under `model`.
+std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records) {
+  for (const auto* r : case_records)
+    if (r->found && r->from_bottom == 0) return model.lowest_for(aggregate::vertebra_feature_names(), r->features);
+  return model.lowest_level;
+}
+
+// What the cached records were computed from; a change recomputes them.
+nlohmann::json records_key(const AggregatorTrainConfig& c) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& r : c.classifier_runs) runs.push_back(fs::weakly_canonical(r).string());
+  return {{"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
+          {"model", fs::weakly_canonical(c.model).string()}, {"classifier_runs", runs},
+          {"features", aggregate::vertebra_feature_names()}};
+}
+
+std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig& c, const Dataset& dataset, const Splits& splits) {
+  const fs::path cache = fs::path(c.out) / "records.jsonl";
+  const nlohmann::json key = records_key(c);
+  if (fs::exists(cache)) {
+    std::ifstream in(cache);
+    std::string line;
+    std::getline(in, line);
+    if (nlohmann::json::parse(line, nullptr, false) == key) {
+      std::vector<VertebraRecord> records;
+      while (std::getline(in, line))
+        if (!line.empty()) records.push_back(VertebraRecord::from_json(nlohmann::json::parse(line)));
+      log_info("re-using " + std::to_string(records.size()) + " vertebra records from " + cache.string());
+      return records;
+    }
+  }
+  std::vector<VertebraRecord> records;
+  for (size_t j = 0; j < splits.folds.size(); ++j) {
+    log_info("fold " + std::to_string(j) + ": " + std::to_string(splits.folds[j].val.size()) + " cases, classifier " + c.classifier_runs[j]);
+    AnalyzerOptions options;
+    options.device = c.device;
+    options.classifier = c.classifier_runs[j];
+    options.use_aggregator = false;
+    Analyzer analyzer(c.model, options);
+    SPINESCAN_CHECK_AS(analyzer.has_classifier(), ConfigError, c.classifier_runs[j], ": no classifier");
+    for (auto& r : analyze_cases(analyzer, dataset, splits.folds[j].val, static_cast<int>(j))) records.push_back(std::move(r));
+  }
+  std::string text = key.dump() + "\n";
+  for (const auto& r : records) text += r.to_json().dump() + "\n";
+  write_text_atomically(cache, text);
+  return records;
+}
+
+// The level of the lowest found vertebra, learnt from the training cases' lowest matched
+// tracks (with a one-feature rule when that level varies, LevelModel); its confidence is the
+// share of those cases in which counting up from it names every matched vertebra right
+// (smoothed).
+aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases) {
+  std::map<std::string, std::vector<const VertebraRecord*>> by_case;
+  for (const auto& r : records) by_case[r.case_name].push_back(&r);
+  std::vector<std::vector<double>> lowest_features;
+  std::vector<std::string> lowest_levels;
+  for (const auto& name : cases) {
+    const VertebraRecord* lowest = nullptr;
+    const VertebraRecord* nearest_named = nullptr;  // the lowest found vertebra with a known level
+    for (const auto* r : by_case[name]) {
+      if (!r->found) continue;
+      if (r->from_bottom == 0) lowest = r;
+      if (!r->truth_level.empty() && (!nearest_named || r->from_bottom < nearest_named->from_bottom)) nearest_named = r;
+    }
+    if (!lowest || !nearest_named) continue;
+    // A lowest body that is no labelled body (S1 where the sacrum is not labelled) still has
+    // a level: counted down from the nearest labelled one.
+    const std::string level = aggregate::level_above(nearest_named->truth_level, -nearest_named->from_bottom);
+    if (level.empty()) continue;
+    lowest_features.push_back(lowest->features);
+    lowest_levels.push_back(level);
+  }
+  aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, aggregate::vertebra_feature_names());
+  int right = 0, counted = 0;
+  for (const auto& name : cases) {
+    const std::string lowest = lowest_level_of_case(model, by_case[name]);
+    bool all_right = true, any = false;
+    for (const auto* r : by_case[name]) {
+      if (!r->found || r->truth_label == 0 || r->truth_level.empty()) continue;
+      any = true;
+      all_right = all_right && aggregate::level_above(lowest, r->from_bottom) == r->truth_level;
+    }
+    if (any) ++counted, right += all_right ? 1 : 0;
+  }
+  // Laplace's rule of succession: 10 of 10 right is not certainty.
+  model.confidence = (right + 1.0) / (counted + 2.0);
+  return model;
+}
+
+struct Rows {
+  std::vector<std::vector<double>> x;
+  std::vector<int> y;
+};
+Rows training_rows(const std::vector<VertebraRecord>& records, const std::function<bool(const VertebraRecord&)>& use) {
+  Rows rows;
+  for (const auto& r : records)
+    if (r.found && r.target >= 0 && use(r)) rows.x.push_back(r.features), rows.y.push_back(r.target);
+  return rows;
+}
+
+std::vector<double> predict_found(const aggregate::Booster& b, const std::vector<VertebraRecord>& records,
+                                  const std::function<bool(const VertebraRecord&)>& use, std::vector<double>* scores) {
+  std::vector<std::vector<double>> x;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < records.size(); ++i)
+    if (records[i].found && use(records[i])) x.push_back(records[i].features), where.push_back(i);
+  const auto p = b.predict(x);
+  for (size_t k = 0; k < where.size(); ++k) (*scores)[where[k]] = p[k];
+  return p;
+}
+
+}  // namespace
+
+std::string train_aggregator(const AggregatorTrainConfig& c) {
+  const Dataset dataset = load_dataset(c.data);
+  const Splits splits = Splits::load(c.split);
+  const int num_folds = static_cast<int>(splits.folds.size());
+  SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < num_folds, ConfigError, "--fold ", c.fold, " not in ", c.split);
+  SPINESCAN_CHECK_AS(static_cast<int>(c.classifier_runs.size()) == num_folds, ConfigError, "--classifiers needs one run per fold (",
+                     num_folds, "), in fold order; got ", c.classifier_runs.size(),
+                     " (out-of-fold outputs only: a classifier never scores the cases it was trained on)");
+  fs::create_directories(c.out);
+  std::vector<VertebraRecord> records = load_or_compute_records(c, dataset, splits);
+
+  // Levels: learnt on the training cases, applied to every case.
+  const aggregate::LevelModel levels = learn_levels(records, splits.folds[static_cast<size_t>(c.fold)].train);
+  {
+    std::map<std::string, std::vector<const VertebraRecord*>> by_case;
+    for (const auto& r : records) by_case[r.case_name].push_back(&r);
+    std::map<std::string, std::string> lowest;
+    for (const auto& [name, rs] : by_case) lowest[name] = lowest_level_of_case(levels, rs);
+    for (auto& r : records)
+      if (r.found) r.level = aggregate::level_above(lowest[r.case_name], r.from_bottom);
+  }
+
+  // Inner cross-validation over the training folds: out-of-fold aggregator scores for
+  // the threshold and for the numbers; then the final model on all training folds.
+  std::vector<double> aggregated(records.size(), 0.0);
+  auto in_fold = [](int j) { return [j](const VertebraRecord& r) { return r.fold == j; }; };
+  for (int j = 0; j < num_folds; ++j) {
+    if (j == c.fold) continue;
+    const Rows rows = training_rows(records, [&](const VertebraRecord& r) { return r.fold != j && r.fold != c.fold; });
+    SPINESCAN_CHECK(!rows.y.empty(), "no labelled vertebrae to train the aggregator for fold ", j);
+    predict_found(aggregate::Booster::train(rows.x, rows.y, c.booster), records, in_fold(j), &aggregated);
+  }
+  const Rows all_train = training_rows(records, [&](const VertebraRecord& r) { return r.fold != c.fold; });
+  SPINESCAN_CHECK(!all_train.y.empty(), "no labelled vertebrae in the training folds");
+  aggregate::Booster final_model = aggregate::Booster::train(all_train.x, all_train.y, c.booster);
+  predict_found(final_model, records, in_fold(c.fold), &aggregated);
+
+  // Thresholds from the training folds' out-of-fold scores (found vertebrae), for the
+  // aggregator and, the same way, for the max over slices it is compared with.
+  auto threshold_on_train = [&](const std::function<double(size_t)>& score) {
+    std::vector<double> s;
+    std::vector<int> y;
+    for (size_t i = 0; i < records.size(); ++i)
+      if (records[i].found && records[i].target >= 0 && records[i].fold != c.fold) s.push_back(score(i)), y.push_back(records[i].target);
+    return eval::best_f1_threshold(s, y);
+  };
+  const double threshold = threshold_on_train([&](size_t i) { return aggregated[i]; });
+  const double max_threshold = threshold_on_train([&](size_t i) { return records[i].max_probability; });
+
+  std::vector<double> max_scores;
+  for (const auto& r : records) max_scores.push_back(r.max_probability);
+  auto report = [&](const std::function<bool(const VertebraRecord&)>& use) {
+    std::vector<VertebraRecord> rs;
+    std::vector<double> agg, mx;
+    for (size_t i = 0; i < records.size(); ++i)
+      if (use(records[i])) rs.push_back(records[i]), agg.push_back(aggregated[i]), mx.push_back(max_scores[i]);
+    return nlohmann::json{{"aggregator", vertebra_metrics(rs, agg, threshold, c.bootstrap)},
+                          {"max_over_slices", vertebra_metrics(rs, mx, max_threshold, c.bootstrap)},
+                          {"levels", level_accuracy(rs)}};
+  };
+  nlohmann::json by_source = nlohmann::json::object();
+  std::map<std::string, bool> sources;
+  for (const auto& r : records) sources[classify::case_source(r.case_name)] = true;
+  for (const auto& [source, unused] : sources)
+    by_source[source] = report([&, s = source](const VertebraRecord& r) { return classify::case_source(r.case_name) == s; });
+
+  const auto gain = final_model.feature_gain(aggregate::vertebra_feature_names().size());
+  nlohmann::json importance = nlohmann::json::object();
+  for (size_t i = 0; i < gain.size(); ++i)
+    if (gain[i] > 0) importance[aggregate::vertebra_feature_names()[i]] = gain[i];
+
+  int found = 0, truth = 0, extra = 0;
+  for (const auto& r : records) found += r.found && r.truth_label, truth += r.truth_label != 0, extra += r.found && !r.truth_label;
+  const nlohmann::json metrics = {
+      {"fold", c.fold},
+      {"notes", "end to end per vertebra: missed bodies count with probability 0, unknown labels skipped. all_folds: every "
+                "case out of fold (classifier run j on fold j; aggregator from inner CV on the training folds, the final "
+                "model on --fold). The detector is the bundle's: on cases it was trained on its boxes are better than on new ones."},
+      {"thresholds", {{"aggregator", threshold}, {"max_over_slices", max_threshold}}},
+      {"vertebrae_3d", {{"truth", truth}, {"found", found}, {"extra_tracks", extra}}},
+      {"levels_model", levels.to_json()},
+      {"heldout_fold", report([&](const VertebraRecord& r) { return r.fold == c.fold; })},
+      {"all_folds", report([](const VertebraRecord&) { return true; })},
+      {"by_source_all_folds", by_source},
+      {"feature_gain", importance},
+      {"booster", c.booster.to_json()}};
+
+  AggregatorSpec spec;
+  spec.features = aggregate::vertebra_feature_names();
+  spec.threshold = threshold;
+  spec.levels = levels;
+  spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
+                     {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
+                     {"training_vertebrae", all_train.y.size()}, {"booster", c.booster.to_json()},
+                     {"heldout_fold", metrics["heldout_fold"]}, {"all_folds", metrics["all_folds"]}};
+  final_model.save(fs::path(c.out) / spec.model_file);
+  write_text_atomically(fs::path(c.out) / "aggregator_spec.json", spec.to_json().dump(2) + "\n");
+  const std::string text = metrics.dump(2) + "\n";
+  write_text_atomically(fs::path(c.out) / "metrics.json", text);
+  return text;
+}
+
+uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle) {
+  const fs::path spec_file = fs::path(run) / "aggregator_spec.json";
+  const AggregatorSpec spec = AggregatorSpec::from_json(read_json_file(spec_file, "an aggregator spec"));
+  SPINESCAN_CHECK_AS(fs::exists(fs::path(bundle) / "manifest.json"), ConfigError, bundle, ": not a model bundle (no manifest.json)");
+  const aggregate::Booster model = aggregate::Booster::load(fs::path(run) / spec.model_file);
+  model.save(fs::path(bundle) / spec.model_file);
+  write_manifest_section(bundle, "aggregator", spec.to_json());
+  return fs::file_size(fs::path(bundle) / spec.model_file);
+}
+
+}  // namespace spinescan::pipeline

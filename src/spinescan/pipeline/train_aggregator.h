@@ -1,0 +1,35 @@
+#pragma once
+// `spinescan train aggregator`: the boosted-tree model that turns one vertebra's slice
+// results and 3D context into one probability, trained on out-of-fold classifier outputs
+// only. For each fold j of the split, the detector runs on fold j's held-out cases and the
+// classifier trained without them (classifier run j) scores every box; the features of those
+// cases are therefore never computed by a classifier that saw them. The aggregator is then
+// fitted on the training cases of --fold (inner cross-validation over the other folds gives
+// its threshold and its out-of-fold numbers) and scored on --fold's held-out cases, so the
+// whole bundle (detector, classifier and aggregator of --fold) has one untouched test set.
+#include <string>
+#include <vector>
+
+#include "spinescan/aggregate/booster.h"
+
+namespace spinescan::pipeline {
+
+struct AggregatorTrainConfig {
+  std::string data, split, out;
+  std::string model;                         // bundle whose detector finds the vertebrae
+  std::vector<std::string> classifier_runs;  // one per fold of the split, in fold order
+  int fold = 0;
+  aggregate::BoosterParams booster;
+  std::string device = "cpu";
+  int bootstrap = 1000;
+};
+
+// Writes <out>/records.jsonl (features per vertebra; re-used by a later run with the same
+// inputs), aggregator.json (XGBoost), aggregator_spec.json (the bundle manifest section) and
+// metrics.json (with and without the aggregator, same cases); returns metrics.json's text.
+std::string train_aggregator(const AggregatorTrainConfig& config);
+
+// Adds a trained aggregator (run folder of train_aggregator) to a bundle; returns the model file's size.
+uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle);
+
+}  // namespace spinescan::pipeline

@@ -1,0 +1,246 @@
+// The per-vertebra stage: features of a track, the boosted trees, matching found vertebrae
+// to the ground truth, end-to-end metrics with bootstrap intervals, and the report files.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "spinescan/aggregate/booster.h"
+#include "spinescan/aggregate/features.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/eval/classification_metrics.h"
+#include "spinescan/pipeline/end_to_end.h"
+#include "spinescan/pipeline/report.h"
+#include "spinescan/pipeline/truth.h"
+#include "test_util.h"
+
+using namespace spinescan;
+using namespace spinescan::aggregate;
+using spinescan::testing::read_file;
+using spinescan::testing::TempDir;
+
+namespace {
+
+size_t feature(const std::string& name) {
+  const auto& names = vertebra_feature_names();
+  const auto it = std::find(names.begin(), names.end(), name);
+  EXPECT_NE(it, names.end()) << name;
+  return static_cast<size_t>(it - names.begin());
+}
+
+// A volume of 8 slices with `n` bodies 20 px high and 30 px deep, 10 px discs, 1 mm pixels,
+// 3 mm slices; body b has marrow brightness brightness[b].
+Volume<float> column_volume(const std::vector<float>& brightness) {
+  Volume<float> v;
+  v.size = {80, static_cast<int64_t>(30 * brightness.size() + 20), 8};
+  v.spacing_mm = {1, 1, 3};
+  v.voxels.assign(static_cast<size_t>(v.num_voxels()), 0.1f);
+  for (size_t b = 0; b < brightness.size(); ++b)
+    for (int64_t k = 0; k < 8; ++k)
+      for (int64_t y = 10 + 30 * b; y < 30 + 30 * static_cast<int64_t>(b); ++y)
+        for (int64_t x = 20; x < 50; ++x) v.at(x, y, k) = brightness[b];
+  return v;
+}
+
+std::vector<Track> column_tracks(size_t n, const std::vector<double>& p_max) {
+  std::vector<Track> tracks(n);
+  for (size_t b = 0; b < n; ++b)
+    for (int k = 1; k <= 6; ++k)
+      tracks[b].boxes.push_back({k, 20, 10.0 + 30 * b, 50, 30.0 + 30 * b, 0.9, p_max.empty() ? -1 : p_max[b] * (k == 3 ? 1 : 0.5)});
+  return tracks;
+}
+
+}  // namespace
+
+TEST(VertebraFeatures, SummariseSlicesShapeNeighboursAndPosition) {
+  const auto v = column_volume({0.4f, 0.4f, 0.8f, 0.4f});
+  const auto rows = vertebra_features(column_tracks(4, {0.2, 0.3, 0.9, 0.1}), v);
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& r : rows) ASSERT_EQ(r.size(), vertebra_feature_names().size());
+  EXPECT_DOUBLE_EQ(rows[2][feature("p_max")], 0.9);
+  EXPECT_DOUBLE_EQ(rows[2][feature("p_top2_mean")], (0.9 + 0.45) / 2);
+  EXPECT_DOUBLE_EQ(rows[2][feature("p_max_above")], 0.3);
+  EXPECT_DOUBLE_EQ(rows[2][feature("p_max_below")], 0.1);
+  EXPECT_TRUE(std::isnan(rows[0][feature("p_max_above")]));  // no neighbour above the top one
+  EXPECT_DOUBLE_EQ(rows[2][feature("height_mm")], 20.0);
+  EXPECT_DOUBLE_EQ(rows[2][feature("depth_mm")], 30.0);
+  EXPECT_DOUBLE_EQ(rows[2][feature("width_mm")], 18.0);  // 6 slices of 3 mm
+  EXPECT_DOUBLE_EQ(rows[2][feature("height_vs_neighbours")], 1.0);
+  // The bright body is twice as bright as its neighbours, relative to their mean.
+  EXPECT_NEAR(rows[2][feature("signal_vs_neighbours")], 2.0, 0.05);
+  EXPECT_NEAR(rows[1][feature("signal_vs_neighbours")], 0.4 / 0.6, 0.05);
+  EXPECT_DOUBLE_EQ(rows[3][feature("position_from_bottom")], 0.0);
+  EXPECT_DOUBLE_EQ(rows[0][feature("position_from_bottom")], 3.0);
+  EXPECT_DOUBLE_EQ(rows[2][feature("p_evidence_offset")], 0.5 / 2.5);  // slice 3 of 1..6
+}
+
+TEST(VertebraFeatures, WithoutAClassifierTheProbabilitiesAreMissing) {
+  const auto rows = vertebra_features(column_tracks(3, {}), column_volume({0.4f, 0.4f, 0.4f}));
+  for (const auto& r : rows) {
+    EXPECT_TRUE(std::isnan(r[feature("p_max")]));
+    EXPECT_TRUE(std::isnan(r[feature("p_mean")]));
+    EXPECT_FALSE(std::isnan(r[feature("height_mm")]));
+  }
+  EXPECT_EQ(slice_evidence(column_tracks(1, {})[0]).max, -1);
+}
+
+TEST(Booster, LearnsARuleSavesLoadsAndRepeatsWithTheSameSeed) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> noise(0, 1);
+  std::vector<std::vector<double>> x;
+  std::vector<int> y;
+  for (int i = 0; i < 300; ++i) {
+    const double a = noise(rng), b = noise(rng);
+    // Missing values in a column the rule does not use must not hurt.
+    x.push_back({a, b, i % 7 == 0 ? std::nan("") : noise(rng)});
+    y.push_back(a + 0.5 * b > 0.2 ? 1 : 0);
+  }
+  BoosterParams p;
+  p.rounds = 60;
+  const Booster model = Booster::train(x, y, p);
+  const auto pred = model.predict(x);
+  EXPECT_GT(eval::roc_auc(pred, y), 0.97);
+  for (double q : pred) EXPECT_TRUE(q >= 0 && q <= 1);
+
+  TempDir tmp;
+  model.save(tmp / "agg.json");
+  EXPECT_NE(read_file(tmp / "agg.json").find("\"learner\""), std::string::npos);  // XGBoost's JSON format
+  const auto again = Booster::load(tmp / "agg.json").predict(x);
+  for (size_t i = 0; i < pred.size(); ++i) EXPECT_NEAR(again[i], pred[i], 1e-6);
+  const auto same_seed = Booster::train(x, y, p).predict(x);
+  for (size_t i = 0; i < pred.size(); ++i) EXPECT_EQ(same_seed[i], pred[i]);
+  const auto gain = model.feature_gain(3);
+  EXPECT_GT(gain[0], gain[2]);  // the rule's main feature carries more gain than noise
+  EXPECT_THROW(Booster::load(tmp / "missing.json"), ModelError);
+  EXPECT_THROW(Booster::train({{1.0}, {1.0, 2.0}}, {0, 1}, p), DataError);
+}
+
+TEST(TruthMatching, OneToOneByOverlapAndMissedBodiesCountAsMisses) {
+  pipeline::CaseTruth truth;
+  truth.boxes_per_slice.resize(8);
+  for (int k = 1; k <= 6; ++k)
+    for (int b = 0; b < 3; ++b) {
+      BodyBox box;
+      box.label = b + 1;
+      box.x1 = 20, box.x2 = 50, box.y1 = 10 + 30 * b, box.y2 = 30 + 30 * b, box.area_px = 600;
+      truth.boxes_per_slice[static_cast<size_t>(k)].push_back(box);
+    }
+  truth.bodies = {{1, "L3", 0}, {2, "L4", 1}, {3, "L5", -1}};
+  // Tracks over bodies 1 and 2 only, plus a stray track far away.
+  auto tracks = column_tracks(2, {0.2, 0.9});
+  Track stray;
+  for (int k = 2; k <= 3; ++k) stray.boxes.push_back({k, 60, 200, 70, 210, 0.4, 0.8});
+  tracks.push_back(stray);
+  const auto match = pipeline::match_tracks_to_truth(tracks, truth);
+  EXPECT_EQ(match, (std::vector<int>{1, 2, 0}));
+
+  pipeline::StudyAnalysis a;
+  a.normalized = column_volume({0.4f, 0.4f, 0.4f});
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    pipeline::VertebraFinding f;
+    f.track = tracks[i];
+    f.evidence = slice_evidence(tracks[i]);
+    f.probability = f.evidence.max;
+    f.level = std::vector<std::string>{"L3", "L5", "S1"}[i];
+    a.vertebrae.push_back(f);
+  }
+  const auto records = pipeline::vertebra_records(a, truth, "case_1");
+  ASSERT_EQ(records.size(), 4u);  // 3 found (one stray) + 1 missed body
+  EXPECT_EQ(records[1].truth_level, "L4");
+  EXPECT_EQ(records[1].target, 1);
+  EXPECT_EQ(records[2].truth_label, 0);
+  EXPECT_FALSE(records[3].found);
+  EXPECT_EQ(records[3].truth_label, 3);
+  EXPECT_EQ(records[3].probability, 0);
+  EXPECT_EQ(records[0].from_bottom, 2);
+  const auto round_trip = pipeline::VertebraRecord::from_json(records[0].to_json());
+  EXPECT_EQ(round_trip.features.size(), records[0].features.size());
+  EXPECT_EQ(round_trip.truth_level, "L3");
+
+  // Levels: L3 right, L4 named L5 wrong; the stray and the missed body are not counted.
+  const auto levels = pipeline::level_accuracy(records);
+  EXPECT_EQ(levels["n"], 2);
+  EXPECT_DOUBLE_EQ(levels["accuracy"].get<double>(), 0.5);
+}
+
+TEST(EndToEndMetrics, MissesAreFalseNegativesAndIntervalsHoldThePointEstimate) {
+  std::vector<pipeline::VertebraRecord> records;
+  std::vector<double> scores;
+  for (int c = 0; c < 20; ++c)
+    for (int v = 0; v < 5; ++v) {
+      pipeline::VertebraRecord r;
+      r.case_name = "case_" + std::to_string(c);
+      r.target = v == 0 ? 1 : 0;
+      r.found = !(c == 0 && v == 0);  // one pathological body missed: probability 0
+      records.push_back(r);
+      scores.push_back(!r.found ? 0.0 : r.target ? 0.9 : (v == 1 && c < 4 ? 0.7 : 0.1));
+    }
+  records.push_back({});  // unknown label: skipped
+  records.back().case_name = "case_0";
+  scores.push_back(0.99);
+  const auto m = pipeline::vertebra_metrics(records, scores, 0.5, 300, 1);
+  EXPECT_EQ(m["n"], 100);
+  EXPECT_EQ(m["tp"], 19);
+  EXPECT_EQ(m["fn"], 1);
+  EXPECT_EQ(m["fp"], 4);
+  for (const char* name : {"accuracy", "precision", "recall", "f1", "auc"}) {
+    const double lo = m["ci95"][name][0], hi = m["ci95"][name][1], point = m[name];
+    EXPECT_LE(lo, point + 1e-9) << name;
+    EXPECT_GE(hi, point - 1e-9) << name;
+    EXPECT_LE(lo, hi);
+  }
+  EXPECT_LT(m["ci95"]["recall"][0].get<double>(), 1.0);  // the missed body makes recall uncertain
+}
+
+TEST(Report, Base64MatchesTheStandardVectors) {
+  auto b64 = [](const std::string& s) { return pipeline::base64(std::vector<uint8_t>(s.begin(), s.end())); };
+  EXPECT_EQ(b64(""), "");
+  EXPECT_EQ(b64("f"), "Zg==");
+  EXPECT_EQ(b64("fo"), "Zm8=");
+  EXPECT_EQ(b64("foo"), "Zm9v");
+  EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
+}
+
+TEST(Report, WritesJsonHtmlAndOverlaysAndRefusesAForeignFolder) {
+  pipeline::StudyAnalysis a;
+  a.normalized = column_volume({0.4f, 0.9f, 0.4f});
+  a.info.format = "NIfTI";
+  a.threshold = 0.5;
+  a.probability_source = "aggregator";
+  const auto tracks = column_tracks(3, {0.1, 0.8, 0.2});
+  for (size_t i = 0; i < 3; ++i) {
+    pipeline::VertebraFinding f;
+    f.track = tracks[i];
+    f.evidence = slice_evidence(tracks[i]);
+    f.probability = std::vector<double>{0.1, 0.8, 0.2}[i];
+    f.pathological = f.probability >= 0.5;
+    f.level = std::vector<std::string>{"L3", "L4", "L5"}[i];
+    f.level_confidence = 0.9;
+    a.vertebrae.push_back(f);
+  }
+  a.warnings.push_back("a <test> warning");
+  TempDir tmp;
+  const auto out = tmp / "report";
+  pipeline::write_report(out, a, {{"name", "test model"}, {"version", "0"}, {"revision", "abc"}});
+  const auto j = nlohmann::json::parse(read_file(out / "report.json"));
+  ASSERT_EQ(j["vertebrae"].size(), 3u);
+  EXPECT_EQ(j["vertebrae"][1]["level"], "L4");
+  EXPECT_EQ(j["vertebrae"][1]["pathological"], true);
+  EXPECT_EQ(j["vertebrae"][1]["box_voxel"]["z0"], 1);
+  EXPECT_EQ(j["vertebrae"][1]["box_voxel"]["z1"], 7);
+  EXPECT_DOUBLE_EQ(j["vertebrae"][1]["box_mm"]["z1"].get<double>(), 21.0);
+  EXPECT_EQ(j["summary"]["num_pathological"], 1);
+  EXPECT_EQ(j["model"]["name"], "test model");
+  const std::string html = read_file(out / "report.html");
+  for (const char* s : {"L4 0.80", "data:image/png;base64,", "flagged", "not a diagnosis", "a &lt;test&gt; warning"})
+    EXPECT_NE(html.find(s), std::string::npos) << s;
+  // The key slices: the one crossing most bodies, then the flagged body's evidence slice.
+  EXPECT_EQ(pipeline::key_slices(a), (std::vector<int>{4, 3}));
+  EXPECT_TRUE(std::filesystem::exists(out / "overlays/slice_3.png"));
+  // A re-run replaces the previous report; a folder holding something else is refused.
+  pipeline::write_report(out, a, {});
+  std::filesystem::create_directories(tmp / "other");
+  std::ofstream(tmp / "other" / "notes.txt") << "mine";
+  EXPECT_THROW(pipeline::write_report(tmp / "other", a, {}), ConfigError);
+  EXPECT_TRUE(std::filesystem::exists(tmp / "other" / "notes.txt"));
+}
