@@ -72,6 +72,14 @@ TEST(VertebraFeatures, SummariseSlicesShapeNeighboursAndPosition) {
   EXPECT_DOUBLE_EQ(rows[3][feature("position_from_bottom")], 0.0);
   EXPECT_DOUBLE_EQ(rows[0][feature("position_from_bottom")], 3.0);
   EXPECT_DOUBLE_EQ(rows[2][feature("p_evidence_offset")], 0.5 / 2.5);  // slice 3 of 1..6
+  EXPECT_TRUE(std::isnan(rows[2][feature("q_max")]));  // no intensity model
+
+  auto with_q = column_tracks(2, {0.2, 0.3});
+  with_q[1].boxes[0].intensity_probability = 0.6;
+  with_q[1].boxes[1].intensity_probability = 0.2;
+  const auto q_rows = vertebra_features(with_q, column_volume({0.4f, 0.4f}));
+  EXPECT_DOUBLE_EQ(q_rows[1][feature("q_max")], 0.6);
+  EXPECT_DOUBLE_EQ(q_rows[1][feature("q_mean")], 0.4);
 }
 
 TEST(VertebraFeatures, WithoutAClassifierTheProbabilitiesAreMissing) {

@@ -5,6 +5,7 @@
 
 #include "spinescan/classify/baseline.h"
 #include "spinescan/classify/classifier.h"
+#include "spinescan/core/errors.h"
 #include "spinescan/core/rng.h"
 #include "spinescan/eval/classification_metrics.h"
 
@@ -29,6 +30,12 @@ TEST(Baseline, LogisticRegressionSeparatesSeparableDataAndIsDeterministic) {
   EXPECT_DOUBLE_EQ(eval::roc_auc(p, y), 1.0);
   EXPECT_GT(std::abs(a.weights()[0]), 5 * std::abs(a.weights()[1]));
   EXPECT_EQ(a.to_json(), b.to_json());
+  // Stored in a bundle as JSON and read back, it predicts the same.
+  const LogisticRegression c = LogisticRegression::from_json(nlohmann::json::parse(a.to_json().dump()));
+  for (const auto& row : x) EXPECT_DOUBLE_EQ(c.predict(row), a.predict(row));
+  auto broken = a.to_json();
+  broken["mean"].push_back(0.0);
+  EXPECT_THROW(LogisticRegression::from_json(broken), ModelError);
   EXPECT_THROW(a.fit({{1.0}, {2.0}}, {1, 1}), std::exception);  // one class only
 }
 

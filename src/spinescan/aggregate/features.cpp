@@ -19,7 +19,7 @@ const std::vector<std::string>& own_names() {
       "slices", "score_mean", "score_min",
       "height_mm", "depth_mm", "width_mm", "height_over_depth",
       "height_vs_neighbours", "depth_vs_neighbours", "signal_vs_neighbours",
-      "position_from_bottom", "position_fraction", "p_max_above", "p_max_below"};
+      "position_from_bottom", "position_fraction", "p_max_above", "p_max_below", "q_max", "q_mean"};
   return names;
 }
 
@@ -113,6 +113,14 @@ std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tra
         ratio_to_neighbours(height, i), ratio_to_neighbours(depth, i), ratio_to_neighbours(signal, i),
         static_cast<double>(n - 1 - i), n > 1 ? static_cast<double>(i) / (n - 1) : 0.5,
         i > 0 ? or_missing(evidence[i - 1].max) : kMissing, i + 1 < n ? or_missing(evidence[i + 1].max) : kMissing};
+    // The intensity model's probabilities (logistic regression on the slice statistics,
+    // fitted on thousands of slices, where the trees see a few hundred vertebrae).
+    double q_max = -1, q_sum = 0;
+    int q_n = 0;
+    for (const auto& b : t.boxes)
+      if (b.intensity_probability >= 0) q_max = std::max(q_max, b.intensity_probability), q_sum += b.intensity_probability, ++q_n;
+    row.push_back(or_missing(q_max));
+    row.push_back(q_n ? q_sum / q_n : kMissing);
     row.insert(row.end(), intensity[i].begin(), intensity[i].end());
     SPINESCAN_CHECK(row.size() == vertebra_feature_names().size(), "feature row has ", row.size(), " values");
     rows.push_back(std::move(row));

@@ -3,7 +3,8 @@
 // classifier's probabilities and the detector's scores), its shape in mm and how that
 // compares with its neighbours (collapse, wedging), its marrow signal relative to the
 // neighbours' (the scanner's gain cancels in a ratio), its place in the column, and the
-// neighbours' probabilities (infection and Modic changes cross the disc). Missing values
+// neighbours' probabilities (infection and Modic changes cross the disc), and the intensity
+// model's per-slice probabilities when the bundle has one. Missing values
 // (no classifier, no neighbour) are NaN, which the trees route on their own branch.
 #include <string>
 #include <vector>

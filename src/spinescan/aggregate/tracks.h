@@ -13,6 +13,7 @@ struct TrackedBox {
   double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // canonical pixels (x = column A->P, y = row S->I)
   double score = 0;                        // detector score
   double probability = -1;                 // classifier p(pathological) on this slice; -1 = not classified
+  double intensity_probability = -1;       // the intensity model's p on this slice (classify/baseline.h); -1 = none
 };
 
 struct Track {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "spinescan/classify/samples.h"
 #include "spinescan/core/errors.h"
 
 namespace spinescan::classify {
@@ -129,6 +130,31 @@ double LogisticRegression::predict(const std::vector<double>& x) const {
 
 nlohmann::json LogisticRegression::to_json() const {
   return {{"mean", mean_}, {"sd", sd_}, {"weights", w_}, {"bias", bias_}};
+}
+
+LogisticRegression fit_intensity_model(const ClassifierData& train) {
+  std::vector<std::vector<double>> x;
+  std::vector<int> y;
+  for (const auto& s : train.samples)
+    if (s.target >= 0) {
+      x.push_back(intensity_features(train.cases[static_cast<size_t>(s.case_index)].normalized, s.slice, s.box));
+      y.push_back(s.target);
+    }
+  SPINESCAN_CHECK(!y.empty(), "no labelled slices to fit the intensity model on");
+  LogisticRegression model;
+  model.fit(x, y);
+  return model;
+}
+
+LogisticRegression LogisticRegression::from_json(const nlohmann::json& j) {
+  LogisticRegression m;
+  m.mean_ = j.at("mean").get<std::vector<double>>();
+  m.sd_ = j.at("sd").get<std::vector<double>>();
+  m.w_ = j.at("weights").get<std::vector<double>>();
+  m.bias_ = j.at("bias").get<double>();
+  SPINESCAN_CHECK_AS(m.mean_.size() == m.w_.size() && m.sd_.size() == m.w_.size(), ModelError,
+                     "logistic regression with ", m.w_.size(), " weights but ", m.mean_.size(), " means");
+  return m;
 }
 
 }  // namespace spinescan::classify

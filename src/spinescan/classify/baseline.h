@@ -23,11 +23,18 @@ class LogisticRegression {
   void fit(const std::vector<std::vector<double>>& x, const std::vector<int>& y, double l2 = 1e-2, int iterations = 3000);
   double predict(const std::vector<double>& x) const;  // p(y = 1)
   nlohmann::json to_json() const;
+  static LogisticRegression from_json(const nlohmann::json& j);
+  bool fitted() const { return !w_.empty(); }
   const std::vector<double>& weights() const { return w_; }
 
  private:
   std::vector<double> mean_, sd_, w_;
   double bias_ = 0;
 };
+
+// The intensity model of a training set: the regression above fitted on every labelled
+// slice sample (ground-truth boxes) of `train`.
+struct ClassifierData;
+LogisticRegression fit_intensity_model(const ClassifierData& train);
 
 }  // namespace spinescan::classify

@@ -51,26 +51,21 @@ std::pair<Scored, Scored> known_vertebrae(const std::vector<VertebraScore>& vert
 
 std::vector<double> baseline_probabilities(const ClassifierData& train, const ClassifierData& eval, double* threshold,
                                            nlohmann::json* description) {
-  std::vector<std::vector<double>> x;
-  std::vector<int> y;
-  // Features of every training sample once: the fit uses the labelled ones, the threshold all.
-  std::vector<std::vector<double>> train_x;
-  for (const auto& s : train.samples) {
-    train_x.push_back(intensity_features(train.cases[static_cast<size_t>(s.case_index)].normalized, s.slice, s.box));
-    if (s.target >= 0) x.push_back(train_x.back()), y.push_back(s.target);
-  }
-  LogisticRegression model;
-  model.fit(x, y);
+  const LogisticRegression model = fit_intensity_model(train);
   // Threshold as for the ConvNeXt: best F1 of the per-vertebra maximum, here on the
   // training cases (the baseline has nothing to overfit with).
   std::vector<double> train_p;
-  for (const auto& f : train_x) train_p.push_back(model.predict(f));
+  size_t labelled = 0;
+  for (const auto& s : train.samples) {
+    train_p.push_back(model.predict(intensity_features(train.cases[static_cast<size_t>(s.case_index)].normalized, s.slice, s.box)));
+    labelled += s.target >= 0;
+  }
   const auto [vmax, vmean] = known_vertebrae(aggregate_per_vertebra(train, train_p), "");
   *threshold = eval::best_f1_threshold(vmax.p, vmax.y);
   *description = {{"name", "logistic regression on intensity statistics"},
                   {"features", intensity_feature_names()},
                   {"model", model.to_json()},
-                  {"training_slices", x.size()}};
+                  {"training_slices", labelled}};
   std::vector<double> p;
   for (const auto& s : eval.samples)
     p.push_back(model.predict(intensity_features(eval.cases[static_cast<size_t>(s.case_index)].normalized, s.slice, s.box)));

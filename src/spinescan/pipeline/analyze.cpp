@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cmath>
 
 #include "spinescan/aggregate/booster.h"
+#include "spinescan/classify/baseline.h"
 #include "spinescan/classify/classifier.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/manifest.h"
@@ -26,6 +28,7 @@ nlohmann::json AggregatorSpec::to_json() const {
           {"link", {{"min_iou", link.min_iou}, {"max_gap", link.max_gap}, {"min_slices", link.min_slices}, {"merge_distance", link.merge_distance},
                     {"min_length_fraction", link.min_length_fraction}, {"midline_margin", link.midline_margin},
                     {"duplicate_iou", link.duplicate_iou}}},
+          {"intensity_model", intensity_model},
           {"provenance", provenance}};
 }
 
@@ -44,6 +47,7 @@ AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
     s.link.midline_margin = j["link"].value("midline_margin", s.link.midline_margin);
     s.link.duplicate_iou = j["link"].value("duplicate_iou", s.link.duplicate_iou);
   }
+  s.intensity_model = j.value("intensity_model", nlohmann::json());
   s.provenance = j.value("provenance", nlohmann::json::object());
   return s;
 }
@@ -57,6 +61,7 @@ struct Analyzer::Impl {
   std::optional<classify::LoadedClassifier> classifier;
   std::optional<AggregatorSpec> aggregator_spec;
   aggregate::Booster aggregator;
+  std::optional<classify::LogisticRegression> intensity;
 };
 
 Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -71,11 +76,17 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
     impl_->classifier = classify::load_classifier(impl_->bundle, impl_->device);
   if (impl_->manifest.contains("aggregator")) {
     AggregatorSpec spec = AggregatorSpec::from_json(impl_->manifest["aggregator"]);
-    SPINESCAN_CHECK_AS(spec.features == aggregate::vertebra_feature_names(), ModelError, impl_->bundle.string(),
-                       ": the aggregator was trained on other features than this program computes; retrain it (spinescan train aggregator)");
-    if (options.use_aggregator && impl_->classifier) impl_->aggregator = aggregate::Booster::load(impl_->bundle / spec.model_file);
+    if (options.use_aggregator && impl_->classifier) {
+      SPINESCAN_CHECK_AS(spec.features == aggregate::vertebra_feature_names(), ModelError, impl_->bundle.string(),
+                         ": the aggregator was trained on other features than this program computes; retrain it (spinescan train aggregator)");
+      impl_->aggregator = aggregate::Booster::load(impl_->bundle / spec.model_file);
+    }
     impl_->aggregator_spec = spec;
   }
+  const nlohmann::json& intensity = !options.intensity_model.is_null() ? options.intensity_model
+                                    : impl_->aggregator_spec                ? impl_->aggregator_spec->intensity_model
+                                                                            : options.intensity_model;
+  if (intensity.is_object()) impl_->intensity = classify::LogisticRegression::from_json(intensity);
 }
 
 Analyzer::~Analyzer() = default;
@@ -137,6 +148,12 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   t0 = Clock::now();
   if (s.classifier) classify_boxes(*s.classifier, out.normalized, tracks, s.device);
   out.timing_ms.emplace_back("classify", since(t0));
+  t0 = Clock::now();
+  if (s.intensity)
+    for (auto& t : tracks)
+      for (auto& b : t.boxes)
+        b.intensity_probability = s.intensity->predict(classify::intensity_features(out.normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}));
+  out.timing_ms.emplace_back("intensity_model", since(t0));
   t0 = Clock::now();
 
   const auto features = aggregate::vertebra_features(tracks, out.normalized);

@@ -45,6 +45,8 @@ struct AnalyzerOptions {
   // predictions when training the aggregator).
   std::filesystem::path classifier;
   bool use_aggregator = true;  // false: probability = calibrated max over slices
+  // Use this intensity model (LogisticRegression JSON) instead of the bundle's (out of fold).
+  nlohmann::json intensity_model;
 };
 
 // A loaded model bundle (detector, classifier and aggregator when present), reused across studies.
@@ -73,6 +75,7 @@ struct AggregatorSpec {
   double threshold = 0.5;
   aggregate::LevelModel levels;
   aggregate::LinkOptions link;
+  nlohmann::json intensity_model;  // classify::LogisticRegression JSON, or null
   nlohmann::json provenance = nlohmann::json::object();
   nlohmann::json to_json() const;
   static AggregatorSpec from_json(const nlohmann::json& j);

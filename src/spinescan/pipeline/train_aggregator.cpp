@@ -7,6 +7,7 @@
 
 #include "spinescan/aggregate/features.h"
 #include "spinescan/aggregate/levels.h"
+#include "spinescan/classify/baseline.h"
 #include "spinescan/classify/samples.h"
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
@@ -37,7 +38,14 @@ nlohmann::json records_key(const AggregatorTrainConfig& c) {
   for (const auto& r : c.classifier_runs) runs.push_back(fs::weakly_canonical(r).string());
   return {{"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
           {"model", fs::weakly_canonical(c.model).string()}, {"classifier_runs", runs},
-          {"features", aggregate::vertebra_feature_names()}};
+          {"features", aggregate::vertebra_feature_names()},
+          {"intensity_model", "logistic regression on the training cases of each fold"}};
+}
+
+// The intensity model of fold j: fitted on the ground-truth boxes of fold j's training cases.
+nlohmann::json fold_intensity_model(const Dataset& dataset, const std::vector<std::string>& train_cases) {
+  const classify::ClassifierData train = classify::load_classifier_data(dataset, train_cases);
+  return classify::fit_intensity_model(train).to_json();
 }
 
 std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig& c, const Dataset& dataset, const Splits& splits) {
@@ -62,6 +70,7 @@ std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig&
     options.device = c.device;
     options.classifier = c.classifier_runs[j];
     options.use_aggregator = false;
+    options.intensity_model = fold_intensity_model(dataset, splits.folds[j].train);
     Analyzer analyzer(c.model, options);
     SPINESCAN_CHECK_AS(analyzer.has_classifier(), ConfigError, c.classifier_runs[j], ": no classifier");
     for (auto& r : analyze_cases(analyzer, dataset, splits.folds[j].val, static_cast<int>(j))) records.push_back(std::move(r));
@@ -227,6 +236,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
 
   AggregatorSpec spec;
   spec.features = aggregate::vertebra_feature_names();
+  spec.intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
   spec.threshold = threshold;
   spec.levels = levels;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
