@@ -36,11 +36,7 @@ void register_evaluate(CLI::App& app, Runner& run) {
         if (!name.empty()) e->cases.push_back(name);
       SPINESCAN_CHECK_AS(!e->data.empty() && !e->out.empty(), ConfigError, "evaluate needs --data and --out (or a sub-command: detector, classifier)");
       const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(*e));
-      auto print = [](const std::string& name, const nlohmann::json& x) {
-        std::printf("%-30s n=%-4d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name.c_str(), x["n"].get<int>(),
-                    x["auc"].is_null() ? "  -  " : std::to_string(x["auc"].get<double>()).substr(0, 5).c_str(), x["accuracy"].get<double>(),
-                    x["precision"].get<double>(), x["recall"].get<double>(), x["f1"].get<double>());
-      };
+      auto print = [](const std::string& name, const nlohmann::json& x) { print_metrics_line(name, x, 30); };
       print("vertebra (final)", m["classification"]["vertebra"]);
       print("vertebra (max over slices)", m["classification"]["vertebra_max_over_slices"]);
       for (const auto& [source, x] : m["by_source"].items()) print(source + " vertebra (final)", x);
@@ -92,12 +88,7 @@ void register_evaluate(CLI::App& app, Runner& run) {
         if (!name.empty()) k->cases.push_back(name);
       const auto text = classify::evaluate_classifier(*k);
       const auto j = nlohmann::json::parse(text);
-      auto print = [](const std::string& name, const nlohmann::json& m) {
-        char auc[16] = "  -  ";
-        if (!m["auc"].is_null()) std::snprintf(auc, sizeof auc, "%.3f", m["auc"].get<double>());
-        std::printf("%-24s n=%-5d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name.c_str(), m["n"].get<int>(), auc,
-                    m["accuracy"].get<double>(), m["precision"].get<double>(), m["recall"].get<double>(), m["f1"].get<double>());
-      };
+      auto print = [](const std::string& name, const nlohmann::json& m) { print_metrics_line(name, m); };
       for (const char* level : {"slice", "vertebra_max", "vertebra_mean"}) print(level, j["classification"][level]);
       for (const auto& [source, levels] : j["by_source"].items())
         for (const char* level : {"slice", "vertebra_max", "vertebra_mean"}) print(source + " " + level, levels[level]);

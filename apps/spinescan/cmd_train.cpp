@@ -128,14 +128,9 @@ void register_train(CLI::App& app, Runner& run) {
       for (std::string r; std::getline(in, r, ',');)
         if (!r.empty()) g->classifier_runs.push_back(r);
       const auto m = nlohmann::json::parse(pipeline::train_aggregator(*g));
-      auto line = [](const char* name, const nlohmann::json& x) {
-        std::printf("%-34s n=%-4d auc %.3f  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", name, x["n"].get<int>(),
-                    x["auc"].is_null() ? -1.0 : x["auc"].get<double>(), x["accuracy"].get<double>(), x["precision"].get<double>(),
-                    x["recall"].get<double>(), x["f1"].get<double>());
-      };
       for (const char* set : {"heldout_fold", "all_folds"}) {
-        line((std::string(set) + " aggregator").c_str(), m[set]["aggregator"]);
-        line((std::string(set) + " max over slices").c_str(), m[set]["max_over_slices"]);
+        print_metrics_line(std::string(set) + " aggregator", m[set]["aggregator"], 34);
+        print_metrics_line(std::string(set) + " max over slices", m[set]["max_over_slices"], 34);
         std::printf("%-34s %.3f (n=%d)\n", (std::string(set) + " level accuracy").c_str(),
                     m[set]["levels"]["accuracy"].is_null() ? -1.0 : m[set]["levels"]["accuracy"].get<double>(),
                     m[set]["levels"]["n"].get<int>());

@@ -2,7 +2,9 @@
 // Each sub-command registers its flags on the CLI and sets `run` to its body; main() parses,
 // configures threads and logging, calls the chosen command and maps exceptions to exit codes.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace spinescan::cli {
@@ -22,6 +24,15 @@ void register_evaluate(CLI::App& app, Runner& run);
 void register_detect(CLI::App& app, Runner& run);
 void register_model(CLI::App& app, Runner& run);
 void register_tune(CLI::App& app, Runner& run);
+
+// One line of binary metrics (eval::BinaryMetrics::to_json), the name padded to `width`;
+// a missing AUC (one class only) prints as "-".
+inline void print_metrics_line(const std::string& name, const nlohmann::json& m, int width = 24) {
+  char auc[16] = "  -  ";
+  if (!m["auc"].is_null()) std::snprintf(auc, sizeof auc, "%.3f", m["auc"].get<double>());
+  std::printf("%-*s n=%-5d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", width, name.c_str(), m["n"].get<int>(), auc,
+              m["accuracy"].get<double>(), m["precision"].get<double>(), m["recall"].get<double>(), m["f1"].get<double>());
+}
 void register_analyze(CLI::App& app, Runner& run);
 
 }  // namespace spinescan::cli

@@ -138,10 +138,10 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   out.info = d.info;
   out.normalized = std::move(d.normalized);
   out.operating_score = d.operating_score;
-  out.detections = d.detections;
+  out.detections = std::move(d.detections);
 
   std::vector<aggregate::TrackedBox> boxes;
-  for (const auto& b : d.detections) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1});
+  for (const auto& b : out.detections) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1});
   const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
   std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
   out.timing_ms.emplace_back("link", since(t0));

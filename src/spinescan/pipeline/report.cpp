@@ -239,7 +239,8 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
   const Display d = display_of(a.normalized);
   std::ostringstream figures;
   fs::create_directories(dir / "overlays");
-  for (int slice : key_slices(a)) {
+  const std::vector<int> slices = key_slices(a);
+  for (int slice : slices) {
     const std::string name = "overlays/slice_" + std::to_string(slice) + ".png";
     write_png(dir / name, render_slice(a, slice));
     figures << "<figure><svg viewBox='0 0 " << d.width << " " << d.height << "' width='" << d.width << "' height='" << d.height
@@ -255,7 +256,7 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
               << "' class='" << (f.pathological ? "flag" : "ok") << "'>" << html_escape(vertebra_label(f, i)) << "</text>";
     }
     figures << "</svg><figcaption>sagittal slice " << slice << " of " << a.normalized.size[2]
-            << (slice == key_slices(a).front() ? " (most vertebrae)" : " (strongest evidence of a flagged vertebra)")
+            << (slice == slices.front() ? " (most vertebrae)" : " (strongest evidence of a flagged vertebra)")
             << "</figcaption></figure>\n";
   }
 

@@ -25,6 +25,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using CaseRecords = std::map<std::string, std::vector<const VertebraRecord*>>;
+CaseRecords group_by_case(const std::vector<VertebraRecord>& records) {
+  CaseRecords by_case;
+  for (const auto& r : records) by_case[r.case_name].push_back(&r);
+  return by_case;
+}
+
 // The lowest found vertebra's level in one case under `model`.
 std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records) {
   for (const auto* r : case_records)
@@ -86,8 +93,7 @@ std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig&
 // share of those cases in which counting up from it names every matched vertebra right
 // (smoothed).
 aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases) {
-  std::map<std::string, std::vector<const VertebraRecord*>> by_case;
-  for (const auto& r : records) by_case[r.case_name].push_back(&r);
+  CaseRecords by_case = group_by_case(records);
   std::vector<std::vector<double>> lowest_features;
   std::vector<std::string> lowest_levels;
   for (const auto& name : cases) {
@@ -161,10 +167,8 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   // Levels: learnt on the training cases, applied to every case.
   const aggregate::LevelModel levels = learn_levels(records, splits.folds[static_cast<size_t>(c.fold)].train);
   {
-    std::map<std::string, std::vector<const VertebraRecord*>> by_case;
-    for (const auto& r : records) by_case[r.case_name].push_back(&r);
     std::map<std::string, std::string> lowest;
-    for (const auto& [name, rs] : by_case) lowest[name] = lowest_level_of_case(levels, rs);
+    for (const auto& [name, rs] : group_by_case(records)) lowest[name] = lowest_level_of_case(levels, rs);
     for (auto& r : records)
       if (r.found) r.level = aggregate::level_above(lowest[r.case_name], r.from_bottom);
   }

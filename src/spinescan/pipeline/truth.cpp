@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/detect/slice_data.h"
 #include "spinescan/io/orientation.h"
 #include "spinescan/io/study_reader.h"
 
@@ -124,12 +125,13 @@ std::vector<eval::SliceResult> detection_slices(const StudyAnalysis& a, const Ca
   std::map<int, int> target_of;
   for (const auto& b : truth.bodies) target_of[b.label] = b.target;
   const double pixel_mm2 = truth.spacing_mm[0] * truth.spacing_mm[1];
+  const double min_body_mm2 = detect::SliceDataOptions{}.min_body_area_mm2;  // as `evaluate detector`
   std::vector<eval::SliceResult> out(truth.boxes_per_slice.size());
   for (size_t k = 0; k < out.size(); ++k) {
     out[k].case_name = case_name;
     out[k].slice = static_cast<int>(k);
     for (const auto& g : truth.boxes_per_slice[k])
-      out[k].truth.push_back({{g.x1, g.y1, g.x2, g.y2}, target_of.count(g.label) && target_of[g.label] == 1, g.area_px * pixel_mm2 < 50});
+      out[k].truth.push_back({{g.x1, g.y1, g.x2, g.y2}, target_of.count(g.label) && target_of[g.label] == 1, g.area_px * pixel_mm2 < min_body_mm2});
   }
   for (const auto& d : a.detections)
     if (d.slice >= 0 && d.slice < static_cast<int>(out.size())) out[static_cast<size_t>(d.slice)].predictions.push_back({{d.x1, d.y1, d.x2, d.y2}, d.score});
