@@ -75,6 +75,9 @@ void register_train(CLI::App& app, Runner& run) {
   (*tunable)["augment"] = cls->add_option("--augment", k->augment, "augmentation strength (0 = none)");
   (*tunable)["drop_path"] = cls->add_option("--drop-path", k->drop_path, "stochastic depth rate");
   (*tunable)["layer_scale"] = cls->add_option("--layer-scale", k->layer_scale, "initial layer scale of the ConvNeXt blocks");
+  (*tunable)["balance"] = cls->add_option("--balance", k->balance,
+                                          "class (50/50 over all vertebrae) or within-source (50/50 inside each "
+                                          "source holding both classes; single-class sources left out)");
   (*tunable)["patience"] = cls->add_option("--patience", k->patience, "epochs without a better inner-val AUC before stopping");
   cls->add_option("--inner-val-cases", k->inner_val_cases, "training cases held out for early stopping and calibration");
   cls->add_option("--seed", k->seed, "random seed");

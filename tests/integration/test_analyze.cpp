@@ -168,6 +168,26 @@ TEST(Analyze, ReportMatchesThePhantomsTruth) {
     const double prob = found[i]["probability"].get<double>();
     EXPECT_TRUE(prob >= 0 && prob <= 1);
     EXPECT_EQ(found[i]["pathological"].get<bool>(), prob >= report["threshold"].get<double>());
+    // Only slices cutting a good share of the body are judged (as in training): a box under
+    // 30 % of the body's largest box has no classifier probability, and the evidence slice
+    // is a judged one.
+    double largest_area = 0;
+    for (const auto& s : found[i]["slices"]) {
+      const auto& px = s["box_pixels"];
+      largest_area = std::max(largest_area, (px[2].get<double>() - px[0].get<double>()) * (px[3].get<double>() - px[1].get<double>()));
+    }
+    int judged = 0;
+    bool evidence_judged = false;
+    for (const auto& s : found[i]["slices"]) {
+      const auto& px = s["box_pixels"];
+      const double area = (px[2].get<double>() - px[0].get<double>()) * (px[3].get<double>() - px[1].get<double>());
+      if (!s.contains("classifier_probability")) continue;
+      ++judged;
+      EXPECT_GE(area, 0.29 * largest_area) << "vertebra " << i << " slice " << s["slice"];
+      if (s["slice"] == found[i]["evidence_slice"]) evidence_judged = true;
+    }
+    EXPECT_GT(judged, 0) << "vertebra " << i;
+    EXPECT_TRUE(evidence_judged) << "vertebra " << i;
   }
   const std::string html = read_file(out / "report.html");
   EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);

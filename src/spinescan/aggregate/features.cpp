@@ -33,7 +33,9 @@ std::vector<double> mean_intensity_features(const Track& t, const Volume<float>&
   int n = 0;
   for (const auto& b : t.boxes) {
     if (box_area(b) < 0.5 * largest) continue;
-    const auto f = classify::intensity_features(v, b.slice, {b.x1, b.y1, b.x2, b.y2});
+    // The intensity model computed them for the judged boxes already (pipeline/analyze.cpp).
+    const auto f = b.intensity_features.empty() ? classify::intensity_features(v, b.slice, {b.x1, b.y1, b.x2, b.y2})
+                                                : b.intensity_features;
     for (size_t i = 0; i < f.size(); ++i) sum[i] += f[i];
     ++n;
   }

@@ -14,6 +14,7 @@ struct TrackedBox {
   double score = 0;                        // detector score
   double probability = -1;                 // classifier p(pathological) on this slice; -1 = not classified
   double intensity_probability = -1;       // the intensity model's p on this slice (classify/baseline.h); -1 = none
+  std::vector<double> intensity_features;  // classify::intensity_features of this box, where already computed
 };
 
 struct Track {

@@ -109,4 +109,56 @@ double within_source_auc(const std::vector<double>& scores, const std::vector<in
   return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
 }
 
+Balance balance_from_string(const std::string& name) {
+  if (name == "class") return Balance::kClass;
+  if (name == "within-source") return Balance::kWithinSource;
+  throw ConfigError("balance: expected 'class' or 'within-source', got '" + name + "'");
+}
+
+std::string to_string(Balance balance) { return balance == Balance::kClass ? "class" : "within-source"; }
+
+SampleDrawer::SampleDrawer(const ClassifierData& data, Balance balance) {
+  // Vertebrae keyed by (source, case, body label); a std::map keeps the order, and so the
+  // draws, independent of the sample order.
+  std::map<std::string, std::map<std::pair<int, int>, std::vector<size_t>>> by_source;
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    const CropSample& s = data.samples[i];
+    if (s.target < 0) continue;
+    by_source[case_source(data.cases[static_cast<size_t>(s.case_index)].name)][{s.case_index, s.label}].push_back(i);
+  }
+  if (balance == Balance::kClass) groups_.emplace_back();
+  for (const auto& [source, bodies] : by_source) {
+    std::array<std::vector<std::vector<size_t>>, 2> group;
+    for (const auto& [key, idx] : bodies) group[static_cast<size_t>(data.samples[idx[0]].target)].push_back(idx);
+    if (balance == Balance::kClass) {
+      for (size_t cls = 0; cls < 2; ++cls)
+        for (auto& idx : group[cls]) groups_[0][cls].push_back(std::move(idx));
+      sources_used_.push_back(source);
+    } else if (!group[0].empty() && !group[1].empty()) {
+      groups_.push_back(std::move(group));
+      sources_used_.push_back(source);
+    } else {
+      sources_left_out_.push_back(source);
+    }
+  }
+  SPINESCAN_CHECK_AS(!groups_.empty() && (!groups_[0][0].empty() || !groups_[0][1].empty()), DataError,
+                     balance == Balance::kClass ? "no labelled vertebra in the training cases"
+                                                : "within-source balance: no source holds both healthy and pathological vertebrae");
+}
+
+size_t SampleDrawer::draw(Rng& rng) const {
+  const auto& group = groups_[rng.below(groups_.size())];
+  int cls = rng.chance(0.5) ? 1 : 0;
+  if (group[static_cast<size_t>(cls)].empty()) cls = 1 - cls;  // kClass with one class only
+  const auto& bodies = group[static_cast<size_t>(cls)];
+  const auto& idx = bodies[rng.below(bodies.size())];
+  return idx[rng.below(idx.size())];
+}
+
+size_t SampleDrawer::vertebrae(int cls) const {
+  size_t n = 0;
+  for (const auto& g : groups_) n += g[static_cast<size_t>(cls)].size();
+  return n;
+}
+
 }  // namespace spinescan::classify

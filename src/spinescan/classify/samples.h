@@ -8,12 +8,14 @@
 // sagittal area, or under `min_area_mm2`) shows mostly pedicle and partial volume, and
 // neither a reader nor a model can judge the marrow there. Those slices are left out of
 // training and of the slice metrics; vertebra-level results come from the remaining slices.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "spinescan/classify/crops.h"
+#include "spinescan/core/rng.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/io/volume.h"
 
@@ -71,5 +73,37 @@ std::vector<VertebraScore> aggregate_per_vertebra(const ClassifierData& data, co
 // (NaN when none does). The early-stopping and tuning objective.
 double within_source_auc(const std::vector<double>& scores, const std::vector<int>& labels,
                          const std::vector<std::string>& sources);
+
+// Which training sample to draw next. Both modes draw a class, then a vertebra of that class,
+// then one of its slices, so bodies with many slices do not dominate.
+//  - kClass: class 50/50 over all labelled vertebrae. Where one source (site) holds only
+//    healthy bodies (the Chu et al. volunteers here), "looks like that scanner" predicts
+//    "healthy", and a model can learn the scanner instead of the marrow.
+//  - kWithinSource: a source first (uniformly among those holding both classes), then class
+//    50/50 within it. Every source drawn shows both classes equally often, so the scanner
+//    carries no information about the label; single-class sources are not drawn at all.
+enum class Balance { kClass, kWithinSource };
+Balance balance_from_string(const std::string& name);  // "class" | "within-source"; ConfigError otherwise
+std::string to_string(Balance balance);
+
+class SampleDrawer {
+ public:
+  // Samples with target < 0 are never drawn. DataError when nothing can be drawn (no
+  // labelled vertebra; for kWithinSource, no source holding both classes).
+  SampleDrawer(const ClassifierData& data, Balance balance);
+  // Index into data.samples.
+  size_t draw(Rng& rng) const;
+  // Sources that can be drawn from, and those left out (kWithinSource: single-class ones).
+  const std::vector<std::string>& sources_used() const { return sources_used_; }
+  const std::vector<std::string>& sources_left_out() const { return sources_left_out_; }
+  // Labelled vertebrae that can be drawn, by class.
+  size_t vertebrae(int cls) const;
+
+ private:
+  // groups_[g][cls] = vertebrae (each the list of its sample indices) of group g and class cls;
+  // one group per source (kWithinSource) or a single group (kClass).
+  std::vector<std::array<std::vector<std::vector<size_t>>, 2>> groups_;
+  std::vector<std::string> sources_used_, sources_left_out_;
+};
 
 }  // namespace spinescan::classify

@@ -91,7 +91,7 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
           {"preset", preset},     {"crop_size", crop_size}, {"context", context},
           {"neighbours", neighbours}, {"augment", augment}, {"drop_path", drop_path},
           {"inner_val_cases", inner_val_cases}, {"patience", patience}, {"seed", seed},
-          {"layer_scale", layer_scale}, {"device", device}};
+          {"layer_scale", layer_scale}, {"balance", balance}, {"device", device}};
 }
 
 void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const std::set<std::string>& keep) {
@@ -113,6 +113,7 @@ void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const 
       else if (key == "warmup_fraction") c.warmup_fraction = value.get<double>();
       else if (key == "patience") c.patience = value.get<int>();
       else if (key == "layer_scale") c.layer_scale = value.get<double>();
+      else if (key == "balance") c.balance = value.get<std::string>();
       else throw ConfigError("params: unknown key '" + key + "'");
     } catch (const nlohmann::json::exception&) {
       throw ConfigError("params: '" + key + "' has the wrong type (" + value.dump() + ")");
@@ -125,6 +126,7 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
                      "need epochs >= 1, batch >= 2 and samples-per-epoch >= batch");
   SPINESCAN_CHECK_AS(c.lr > 0 && c.weight_decay >= 0 && c.patience >= 1, ConfigError,
                      "need lr > 0, weight decay >= 0 and patience >= 1");
+  balance_from_string(c.balance);  // a bad name fails before any case is read
   CropOptions crop;
   crop.size = c.crop_size;
   crop.context = c.context;
@@ -170,19 +172,14 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   });
   load_progress.finish();
 
-  // Vertebrae by class, each with its samples: drawing the class first balances the batches
-  // (about 2 healthy bodies per pathological one here), the vertebra next keeps bodies with
-  // many slices from dominating.
-  std::array<std::vector<std::vector<size_t>>, 2> by_class;
-  {
-    std::map<std::pair<int, int>, std::vector<size_t>> by_body;
-    for (size_t i = 0; i < train.samples.size(); ++i)
-      if (train.samples[i].target >= 0) by_body[{train.samples[i].case_index, train.samples[i].label}].push_back(i);
-    for (auto& [key, idx] : by_body) by_class[static_cast<size_t>(train.samples[idx[0]].target)].push_back(idx);
+  const SampleDrawer drawer(train, balance_from_string(c.balance));
+  std::string sources_note;
+  if (!drawer.sources_left_out().empty()) {
+    sources_note = "; left out (one class only):";
+    for (const auto& source : drawer.sources_left_out()) sources_note += " " + source;
   }
-  SPINESCAN_CHECK_AS(!by_class[0].empty() || !by_class[1].empty(), DataError, "no labelled vertebra in the training cases");
-  log_info("training vertebrae: " + std::to_string(by_class[1].size()) + " pathological, " +
-           std::to_string(by_class[0].size()) + " healthy; " + std::to_string(train.samples.size()) + " slices");
+  log_info("training vertebrae (" + c.balance + " balance): " + std::to_string(drawer.vertebrae(1)) + " pathological, " +
+           std::to_string(drawer.vertebrae(0)) + " healthy; " + std::to_string(train.samples.size()) + " slices" + sources_note);
 
   torch::manual_seed(c.seed);
   models::ConvNext net(model);
@@ -220,11 +217,7 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
       auto images = torch::empty({c.batch, crop.channels(), crop.size, crop.size});
       auto targets = torch::empty({c.batch, 1});
       for (int b = 0; b < c.batch; ++b) {
-        int cls = rng.chance(0.5) ? 1 : 0;
-        if (by_class[static_cast<size_t>(cls)].empty()) cls = 1 - cls;
-        const auto& bodies = by_class[static_cast<size_t>(cls)];
-        const auto& idx = bodies[rng.below(bodies.size())];
-        const CropSample& sample = train.samples[idx[rng.below(idx.size())]];
+        const CropSample& sample = train.samples[drawer.draw(rng)];
         CropJitter jitter;
         if (c.augment > 0) {
           jitter.shift_x = rng.uniform(-0.08, 0.08) * c.augment;
@@ -235,7 +228,7 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
                                    crop, jitter);
         if (c.augment > 0) augment_intensity(pixels, c.augment, rng);
         std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
-        targets[b][0] = static_cast<float>(cls);
+        targets[b][0] = static_cast<float>(sample.target);
       }
       const double frac = static_cast<double>(st.step) / static_cast<double>(std::max<int64_t>(1, total_steps));
       double lr = c.lr * (0.01 + 0.99 * 0.5 * (1 + std::cos(M_PI * std::min(1.0, frac))));

@@ -16,7 +16,8 @@ struct ClassifierTrainConfig {
   int fold = 0;
   int epochs = 12;
   int batch = 32;
-  int samples_per_epoch = 2048;  // crops drawn per epoch: class 50/50, then a vertebra, then one of its slices
+  int samples_per_epoch = 2048;  // crops drawn per epoch (see `balance`)
+  std::string balance = "class";  // "class" or "within-source" (classify::Balance in samples.h)
   double lr = 1e-3;
   double weight_decay = 0.05;
   double warmup_fraction = 0.05;  // of all steps
@@ -38,7 +39,8 @@ struct ClassifierTrainConfig {
 
 // Sets the fields named in `params` (keys as in to_json(): lr, weight_decay, preset,
 // crop_size, context, neighbours, augment, drop_path, batch, epochs, samples_per_epoch,
-// warmup_fraction, patience), except those in `keep` (flags the user gave explicitly).
+// warmup_fraction, patience, layer_scale, balance), except those in `keep` (flags the user
+// gave explicitly).
 // ConfigError for an unknown key or a value of the wrong type.
 void apply_params(ClassifierTrainConfig& config, const nlohmann::json& params, const std::set<std::string>& keep = {});
 

@@ -10,6 +10,7 @@
 #include "spinescan/aggregate/booster.h"
 #include "spinescan/classify/baseline.h"
 #include "spinescan/classify/classifier.h"
+#include "spinescan/classify/samples.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/manifest.h"
 #include "spinescan/core/version.h"
@@ -112,17 +113,31 @@ nlohmann::json Analyzer::model_description() const {
 }
 
 namespace {
-// Classifier probability of every box of every track, one batch for the whole study.
+// Whether a box is one the models judge: the classifier and the intensity model were trained
+// only on slices where the body's area is at least a share of its largest sagittal area
+// (classify/samples.h: far lateral slivers show pedicle and partial volume). Scoring the
+// slivers too gave evidence slices at the body's edge and features the trees never saw in
+// that form; skipping them also saves about a third of the classifier's crops.
+bool judged_box(const aggregate::Track& track, const aggregate::TrackedBox& box, double spacing_x, double spacing_y) {
+  const classify::SampleOptions rule;
+  const auto area = [](const aggregate::TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); };
+  return area(box) >= rule.min_area_fraction * area(track.largest()) && area(box) * spacing_x * spacing_y >= rule.min_area_mm2;
+}
+
+// Classifier probability of every judged box of every track, one batch for the whole study.
 void classify_boxes(classify::LoadedClassifier& c, const Volume<float>& normalized, std::vector<aggregate::Track>& tracks,
                     const torch::Device& device) {
   std::vector<std::vector<float>> crops;
-  for (const auto& t : tracks)
-    for (const auto& b : t.boxes) crops.push_back(classify::extract_crop(normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}, c.spec.crop));
+  std::vector<aggregate::TrackedBox*> judged;
+  for (auto& t : tracks)
+    for (auto& b : t.boxes)
+      if (judged_box(t, b, normalized.spacing_mm[0], normalized.spacing_mm[1])) {
+        crops.push_back(classify::extract_crop(normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}, c.spec.crop));
+        judged.push_back(&b);
+      }
   if (crops.empty()) return;
   const auto logits = classify::classifier_logits(c.net, crops, c.spec.crop, device);
-  size_t i = 0;
-  for (auto& t : tracks)
-    for (auto& b : t.boxes) b.probability = c.spec.probability(logits[i++]);
+  for (size_t i = 0; i < judged.size(); ++i) judged[i]->probability = c.spec.probability(logits[i]);
 }
 }  // namespace
 
@@ -152,7 +167,10 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   if (s.intensity)
     for (auto& t : tracks)
       for (auto& b : t.boxes)
-        b.intensity_probability = s.intensity->predict(classify::intensity_features(out.normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}));
+        if (judged_box(t, b, out.normalized.spacing_mm[0], out.normalized.spacing_mm[1])) {
+          b.intensity_features = classify::intensity_features(out.normalized, b.slice, {b.x1, b.y1, b.x2, b.y2});
+          b.intensity_probability = s.intensity->predict(b.intensity_features);
+        }
   out.timing_ms.emplace_back("intensity_model", since(t0));
   t0 = Clock::now();
 
