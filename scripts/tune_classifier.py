@@ -31,6 +31,7 @@ DEFAULTS = {
     "augment": 0.3,
     "drop_path": 0.1,
     "batch": 32,
+    "balance": "class",
 }
 
 
@@ -44,6 +45,8 @@ def suggest(trial):
         "augment": trial.suggest_float("augment", 0.0, 1.0),
         "drop_path": trial.suggest_float("drop_path", 0.0, 0.3),
         "batch": trial.suggest_categorical("batch", [16, 32, 64]),
+        # Within-source balance removes the scanner shortcut where a site holds one class only.
+        "balance": trial.suggest_categorical("balance", ["class", "within-source"]),
     }
 
 
@@ -133,7 +136,8 @@ def main():
         print("no trial completed", file=sys.stderr)
         return 1
     best = study.best_trial
-    default_trial = trials[0] if trials and trials[0].params == DEFAULTS else None
+    # A parameter added to the search space later is absent from older trials: those ran at its default.
+    default_trial = trials[0] if trials and all(trials[0].params.get(k, v) == v for k, v in DEFAULTS.items()) else None
     summary = {
         "study": args.study_name,
         "storage": storage,

@@ -124,6 +124,8 @@ void register_train(CLI::App& app, Runner& run) {
   agg->add_option("--max-depth", g->booster.max_depth, "tree depth");
   agg->add_option("--eta", g->booster.eta, "learning rate");
   agg->add_option("--seed", g->booster.seed, "random seed (row and column subsampling)");
+  agg->add_option("--monotone-evidence", g->monotone_evidence,
+                  "trees may only raise p with the slice probabilities (max, mean, top-2 mean; true/false)");
   agg->add_option("--device", g->device, "cpu, cuda or auto");
   agg->callback([&run, g, runs] {
     run = [g, runs] {

@@ -123,6 +123,41 @@ TEST(Booster, LearnsARuleSavesLoadsAndRepeatsWithTheSameSeed) {
   EXPECT_THROW(Booster::train({{1.0}, {1.0, 2.0}}, {0, 1}, p), DataError);
 }
 
+TEST(Booster, MonotoneConstraintKeepsTheOutputRisingWithAFeature) {
+  // The label is 1 only in the middle of x's range: free trees learn the bump, a +1
+  // constraint on x must not let p fall anywhere as x rises.
+  std::vector<std::vector<double>> x;
+  std::vector<int> y;
+  for (int i = 0; i < 400; ++i) {
+    const double v = i / 400.0;
+    x.push_back({v, static_cast<double>(i % 5)});
+    y.push_back(v > 0.4 && v < 0.7 ? 1 : 0);
+  }
+  BoosterParams p;
+  p.rounds = 60;
+  p.subsample = p.colsample = 1;
+  std::vector<std::vector<double>> grid;
+  for (int i = 0; i <= 100; ++i) grid.push_back({i / 100.0, 2});
+  const auto free_p = Booster::train(x, y, p).predict(grid);
+  EXPECT_GT(free_p[55], free_p[90] + 0.3) << "without the constraint the bump is learnt";
+  p.monotone = {1, 0};
+  const auto rising = Booster::train(x, y, p).predict(grid);
+  for (size_t i = 1; i < rising.size(); ++i) EXPECT_GE(rising[i], rising[i - 1] - 1e-6) << "x = " << grid[i][0];
+  EXPECT_EQ(BoosterParams::from_json(p.to_json()).monotone, p.monotone);
+  p.monotone = {1};
+  EXPECT_THROW(Booster::train(x, y, p), ConfigError);
+  // The pipeline's constraints: only the probability columns, rising.
+  const auto names = vertebra_feature_names();
+  const auto m = evidence_monotone_constraints();
+  ASSERT_EQ(m.size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i)
+    EXPECT_EQ(m[i], names[i] == "p_max" || names[i] == "p_mean" || names[i] == "p_top2_mean" || names[i] == "q_max" ||
+                            names[i] == "q_mean"
+                        ? 1
+                        : 0)
+        << names[i];
+}
+
 TEST(TruthMatching, OneToOneByOverlapAndMissedBodiesCountAsMisses) {
   pipeline::CaseTruth truth;
   truth.boxes_per_slice.resize(8);

@@ -39,7 +39,7 @@ struct Matrix {
 
 nlohmann::json BoosterParams::to_json() const {
   return {{"rounds", rounds}, {"max_depth", max_depth}, {"eta", eta}, {"subsample", subsample}, {"colsample", colsample},
-          {"min_child_weight", min_child_weight}, {"lambda", lambda}, {"seed", seed}};
+          {"min_child_weight", min_child_weight}, {"lambda", lambda}, {"seed", seed}, {"monotone", monotone}};
 }
 
 BoosterParams BoosterParams::from_json(const nlohmann::json& j) {
@@ -52,6 +52,7 @@ BoosterParams BoosterParams::from_json(const nlohmann::json& j) {
   p.min_child_weight = j.value("min_child_weight", p.min_child_weight);
   p.lambda = j.value("lambda", p.lambda);
   p.seed = j.value("seed", p.seed);
+  p.monotone = j.value("monotone", p.monotone);
   return p;
 }
 
@@ -88,6 +89,13 @@ Booster Booster::train(const std::vector<std::vector<double>>& rows, const std::
   set("seed", std::to_string(p.seed));
   set("nthread", std::to_string(p.threads));
   set("verbosity", "0");
+  if (!p.monotone.empty()) {
+    SPINESCAN_CHECK_AS(p.monotone.size() == rows.front().size(), ConfigError, "monotone constraints for ", p.monotone.size(),
+                       " features, rows have ", rows.front().size());
+    std::string constraints = "(";
+    for (size_t i = 0; i < p.monotone.size(); ++i) constraints += (i ? "," : "") + std::to_string(p.monotone[i]);
+    set("monotone_constraints", constraints + ")");
+  }
   for (int i = 0; i < p.rounds; ++i) check(XGBoosterUpdateOneIter(b.handle_, i, m.handle), "training round");
   return b;
 }

@@ -19,6 +19,9 @@ struct BoosterParams {
   double lambda = 1;
   uint64_t seed = 0;
   int threads = 1;  // one thread: the same seed gives the same trees
+  // Per feature: +1 the output may only rise with it, -1 only fall, 0 free (XGBoost's
+  // monotone_constraints). Empty: all free.
+  std::vector<int> monotone;
   nlohmann::json to_json() const;
   static BoosterParams from_json(const nlohmann::json& j);
 };

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <set>
 
 #include "spinescan/classify/baseline.h"
 #include "spinescan/core/errors.h"
@@ -128,6 +129,13 @@ std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tra
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+std::vector<int> evidence_monotone_constraints() {
+  static const std::set<std::string> rising = {"p_max", "p_mean", "p_top2_mean", "q_max", "q_mean"};
+  std::vector<int> out;
+  for (const auto& name : vertebra_feature_names()) out.push_back(rising.count(name) ? 1 : 0);
+  return out;
 }
 
 }  // namespace spinescan::aggregate

@@ -26,4 +26,10 @@ SliceEvidence slice_evidence(const Track& track);
 // One row per track (ordered superior -> inferior), vertebra_feature_names() columns.
 std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tracks, const Volume<float>& normalized);
 
+// Monotone constraints for the trees, aligned with vertebra_feature_names(): the verdict may
+// only rise with the classifier's and the intensity model's probabilities (max, mean, top-2
+// mean). With a few hundred training vertebrae, free trees learnt bumps such as "a very high
+// maximum but a low mean lowers p" that no reader would accept.
+std::vector<int> evidence_monotone_constraints();
+
 }  // namespace spinescan::aggregate

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 
 #include "spinescan/aggregate/features.h"
@@ -39,12 +41,23 @@ std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::
   return model.lowest_level;
 }
 
-// What the cached records were computed from; a change recomputes them.
+// What the cached records were computed from; a change recomputes them. The bundle's
+// manifest (it changes whenever a model is put in) and each run's config stand for the
+// weights; `records_version` counts changes to how analyze computes a record (2: only the
+// boxes of at least 30 % of a body's largest box are classified).
 nlohmann::json records_key(const AggregatorTrainConfig& c) {
+  const auto text_hash = [](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::to_string(std::hash<std::string>{}(std::string(std::istreambuf_iterator<char>(in), {})));
+  };
   nlohmann::json runs = nlohmann::json::array();
-  for (const auto& r : c.classifier_runs) runs.push_back(fs::weakly_canonical(r).string());
-  return {{"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
-          {"model", fs::weakly_canonical(c.model).string()}, {"classifier_runs", runs},
+  for (const auto& r : c.classifier_runs)
+    runs.push_back(fs::weakly_canonical(r).string() + "#" +
+                   text_hash(fs::exists(fs::path(r) / "best") ? fs::path(r) / "best" / "manifest.json" : fs::path(r) / "manifest.json"));
+  return {{"records_version", 2},
+          {"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
+          {"model", fs::weakly_canonical(c.model).string() + "#" + text_hash(fs::path(c.model) / "manifest.json")},
+          {"classifier_runs", runs},
           {"features", aggregate::vertebra_feature_names()},
           {"intensity_model", "logistic regression on the training cases of each fold"}};
 }
@@ -173,6 +186,9 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
       if (r.found) r.level = aggregate::level_above(lowest[r.case_name], r.from_bottom);
   }
 
+  aggregate::BoosterParams booster = c.booster;
+  if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints();
+
   // Inner cross-validation over the training folds: out-of-fold aggregator scores for
   // the threshold and for the numbers; then the final model on all training folds.
   std::vector<double> aggregated(records.size(), 0.0);
@@ -181,11 +197,11 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
     if (j == c.fold) continue;
     const Rows rows = training_rows(records, [&](const VertebraRecord& r) { return r.fold != j && r.fold != c.fold; });
     SPINESCAN_CHECK(!rows.y.empty(), "no labelled vertebrae to train the aggregator for fold ", j);
-    predict_found(aggregate::Booster::train(rows.x, rows.y, c.booster), records, in_fold(j), &aggregated);
+    predict_found(aggregate::Booster::train(rows.x, rows.y, booster), records, in_fold(j), &aggregated);
   }
   const Rows all_train = training_rows(records, [&](const VertebraRecord& r) { return r.fold != c.fold; });
   SPINESCAN_CHECK(!all_train.y.empty(), "no labelled vertebrae in the training folds");
-  aggregate::Booster final_model = aggregate::Booster::train(all_train.x, all_train.y, c.booster);
+  aggregate::Booster final_model = aggregate::Booster::train(all_train.x, all_train.y, booster);
   predict_found(final_model, records, in_fold(c.fold), &aggregated);
 
   // Thresholds from the training folds' out-of-fold scores (found vertebrae), for the
@@ -236,7 +252,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
       {"all_folds", report([](const VertebraRecord&) { return true; })},
       {"by_source_all_folds", by_source},
       {"feature_gain", importance},
-      {"booster", c.booster.to_json()}};
+      {"booster", booster.to_json()}};
 
   AggregatorSpec spec;
   spec.features = aggregate::vertebra_feature_names();
@@ -245,7 +261,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   spec.levels = levels;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                      {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
-                     {"training_vertebrae", all_train.y.size()}, {"booster", c.booster.to_json()},
+                     {"training_vertebrae", all_train.y.size()}, {"booster", booster.to_json()},
                      {"heldout_fold", metrics["heldout_fold"]}, {"all_folds", metrics["all_folds"]}};
   final_model.save(fs::path(c.out) / spec.model_file);
   write_text_atomically(fs::path(c.out) / "aggregator_spec.json", spec.to_json().dump(2) + "\n");

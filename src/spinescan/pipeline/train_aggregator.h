@@ -20,6 +20,7 @@ struct AggregatorTrainConfig {
   std::vector<std::string> classifier_runs;  // one per fold of the split, in fold order
   int fold = 0;
   aggregate::BoosterParams booster;
+  bool monotone_evidence = true;             // aggregate::evidence_monotone_constraints() on the trees
   std::string device = "cpu";
   int bootstrap = 1000;
 };
