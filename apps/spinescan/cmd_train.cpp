@@ -126,6 +126,9 @@ void register_train(CLI::App& app, Runner& run) {
   agg->add_option("--seed", g->booster.seed, "random seed (row and column subsampling)");
   agg->add_option("--monotone-evidence", g->monotone_evidence,
                   "trees may only raise p with the slice probabilities (max, mean, top-2 mean; true/false)");
+  agg->add_option("--threshold-rule", g->threshold_rule,
+                  "half-best-f1 (half the inner-CV best F1: the optimum for calibrated probabilities) or best-f1 "
+                  "(the score where the inner-CV F1 peaked)");
   agg->add_option("--device", g->device, "cpu, cuda or auto");
   agg->callback([&run, g, runs] {
     run = [g, runs] {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "spinescan/aggregate/features.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/data/boxes.h"
 #include "spinescan/data/dataset.h"
@@ -89,6 +90,11 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
     }
   EXPECT_GT(m["all_folds"]["levels"]["n"].get<int>(), 20);
   EXPECT_TRUE(m["levels_model"].contains("lowest_level"));
+  // The operating threshold is half the inner-CV best F1 (the optimum for calibrated
+  // probabilities), and the trees were monotone in the probability columns.
+  EXPECT_EQ(m["thresholds"]["aggregator_rule"], "half-best-f1");
+  EXPECT_DOUBLE_EQ(m["thresholds"]["aggregator"].get<double>(), 0.5 * m["thresholds"]["aggregator_inner_cv_best_f1"].get<double>());
+  EXPECT_EQ(m["booster"]["monotone"].size(), spinescan::aggregate::vertebra_feature_names().size());
   // Every labelled body of the 9 cases is a record (found or missed), each case in one fold.
   const auto records = spinescan::testing::read_jsonl(p.tmp / "agg/records.jsonl");
   const Dataset d = load_dataset(p.data);
@@ -97,13 +103,17 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
   size_t truth_records = 0;
   for (size_t i = 1; i < records.size(); ++i) truth_records += records[i]["truth_label"].get<int>() != 0;
   EXPECT_EQ(truth_records, labelled);
-  // A second run re-uses the records and gives the same model.
+  // A second run re-uses the records (the bundle's manifest has gained a classifier and an
+  // aggregator since, its detector is the same) and gives the same model and numbers.
+  const std::string first_metrics = read_file(p.tmp / "agg/metrics.json");
+  const std::string first_model = read_file(p.tmp / "agg/aggregator.json");
   const Result again = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
                                " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " +
                                p.bundle.string() + " --out " + (p.tmp / "agg").string() + " --rounds 20");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("re-using"), std::string::npos) << again.err;
-  EXPECT_EQ(read_file(p.tmp / "agg/metrics.json"), read_file(p.tmp / "agg/metrics.json"));
+  EXPECT_EQ(read_file(p.tmp / "agg/metrics.json"), first_metrics);
+  EXPECT_EQ(read_file(p.tmp / "agg/aggregator.json"), first_model);
   // Out-of-fold only: a classifier list that does not cover the folds is refused.
   const Result short_list = run_cli("train aggregator --data " + p.data.string() + " --split " + p.split.string() + " --classifiers " +
                                     p.runs[0] + " --model " + p.bundle.string() + " --out " + (p.tmp / "agg2").string());

@@ -21,6 +21,7 @@ struct AggregatorTrainConfig {
   int fold = 0;
   aggregate::BoosterParams booster;
   bool monotone_evidence = true;             // aggregate::evidence_monotone_constraints() on the trees
+  std::string threshold_rule = "half-best-f1";  // or "best-f1" (see train_aggregator.cpp)
   std::string device = "cpu";
   int bootstrap = 1000;
 };
