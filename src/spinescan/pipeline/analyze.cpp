@@ -115,9 +115,9 @@ nlohmann::json Analyzer::model_description() const {
 namespace {
 // Whether a box is one the models judge: the classifier and the intensity model were trained
 // only on slices where the body's area is at least a share of its largest sagittal area
-// (classify/samples.h: far lateral slivers show pedicle and partial volume). Scoring the
-// slivers too gave evidence slices at the body's edge and features the trees never saw in
-// that form; skipping them also saves about a third of the classifier's crops.
+// (classify/samples.h: far lateral slivers show pedicle and partial volume), so a sliver's
+// probability is outside what they learnt and must not become a body's strongest evidence.
+// (SPIDER's volumes are cut close to the bodies: there every box is judged.)
 bool judged_box(const aggregate::Track& track, const aggregate::TrackedBox& box, double spacing_x, double spacing_y) {
   const classify::SampleOptions rule;
   const auto area = [](const aggregate::TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); };
