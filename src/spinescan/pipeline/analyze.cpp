@@ -180,6 +180,8 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   const auto names = aggregate::name_levels(
       tracks, levels, {static_cast<int>(out.normalized.size[1]), out.normalized.spacing_mm[1]}, &out.warnings);
 
+  std::vector<aggregate::SliceEvidence> evidence;
+  for (const auto& t : tracks) evidence.push_back(aggregate::slice_evidence(t));
   std::vector<double> probabilities(tracks.size(), -1.0);
   if (has_aggregator()) {
     out.probability_source = "aggregator";
@@ -188,7 +190,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   } else if (s.classifier) {
     out.probability_source = "classifier (max over slices)";
     out.threshold = s.classifier->spec.threshold;
-    for (size_t i = 0; i < tracks.size(); ++i) probabilities[i] = aggregate::slice_evidence(tracks[i]).max;
+    for (size_t i = 0; i < tracks.size(); ++i) probabilities[i] = evidence[i].max;
   } else {
     out.probability_source = "none";
     out.warnings.push_back("the model bundle has no classifier: vertebrae are found and named, not classified");
@@ -197,7 +199,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   out.timing_ms.emplace_back("features_aggregate_levels", since(t0));
   for (size_t i = 0; i < tracks.size(); ++i) {
     VertebraFinding f;
-    f.evidence = aggregate::slice_evidence(tracks[i]);
+    f.evidence = evidence[i];
     f.track = std::move(tracks[i]);
     f.level = names[i].level;
     f.level_confidence = names[i].confidence;

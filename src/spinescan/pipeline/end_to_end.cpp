@@ -50,6 +50,16 @@ nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, cons
   return out;
 }
 
+nlohmann::json vertebrae_found(const std::vector<VertebraRecord>& records) {
+  int found = 0, truth = 0, extra = 0;
+  for (const auto& r : records) {
+    found += r.found && r.truth_label != 0 ? 1 : 0;
+    extra += r.found && r.truth_label == 0 ? 1 : 0;
+    truth += r.truth_label != 0 ? 1 : 0;
+  }
+  return {{"truth", truth}, {"found", found}, {"recall", truth ? static_cast<double>(found) / truth : 0.0}, {"extra_tracks", extra}};
+}
+
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records) {
   int right = 0, n = 0;
   std::map<std::string, bool> case_ok;

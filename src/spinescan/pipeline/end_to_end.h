@@ -16,6 +16,10 @@ namespace spinescan::pipeline {
 nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
                                 int resamples = 1000, uint64_t seed = 0);
 
+// Labelled bodies, how many of them a track matched, and tracks that matched none:
+// {truth, found, recall, extra_tracks}.
+nlohmann::json vertebrae_found(const std::vector<VertebraRecord>& records);
+
 // Share of found vertebrae matched to a body of known level whose level was named right;
 // {accuracy, n, cases_all_right, cases}.
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records);

@@ -9,6 +9,7 @@
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/core/progress.h"
+#include "spinescan/data/csv.h"
 #include "spinescan/data/splits.h"
 #include "spinescan/pipeline/end_to_end.h"
 #include "spinescan/pipeline/report.h"
@@ -40,10 +41,6 @@ std::vector<VertebraRecord> analyze_cases(
   return out;
 }
 
-namespace {
-std::string csv_field(const std::string& s) { return s.find(',') == std::string::npos ? s : "\"" + s + "\""; }
-}  // namespace
-
 std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   SPINESCAN_CHECK_AS(!c.data.empty() && !c.out.empty(), ConfigError, "evaluate needs --data and --out");
   const Dataset dataset = load_dataset(c.data);
@@ -72,12 +69,6 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   for (const auto& r : records) final_p.push_back(r.probability), max_p.push_back(r.max_probability);
   const double threshold = model.value("threshold", 0.5);
   const auto det = eval::summarize_detection(detection, 0.0);
-  int found = 0, false_positive = 0, truth_bodies = 0;
-  for (const auto& r : records) {
-    found += r.found && r.truth_label != 0 ? 1 : 0;
-    false_positive += r.found && r.truth_label == 0 ? 1 : 0;
-    truth_bodies += r.truth_label != 0 ? 1 : 0;
-  }
   nlohmann::json metrics = {
       {"cases", cases},
       {"model", model},
@@ -86,8 +77,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
         {"precision_at_50", det.precision_at_50}, {"ap50_operating_point", det.ap50}, {"false_positives_per_slice", det.false_positives_per_slice},
         {"num_slices", det.num_slices}, {"num_truth", det.num_truth},
         {"note", "per slice, boxes at the detector's operating score only (AP over those, so lower than `evaluate detector`'s)"}}},
-      {"vertebrae_3d", {{"truth", truth_bodies}, {"found", found}, {"recall", truth_bodies ? double(found) / truth_bodies : 0.0},
-                        {"extra_tracks", false_positive}}},
+      {"vertebrae_3d", vertebrae_found(records)},
       {"levels", level_accuracy(records)},
       {"classification",
        {{"vertebra", vertebra_metrics(records, final_p, threshold, c.bootstrap)},
@@ -108,7 +98,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   v << "case,truth_label,truth_level,target,found,level,level_confidence,probability,max_probability,evidence_slice\n";
   std::map<std::string, std::array<int, 4>> per_case;  // truth, found, flagged, extra
   for (const auto& r : records) {
-    v << csv_field(r.case_name) << ',' << r.truth_label << ',' << r.truth_level << ',' << r.target << ',' << r.found << ',' << r.level
+    v << csv_escape(r.case_name) << ',' << r.truth_label << ',' << r.truth_level << ',' << r.target << ',' << r.found << ',' << r.level
       << ',' << r.level_confidence << ',' << r.probability << ',' << r.max_probability << ',' << r.evidence_slice << '\n';
     auto& pc = per_case[r.case_name];
     pc[0] += r.truth_label != 0;
@@ -120,7 +110,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   cs << "case,truth_bodies,found,flagged,extra_tracks\n";
   nlohmann::json case_rows = nlohmann::json::array();
   for (const auto& [name, pc] : per_case) {
-    cs << csv_field(name) << ',' << pc[0] << ',' << pc[1] << ',' << pc[2] << ',' << pc[3] << '\n';
+    cs << csv_escape(name) << ',' << pc[0] << ',' << pc[1] << ',' << pc[2] << ',' << pc[3] << '\n';
     case_rows.push_back({{"case", name}, {"truth_bodies", pc[0]}, {"found", pc[1]}, {"flagged", pc[2]}, {"extra_tracks", pc[3]}});
   }
   metrics["per_case"] = case_rows;

@@ -67,7 +67,10 @@ nlohmann::json fold_intensity_model(const Dataset& dataset, const std::vector<st
   return classify::fit_intensity_model(train).to_json();
 }
 
-std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig& c, const Dataset& dataset, const Splits& splits) {
+// `heldout_intensity_model`: fold c.fold's, already fitted for the bundle; the others are
+// fitted here when the records are not cached.
+std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig& c, const Dataset& dataset, const Splits& splits,
+                                                    const nlohmann::json& heldout_intensity_model) {
   const fs::path cache = fs::path(c.out) / "records.jsonl";
   const nlohmann::json key = records_key(c);
   if (fs::exists(cache)) {
@@ -89,7 +92,8 @@ std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig&
     options.device = c.device;
     options.classifier = c.classifier_runs[j];
     options.use_aggregator = false;
-    options.intensity_model = fold_intensity_model(dataset, splits.folds[j].train);
+    options.intensity_model =
+        static_cast<int>(j) == c.fold ? heldout_intensity_model : fold_intensity_model(dataset, splits.folds[j].train);
     Analyzer analyzer(c.model, options);
     SPINESCAN_CHECK_AS(analyzer.has_classifier(), ConfigError, c.classifier_runs[j], ": no classifier");
     for (auto& r : analyze_cases(analyzer, dataset, splits.folds[j].val, static_cast<int>(j))) records.push_back(std::move(r));
@@ -152,15 +156,15 @@ Rows training_rows(const std::vector<VertebraRecord>& records, const std::functi
   return rows;
 }
 
-std::vector<double> predict_found(const aggregate::Booster& b, const std::vector<VertebraRecord>& records,
-                                  const std::function<bool(const VertebraRecord&)>& use, std::vector<double>* scores) {
+// Writes the booster's p of each found record that `use` selects into (*scores)[record index].
+void predict_found(const aggregate::Booster& b, const std::vector<VertebraRecord>& records,
+                   const std::function<bool(const VertebraRecord&)>& use, std::vector<double>* scores) {
   std::vector<std::vector<double>> x;
   std::vector<size_t> where;
   for (size_t i = 0; i < records.size(); ++i)
     if (records[i].found && use(records[i])) x.push_back(records[i].features), where.push_back(i);
   const auto p = b.predict(x);
   for (size_t k = 0; k < where.size(); ++k) (*scores)[where[k]] = p[k];
-  return p;
 }
 
 }  // namespace
@@ -176,7 +180,9 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
                      num_folds, "), in fold order; got ", c.classifier_runs.size(),
                      " (out-of-fold outputs only: a classifier never scores the cases it was trained on)");
   fs::create_directories(c.out);
-  std::vector<VertebraRecord> records = load_or_compute_records(c, dataset, splits);
+  // Fold --fold's intensity model goes into the bundle and scores that fold's cases: fitted once.
+  const nlohmann::json heldout_intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
+  std::vector<VertebraRecord> records = load_or_compute_records(c, dataset, splits, heldout_intensity_model);
 
   // Levels: learnt on the training cases, applied to every case.
   const aggregate::LevelModel levels = learn_levels(records, splits.folds[static_cast<size_t>(c.fold)].train);
@@ -250,8 +256,6 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   for (size_t i = 0; i < gain.size(); ++i)
     if (gain[i] > 0) importance[aggregate::vertebra_feature_names()[i]] = gain[i];
 
-  int found = 0, truth = 0, extra = 0;
-  for (const auto& r : records) found += r.found && r.truth_label, truth += r.truth_label != 0, extra += r.found && !r.truth_label;
   const nlohmann::json metrics = {
       {"fold", c.fold},
       {"notes", "end to end per vertebra: missed bodies count with probability 0, unknown labels skipped. all_folds: every "
@@ -262,7 +266,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
                       {"aggregator_best_f1_score", best_f1_score},
                       {"aggregator_inner_cv_best_f1", best_train_f1},
                       {"max_over_slices", max_threshold}}},
-      {"vertebrae_3d", {{"truth", truth}, {"found", found}, {"extra_tracks", extra}}},
+      {"vertebrae_3d", vertebrae_found(records)},
       {"levels_model", levels.to_json()},
       {"heldout_fold", report([&](const VertebraRecord& r) { return r.fold == c.fold; })},
       {"all_folds", report([](const VertebraRecord&) { return true; })},
@@ -272,7 +276,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
 
   AggregatorSpec spec;
   spec.features = aggregate::vertebra_feature_names();
-  spec.intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
+  spec.intensity_model = heldout_intensity_model;
   spec.threshold = threshold;
   spec.levels = levels;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
