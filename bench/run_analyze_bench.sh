@@ -2,7 +2,9 @@
 # `spinescan analyze` of one study, as a user runs it (process start, model loading, reading,
 # all stages, report): median wall time and peak memory over N runs, on THREADS threads,
 # for the bundled example phantom and, when the real data is beside the checkout, a real
-# SPIDER case. The stage split comes from the program's own timing line.
+# SPIDER case. The stage split comes from the program's own timing line. Two more rows: the
+# process start alone (`spinescan --version`: loading libtorch and its libraries, no model),
+# and all the studies in one `analyze` run (one start and one model load for all).
 # Usage: bench/run_analyze_bench.sh [THREADS] [RUNS]   (build first: scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "| study | threads | median wall s | peak RSS MiB | stages (last run) |"
 echo "|---|---|---|---|---|"
+median_of() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for study in "${studies[@]}"; do
   walls=()
   rss=0
@@ -28,7 +31,27 @@ for study in "${studies[@]}"; do
     walls+=("$wall")
     ((kib > rss)) && rss=$kib
   done
-  median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  median=$(median_of "${walls[@]}")
   stages=$(grep -o 'timing:.*' "$out/log" | sed 's/timing: //')
   echo "| $(basename "$(dirname "$study")")/$(basename "$study") | $threads | $median | $((rss / 1024)) | $stages |"
 done
+walls=()
+for ((i = 0; i < runs; i++)); do
+  /usr/bin/time -f "%e %M" -o "$out/time" build/spinescan --version >/dev/null
+  read -r wall kib <"$out/time"
+  walls+=("$wall")
+done
+echo "| process start only (spinescan --version) | - | $(median_of "${walls[@]}") | $((kib / 1024)) | |"
+if ((${#studies[@]} > 1)); then
+  walls=()
+  rss=0
+  for ((i = 0; i < runs; i++)); do
+    rm -rf "$out/batch"
+    /usr/bin/time -f "%e %M" -o "$out/time" build/spinescan --threads "$threads" analyze "${studies[@]}" --out "$out/batch" \
+      >/dev/null 2>"$out/log"
+    read -r wall kib <"$out/time"
+    walls+=("$wall")
+    ((kib > rss)) && rss=$kib
+  done
+  echo "| all ${#studies[@]} studies above in one analyze run | $threads | $(median_of "${walls[@]}") | $((rss / 1024)) | |"
+fi

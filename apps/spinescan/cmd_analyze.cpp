@@ -1,58 +1,131 @@
-// spinescan analyze STUDY: the main job. Vertebrae found, named and classified, with a
+// spinescan analyze STUDY...: the main job. Vertebrae found, named and classified, with a
 // report a radiologist can check (report.json, report.html, overlay PNGs).
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "commands.h"
+#include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/pipeline/analyze.h"
 #include "spinescan/pipeline/report.h"
 
 namespace spinescan::cli {
+namespace {
+
+// A study's report folder name in a batch: the file name without its image extension, or
+// the DICOM folder's name.
+std::string report_name(const std::string& study) {
+  std::filesystem::path p(study);
+  while (!p.empty() && p.filename().empty()) p = p.parent_path();  // "dir/" -> "dir"
+  std::string name = p.filename().string();
+  for (const char* ext : {".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr"}) {
+    const std::string e(ext);
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
+      name.resize(name.size() - e.size());
+      break;
+    }
+  }
+  return name;
+}
+
+void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, const ReadOptions& ro, const std::string& out) {
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  const LoadedStudy study = load_study(study_path, ro);
+  const double read_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  pipeline::StudyAnalysis result = analyzer.analyze(study);
+  result.timing_ms.insert(result.timing_ms.begin(), {"read", read_ms});
+  t0 = Clock::now();
+  pipeline::write_report(out, result, analyzer.model_description());
+  std::string timing;
+  for (const auto& [stage, ms] : result.timing_ms) timing += " " + stage + " " + std::to_string(static_cast<int>(ms)) + " ms,";
+  log_info("timing:" + timing + " report " +
+           std::to_string(static_cast<int>(std::chrono::duration<double, std::milli>(Clock::now() - t0).count())) + " ms");
+  int flagged = 0;
+  for (const auto& v : result.vertebrae) {
+    flagged += v.pathological;
+    char p[16] = "-";
+    if (v.probability >= 0) std::snprintf(p, sizeof p, "%.2f", v.probability);
+    std::printf("%-4s (level confidence %.2f)  p %s%s\n", v.level.empty() ? "?" : v.level.c_str(), v.level_confidence, p,
+                v.pathological ? "  FLAGGED" : "");
+  }
+  for (const auto& w : result.warnings) std::printf("warning: %s\n", w.c_str());
+  std::printf("%zu vertebrae, %d flagged (p >= %.2f, %s); wrote %s/report.html and report.json\n", result.vertebrae.size(), flagged,
+              result.threshold, result.probability_source.c_str(), out.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
 
 void register_analyze(CLI::App& app, Runner& run) {
   struct Args {
-    std::string study, model = default_model_path(), out, series, device = "cpu";
+    std::vector<std::string> studies;
+    std::string model = default_model_path(), out, series, device = "cpu";
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("analyze", "Find, name and classify every vertebra of a study; write report.json and report.html");
-  cmd->add_option("study", a->study, "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd")->required();
-  cmd->add_option("--out", a->out, "report folder (created, or a previous report replaced)")->required();
+  cmd->add_option("study", a->studies,
+                  "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd; several: one report each, in --out/NAME "
+                  "(NAME: the file name without its extension, or the DICOM folder's name; the folder holding "
+                  "the file where two files share a name)")
+      ->required();
+  cmd->add_option("--out", a->out, "report folder (created, or a previous report replaced); with several studies, "
+                                   "the folder that holds their report folders")
+      ->required();
   cmd->add_option("--model", a->model, "model bundle ($SPINESCAN_MODEL, else the shipped one)");
   cmd->add_option("--series", a->series, "SeriesInstanceUID when the DICOM folder holds several series");
   cmd->add_option("--device", a->device, "cpu, cuda or auto");
   cmd->callback([&run, a] {
     run = [a] {
+      // Several studies share one process: starting it (libtorch, about 1 s here) and
+      // loading the models are paid once.
+      std::map<std::string, std::string> out_of;  // study -> report folder
+      if (a->studies.size() == 1) {
+        out_of[a->studies[0]] = a->out;
+      } else {
+        // Named after the file; where two files share a name (image.nii.gz in every case
+        // folder of our dataset format), after the folder holding each.
+        std::map<std::string, int> uses;
+        for (const auto& study : a->studies) ++uses[report_name(study)];
+        std::map<std::string, std::string> study_of;  // report name -> study
+        for (const auto& study : a->studies) {
+          std::string name = report_name(study);
+          if (uses[name] > 1) name = report_name(std::filesystem::path(study).lexically_normal().parent_path().string());
+          SPINESCAN_CHECK_AS(!name.empty(), ConfigError, "cannot name a report folder after '", study, "'");
+          const auto [it, fresh] = study_of.emplace(name, study);
+          SPINESCAN_CHECK_AS(fresh, ConfigError, "two studies would share the report folder ", name, ": ", it->second, " and ", study,
+                             " (analyze them separately)");
+          out_of[study] = (std::filesystem::path(a->out) / name).string();
+        }
+      }
       pipeline::AnalyzerOptions options;
       options.device = a->device;
       pipeline::Analyzer analyzer(a->model, options);
       ReadOptions ro;
       ro.series_uid = a->series;
-      using Clock = std::chrono::steady_clock;
-      auto t0 = Clock::now();
-      const LoadedStudy study = load_study(a->study, ro);
-      const double read_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-      pipeline::StudyAnalysis result = analyzer.analyze(study);
-      result.timing_ms.insert(result.timing_ms.begin(), {"read", read_ms});
-      t0 = Clock::now();
-      pipeline::write_report(a->out, result, analyzer.model_description());
-      std::string timing;
-      for (const auto& [stage, ms] : result.timing_ms) timing += " " + stage + " " + std::to_string(static_cast<int>(ms)) + " ms,";
-      log_info("timing:" + timing + " report " +
-               std::to_string(static_cast<int>(std::chrono::duration<double, std::milli>(Clock::now() - t0).count())) + " ms");
-      int flagged = 0;
-      for (const auto& v : result.vertebrae) {
-        flagged += v.pathological;
-        char p[16] = "-";
-        if (v.probability >= 0) std::snprintf(p, sizeof p, "%.2f", v.probability);
-        std::printf("%-4s (level confidence %.2f)  p %s%s\n", v.level.empty() ? "?" : v.level.c_str(), v.level_confidence, p,
-                    v.pathological ? "  FLAGGED" : "");
+      int failed = 0;
+      for (const auto& study_path : a->studies) {
+        const std::string& out = out_of[study_path];
+        if (a->studies.size() > 1) std::printf("== %s\n", std::filesystem::path(out).filename().c_str());
+        try {
+          analyze_one(analyzer, study_path, ro, out);
+        } catch (const ConfigError&) {
+          throw;  // the same mistake would repeat for every study
+        } catch (const Error& e) {
+          if (a->studies.size() == 1) throw;
+          // A batch goes on past a bad study; the exit code says that one failed.
+          std::cerr << "spinescan: error: " << e.what() << "\n";
+          ++failed;
+        }
       }
-      for (const auto& w : result.warnings) std::printf("warning: %s\n", w.c_str());
-      std::printf("%zu vertebrae, %d flagged (p >= %.2f, %s); wrote %s/report.html and report.json\n", result.vertebrae.size(), flagged,
-                  result.threshold, result.probability_source.c_str(), a->out.c_str());
-      return kOk;
+      if (a->studies.size() > 1)
+        std::printf("%zu of %zu studies analysed; reports in %s\n", a->studies.size() - failed, a->studies.size(), a->out.c_str());
+      return failed ? kDataProblem : kOk;
     };
   });
 }

@@ -222,6 +222,39 @@ TEST(Analyze, BadInputIsOneLineAndNonZero) {
   EXPECT_EQ(read_file(p.tmp / "mine" / "notes.txt"), "keep me");
 }
 
+TEST(Analyze, SeveralStudiesInOneRun) {
+  Pipeline& p = pipeline();
+  const Dataset d = load_dataset(p.data);
+  const std::string a = d.cases[0].name, b = d.cases[1].name;
+  // Every case's image is image.nii.gz, so the reports are named after the case folders;
+  // a missing study is reported and skipped, and the exit code says one failed.
+  const auto out = p.tmp / "batch";
+  const Result r = run_cli("--threads 2 analyze " + d.case_named(a).image.string() + " " + (p.tmp / "nope.nii.gz").string() + " " +
+                           d.case_named(b).image.string() + " --model " + p.bundle.string() + " --out " + out.string());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const auto error_at = r.err.find("error: ");
+  ASSERT_NE(error_at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("error: ", error_at + 1), std::string::npos) << "one error line: " << r.err;
+  EXPECT_NE(r.err.find("nope.nii.gz", error_at), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("2 of 3 studies analysed"), std::string::npos) << r.out;
+  for (const auto& name : {a, b}) {
+    const auto report = nlohmann::json::parse(read_file(out / name / "report.json"));
+    EXPECT_GT(report["summary"]["num_vertebrae"].get<int>(), 0) << name;
+    // The same numbers as a run on that study alone.
+    const Result alone = run_cli("--threads 2 analyze " + d.case_named(name).image.string() + " --model " + p.bundle.string() +
+                                 " --out " + (p.tmp / ("alone_" + name)).string());
+    ASSERT_EQ(alone.exit_code, 0) << alone.err;
+    const auto single = nlohmann::json::parse(read_file(p.tmp / ("alone_" + name) / "report.json"));
+    EXPECT_EQ(report["vertebrae"], single["vertebrae"]) << name;
+  }
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(out), std::filesystem::directory_iterator()), 2);
+  // Two studies that would share a report folder: refused before anything is written.
+  const Result clash = run_cli("analyze " + d.case_named(a).image.string() + " " + d.case_named(a).image.string() + " --model " +
+                               p.bundle.string() + " --out " + (p.tmp / "clash").string());
+  EXPECT_EQ(clash.exit_code, 2) << clash.err;
+  EXPECT_FALSE(std::filesystem::exists(p.tmp / "clash"));
+}
+
 TEST(Evaluate, EndToEndMetricsOnHeldOutPhantoms) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.add_aggregator.exit_code, 0);
