@@ -3,7 +3,7 @@
 # 200 phantoms (seed 21) in 5 folds; a detector on fold 0's training cases (S1 is a labelled
 # body in phantoms, unlike SPIDER); five fold classifiers; the aggregator on their
 # out-of-fold outputs; then `evaluate` on fold 0's held-out cases and on three sets of new
-# phantoms (seeds 12, 13, 14) that no model saw. About 80 minutes on 2 cores. Steps already
+# phantoms (seeds 12-15) that no model saw. About 80 minutes on 2 cores. Steps already
 # done are skipped, so an interrupted run continues.
 #
 #   scripts/phantom_end_to_end.sh OUT_DIR [THREADS]
@@ -41,10 +41,10 @@ fi
 
 [ -f "$OUT/eval_fold0/metrics.json" ] || "$B" --threads "$T" evaluate --data "$P" --split "$S" --fold 0 \
   --model "$BUNDLE" --out "$OUT/eval_fold0"
-for seed in 12 13 14; do
+for seed in 12 13 14 15; do
   F=$OUT/fresh$seed
   [ -d "$F" ] || "$B" --threads "$T" synth --out "$F" --cases 30 --seed $seed
   [ -f "$OUT/eval_fresh$seed/metrics.json" ] || "$B" --threads "$T" evaluate --data "$F" \
     --cases "$(ls "$F/cases" | paste -sd,)" --model "$BUNDLE" --out "$OUT/eval_fresh$seed"
 done
-echo "out-of-fold numbers: $OUT/agg/metrics.json; held out: $OUT/eval_fold0, $OUT/eval_fresh{12,13,14}"
+echo "out-of-fold numbers: $OUT/agg/metrics.json; held out: $OUT/eval_fold0, $OUT/eval_fresh{12,13,14,15}"
