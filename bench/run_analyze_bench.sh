@@ -20,38 +20,28 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "| study | threads | median wall s | peak RSS MiB | stages (last run) |"
 echo "|---|---|---|---|---|"
-median_of() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Runs a command $runs times (stdout dropped, stderr to $out/log, a previous $out/report
+# and $out/batch removed first); sets `median` (wall seconds) and `rss_mib` (peak).
+measure() {
+  local walls=() wall kib rss=0
+  for ((i = 0; i < runs; i++)); do
+    rm -rf "$out/report" "$out/batch"
+    /usr/bin/time -f "%e %M" -o "$out/time" "$@" >/dev/null 2>"$out/log"
+    read -r wall kib <"$out/time"
+    walls+=("$wall")
+    ((kib > rss)) && rss=$kib
+  done
+  median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  rss_mib=$((rss / 1024))
+}
 for study in "${studies[@]}"; do
-  walls=()
-  rss=0
-  for ((i = 0; i < runs; i++)); do
-    /usr/bin/time -f "%e %M" -o "$out/time" build/spinescan --threads "$threads" analyze "$study" --out "$out/report" \
-      >/dev/null 2>"$out/log"
-    read -r wall kib <"$out/time"
-    walls+=("$wall")
-    ((kib > rss)) && rss=$kib
-  done
-  median=$(median_of "${walls[@]}")
+  measure build/spinescan --threads "$threads" analyze "$study" --out "$out/report"
   stages=$(grep -o 'timing:.*' "$out/log" | sed 's/timing: //')
-  echo "| $(basename "$(dirname "$study")")/$(basename "$study") | $threads | $median | $((rss / 1024)) | $stages |"
+  echo "| $(basename "$(dirname "$study")")/$(basename "$study") | $threads | $median | $rss_mib | $stages |"
 done
-walls=()
-for ((i = 0; i < runs; i++)); do
-  /usr/bin/time -f "%e %M" -o "$out/time" build/spinescan --version >/dev/null
-  read -r wall kib <"$out/time"
-  walls+=("$wall")
-done
-echo "| process start only (spinescan --version) | - | $(median_of "${walls[@]}") | $((kib / 1024)) | |"
+measure build/spinescan --version
+echo "| process start only (spinescan --version) | - | $median | $rss_mib | |"
 if ((${#studies[@]} > 1)); then
-  walls=()
-  rss=0
-  for ((i = 0; i < runs; i++)); do
-    rm -rf "$out/batch"
-    /usr/bin/time -f "%e %M" -o "$out/time" build/spinescan --threads "$threads" analyze "${studies[@]}" --out "$out/batch" \
-      >/dev/null 2>"$out/log"
-    read -r wall kib <"$out/time"
-    walls+=("$wall")
-    ((kib > rss)) && rss=$kib
-  done
-  echo "| all ${#studies[@]} studies above in one analyze run | $threads | $(median_of "${walls[@]}") | $((rss / 1024)) | |"
+  measure build/spinescan --threads "$threads" analyze "${studies[@]}" --out "$out/batch"
+  echo "| all ${#studies[@]} studies above in one analyze run | $threads | $median | $rss_mib | |"
 fi
