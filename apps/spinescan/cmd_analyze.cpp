@@ -84,8 +84,9 @@ void register_analyze(CLI::App& app, Runner& run) {
     run = [a] {
       // Several studies share one process: starting it (libtorch, about 1 s here) and
       // loading the models are paid once.
+      const bool batch = a->studies.size() > 1;
       std::map<std::string, std::string> out_of;  // study -> report folder
-      if (a->studies.size() == 1) {
+      if (!batch) {
         out_of[a->studies[0]] = a->out;
       } else {
         // Named after the file; where two files share a name (image.nii.gz in every case
@@ -111,19 +112,19 @@ void register_analyze(CLI::App& app, Runner& run) {
       int failed = 0;
       for (const auto& study_path : a->studies) {
         const std::string& out = out_of[study_path];
-        if (a->studies.size() > 1) std::printf("== %s\n", std::filesystem::path(out).filename().c_str());
+        if (batch) std::printf("== %s\n", std::filesystem::path(out).filename().c_str());
         try {
           analyze_one(analyzer, study_path, ro, out);
         } catch (const ConfigError&) {
           throw;  // the same mistake would repeat for every study
         } catch (const Error& e) {
-          if (a->studies.size() == 1) throw;
+          if (!batch) throw;
           // A batch goes on past a bad study; the exit code says that one failed.
           std::cerr << "spinescan: error: " << e.what() << "\n";
           ++failed;
         }
       }
-      if (a->studies.size() > 1)
+      if (batch)
         std::printf("%zu of %zu studies analysed; reports in %s\n", a->studies.size() - failed, a->studies.size(), a->out.c_str());
       return failed ? kDataProblem : kOk;
     };

@@ -46,10 +46,8 @@ std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::
 // record (2: only the boxes of at least 30 % of a body's largest box are classified).
 nlohmann::json records_key(const AggregatorTrainConfig& c) {
   const auto section_hash = [](const fs::path& folder, const char* section) {
-    const fs::path manifest = fs::exists(folder / "best" / "manifest.json") ? folder / "best" / "manifest.json" : folder / "manifest.json";
-    const nlohmann::json m = nlohmann::json::parse(std::ifstream(manifest), nullptr, false);
-    const std::string text = m.is_object() && m.contains(section) ? m[section].dump() : std::string();
-    return std::to_string(std::hash<std::string>{}(text));
+    const nlohmann::json m = read_manifest(resolve_bundle_folder(folder));
+    return std::to_string(std::hash<std::string>{}(m.contains(section) ? m[section].dump() : std::string()));
   };
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& r : c.classifier_runs) runs.push_back(fs::weakly_canonical(r).string() + "#" + section_hash(r, "classifier"));
