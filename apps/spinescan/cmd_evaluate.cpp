@@ -31,9 +31,7 @@ void register_evaluate(CLI::App& app, Runner& run) {
   cmd->callback([&run, cmd, e, e_cases] {
     if (!cmd->get_subcommands().empty()) return;
     run = [e, e_cases] {
-      std::stringstream in(*e_cases);
-      for (std::string name; std::getline(in, name, ',');)
-        if (!name.empty()) e->cases.push_back(name);
+      append_comma_list(*e_cases, &e->cases);
       SPINESCAN_CHECK_AS(!e->data.empty() && !e->out.empty(), ConfigError, "evaluate needs --data and --out (or a sub-command: detector, classifier)");
       const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(*e));
       auto print = [](const std::string& name, const nlohmann::json& x) { print_metrics_line(name, x, 30); };
@@ -62,9 +60,7 @@ void register_evaluate(CLI::App& app, Runner& run) {
   det->add_option("--device", c->device, "cpu, cuda or auto");
   det->callback([&run, c, cases] {
     run = [c, cases] {
-      std::stringstream in(*cases);
-      for (std::string name; std::getline(in, name, ',');)
-        if (!name.empty()) c->cases.push_back(name);
+      append_comma_list(*cases, &c->cases);
       std::cout << detect::evaluate_detector(*c);
       return kOk;
     };
@@ -83,9 +79,7 @@ void register_evaluate(CLI::App& app, Runner& run) {
   cls->add_option("--device", k->device, "cpu, cuda or auto");
   cls->callback([&run, k, k_cases] {
     run = [k, k_cases] {
-      std::stringstream in(*k_cases);
-      for (std::string name; std::getline(in, name, ',');)
-        if (!name.empty()) k->cases.push_back(name);
+      append_comma_list(*k_cases, &k->cases);
       const auto text = classify::evaluate_classifier(*k);
       const auto j = nlohmann::json::parse(text);
       auto print = [](const std::string& name, const nlohmann::json& m) { print_metrics_line(name, m); };

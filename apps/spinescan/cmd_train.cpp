@@ -112,13 +112,17 @@ void register_train(CLI::App& app, Runner& run) {
 
   auto g = std::make_shared<pipeline::AggregatorTrainConfig>();
   auto runs = std::make_shared<std::string>();
+  auto detectors = std::make_shared<std::string>();
   g->model = default_model_path();
   CLI::App* agg = cmd->add_subcommand("aggregator", "Train the per-vertebra boosted-tree aggregator on out-of-fold classifier outputs");
   agg->add_option("--data", g->data, "dataset folder")->required();
   agg->add_option("--split", g->split, "splits.json (spinescan dataset split)")->required();
   agg->add_option("--fold", g->fold, "fold whose train cases fit the aggregator; its val cases stay held out");
   agg->add_option("--classifiers", *runs, "comma-separated classifier runs, one per fold in fold order (run j never saw fold j)")->required();
-  agg->add_option("--model", g->model, "bundle whose detector finds the vertebrae");
+  agg->add_option("--model", g->model, "bundle whose detector finds the vertebrae (unless --detectors)");
+  agg->add_option("--detectors", *detectors,
+                  "comma-separated detector runs or bundles, one per fold in fold order (run j never saw fold j); "
+                  "default: the --model bundle's detector on every fold");
   agg->add_option("--out", g->out, "run folder (records.jsonl, aggregator.json, aggregator_spec.json, metrics.json)")->required();
   agg->add_option("--rounds", g->booster.rounds, "boosting rounds");
   agg->add_option("--max-depth", g->booster.max_depth, "tree depth");
@@ -130,11 +134,10 @@ void register_train(CLI::App& app, Runner& run) {
                   "half-best-f1 (half the inner-CV best F1: the optimum for calibrated probabilities) or best-f1 "
                   "(the score where the inner-CV F1 peaked)");
   agg->add_option("--device", g->device, "cpu, cuda or auto");
-  agg->callback([&run, g, runs] {
-    run = [g, runs] {
-      std::stringstream in(*runs);
-      for (std::string r; std::getline(in, r, ',');)
-        if (!r.empty()) g->classifier_runs.push_back(r);
+  agg->callback([&run, g, runs, detectors] {
+    run = [g, runs, detectors] {
+      append_comma_list(*runs, &g->classifier_runs);
+      append_comma_list(*detectors, &g->detector_runs);
       const auto m = nlohmann::json::parse(pipeline::train_aggregator(*g));
       for (const char* set : {"heldout_fold", "all_folds"}) {
         print_metrics_line(std::string(set) + " aggregator", m[set]["aggregator"], 34);

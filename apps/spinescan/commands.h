@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace spinescan::cli {
 
@@ -34,5 +36,12 @@ inline void print_metrics_line(const std::string& name, const nlohmann::json& m,
               m["accuracy"].get<double>(), m["precision"].get<double>(), m["recall"].get<double>(), m["f1"].get<double>());
 }
 void register_analyze(CLI::App& app, Runner& run);
+
+// Appends the non-empty items of a comma-separated option value ("a,b,,c" -> a, b, c).
+inline void append_comma_list(const std::string& text, std::vector<std::string>* out) {
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out->push_back(item);
+}
 
 }  // namespace spinescan::cli

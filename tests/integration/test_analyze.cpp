@@ -120,6 +120,41 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
   EXPECT_EQ(short_list.exit_code, 2) << short_list.err;
 }
 
+TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
+  const std::string common = "--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
+                             " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " +
+                             p.bundle.string() + " --rounds 20 --detectors ";
+  // The bundle's own detector named for every fold: the same records as without --detectors,
+  // under a key that names the detectors (so they were computed, not re-used).
+  const std::string b = p.bundle.string();
+  const Result same = run_cli(common + b + "," + b + "," + b + " --out " + (p.tmp / "agg_det").string());
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_EQ(same.err.find("re-using"), std::string::npos) << same.err;
+  const auto with = spinescan::testing::read_jsonl(p.tmp / "agg_det/records.jsonl");
+  const auto without = spinescan::testing::read_jsonl(p.tmp / "agg/records.jsonl");
+  ASSERT_EQ(with.size(), without.size());
+  EXPECT_EQ(with[0]["detector_runs"].size(), 3u);
+  EXPECT_FALSE(without[0].contains("detector_runs"));
+  // A record's level is named by the bundle's level model, which `model add-aggregator` has
+  // changed since the first run; train aggregator re-names them from its own. The rest is what
+  // the detector and the classifier found.
+  for (size_t i = 1; i < with.size(); ++i) {
+    auto a = with[i], b = without[i];
+    for (auto* r : {&a, &b}) r->erase("level"), r->erase("level_confidence");
+    EXPECT_EQ(a, b) << "record " << i;
+  }
+  const auto spec = nlohmann::json::parse(read_file(p.tmp / "agg_det/aggregator_spec.json"));
+  EXPECT_EQ(spec["provenance"]["detector_runs"].size(), 3u);
+  // Fold 0's detector is looked up in the folder given for it: a classifier run has none.
+  const Result no_detector = run_cli(common + p.runs[0] + "," + b + "," + b + " --out " + (p.tmp / "agg_det2").string());
+  EXPECT_NE(no_detector.exit_code, 0);
+  EXPECT_NE(no_detector.err.find("has no detector"), std::string::npos) << no_detector.err;
+  const Result short_list = run_cli(common + b + " --out " + (p.tmp / "agg_det3").string());
+  EXPECT_EQ(short_list.exit_code, 2) << short_list.err;
+}
+
 TEST(Analyze, ReportMatchesThePhantomsTruth) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.add_classifier.exit_code, 0) << p.add_classifier.err;

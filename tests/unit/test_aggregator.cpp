@@ -2,6 +2,7 @@
 // to the ground truth, end-to-end metrics with bootstrap intervals, and the report files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -156,6 +157,18 @@ TEST(Booster, MonotoneConstraintKeepsTheOutputRisingWithAFeature) {
                         ? 1
                         : 0)
         << names[i];
+}
+
+TEST(Features, LevelCuesAreFeaturesAndNoPathologyEvidence) {
+  const auto& names = vertebra_feature_names();
+  const auto& cues = level_cue_feature_names();
+  EXPECT_GE(cues.size(), 5u);
+  for (const auto& cue : cues) {
+    EXPECT_NE(std::find(names.begin(), names.end(), cue), names.end()) << cue;
+    EXPECT_NE(cue.rfind("p_", 0), 0u) << cue;  // no classifier probability
+    EXPECT_NE(cue.rfind("q_", 0), 0u) << cue;  // no intensity-model probability
+    EXPECT_EQ(cue.find("position"), std::string::npos) << cue;
+  }
 }
 
 TEST(TruthMatching, OneToOneByOverlapAndMissedBodiesCountAsMisses) {

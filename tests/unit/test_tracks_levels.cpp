@@ -1,6 +1,8 @@
 // Linking per-slice boxes into 3D vertebrae, and naming their levels.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "spinescan/aggregate/levels.h"
 #include "spinescan/aggregate/tracks.h"
 
@@ -85,6 +87,50 @@ TEST(Levels, FlagsAShortLowestBodyAsPossiblyTransitional) {
   name_levels(link_tracks(boxes), {"L5", 0.9}, {400, 1.0}, &warnings);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("transitional"), std::string::npos);
+}
+
+// Lowest bodies of 12 training cases: L5 in 8 (a confident box), S1 in 4 (a box the detector
+// was unsure of); a second feature separates them too, but it is not a candidate cue.
+struct LowestBodies {
+  std::vector<std::string> names = {"p_max", "score_mean"};
+  std::vector<std::vector<double>> features;
+  std::vector<std::string> levels;
+  LowestBodies() {
+    for (int i = 0; i < 8; ++i) features.push_back({0.1 + 0.01 * i, 0.9 + 0.01 * i}), levels.push_back("L5");
+    for (int i = 0; i < 4; ++i) features.push_back({0.8 + 0.01 * i, 0.5 + 0.02 * i}), levels.push_back("S1");
+  }
+};
+
+TEST(Levels, LearnsWhenTheLowestBodyIsS1FromACue) {
+  const LowestBodies t;
+  const LevelModel m = learn_lowest_level(t.features, t.levels, t.names, {"score_mean"});
+  EXPECT_EQ(m.lowest_level, "L5");
+  EXPECT_EQ(m.alternative_level, "S1");
+  EXPECT_EQ(m.cue, "score_mean");
+  EXPECT_DOUBLE_EQ(m.rule_accuracy, 1.0);
+  EXPECT_EQ(m.lowest_for(t.names, {0.1, 0.95}), "L5");
+  EXPECT_EQ(m.lowest_for(t.names, {0.1, 0.55}), "S1");
+  EXPECT_EQ(m.lowest_for(t.names, {0.1, std::nan("")}), "L5");  // no cue: the common level
+  // The rule survives its JSON round trip (it is stored in the bundle).
+  const LevelModel back = LevelModel::from_json(m.to_json());
+  EXPECT_EQ(back.lowest_for(t.names, {0.1, 0.55}), "S1");
+  EXPECT_EQ(back.lowest_for(t.names, {0.1, 0.95}), "L5");
+}
+
+TEST(Levels, NoRuleWithoutACandidateCueOrEnoughCasesOfTheOtherLevel) {
+  const LowestBodies t;
+  // p_max separates the two as well, but a pathology probability is no level cue.
+  const LevelModel only_p = learn_lowest_level(t.features, t.levels, t.names, {"p_max"});
+  EXPECT_EQ(only_p.cue, "p_max");  // named candidates are honoured...
+  const LevelModel none = learn_lowest_level(t.features, t.levels, t.names, {"not_a_feature"});
+  EXPECT_TRUE(none.alternative_level.empty());  // ...and nothing else is tried
+  EXPECT_DOUBLE_EQ(none.rule_accuracy, 8.0 / 12.0);
+  // Two S1 cases are too few to learn a rule from.
+  std::vector<std::vector<double>> f(t.features.begin(), t.features.end() - 2);
+  std::vector<std::string> l(t.levels.begin(), t.levels.end() - 2);
+  const LevelModel few = learn_lowest_level(f, l, t.names, {"score_mean"});
+  EXPECT_TRUE(few.alternative_level.empty());
+  EXPECT_EQ(few.lowest_for(t.names, {0.1, 0.5}), "L5");
 }
 
 TEST(Tracks, DropsShortLateralTracksOffTheColumn) {

@@ -63,6 +63,15 @@ const std::vector<std::string>& vertebra_feature_names() {
   return names;
 }
 
+const std::vector<std::string>& level_cue_feature_names() {
+  static const std::vector<std::string> names = {
+      "slices",         "score_mean",          "score_min",           "height_mm",
+      "depth_mm",       "height_over_depth",   "height_vs_neighbours", "depth_vs_neighbours",
+      "signal_vs_neighbours", "slice_body_p50", "slice_inferior_band_minus_body", "slice_disc_below_mean",
+      "slice_height_over_width"};
+  return names;
+}
+
 SliceEvidence slice_evidence(const Track& track) {
   SPINESCAN_CHECK(!track.boxes.empty(), "a track without boxes");
   SliceEvidence e;

@@ -16,6 +16,15 @@ namespace spinescan::aggregate {
 
 const std::vector<std::string>& vertebra_feature_names();
 
+// The features a level rule may use to tell an S1 from an L5 as the lowest body found
+// (LevelModel): the detector's confidence (S1 is background to a detector trained where the
+// sacrum is unlabelled, so a box on it is a less sure one), the body's size and shape against
+// its neighbours', the signal of its body and of what lies below it (a disc under L5, the
+// fused sacrum under S1) and how many slices it spans. Not the pathology probabilities nor
+// the place in the column: with a few dozen training cases a threshold on one of those 34
+// columns separates a handful of S1 cases by chance.
+const std::vector<std::string>& level_cue_feature_names();
+
 // Summary of the classifier's per-slice probabilities of one track.
 struct SliceEvidence {
   double max = -1, mean = -1, top2_mean = -1, sd = -1;  // -1: no slice was classified

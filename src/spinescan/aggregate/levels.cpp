@@ -53,7 +53,7 @@ LevelModel LevelModel::from_json(const nlohmann::json& j) {
 }
 
 LevelModel learn_lowest_level(const std::vector<std::vector<double>>& features, const std::vector<std::string>& levels,
-                              const std::vector<std::string>& names) {
+                              const std::vector<std::string>& names, const std::vector<std::string>& cue_candidates) {
   LevelModel m;
   std::map<std::string, int> votes;
   for (const auto& l : levels) ++votes[l];
@@ -69,6 +69,7 @@ LevelModel learn_lowest_level(const std::vector<std::vector<double>>& features, 
   const std::string alternative = ranked[1].second;
   int best_right = ranked[0].first;
   for (size_t f = 0; f < names.size(); ++f) {
+    if (std::find(cue_candidates.begin(), cue_candidates.end(), names[f]) == cue_candidates.end()) continue;
     std::vector<double> values;
     for (const auto& row : features)
       if (!std::isnan(row[f])) values.push_back(row[f]);

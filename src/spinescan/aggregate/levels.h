@@ -37,9 +37,10 @@ struct LevelModel {
 };
 
 // Learns lowest_level and the rule from the training cases' lowest found bodies: their
-// features and their true levels. Confidence is left for the caller to measure.
+// features and their true levels; the rule's cue is one of `cue_candidates` (names in
+// `feature_names`; others are never tried). Confidence is left for the caller to measure.
 LevelModel learn_lowest_level(const std::vector<std::vector<double>>& lowest_features, const std::vector<std::string>& true_levels,
-                              const std::vector<std::string>& feature_names);
+                              const std::vector<std::string>& feature_names, const std::vector<std::string>& cue_candidates);
 
 struct NamedLevel {
   std::string level;

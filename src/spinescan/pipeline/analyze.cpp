@@ -70,7 +70,7 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
   impl_->bundle = resolve_bundle_folder(bundle);
   impl_->manifest = read_manifest(impl_->bundle);
   impl_->device = detect::parse_device(options.device);
-  impl_->detector = detect::load_detector(impl_->bundle, impl_->device);
+  impl_->detector = detect::load_detector(options.detector.empty() ? impl_->bundle : options.detector, impl_->device);
   if (!options.classifier.empty())
     impl_->classifier = classify::load_classifier(options.classifier, impl_->device);
   else if (impl_->manifest.contains("classifier"))

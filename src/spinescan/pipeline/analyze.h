@@ -44,6 +44,10 @@ struct AnalyzerOptions {
   // Use this run's or bundle's classifier instead of the bundle's own (out-of-fold
   // predictions when training the aggregator).
   std::filesystem::path classifier;
+  // Use this run's or bundle's detector instead of the bundle's own (out-of-fold detections
+  // when training the aggregator: a detector on its own training cases never boxes what it
+  // learnt as background, such as S1, so its records would hide that failure).
+  std::filesystem::path detector;
   bool use_aggregator = true;  // false: probability = calibrated max over slices
   // Use this intensity model (LogisticRegression JSON) instead of the bundle's (out of fold).
   nlohmann::json intensity_model;

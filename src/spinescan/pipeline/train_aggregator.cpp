@@ -51,12 +51,19 @@ nlohmann::json records_key(const AggregatorTrainConfig& c) {
   };
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& r : c.classifier_runs) runs.push_back(fs::weakly_canonical(r).string() + "#" + section_hash(r, "classifier"));
-  return {{"records_version", 2},
+  nlohmann::json key = {{"records_version", 2},
           {"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
           {"model", fs::weakly_canonical(c.model).string() + "#" + section_hash(c.model, "detector")},
           {"classifier_runs", runs},
           {"features", aggregate::vertebra_feature_names()},
           {"intensity_model", "logistic regression on the training cases of each fold"}};
+  // Only when given, so records cached before --detectors existed stay valid.
+  if (!c.detector_runs.empty()) {
+    nlohmann::json detectors = nlohmann::json::array();
+    for (const auto& r : c.detector_runs) detectors.push_back(fs::weakly_canonical(r).string() + "#" + section_hash(r, "detector"));
+    key["detector_runs"] = detectors;
+  }
+  return key;
 }
 
 // The intensity model of fold j: fitted on the ground-truth boxes of fold j's training cases.
@@ -85,10 +92,12 @@ std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig&
   }
   std::vector<VertebraRecord> records;
   for (size_t j = 0; j < splits.folds.size(); ++j) {
-    log_info("fold " + std::to_string(j) + ": " + std::to_string(splits.folds[j].val.size()) + " cases, classifier " + c.classifier_runs[j]);
+    log_info("fold " + std::to_string(j) + ": " + std::to_string(splits.folds[j].val.size()) + " cases, classifier " + c.classifier_runs[j] +
+             (c.detector_runs.empty() ? std::string() : ", detector " + c.detector_runs[j]));
     AnalyzerOptions options;
     options.device = c.device;
     options.classifier = c.classifier_runs[j];
+    if (!c.detector_runs.empty()) options.detector = c.detector_runs[j];
     options.use_aggregator = false;
     options.intensity_model =
         static_cast<int>(j) == c.fold ? heldout_intensity_model : fold_intensity_model(dataset, splits.folds[j].train);
@@ -126,7 +135,8 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
     lowest_features.push_back(lowest->features);
     lowest_levels.push_back(level);
   }
-  aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, aggregate::vertebra_feature_names());
+  aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, aggregate::vertebra_feature_names(),
+                                                                 aggregate::level_cue_feature_names());
   int right = 0, counted = 0;
   for (const auto& name : cases) {
     const std::string lowest = lowest_level_of_case(model, by_case[name]);
@@ -177,6 +187,8 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   SPINESCAN_CHECK_AS(static_cast<int>(c.classifier_runs.size()) == num_folds, ConfigError, "--classifiers needs one run per fold (",
                      num_folds, "), in fold order; got ", c.classifier_runs.size(),
                      " (out-of-fold outputs only: a classifier never scores the cases it was trained on)");
+  SPINESCAN_CHECK_AS(c.detector_runs.empty() || static_cast<int>(c.detector_runs.size()) == num_folds, ConfigError,
+                     "--detectors needs one run per fold (", num_folds, "), in fold order; got ", c.detector_runs.size());
   fs::create_directories(c.out);
   // Fold --fold's intensity model goes into the bundle and scores that fold's cases: fitted once.
   const nlohmann::json heldout_intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
@@ -279,6 +291,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   spec.levels = levels;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                      {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
+                     {"detector_runs", c.detector_runs.empty() ? nlohmann::json(c.model) : nlohmann::json(c.detector_runs)},
                      {"training_vertebrae", all_train.y.size()}, {"booster", booster.to_json()},
                      {"heldout_fold", metrics["heldout_fold"]}, {"all_folds", metrics["all_folds"]}};
   final_model.save(fs::path(c.out) / spec.model_file);

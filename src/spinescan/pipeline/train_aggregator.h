@@ -2,7 +2,8 @@
 // `spinescan train aggregator`: the boosted-tree model that turns one vertebra's slice
 // results and 3D context into one probability, trained on out-of-fold classifier outputs
 // only. For each fold j of the split, the detector runs on fold j's held-out cases and the
-// classifier trained without them (classifier run j) scores every box; the features of those
+// classifier trained without them (classifier run j) scores every box (with --detectors,
+// detector run j finds the boxes); the features of those
 // cases are therefore never computed by a classifier that saw them. The aggregator is then
 // fitted on the training cases of --fold (inner cross-validation over the other folds gives
 // its threshold and its out-of-fold numbers) and scored on --fold's held-out cases, so the
@@ -18,6 +19,10 @@ struct AggregatorTrainConfig {
   std::string data, split, out;
   std::string model;                         // bundle whose detector finds the vertebrae
   std::vector<std::string> classifier_runs;  // one per fold of the split, in fold order
+  // Empty: the bundle's detector on every fold. Else one detector run per fold, in fold order
+  // (run j never saw fold j), so the records (and the level rule learnt from them) show how
+  // the detector behaves on cases it did not train on.
+  std::vector<std::string> detector_runs;
   int fold = 0;
   aggregate::BoosterParams booster;
   bool monotone_evidence = true;             // aggregate::evidence_monotone_constraints() on the trees
