@@ -90,7 +90,7 @@ TEST(Levels, FlagsAShortLowestBodyAsPossiblyTransitional) {
 }
 
 // Lowest bodies of 12 training cases: L5 in 8 (a confident box), S1 in 4 (a box the detector
-// was unsure of); a second feature separates them too, but it is not a candidate cue.
+// was unsure of). p_max separates them too: whether it may be the cue is the candidates' say.
 struct LowestBodies {
   std::vector<std::string> names = {"p_max", "score_mean"};
   std::vector<std::vector<double>> features;

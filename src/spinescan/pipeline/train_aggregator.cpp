@@ -45,24 +45,25 @@ std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::
 // stands for its weights; `records_version` counts changes to how analyze computes a
 // record (2: only the boxes of at least 30 % of a body's largest box are classified).
 nlohmann::json records_key(const AggregatorTrainConfig& c) {
-  const auto section_hash = [](const fs::path& folder, const char* section) {
+  // "<folder>#<hash of its manifest's section>"
+  const auto keyed = [](const fs::path& folder, const char* section) {
     const nlohmann::json m = read_manifest(resolve_bundle_folder(folder));
-    return std::to_string(std::hash<std::string>{}(m.contains(section) ? m[section].dump() : std::string()));
+    return fs::weakly_canonical(folder).string() + "#" +
+           std::to_string(std::hash<std::string>{}(m.contains(section) ? m[section].dump() : std::string()));
   };
-  nlohmann::json runs = nlohmann::json::array();
-  for (const auto& r : c.classifier_runs) runs.push_back(fs::weakly_canonical(r).string() + "#" + section_hash(r, "classifier"));
+  const auto keyed_runs = [&](const std::vector<std::string>& runs, const char* section) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : runs) out.push_back(keyed(r, section));
+    return out;
+  };
   nlohmann::json key = {{"records_version", 2},
           {"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
-          {"model", fs::weakly_canonical(c.model).string() + "#" + section_hash(c.model, "detector")},
-          {"classifier_runs", runs},
+          {"model", keyed(c.model, "detector")},
+          {"classifier_runs", keyed_runs(c.classifier_runs, "classifier")},
           {"features", aggregate::vertebra_feature_names()},
           {"intensity_model", "logistic regression on the training cases of each fold"}};
   // Only when given, so records cached before --detectors existed stay valid.
-  if (!c.detector_runs.empty()) {
-    nlohmann::json detectors = nlohmann::json::array();
-    for (const auto& r : c.detector_runs) detectors.push_back(fs::weakly_canonical(r).string() + "#" + section_hash(r, "detector"));
-    key["detector_runs"] = detectors;
-  }
+  if (!c.detector_runs.empty()) key["detector_runs"] = keyed_runs(c.detector_runs, "detector");
   return key;
 }
 
