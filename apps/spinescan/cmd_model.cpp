@@ -8,6 +8,7 @@
 #include "spinescan/classify/bundle.h"
 #include "spinescan/detect/bundle.h"
 #include "spinescan/pipeline/train_aggregator.h"
+#include "spinescan/pipeline/train_levels.h"
 
 namespace spinescan::cli {
 
@@ -54,6 +55,18 @@ void register_model(CLI::App& app, Runner& run) {
     run = [ag] {
       const auto bytes = pipeline::add_aggregator_to_bundle(ag->run, ag->bundle);
       std::cout << "wrote " << ag->bundle << "/aggregator.json (" << bytes / 1024.0 << " KiB) and manifest.json\n";
+      return kOk;
+    };
+  });
+
+  auto al = std::make_shared<AddArgs>();
+  CLI::App* add_levels = cmd->add_subcommand("add-levels", "Put a level model (`spinescan train levels`) into a bundle's aggregator");
+  add_levels->add_option("run", al->run, "run folder of `spinescan train levels`")->required();
+  add_levels->add_option("--bundle", al->bundle, "bundle folder to write into");
+  add_levels->callback([&run, al] {
+    run = [al] {
+      pipeline::add_levels_to_bundle(al->run, al->bundle);
+      std::cout << "wrote the level model into " << al->bundle << "/manifest.json\n";
       return kOk;
     };
   });

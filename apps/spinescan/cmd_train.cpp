@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "spinescan/pipeline/train_aggregator.h"
+#include "spinescan/pipeline/train_levels.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/core/errors.h"
@@ -133,6 +134,13 @@ void register_train(CLI::App& app, Runner& run) {
   agg->add_option("--threshold-rule", g->threshold_rule,
                   "half-best-f1 (half the inner-CV best F1: the optimum for calibrated probabilities) or best-f1 "
                   "(the score where the inner-CV F1 peaked)");
+  agg->add_option("--level-examples", g->level_examples,
+                  "what the level model (is the lowest body L5 or S1?) learns from: detections (a one-feature rule on the "
+                  "records' lowest bodies) or ground-truth (a level head on each training case's lowest labelled body, the "
+                  "one above and the one below, as `train levels`)");
+  agg->add_option("--below-rate", g->below_rate,
+                  "prior of the level head: how often the detector boxes the body below the lowest labelled one on new "
+                  "studies (used when the records show it in fewer than 3 cases)");
   agg->add_option("--device", g->device, "cpu, cuda or auto");
   agg->callback([&run, g, runs, detectors] {
     run = [g, runs, detectors] {
@@ -147,6 +155,35 @@ void register_train(CLI::App& app, Runner& run) {
                     m[set]["levels"]["n"].get<int>());
       }
       std::cout << "wrote " << g->out << "/aggregator.json and metrics.json\n";
+      return kOk;
+    };
+  });
+
+  auto lv = std::make_shared<pipeline::LevelTrainConfig>();
+  lv->model = default_model_path();
+  CLI::App* levels = cmd->add_subcommand(
+      "levels", "Re-learn a bundle's level model (is the lowest body found L5 or S1?) from the ground truth of a fold's training cases");
+  levels->add_option("--data", lv->data, "dataset folder")->required();
+  levels->add_option("--split", lv->split, "splits.json (spinescan dataset split)")->required();
+  levels->add_option("--fold", lv->fold, "fold whose train cases teach the rule; its val cases are held out");
+  levels->add_option("--model", lv->model, "bundle whose detector finds the vertebrae and whose level model is compared");
+  levels->add_option("--out", lv->out, "run folder (levels.json, metrics.json)")->required();
+  levels->add_option("--below-rate", lv->below_rate,
+                     "prior of the level head: how often the detector boxes the body below the lowest labelled one on new "
+                     "studies (default: 5 of 37, measured with out-of-fold detectors on SPIDER, docs/analyze.md)");
+  levels->add_option("--device", lv->device, "cpu, cuda or auto");
+  levels->callback([&run, lv] {
+    run = [lv] {
+      const auto m = nlohmann::json::parse(pipeline::train_levels(*lv));
+      for (const char* set : {"heldout_fold", "training_cases"})
+        for (const char* which : {"levels", "bundle_levels"}) {
+          const auto& a = m[set][which];
+          std::printf("%-14s %-14s level accuracy %s (n=%d), cases all right %d of %d\n", set,
+                      std::string(which) == "levels" ? "new rule" : "bundle's", a["accuracy"].is_null() ? "-" : std::to_string(a["accuracy"].get<double>()).substr(0, 5).c_str(),
+                      a["n"].get<int>(), a["cases_all_right"].get<int>(), a["cases"].get<int>());
+        }
+      std::cout << "rule: " << m["levels_model"].dump() << "\n";
+      std::cout << "wrote " << lv->out << "/levels.json and metrics.json\n";
       return kOk;
     };
   });

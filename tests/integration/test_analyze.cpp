@@ -11,6 +11,7 @@
 #include <set>
 
 #include "spinescan/aggregate/features.h"
+#include "spinescan/aggregate/levels.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/data/boxes.h"
 #include "spinescan/data/dataset.h"
@@ -153,6 +154,107 @@ TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
   EXPECT_NE(no_detector.err.find("has no detector"), std::string::npos) << no_detector.err;
   const Result short_list = run_cli(common + b + " --out " + (p.tmp / "agg_det3").string());
   EXPECT_EQ(short_list.exit_code, 2) << short_list.err;
+}
+
+TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.add_aggregator.exit_code, 0) << p.add_aggregator.err;
+  // The aggregator trained above learnt its level rule from its detections (the default);
+  // asked to, it fits the level head on ground truth, re-using its records.
+  const auto agg = nlohmann::json::parse(read_file(p.tmp / "agg/aggregator_spec.json"));
+  EXPECT_EQ(agg["provenance"]["level_examples"], "detections");
+  const auto gt_out = p.tmp / "agg_gt";
+  std::filesystem::create_directories(gt_out);
+  std::filesystem::copy_file(p.tmp / "agg/records.jsonl", gt_out / "records.jsonl");
+  const Result gt = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
+                            " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " + p.bundle.string() +
+                            " --out " + gt_out.string() + " --rounds 20 --level-examples ground-truth");
+  ASSERT_EQ(gt.exit_code, 0) << gt.err;
+  EXPECT_NE(gt.err.find("re-using"), std::string::npos) << gt.err;
+  const auto gt_spec = nlohmann::json::parse(read_file(gt_out / "aggregator_spec.json"));
+  EXPECT_EQ(gt_spec["provenance"]["level_examples"], "ground-truth");
+  EXPECT_TRUE(gt_spec["levels"].contains("lowest_level"));
+  const Result bad = run_cli("train aggregator --data " + p.data.string() + " --split " + p.split.string() + " --classifiers " +
+                             p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " + p.bundle.string() + " --out " +
+                             (p.tmp / "agg_bad").string() + " --level-examples guesses");
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+
+  const auto run = p.tmp / "levels";
+  const Result r = run_cli("--threads 2 train levels --data " + p.data.string() + " --split " + p.split.string() + " --fold 0 --model " +
+                           p.bundle.string() + " --out " + run.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto levels = nlohmann::json::parse(read_file(run / "levels.json"));
+  EXPECT_TRUE(levels.contains("lowest_level"));
+  // Three ground-truth examples per training case (6 cases): lowest body, the one above, the one below.
+  EXPECT_GE(levels["provenance"]["num_examples"].get<int>(), 12);
+  const auto m = nlohmann::json::parse(read_file(run / "metrics.json"));
+  const size_t heldout = Splits::load(p.split).folds[0].val.size();
+  EXPECT_EQ(m["heldout_fold"]["lowest"].size(), heldout);
+  for (const char* which : {"levels", "bundle_levels"}) {
+    EXPECT_GT(m["heldout_fold"][which]["n"].get<int>(), 0) << which;
+    EXPECT_EQ(m["heldout_fold"][which]["n"], m["heldout_fold"]["levels"]["n"]) << "same vertebrae for both models";
+  }
+  // The rule's decision on each held-out case is what names that case's vertebrae.
+  for (const auto& row : m["heldout_fold"]["lowest"]) EXPECT_TRUE(row["said"].is_string() && !row["said"].get<std::string>().empty());
+
+  // Into a copy of the bundle: its manifest's level model becomes levels.json, the rest stays.
+  const auto copy = p.tmp / "bundle_levels";
+  std::filesystem::copy(p.bundle, copy, std::filesystem::copy_options::recursive);
+  const auto before = nlohmann::json::parse(read_file(copy / "manifest.json"));
+  const Result add = run_cli("model add-levels " + run.string() + " --bundle " + copy.string());
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  auto after = nlohmann::json::parse(read_file(copy / "manifest.json"));
+  EXPECT_EQ(after["aggregator"]["levels"], levels);
+  after["aggregator"]["levels"] = before["aggregator"]["levels"];
+  EXPECT_EQ(after, before);
+  const Dataset d = load_dataset(p.data);
+  const Result analyzed = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " + copy.string() +
+                                  " --out " + (p.tmp / "report_levels").string());
+  EXPECT_EQ(analyzed.exit_code, 0) << analyzed.err;
+  // A folder that is no run is refused with one line.
+  const Result none = run_cli("model add-levels " + p.tmp.path().string() + " --bundle " + copy.string());
+  EXPECT_EQ(none.exit_code, 1) << none.err;
+}
+
+TEST(TrainLevels, TheHeadsProbabilityNamesTheLowestBodyAndSaysWhenItIsUnsure) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.add_aggregator.exit_code, 0) << p.add_aggregator.err;
+  const auto copy = p.tmp / "bundle_head";
+  std::filesystem::copy(p.bundle, copy, std::filesystem::copy_options::recursive);
+  const Dataset d = load_dataset(p.data);
+  const std::string study = d.case_named(p.heldout_case()).image.string();
+  // A head that knows nothing (all weights 0: p = 0.5 before the prior), with a prior r: the
+  // probability that the lowest body is the level below is r itself.
+  auto analyze_with_rate = [&](double rate, const std::string& name) {
+    auto manifest = nlohmann::json::parse(read_file(copy / "manifest.json"));
+    auto& levels = manifest["aggregator"]["levels"];
+    levels.erase("rule");
+    levels["lowest_level"] = "L5";
+    levels["confidence"] = 0.9;
+    levels["head"] = {{"alternative_level", "S1"},
+                      {"cues", {"signal_vs_neighbours", "slice_body_p50", "slice_inferior_band_minus_body", "slice_disc_below_mean"}},
+                      {"logistic_regression", {{"mean", {0, 0, 0, 0}}, {"sd", {1, 1, 1, 1}}, {"weights", {0, 0, 0, 0}}, {"bias", 0}}},
+                      {"alternative_rate", rate}};
+    std::ofstream(copy / "manifest.json") << manifest.dump(2);
+    const Result r = run_cli("--threads 2 analyze " + study + " --model " + copy.string() + " --out " + (p.tmp / name).string());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(read_file(p.tmp / name / "report.json"));
+  };
+  const auto unsure = analyze_with_rate(0.4, "report_unsure");
+  const auto sure = analyze_with_rate(0.95, "report_s1");
+  ASSERT_FALSE(unsure["vertebrae"].empty());
+  ASSERT_EQ(unsure["vertebrae"].size(), sure["vertebrae"].size());
+  // p = 0.4: L5, with a warning, and no name surer than the head.
+  EXPECT_EQ(unsure["vertebrae"].back()["level"], "L5");
+  bool warned = false;
+  for (const auto& w : unsure["warnings"]) warned = warned || w.get<std::string>().find("may be S1 rather than L5") != std::string::npos;
+  EXPECT_TRUE(warned) << unsure["warnings"].dump();
+  for (const auto& v : unsure["vertebrae"]) EXPECT_LE(v["level_confidence"].get<double>(), 0.6 + 1e-9);
+  // p = 0.95: S1, every name one step down the column, no such warning.
+  EXPECT_EQ(sure["vertebrae"].back()["level"], "S1");
+  for (size_t i = 0; i < sure["vertebrae"].size(); ++i)
+    EXPECT_EQ(sure["vertebrae"][i]["level"], aggregate::level_above(unsure["vertebrae"][i]["level"].get<std::string>(), -1)) << i;
+  for (const auto& w : sure["warnings"]) EXPECT_EQ(w.get<std::string>().find("may be"), std::string::npos) << w;
 }
 
 TEST(Analyze, ReportMatchesThePhantomsTruth) {

@@ -20,8 +20,26 @@ std::string level_above(const std::string& level, int steps) {
   return order[static_cast<size_t>(index)];
 }
 
+double LevelModel::alternative_probability(const std::vector<std::string>& names, const std::vector<double>& f) const {
+  if (alternative_level.empty() || !head.fitted()) return -1;
+  std::vector<double> x;
+  for (const auto& cue : head_cues) {
+    const auto it = std::find(names.begin(), names.end(), cue);
+    if (it == names.end() || std::isnan(f[static_cast<size_t>(it - names.begin())])) return -1;
+    x.push_back(f[static_cast<size_t>(it - names.begin())]);
+  }
+  const double p = std::clamp(head.predict(x), 1e-9, 1 - 1e-9);
+  const double r = std::clamp(alternative_rate, 1e-6, 1 - 1e-6);
+  const double logit = std::log(p / (1 - p)) + std::log(r / (1 - r));
+  return 1 / (1 + std::exp(-logit));
+}
+
 std::string LevelModel::lowest_for(const std::vector<std::string>& names, const std::vector<double>& f) const {
   if (alternative_level.empty()) return lowest_level;
+  if (head.fitted()) {
+    const double p = alternative_probability(names, f);
+    return p > 0.5 ? alternative_level : lowest_level;
+  }
   const auto it = std::find(names.begin(), names.end(), cue);
   if (it == names.end()) return lowest_level;
   const double x = f[static_cast<size_t>(it - names.begin())];
@@ -31,7 +49,10 @@ std::string LevelModel::lowest_for(const std::vector<std::string>& names, const 
 
 nlohmann::json LevelModel::to_json() const {
   nlohmann::json j = {{"lowest_level", lowest_level}, {"confidence", confidence}};
-  if (!alternative_level.empty())
+  if (!alternative_level.empty() && head.fitted())
+    j["head"] = {{"alternative_level", alternative_level}, {"cues", head_cues}, {"logistic_regression", head.to_json()},
+                 {"alternative_rate", alternative_rate}, {"training_accuracy", rule_accuracy}};
+  else if (!alternative_level.empty())
     j["rule"] = {{"alternative_level", alternative_level}, {"cue", cue}, {"threshold", cue_threshold},
                  {"alternative_when_above", alternative_when_above}, {"training_accuracy", rule_accuracy}};
   return j;
@@ -48,6 +69,14 @@ LevelModel LevelModel::from_json(const nlohmann::json& j) {
     m.cue_threshold = r.value("threshold", 0.0);
     m.alternative_when_above = r.value("alternative_when_above", true);
     m.rule_accuracy = r.value("training_accuracy", 0.0);
+  }
+  if (j.contains("head")) {
+    const auto& h = j["head"];
+    m.alternative_level = h.value("alternative_level", "");
+    m.head_cues = h.at("cues").get<std::vector<std::string>>();
+    m.head = classify::LogisticRegression::from_json(h.at("logistic_regression"));
+    m.alternative_rate = h.value("alternative_rate", 0.5);
+    m.rule_accuracy = h.value("training_accuracy", 0.0);
   }
   return m;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "spinescan/aggregate/tracks.h"
+#include "spinescan/classify/baseline.h"
 
 namespace spinescan::aggregate {
 
@@ -29,9 +30,19 @@ struct LevelModel {
   double cue_threshold = 0;
   bool alternative_when_above = true;
   double rule_accuracy = 0;
+  // A level head, used instead of the rule when present: logistic regression on `head_cues`
+  // (class-balanced, fitted on ground-truth examples, pipeline/level_examples.h), whose
+  // log-odds are shifted by the prior log(r / (1 - r)), r = `alternative_rate`: how often the
+  // lowest body a detector finds on new studies is the alternative level.
+  std::vector<std::string> head_cues;
+  classify::LogisticRegression head;
+  double alternative_rate = 0.5;
 
   // The level of the lowest found body given its features.
   std::string lowest_for(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
+  // The head's probability that the lowest found body is the alternative level; -1 without a
+  // head or when a cue is missing.
+  double alternative_probability(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
   nlohmann::json to_json() const;
   static LevelModel from_json(const nlohmann::json& j);
 };

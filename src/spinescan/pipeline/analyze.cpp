@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <cmath>
 
@@ -176,7 +177,23 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
 
   const auto features = aggregate::vertebra_features(tracks, out.normalized);
   aggregate::LevelModel levels = s.aggregator_spec ? s.aggregator_spec->levels : aggregate::LevelModel{};
-  if (!features.empty()) levels.lowest_level = levels.lowest_for(aggregate::vertebra_feature_names(), features.back());
+  if (!features.empty()) {
+    // The head's probability makes the naming confidence of this study: a lowest body that
+    // could be either level is said to be so, and the names are to be checked.
+    const double p_alternative = levels.alternative_probability(aggregate::vertebra_feature_names(), features.back());
+    const std::string usual = levels.lowest_level;
+    levels.lowest_level = levels.lowest_for(aggregate::vertebra_feature_names(), features.back());
+    if (p_alternative >= 0) {
+      levels.confidence = std::min(levels.confidence, std::max(p_alternative, 1 - p_alternative));
+      if (p_alternative > 0.2 && p_alternative < 0.8) {
+        char line[200];
+        std::snprintf(line, sizeof line, "the lowest vertebra found may be %s rather than %s (p = %.2f for %s): check the level names",
+                      (levels.lowest_level == usual ? levels.alternative_level : usual).c_str(), levels.lowest_level.c_str(),
+                      p_alternative, levels.alternative_level.c_str());
+        out.warnings.push_back(line);
+      }
+    }
+  }
   const auto names = aggregate::name_levels(
       tracks, levels, {static_cast<int>(out.normalized.size[1]), out.normalized.spacing_mm[1]}, &out.warnings);
 

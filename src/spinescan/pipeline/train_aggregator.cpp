@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "spinescan/aggregate/features.h"
 #include "spinescan/aggregate/levels.h"
@@ -19,26 +20,13 @@
 #include "spinescan/eval/classification_metrics.h"
 #include "spinescan/pipeline/end_to_end.h"
 #include "spinescan/pipeline/evaluate.h"
+#include "spinescan/pipeline/level_examples.h"
 
 namespace spinescan::pipeline {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-using CaseRecords = std::map<std::string, std::vector<const VertebraRecord*>>;
-CaseRecords group_by_case(const std::vector<VertebraRecord>& records) {
-  CaseRecords by_case;
-  for (const auto& r : records) by_case[r.case_name].push_back(&r);
-  return by_case;
-}
-
-// The lowest found vertebra's level in one case under `model`.
-std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records) {
-  for (const auto* r : case_records)
-    if (r->found && r->from_bottom == 0) return model.lowest_for(aggregate::vertebra_feature_names(), r->features);
-  return model.lowest_level;
-}
 
 // What the cached records were computed from; a change recomputes them. A model's section of
 // its manifest (it changes whenever new weights are put in, and holds their provenance)
@@ -112,48 +100,6 @@ std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig&
   return records;
 }
 
-// The level of the lowest found vertebra, learnt from the training cases' lowest matched
-// tracks (with a one-feature rule when that level varies, LevelModel); its confidence is the
-// share of those cases in which counting up from it names every matched vertebra right
-// (smoothed).
-aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases) {
-  CaseRecords by_case = group_by_case(records);
-  std::vector<std::vector<double>> lowest_features;
-  std::vector<std::string> lowest_levels;
-  for (const auto& name : cases) {
-    const VertebraRecord* lowest = nullptr;
-    const VertebraRecord* nearest_named = nullptr;  // the lowest found vertebra with a known level
-    for (const auto* r : by_case[name]) {
-      if (!r->found) continue;
-      if (r->from_bottom == 0) lowest = r;
-      if (!r->truth_level.empty() && (!nearest_named || r->from_bottom < nearest_named->from_bottom)) nearest_named = r;
-    }
-    if (!lowest || !nearest_named) continue;
-    // A lowest body that is no labelled body (S1 where the sacrum is not labelled) still has
-    // a level: counted down from the nearest labelled one.
-    const std::string level = aggregate::level_above(nearest_named->truth_level, -nearest_named->from_bottom);
-    if (level.empty()) continue;
-    lowest_features.push_back(lowest->features);
-    lowest_levels.push_back(level);
-  }
-  aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, aggregate::vertebra_feature_names(),
-                                                                 aggregate::level_cue_feature_names());
-  int right = 0, counted = 0;
-  for (const auto& name : cases) {
-    const std::string lowest = lowest_level_of_case(model, by_case[name]);
-    bool all_right = true, any = false;
-    for (const auto* r : by_case[name]) {
-      if (!r->found || r->truth_label == 0 || r->truth_level.empty()) continue;
-      any = true;
-      all_right = all_right && aggregate::level_above(lowest, r->from_bottom) == r->truth_level;
-    }
-    if (any) ++counted, right += all_right ? 1 : 0;
-  }
-  // Laplace's rule of succession: 10 of 10 right is not certainty.
-  model.confidence = (right + 1.0) / (counted + 2.0);
-  return model;
-}
-
 struct Rows {
   std::vector<std::vector<double>> x;
   std::vector<int> y;
@@ -179,6 +125,8 @@ void predict_found(const aggregate::Booster& b, const std::vector<VertebraRecord
 }  // namespace
 
 std::string train_aggregator(const AggregatorTrainConfig& c) {
+  SPINESCAN_CHECK_AS(c.level_examples == "ground-truth" || c.level_examples == "detections", ConfigError,
+                     "level examples: expected ground-truth or detections, got '", c.level_examples, "'");
   SPINESCAN_CHECK_AS(c.threshold_rule == "half-best-f1" || c.threshold_rule == "best-f1", ConfigError,
                      "threshold rule: expected half-best-f1 or best-f1, got '", c.threshold_rule, "'");
   const Dataset dataset = load_dataset(c.data);
@@ -196,13 +144,11 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   std::vector<VertebraRecord> records = load_or_compute_records(c, dataset, splits, heldout_intensity_model);
 
   // Levels: learnt on the training cases, applied to every case.
-  const aggregate::LevelModel levels = learn_levels(records, splits.folds[static_cast<size_t>(c.fold)].train);
-  {
-    std::map<std::string, std::string> lowest;
-    for (const auto& [name, rs] : group_by_case(records)) lowest[name] = lowest_level_of_case(levels, rs);
-    for (auto& r : records)
-      if (r.found) r.level = aggregate::level_above(lowest[r.case_name], r.from_bottom);
-  }
+  const auto& train_cases = splits.folds[static_cast<size_t>(c.fold)].train;
+  std::optional<LowestLevelExamples> examples;
+  if (c.level_examples == "ground-truth") examples = ground_truth_lowest_examples(classify::load_classifier_data(dataset, train_cases));
+  const aggregate::LevelModel levels = learn_levels(records, train_cases, examples ? &*examples : nullptr, c.below_rate);
+  name_records(levels, &records);
 
   aggregate::BoosterParams booster = c.booster;
   if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints();
@@ -293,7 +239,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                      {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
                      {"detector_runs", c.detector_runs.empty() ? nlohmann::json(c.model) : nlohmann::json(c.detector_runs)},
-                     {"training_vertebrae", all_train.y.size()}, {"booster", booster.to_json()},
+                     {"training_vertebrae", all_train.y.size()}, {"level_examples", c.level_examples}, {"booster", booster.to_json()},
                      {"heldout_fold", metrics["heldout_fold"]}, {"all_folds", metrics["all_folds"]}};
   final_model.save(fs::path(c.out) / spec.model_file);
   write_text_atomically(fs::path(c.out) / "aggregator_spec.json", spec.to_json().dump(2) + "\n");

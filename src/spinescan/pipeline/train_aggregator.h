@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "spinescan/aggregate/booster.h"
+#include "spinescan/pipeline/level_examples.h"
 
 namespace spinescan::pipeline {
 
@@ -26,6 +27,13 @@ struct AggregatorTrainConfig {
   int fold = 0;
   aggregate::BoosterParams booster;
   bool monotone_evidence = true;             // aggregate::evidence_monotone_constraints() on the trees
+  // Where the level model learns to tell the lowest labelled body from the one below:
+  // "detections" (a one-feature rule on the records' lowest bodies: it sees the body below only
+  // in the cases where the detector boxed it) or "ground-truth" (a level head on examples of
+  // both from every training case, pipeline/level_examples.h; what `train levels` fits).
+  // The default stays "detections" until the head is measured on phantoms as well.
+  std::string level_examples = "detections";
+  double below_rate = kMeasuredBelowRate;  // the level head's prior when the records cannot tell (learn_levels)
   std::string threshold_rule = "half-best-f1";  // or "best-f1" (see train_aggregator.cpp)
   std::string device = "cpu";
   int bootstrap = 1000;

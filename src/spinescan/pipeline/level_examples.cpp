@@ -1,0 +1,172 @@
+#include "spinescan/pipeline/level_examples.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "spinescan/aggregate/features.h"
+#include "spinescan/aggregate/levels.h"
+
+namespace spinescan::pipeline {
+
+aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate::Track& above_it) {
+  const double dx = lowest.centre_x() - above_it.centre_x();
+  const double dy = lowest.centre_y() - above_it.centre_y();
+  aggregate::Track below = lowest;
+  for (auto& b : below.boxes) b.x1 += dx, b.x2 += dx, b.y1 += dy, b.y2 += dy;
+  return below;
+}
+
+LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData& data) {
+  LowestLevelExamples out;
+  for (size_t ci = 0; ci < data.cases.size(); ++ci) {
+    std::map<int, aggregate::Track> by_label;
+    std::map<int, std::string> level_of;
+    for (const auto& s : data.samples) {
+      if (s.case_index != static_cast<int>(ci) || s.level.empty()) continue;
+      by_label[s.label].boxes.push_back({s.slice, s.box.x1, s.box.y1, s.box.x2, s.box.y2, 1.0, -1});
+      level_of[s.label] = s.level;
+    }
+    std::vector<std::pair<aggregate::Track, std::string>> tracks;
+    for (auto& [label, t] : by_label) {
+      std::sort(t.boxes.begin(), t.boxes.end(), [](const auto& a, const auto& b) { return a.slice < b.slice; });
+      tracks.push_back({std::move(t), level_of[label]});
+    }
+    if (tracks.size() < 2) continue;
+    std::sort(tracks.begin(), tracks.end(), [](const auto& a, const auto& b) { return a.first.centre_y() < b.first.centre_y(); });
+    std::vector<aggregate::Track> column;
+    for (const auto& [t, level] : tracks) column.push_back(t);
+    const Volume<float>& v = data.cases[ci].normalized;
+
+    const std::string& lowest_level = tracks.back().second;
+    auto add = [&](const std::vector<aggregate::Track>& found, const std::string& level) {
+      out.features.push_back(aggregate::vertebra_features(found, v).back());
+      out.levels.push_back(level);
+      out.cases.push_back(data.cases[ci].name);
+    };
+    add(column, lowest_level);
+    // The detector missed the lowest labelled body: the one above is the lowest found.
+    if (column.size() >= 3) add(std::vector<aggregate::Track>(column.begin(), column.end() - 1), tracks[tracks.size() - 2].second);
+
+    // The detector boxed the unlabelled body below as well.
+    const std::string below_level = aggregate::level_above(lowest_level, -1);
+    if (below_level.empty()) continue;
+    aggregate::Track below = one_step_below(column.back(), column[column.size() - 2]);
+    // A box the image cuts still shows what is there (features use the part inside), as a
+    // detector box at the edge would; one whose centre is outside shows nothing.
+    if (below.centre_y() >= static_cast<double>(v.size[1]) || below.centre_x() < 0 || below.centre_x() >= static_cast<double>(v.size[0]))
+      continue;
+    column.push_back(std::move(below));
+    add(column, below_level);
+  }
+  return out;
+}
+
+std::vector<std::string> image_level_cue_names() {
+  // The box below is a copy of the lowest body's boxes: its size, shape and slice count (and
+  // so its ratios to the neighbour above, exactly 1) would tell the examples apart by how they
+  // were made, not by anything a detector's box shows. Every ground-truth box has score 1.
+  static const std::vector<std::string> copied = {"slices",   "score_mean",        "score_min",
+                                                  "height_mm", "depth_mm",         "height_over_depth",
+                                                  "height_vs_neighbours", "depth_vs_neighbours", "slice_height_over_width"};
+  std::vector<std::string> names;
+  for (const auto& n : aggregate::level_cue_feature_names())
+    if (std::find(copied.begin(), copied.end(), n) == copied.end()) names.push_back(n);
+  return names;
+}
+
+CaseRecords group_by_case(const std::vector<VertebraRecord>& records) {
+  CaseRecords by_case;
+  for (const auto& r : records) by_case[r.case_name].push_back(&r);
+  return by_case;
+}
+
+std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records) {
+  for (const auto* r : case_records)
+    if (r->found && r->from_bottom == 0) return model.lowest_for(aggregate::vertebra_feature_names(), r->features);
+  return model.lowest_level;
+}
+
+aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,
+                                   const LowestLevelExamples* ground_truth, double default_alternative_rate) {
+  CaseRecords by_case = group_by_case(records);
+  std::vector<std::vector<double>> lowest_features;
+  std::vector<std::string> lowest_levels;
+  for (const auto& name : cases) {
+    const VertebraRecord* lowest = nullptr;
+    const VertebraRecord* nearest_named = nullptr;  // the lowest found vertebra with a known level
+    for (const auto* r : by_case[name]) {
+      if (!r->found) continue;
+      if (r->from_bottom == 0) lowest = r;
+      if (!r->truth_level.empty() && (!nearest_named || r->from_bottom < nearest_named->from_bottom)) nearest_named = r;
+    }
+    if (!lowest || !nearest_named) continue;
+    // A lowest body that is no labelled body (S1 where the sacrum is not labelled) still has
+    // a level: counted down from the nearest labelled one.
+    const std::string level = aggregate::level_above(nearest_named->truth_level, -nearest_named->from_bottom);
+    if (level.empty()) continue;
+    lowest_features.push_back(lowest->features);
+    lowest_levels.push_back(level);
+  }
+  const auto& names = aggregate::vertebra_feature_names();
+  aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, names, aggregate::level_cue_feature_names());
+  if (ground_truth) {
+    // The two levels the head picks between: the one the detector's lowest body usually is,
+    // and the other one its records show or, when they show one only, the level below it
+    // (the detector boxing the unlabelled body there on new studies).
+    const std::string usual = model.lowest_level;
+    const std::string other = !model.alternative_level.empty() ? model.alternative_level : aggregate::level_above(usual, -1);
+    const auto cues = image_level_cue_names();
+    std::vector<std::vector<double>> x;
+    std::vector<int> y;
+    for (size_t i = 0; i < ground_truth->levels.size(); ++i) {
+      const std::string& level = ground_truth->levels[i];
+      if (level != usual && level != other) continue;
+      std::vector<double> row;
+      for (const auto& cue : cues) row.push_back(ground_truth->features[i][static_cast<size_t>(std::find(names.begin(), names.end(), cue) - names.begin())]);
+      if (std::any_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) continue;
+      x.push_back(row);
+      y.push_back(level == other ? 1 : 0);
+    }
+    const int n_other = static_cast<int>(std::count(y.begin(), y.end(), 1));
+    if (n_other >= 3 && static_cast<int>(y.size()) - n_other >= 3) {
+      aggregate::LevelModel head_model;
+      head_model.lowest_level = usual;
+      head_model.alternative_level = other;
+      head_model.head_cues = cues;
+      head_model.head.fit(x, y);
+      // How often the lowest found body is the other level on studies the detector did not
+      // train on: the records say when they show it (out-of-fold detectors), else the caller.
+      const auto seen = std::count(lowest_levels.begin(), lowest_levels.end(), other);
+      head_model.alternative_rate =
+          seen >= 3 ? static_cast<double>(seen) / static_cast<double>(lowest_levels.size()) : default_alternative_rate;
+      int right = 0;
+      for (size_t i = 0; i < x.size(); ++i) right += (head_model.head.predict(x[i]) > 0.5) == (y[i] == 1);
+      head_model.rule_accuracy = static_cast<double>(right) / static_cast<double>(x.size());  // balanced, before the prior
+      model = head_model;
+    }  // else too few examples of one level: the records' own model stands
+  }
+  int right = 0, counted = 0;
+  for (const auto& name : cases) {
+    const std::string lowest = lowest_level_of_case(model, by_case[name]);
+    bool all_right = true, any = false;
+    for (const auto* r : by_case[name]) {
+      if (!r->found || r->truth_label == 0 || r->truth_level.empty()) continue;
+      any = true;
+      all_right = all_right && aggregate::level_above(lowest, r->from_bottom) == r->truth_level;
+    }
+    if (any) ++counted, right += all_right ? 1 : 0;
+  }
+  // Laplace's rule of succession: 10 of 10 right is not certainty.
+  model.confidence = (right + 1.0) / (counted + 2.0);
+  return model;
+}
+
+void name_records(const aggregate::LevelModel& model, std::vector<VertebraRecord>* records) {
+  std::map<std::string, std::string> lowest;
+  for (const auto& [name, rs] : group_by_case(*records)) lowest[name] = lowest_level_of_case(model, rs);
+  for (auto& r : *records)
+    if (r.found) r.level = aggregate::level_above(lowest[r.case_name], r.from_bottom);
+}
+
+}  // namespace spinescan::pipeline

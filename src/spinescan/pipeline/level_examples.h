@@ -1,0 +1,74 @@
+#pragma once
+// Examples for the lowest-level rule (aggregate::LevelModel) from ground truth alone.
+//
+// The rule has to tell, for the lowest body the detector found, whether it is the lowest
+// labelled body (L5 where the sacrum is unlabelled) or the unlabelled one below it (S1),
+// which the detector boxes now and then on studies it did not train on. Learnt from the
+// detector's own output, it sees that second kind a handful of times (5 of 37 studies with
+// out-of-fold detectors), and a one-feature threshold fitted to five cases did not carry over
+// to new ones. From ground truth every training study gives one of each kind: its lowest
+// labelled body, and a body-sized box one vertebral step below it (the step between the two
+// lowest labelled bodies, so it follows the curve of the column), which lands on the body
+// beneath. (And, for a detector that misses the lowest labelled body, the body above it.) Only the image says which is which there: the detector's scores are not in these
+// examples, so a rule learnt from them uses shape and signal cues.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "spinescan/aggregate/levels.h"
+#include "spinescan/classify/samples.h"
+#include "spinescan/pipeline/truth.h"
+
+namespace spinescan::pipeline {
+
+struct LowestLevelExamples {
+  std::vector<std::vector<double>> features;  // aggregate::vertebra_feature_names() columns of the lowest track
+  std::vector<std::string> levels;            // its level
+  std::vector<std::string> cases;             // the case each example comes from
+};
+
+// The lowest body's boxes moved by the step from the body above it to it: where the next
+// body down lies, following the column's curve.
+aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate::Track& above_it);
+
+// Up to three examples per case of `data` with at least two labelled bodies of known level,
+// one for each way the lowest found body can relate to the lowest labelled one: it is that
+// body (its level); it is the body above, the lowest one missed (with three or more bodies);
+// it is the unlabelled body below, a box one vertebral step down (the level below; left out
+// when its centre is outside the image).
+LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData& data);
+
+// The level cues that ground-truth examples can inform: the signal ones of
+// level_cue_feature_names() (of the body, of its inferior endplate band, of what lies below
+// it, and against its neighbours). Not the detector's scores (every ground-truth box has
+// score 1) nor size and shape (the box below is a copy of the lowest body's boxes).
+std::vector<std::string> image_level_cue_names();
+
+using CaseRecords = std::map<std::string, std::vector<const VertebraRecord*>>;
+CaseRecords group_by_case(const std::vector<VertebraRecord>& records);
+
+// The lowest found vertebra's level in one case under `model`.
+std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records);
+
+// How often a detector trained where the sacrum is unlabelled boxes S1 as the lowest body on
+// studies it did not train on: out-of-fold detectors for folds 1-4 of
+// models/default/splits_spine_mri.json did in 5 of their 37 held-out studies (docs/analyze.md).
+// The prior of the level head when the records cannot tell (a detector on its own training cases).
+constexpr double kMeasuredBelowRate = 5.0 / 37.0;
+
+// The level model: which level the lowest found body is, from the detector's records of the
+// training `cases` (the level most of them show). With `ground_truth` examples, a level head
+// (LevelModel::head: logistic regression on image_level_cue_names()) fitted on them picks
+// between that level and the other one (the records' second level, else the level below);
+// its prior is the share of the records' cases showing the other level when at least 3 do,
+// else `default_alternative_rate`. Without, a one-feature rule on the records' lowest bodies
+// (LevelModel). Its confidence is the share of those cases in which counting up from the
+// lowest body names every matched vertebra right (smoothed).
+aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,
+                                   const LowestLevelExamples* ground_truth = nullptr,
+                                   double default_alternative_rate = kMeasuredBelowRate);
+
+// Records named by `model` (level of each found vertebra counted up from the lowest).
+void name_records(const aggregate::LevelModel& model, std::vector<VertebraRecord>* records);
+
+}  // namespace spinescan::pipeline

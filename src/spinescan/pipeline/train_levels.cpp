@@ -1,0 +1,127 @@
+#include "spinescan/pipeline/train_levels.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "spinescan/aggregate/features.h"
+#include "spinescan/classify/samples.h"
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/logging.h"
+#include "spinescan/core/manifest.h"
+#include "spinescan/core/version.h"
+#include "spinescan/data/splits.h"
+#include "spinescan/pipeline/analyze.h"
+#include "spinescan/pipeline/end_to_end.h"
+#include "spinescan/pipeline/evaluate.h"
+#include "spinescan/pipeline/level_examples.h"
+
+namespace spinescan::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The lowest body's level cues by name (what the rule could have used).
+nlohmann::json cue_values(const std::vector<double>& features) {
+  const auto& names = aggregate::vertebra_feature_names();
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& cue : aggregate::level_cue_feature_names()) {
+    const auto it = std::find(names.begin(), names.end(), cue);
+    out[cue] = features[static_cast<size_t>(it - names.begin())];
+  }
+  return out;
+}
+
+// Per case: what the lowest found body is, what each model says, and the cue's value.
+nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, const aggregate::LevelModel& model,
+                                const aggregate::LevelModel& bundle_model) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& [name, rs] : group_by_case(records)) {
+    const VertebraRecord* lowest = nullptr;
+    const VertebraRecord* nearest_named = nullptr;
+    for (const auto* r : rs) {
+      if (!r->found) continue;
+      if (r->from_bottom == 0) lowest = r;
+      if (!r->truth_level.empty() && (!nearest_named || r->from_bottom < nearest_named->from_bottom)) nearest_named = r;
+    }
+    if (!lowest) continue;
+    nlohmann::json row = {{"case", name},
+                          {"truth", nearest_named ? aggregate::level_above(nearest_named->truth_level, -nearest_named->from_bottom) : ""},
+                          {"said", lowest_level_of_case(model, rs)},
+                          {"said_by_bundle", lowest_level_of_case(bundle_model, rs)}};
+    const double p = model.alternative_probability(aggregate::vertebra_feature_names(), lowest->features);
+    if (p >= 0) row["p_alternative"] = p;
+    row["cues"] = cue_values(lowest->features);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::LevelModel& model, const aggregate::LevelModel& bundle_model) {
+  nlohmann::json out;
+  out["lowest"] = lowest_decisions(records, model, bundle_model);
+  name_records(bundle_model, &records);
+  out["bundle_levels"] = level_accuracy(records);
+  name_records(model, &records);
+  out["levels"] = level_accuracy(records);
+  return out;
+}
+
+}  // namespace
+
+std::string train_levels(const LevelTrainConfig& c) {
+  const Dataset dataset = load_dataset(c.data);
+  const Splits splits = Splits::load(c.split);
+  SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < static_cast<int>(splits.folds.size()), ConfigError, "--fold ", c.fold, " not in ", c.split);
+  const nlohmann::json manifest = read_manifest(resolve_bundle_folder(c.model));
+  SPINESCAN_CHECK_AS(manifest.contains("aggregator"), ConfigError, c.model,
+                     ": the bundle has no aggregator section (the level model lives there; `train aggregator` makes one)");
+  const aggregate::LevelModel bundle_model = AggregatorSpec::from_json(manifest["aggregator"]).levels;
+  fs::create_directories(c.out);
+  const auto& fold = splits.folds[static_cast<size_t>(c.fold)];
+
+  log_info("ground-truth examples from " + std::to_string(fold.train.size()) + " training cases");
+  const LowestLevelExamples examples = ground_truth_lowest_examples(classify::load_classifier_data(dataset, fold.train));
+
+  AnalyzerOptions options;
+  options.device = c.device;
+  options.use_aggregator = false;  // only the boxes, their tracks and features are needed
+  Analyzer analyzer(c.model, options);
+  log_info("the bundle's detector on the training cases (the level model's confidence)");
+  const std::vector<VertebraRecord> train_records = analyze_cases(analyzer, dataset, fold.train, -1);
+  log_info("the bundle's detector on the held-out cases of fold " + std::to_string(c.fold));
+  const std::vector<VertebraRecord> heldout_records = analyze_cases(analyzer, dataset, fold.val, c.fold);
+
+  aggregate::LevelModel model = learn_levels(train_records, fold.train, &examples, c.below_rate);
+  nlohmann::json spec = model.to_json();
+  spec["provenance"] = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
+                        {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"detector_bundle", c.model},
+                        {"examples", "ground truth per training case: the lowest labelled body, the one above it, a box one vertebral step below it"},
+                        {"num_examples", examples.levels.size()}};
+  nlohmann::json example_rows = nlohmann::json::array();
+  for (size_t i = 0; i < examples.levels.size(); ++i)
+    example_rows.push_back({{"case", examples.cases[i]}, {"level", examples.levels[i]}, {"cues", cue_values(examples.features[i])}});
+  const nlohmann::json metrics = {{"fold", c.fold},
+                                  {"levels_model", spec},
+                                  {"bundle_levels_model", bundle_model.to_json()},
+                                  {"heldout_fold", compare(heldout_records, model, bundle_model)},
+                                  {"training_cases", compare(train_records, model, bundle_model)},
+                                  {"ground_truth_examples", example_rows}};
+  write_text_atomically(fs::path(c.out) / "levels.json", spec.dump(2) + "\n");
+  const std::string text = metrics.dump(2) + "\n";
+  write_text_atomically(fs::path(c.out) / "metrics.json", text);
+  return text;
+}
+
+void add_levels_to_bundle(const std::string& run, const std::string& bundle) {
+  const nlohmann::json levels = read_json_file(fs::path(run) / "levels.json", "a level model");
+  SPINESCAN_CHECK_AS(levels.contains("lowest_level"), ConfigError, run, "/levels.json: not a level model (no lowest_level)");
+  nlohmann::json manifest = read_manifest(bundle);
+  SPINESCAN_CHECK_AS(manifest.contains("aggregator"), ConfigError, bundle, ": the bundle has no aggregator section to hold levels");
+  nlohmann::json section = manifest["aggregator"];
+  section["levels"] = levels;
+  write_manifest_section(bundle, "aggregator", section);
+}
+
+}  // namespace spinescan::pipeline

@@ -1,0 +1,131 @@
+// The lowest-level rule learnt from ground truth (pipeline/level_examples.h): examples of each
+// way the lowest found body can relate to the lowest labelled one, and the rule picking
+// between the detector's usual level and the one below it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "spinescan/aggregate/features.h"
+#include "spinescan/classify/samples.h"
+#include "spinescan/pipeline/level_examples.h"
+#include "test_util.h"
+
+using namespace spinescan;
+using namespace spinescan::pipeline;
+
+TEST(LevelExamples, TheBoxBelowFollowsTheColumnsStep) {
+  aggregate::Track upper, lower;
+  for (int k = 0; k < 3; ++k) {
+    upper.boxes.push_back({k, 20, 10, 60, 40, 1});
+    lower.boxes.push_back({k, 25, 50, 65, 80, 1});  // 40 rows down, 5 columns back
+  }
+  const aggregate::Track below = one_step_below(lower, upper);
+  ASSERT_EQ(below.boxes.size(), 3u);
+  EXPECT_DOUBLE_EQ(below.centre_y(), lower.centre_y() + 40);
+  EXPECT_DOUBLE_EQ(below.centre_x(), lower.centre_x() + 5);
+  EXPECT_DOUBLE_EQ(below.boxes[0].y2 - below.boxes[0].y1, 30);  // same size
+  EXPECT_EQ(below.boxes[2].slice, 2);
+}
+
+TEST(LevelExamples, EachPhantomCaseGivesItsLowestBodyTheOneAboveAndTheOneBelow) {
+  spinescan::testing::TempDir tmp;
+  auto o = spinescan::testing::small_phantom_options();
+  write_phantom_dataset(tmp / "ds", 3, 5, o, false);
+  const Dataset d = load_dataset(tmp / "ds");
+  const auto data = classify::load_classifier_data(d, {});
+  const LowestLevelExamples e = ground_truth_lowest_examples(data);
+  // Phantoms label S1 as their lowest body and draw an unlabelled sacral segment below it;
+  // their field of view often ends in that segment, and a box whose centre is outside the
+  // image is no example.
+  std::map<std::string, int> count;
+  for (const auto& l : e.levels) ++count[l];
+  EXPECT_EQ(count["S1"], 3);
+  EXPECT_EQ(count["L5"], 3);
+  EXPECT_GE(count["S2"], 1);
+  EXPECT_EQ(count.size(), 3u);
+  EXPECT_EQ(e.features.size(), e.levels.size());
+  EXPECT_EQ(e.cases.size(), e.levels.size());
+  const auto& names = aggregate::vertebra_feature_names();
+  const size_t disc_below = static_cast<size_t>(std::find(names.begin(), names.end(), "slice_disc_below_mean") - names.begin());
+  std::map<std::string, std::set<double>> signal_by_case;
+  for (size_t i = 0; i < e.features.size(); ++i) {
+    ASSERT_EQ(e.features[i].size(), names.size());
+    EXPECT_FALSE(std::isnan(e.features[i][disc_below])) << i;
+    signal_by_case[e.cases[i]].insert(e.features[i][disc_below]);
+  }
+  // A case's examples are different places in the image: one per example.
+  for (const auto& [name, values] : signal_by_case)
+    EXPECT_EQ(values.size(), static_cast<size_t>(std::count(e.cases.begin(), e.cases.end(), name))) << name;
+  // Only signal cues: the detector's scores are not in ground truth and the box below copies
+  // the lowest body's size and shape.
+  const std::vector<std::string> expected = {"signal_vs_neighbours", "slice_body_p50", "slice_inferior_band_minus_body",
+                                             "slice_disc_below_mean"};
+  EXPECT_EQ(image_level_cue_names(), expected);
+}
+
+namespace {
+std::vector<double> row_with(const std::string& name, double value) {
+  const auto& names = aggregate::vertebra_feature_names();
+  std::vector<double> row(names.size(), 0.0);
+  row[static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin())] = value;
+  return row;
+}
+}  // namespace
+
+TEST(LevelExamples, HeadFromGroundTruthPicksBetweenTheUsualLevelAndTheOneBelow) {
+  // The detector's lowest body is L5 in all ten training cases (it never boxed S1 there).
+  std::vector<VertebraRecord> records;
+  std::vector<std::string> cases;
+  for (int c = 0; c < 10; ++c) {
+    const std::string name = "case" + std::to_string(c);
+    cases.push_back(name);
+    for (int k = 0; k < 5; ++k) {
+      VertebraRecord r;
+      r.case_name = name;
+      r.found = true;
+      r.from_bottom = k;
+      r.truth_label = 5 - k;
+      r.truth_level = aggregate::level_above("L5", k);
+      r.features = row_with("slice_disc_below_mean", 0.7 + 0.01 * c);
+      records.push_back(r);
+    }
+  }
+  // Without ground truth: always L5, no rule, no head.
+  const aggregate::LevelModel plain = learn_levels(records, cases);
+  EXPECT_EQ(plain.lowest_level, "L5");
+  EXPECT_TRUE(plain.alternative_level.empty());
+  // Ground truth: under L5 a bright band, under S1 (one step below) a dark one; L4 examples
+  // (the detector missing L5) are not part of this pair and must not disturb it.
+  LowestLevelExamples gt;
+  for (int c = 0; c < 8; ++c) {
+    gt.features.push_back(row_with("slice_disc_below_mean", 0.6 + 0.02 * c)), gt.levels.push_back("L5");
+    gt.features.push_back(row_with("slice_disc_below_mean", 0.1 + 0.02 * c)), gt.levels.push_back("S1");
+    gt.features.push_back(row_with("slice_disc_below_mean", 0.05)), gt.levels.push_back("L4");
+  }
+  const aggregate::LevelModel m = learn_levels(records, cases, &gt, 0.2);
+  EXPECT_EQ(m.lowest_level, "L5");  // the usual level stays the default
+  EXPECT_EQ(m.alternative_level, "S1");
+  EXPECT_TRUE(m.head.fitted());
+  EXPECT_EQ(m.head_cues, image_level_cue_names());
+  EXPECT_DOUBLE_EQ(m.rule_accuracy, 1.0);
+  // The records show no S1, so the prior is the one given.
+  EXPECT_DOUBLE_EQ(m.alternative_rate, 0.2);
+  const auto& names = aggregate::vertebra_feature_names();
+  EXPECT_EQ(m.lowest_for(names, row_with("slice_disc_below_mean", 0.0)), "S1");
+  EXPECT_EQ(m.lowest_for(names, row_with("slice_disc_below_mean", 0.8)), "L5");
+  EXPECT_EQ(m.lowest_for(names, row_with("slice_disc_below_mean", std::nan(""))), "L5");
+  EXPECT_DOUBLE_EQ(m.alternative_probability(names, row_with("slice_disc_below_mean", std::nan(""))), -1);
+  // The prior moves the probability the way Bayes says: odds scale with r / (1 - r).
+  aggregate::LevelModel even = m;
+  even.alternative_rate = 0.5;
+  const auto x = row_with("slice_disc_below_mean", 0.35);
+  const double p = m.alternative_probability(names, x), q = even.alternative_probability(names, x);
+  EXPECT_NEAR(p / (1 - p), q / (1 - q) * (0.2 / 0.8), 1e-6);
+  // The head survives its JSON round trip (it is stored in the bundle).
+  const aggregate::LevelModel back = aggregate::LevelModel::from_json(m.to_json());
+  EXPECT_DOUBLE_EQ(back.alternative_probability(names, x), p);
+  EXPECT_EQ(back.lowest_for(names, row_with("slice_disc_below_mean", 0.0)), "S1");
+  // Its confidence is measured on the records: all ten cases named right -> 11/12.
+  EXPECT_DOUBLE_EQ(m.confidence, 11.0 / 12.0);
+}
