@@ -24,7 +24,7 @@ LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData&
     std::map<int, std::string> level_of;
     for (const auto& s : data.samples) {
       if (s.case_index != static_cast<int>(ci) || s.level.empty()) continue;
-      by_label[s.label].boxes.push_back({s.slice, s.box.x1, s.box.y1, s.box.x2, s.box.y2, 1.0, -1});
+      by_label[s.label].boxes.push_back({s.slice, s.box.x1, s.box.y1, s.box.x2, s.box.y2, 1.0, -1, -1, {}});
       level_of[s.label] = s.level;
     }
     std::vector<std::pair<aggregate::Track, std::string>> tracks;
@@ -81,6 +81,20 @@ CaseRecords group_by_case(const std::vector<VertebraRecord>& records) {
   return by_case;
 }
 
+LowestFound lowest_found(const std::vector<const VertebraRecord*>& case_records) {
+  LowestFound out;
+  const VertebraRecord* nearest_named = nullptr;  // the lowest found vertebra with a known level
+  for (const auto* r : case_records) {
+    if (!r->found) continue;
+    if (r->from_bottom == 0) out.record = r;
+    if (!r->truth_level.empty() && (!nearest_named || r->from_bottom < nearest_named->from_bottom)) nearest_named = r;
+  }
+  // A lowest body that is no labelled body (S1 where the sacrum is not labelled) still has a
+  // level: counted down from the nearest labelled one.
+  if (nearest_named) out.true_level = aggregate::level_above(nearest_named->truth_level, -nearest_named->from_bottom);
+  return out;
+}
+
 std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records) {
   for (const auto* r : case_records)
     if (r->found && r->from_bottom == 0) return model.lowest_for(aggregate::vertebra_feature_names(), r->features);
@@ -93,20 +107,10 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
   std::vector<std::vector<double>> lowest_features;
   std::vector<std::string> lowest_levels;
   for (const auto& name : cases) {
-    const VertebraRecord* lowest = nullptr;
-    const VertebraRecord* nearest_named = nullptr;  // the lowest found vertebra with a known level
-    for (const auto* r : by_case[name]) {
-      if (!r->found) continue;
-      if (r->from_bottom == 0) lowest = r;
-      if (!r->truth_level.empty() && (!nearest_named || r->from_bottom < nearest_named->from_bottom)) nearest_named = r;
-    }
-    if (!lowest || !nearest_named) continue;
-    // A lowest body that is no labelled body (S1 where the sacrum is not labelled) still has
-    // a level: counted down from the nearest labelled one.
-    const std::string level = aggregate::level_above(nearest_named->truth_level, -nearest_named->from_bottom);
-    if (level.empty()) continue;
-    lowest_features.push_back(lowest->features);
-    lowest_levels.push_back(level);
+    const LowestFound lowest = lowest_found(by_case[name]);
+    if (!lowest.record || lowest.true_level.empty()) continue;
+    lowest_features.push_back(lowest.record->features);
+    lowest_levels.push_back(lowest.true_level);
   }
   const auto& names = aggregate::vertebra_feature_names();
   aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, names, aggregate::level_cue_feature_names());

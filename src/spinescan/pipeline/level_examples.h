@@ -47,6 +47,15 @@ std::vector<std::string> image_level_cue_names();
 using CaseRecords = std::map<std::string, std::vector<const VertebraRecord*>>;
 CaseRecords group_by_case(const std::vector<VertebraRecord>& records);
 
+// A case's lowest found vertebra and its true level ("" when no found vertebra has a known
+// level; counted down from the nearest one that has, since the body below the labelled ones
+// has none).
+struct LowestFound {
+  const VertebraRecord* record = nullptr;  // null when nothing was found
+  std::string true_level;
+};
+LowestFound lowest_found(const std::vector<const VertebraRecord*>& case_records);
+
 // The lowest found vertebra's level in one case under `model`.
 std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records);
 

@@ -33,26 +33,21 @@ nlohmann::json cue_values(const std::vector<double>& features) {
   return out;
 }
 
-// Per case: what the lowest found body is, what each model says, and the cue's value.
+// Per case: what the lowest found body is, what each model says, the head's probability for
+// the other level and the cue values it saw.
 nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, const aggregate::LevelModel& model,
                                 const aggregate::LevelModel& bundle_model) {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& [name, rs] : group_by_case(records)) {
-    const VertebraRecord* lowest = nullptr;
-    const VertebraRecord* nearest_named = nullptr;
-    for (const auto* r : rs) {
-      if (!r->found) continue;
-      if (r->from_bottom == 0) lowest = r;
-      if (!r->truth_level.empty() && (!nearest_named || r->from_bottom < nearest_named->from_bottom)) nearest_named = r;
-    }
-    if (!lowest) continue;
+    const LowestFound lowest = lowest_found(rs);
+    if (!lowest.record) continue;
     nlohmann::json row = {{"case", name},
-                          {"truth", nearest_named ? aggregate::level_above(nearest_named->truth_level, -nearest_named->from_bottom) : ""},
+                          {"truth", lowest.true_level},
                           {"said", lowest_level_of_case(model, rs)},
                           {"said_by_bundle", lowest_level_of_case(bundle_model, rs)}};
-    const double p = model.alternative_probability(aggregate::vertebra_feature_names(), lowest->features);
+    const double p = model.alternative_probability(aggregate::vertebra_feature_names(), lowest.record->features);
     if (p >= 0) row["p_alternative"] = p;
-    row["cues"] = cue_values(lowest->features);
+    row["cues"] = cue_values(lowest.record->features);
     rows.push_back(row);
   }
   return rows;
