@@ -20,14 +20,19 @@ std::string level_above(const std::string& level, int steps) {
   return order[static_cast<size_t>(index)];
 }
 
-double LevelModel::alternative_probability(const std::vector<std::string>& names, const std::vector<double>& f) const {
-  if (alternative_level.empty() || !head.fitted()) return -1;
+std::vector<double> LevelModel::head_inputs(const std::vector<std::string>& names, const std::vector<double>& f) const {
   std::vector<double> x;
   for (const auto& cue : head_cues) {
     const auto it = std::find(names.begin(), names.end(), cue);
-    if (it == names.end() || std::isnan(f[static_cast<size_t>(it - names.begin())])) return -1;
-    x.push_back(f[static_cast<size_t>(it - names.begin())]);
+    x.push_back(it == names.end() ? std::nan("") : f[static_cast<size_t>(it - names.begin())]);
   }
+  return x;
+}
+
+double LevelModel::alternative_probability(const std::vector<std::string>& names, const std::vector<double>& f) const {
+  if (alternative_level.empty() || !head.fitted()) return -1;
+  const std::vector<double> x = head_inputs(names, f);
+  if (std::any_of(x.begin(), x.end(), [](double v) { return std::isnan(v); })) return -1;
   const double p = std::clamp(head.predict(x), 1e-9, 1 - 1e-9);
   const double r = std::clamp(alternative_rate, 1e-6, 1 - 1e-6);
   const double logit = std::log(p / (1 - p)) + std::log(r / (1 - r));

@@ -40,6 +40,8 @@ struct LevelModel {
 
   // The level of the lowest found body given its features.
   std::string lowest_for(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
+  // The head's inputs: the `head_cues` columns of a feature row (NaN where a cue is missing).
+  std::vector<double> head_inputs(const std::vector<std::string>& feature_names, const std::vector<double>& features) const;
   // The head's probability that the lowest found body is the alternative level; -1 without a
   // head or when a cue is missing.
   double alternative_probability(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;

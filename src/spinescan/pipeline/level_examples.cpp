@@ -120,24 +120,22 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
     // (the detector boxing the unlabelled body there on new studies).
     const std::string usual = model.lowest_level;
     const std::string other = !model.alternative_level.empty() ? model.alternative_level : aggregate::level_above(usual, -1);
-    const auto cues = image_level_cue_names();
+    aggregate::LevelModel head_model;
+    head_model.lowest_level = usual;
+    head_model.alternative_level = other;
+    head_model.head_cues = image_level_cue_names();
     std::vector<std::vector<double>> x;
     std::vector<int> y;
     for (size_t i = 0; i < ground_truth->levels.size(); ++i) {
       const std::string& level = ground_truth->levels[i];
       if (level != usual && level != other) continue;
-      std::vector<double> row;
-      for (const auto& cue : cues) row.push_back(ground_truth->features[i][static_cast<size_t>(std::find(names.begin(), names.end(), cue) - names.begin())]);
+      std::vector<double> row = head_model.head_inputs(names, ground_truth->features[i]);
       if (std::any_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) continue;
-      x.push_back(row);
+      x.push_back(std::move(row));
       y.push_back(level == other ? 1 : 0);
     }
     const int n_other = static_cast<int>(std::count(y.begin(), y.end(), 1));
     if (n_other >= 3 && static_cast<int>(y.size()) - n_other >= 3) {
-      aggregate::LevelModel head_model;
-      head_model.lowest_level = usual;
-      head_model.alternative_level = other;
-      head_model.head_cues = cues;
       head_model.head.fit(x, y);
       // How often the lowest found body is the other level on studies the detector did not
       // train on: the records say when they show it (out-of-fold detectors), else the caller.

@@ -9,8 +9,9 @@
 // to new ones. From ground truth every training study gives one of each kind: its lowest
 // labelled body, and a body-sized box one vertebral step below it (the step between the two
 // lowest labelled bodies, so it follows the curve of the column), which lands on the body
-// beneath. (And, for a detector that misses the lowest labelled body, the body above it.) Only the image says which is which there: the detector's scores are not in these
-// examples, so a rule learnt from them uses shape and signal cues.
+// beneath (and, for a detector that misses the lowest labelled body, the body above it).
+// Only the image says which is which there, and only its signal: the detector's scores are
+// not in these examples and the box below copies the lowest body's size and shape.
 #include <map>
 #include <string>
 #include <vector>
