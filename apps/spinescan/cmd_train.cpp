@@ -171,9 +171,15 @@ void register_train(CLI::App& app, Runner& run) {
   levels->add_option("--below-rate", lv->below_rate,
                      "prior of the level head: how often the detector boxes the body below the lowest labelled one on new "
                      "studies (default: 5 of 37, measured with out-of-fold detectors on SPIDER, docs/analyze.md)");
+  auto level_detectors = std::make_shared<std::string>();
+  levels->add_option("--detectors", *level_detectors,
+                     "comma-separated detector runs (or bundles), one per fold in fold order, run j not trained on fold j: "
+                     "each case is read by a detector that never saw it, and the head also learns from the detector's scores");
+  levels->add_option("--records-cache", lv->records_cache, "folder for cached per-case records (default: --out); share it between folds");
   levels->add_option("--device", lv->device, "cpu, cuda or auto");
-  levels->callback([&run, lv] {
-    run = [lv] {
+  levels->callback([&run, lv, level_detectors] {
+    run = [lv, level_detectors] {
+      append_comma_list(*level_detectors, &lv->detector_runs);
       const auto m = nlohmann::json::parse(pipeline::train_levels(*lv));
       for (const char* set : {"heldout_fold", "training_cases"})
         for (const char* which : {"levels", "bundle_levels"}) {

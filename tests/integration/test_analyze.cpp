@@ -214,6 +214,32 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   // A folder that is no run is refused with one line.
   const Result none = run_cli("model add-levels " + p.tmp.path().string() + " --bundle " + copy.string());
   EXPECT_EQ(none.exit_code, 1) << none.err;
+
+  // One detector per fold (here the bundle's, three times): each fold's cases are read once
+  // into the shared records cache, and a second fold's run re-uses them all.
+  const std::string detectors = " --detectors " + p.bundle.string() + "," + p.bundle.string() + "," + p.bundle.string();
+  const auto cache = p.tmp / "level_records";
+  const auto per_fold = [&](int fold) {
+    return run_cli("--threads 2 train levels --data " + p.data.string() + " --split " + p.split.string() + " --fold " +
+                   std::to_string(fold) + " --model " + p.bundle.string() + detectors + " --records-cache " + cache.string() +
+                   " --out " + (p.tmp / ("levels_oof" + std::to_string(fold))).string());
+  };
+  const Result fold0 = per_fold(0);
+  ASSERT_EQ(fold0.exit_code, 0) << fold0.err;
+  size_t cached = 0;
+  for (const auto& f : std::filesystem::directory_iterator(cache)) cached += f.path().extension() == ".jsonl";
+  EXPECT_EQ(cached, Splits::load(p.split).folds.size());
+  const Result fold1 = per_fold(1);
+  ASSERT_EQ(fold1.exit_code, 0) << fold1.err;
+  size_t reused = 0;
+  for (size_t at = fold1.err.find("re-using"); at != std::string::npos; at = fold1.err.find("re-using", at + 1)) ++reused;
+  EXPECT_EQ(reused, cached) << fold1.err;
+  const auto oof = nlohmann::json::parse(read_file(p.tmp / "levels_oof1/metrics.json"));
+  EXPECT_EQ(oof["levels_model"]["provenance"]["detector_runs"].size(), 3u);
+  EXPECT_EQ(oof["heldout_fold"]["lowest"].size(), Splits::load(p.split).folds[1].val.size());
+  const Result short_list = run_cli("train levels --data " + p.data.string() + " --split " + p.split.string() + " --model " +
+                                    p.bundle.string() + " --detectors " + p.bundle.string() + " --out " + (p.tmp / "levels_bad").string());
+  EXPECT_EQ(short_list.exit_code, 2) << short_list.err;
 }
 
 TEST(TrainLevels, TheHeadsProbabilityNamesTheLowestBodyAndSaysWhenItIsUnsure) {

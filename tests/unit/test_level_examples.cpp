@@ -71,6 +71,22 @@ std::vector<double> row_with(const std::string& name, double value) {
   row[static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin())] = value;
   return row;
 }
+
+std::vector<double> with_feature(std::vector<double> row, const std::string& name, double value) {
+  const auto& names = aggregate::vertebra_feature_names();
+  row[static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin())] = value;
+  return row;
+}
+
+// Ground truth in which the band below tells L5 (bright) from S1 (dark), as in the test below.
+LowestLevelExamples disc_below_examples() {
+  LowestLevelExamples gt;
+  for (int c = 0; c < 8; ++c) {
+    gt.features.push_back(row_with("slice_disc_below_mean", 0.6 + 0.02 * c)), gt.levels.push_back("L5");
+    gt.features.push_back(row_with("slice_disc_below_mean", 0.1 + 0.02 * c)), gt.levels.push_back("S1");
+  }
+  return gt;
+}
 }  // namespace
 
 TEST(LevelExamples, HeadFromGroundTruthPicksBetweenTheUsualLevelAndTheOneBelow) {
@@ -109,8 +125,9 @@ TEST(LevelExamples, HeadFromGroundTruthPicksBetweenTheUsualLevelAndTheOneBelow) 
   EXPECT_TRUE(m.head.fitted());
   EXPECT_EQ(m.head_cues, image_level_cue_names());
   EXPECT_DOUBLE_EQ(m.rule_accuracy, 1.0);
-  // The records show no S1, so the prior is the one given.
+  // The records show no S1, so the prior is the one given, and there is no score head.
   EXPECT_DOUBLE_EQ(m.alternative_rate, 0.2);
+  EXPECT_FALSE(m.score_head.fitted());
   const auto& names = aggregate::vertebra_feature_names();
   EXPECT_EQ(m.lowest_for(names, row_with("slice_disc_below_mean", 0.0)), "S1");
   EXPECT_EQ(m.lowest_for(names, row_with("slice_disc_below_mean", 0.8)), "L5");
@@ -128,4 +145,59 @@ TEST(LevelExamples, HeadFromGroundTruthPicksBetweenTheUsualLevelAndTheOneBelow) 
   EXPECT_EQ(back.lowest_for(names, row_with("slice_disc_below_mean", 0.0)), "S1");
   // Its confidence is measured on the records: all ten cases named right -> 11/12.
   EXPECT_DOUBLE_EQ(m.confidence, 11.0 / 12.0);
+}
+
+TEST(LevelExamples, OutOfFoldRecordsGiveThePriorAndAScoreHeadOnTheDetectorsDoubt) {
+  // Twelve training cases read by detectors that never saw them: in four the lowest body found
+  // is the unlabelled S1 (no truth level; the body above it is L5), found with a low mean score.
+  std::vector<VertebraRecord> records;
+  std::vector<std::string> cases;
+  for (int c = 0; c < 12; ++c) {
+    const std::string name = "case" + std::to_string(c);
+    cases.push_back(name);
+    const bool boxed_s1 = c < 4;
+    for (int k = 0; k < 6; ++k) {
+      VertebraRecord r;
+      r.case_name = name;
+      r.found = true;
+      r.from_bottom = k;
+      const int steps_above_l5 = boxed_s1 ? k - 1 : k;
+      r.truth_level = steps_above_l5 < 0 ? "" : aggregate::level_above("L5", steps_above_l5);
+      r.truth_label = steps_above_l5 < 0 ? 0 : 5 - steps_above_l5;
+      const bool lowest = k == 0;
+      // What lies under the S1 boxes looks half like a disc (the image head is unsure there).
+      r.features = lowest && boxed_s1 ? with_feature(row_with("slice_disc_below_mean", 0.35), "score_mean", 0.4 + 0.02 * c)
+                                      : with_feature(row_with("slice_disc_below_mean", 0.7), "score_mean", 0.85 + 0.01 * c);
+      records.push_back(r);
+    }
+  }
+  const LowestLevelExamples gt = disc_below_examples();
+  const aggregate::LevelModel m = learn_levels(records, cases, &gt, 0.05);
+  EXPECT_EQ(m.lowest_level, "L5");
+  EXPECT_EQ(m.alternative_level, "S1");
+  // The prior is what the records show (4 of 12), not the default given.
+  EXPECT_DOUBLE_EQ(m.alternative_rate, 4.0 / 12.0);
+  ASSERT_TRUE(m.score_head.fitted());
+  EXPECT_EQ(m.score_cues, score_level_cue_names());
+  const auto& names = aggregate::vertebra_feature_names();
+  // Same image, the detector less sure: S1 becomes more likely; the image-only probability
+  // does not move, and the two heads' log-odds add.
+  const auto ambiguous = row_with("slice_disc_below_mean", 0.35);
+  const auto sure = with_feature(ambiguous, "score_mean", 0.95), doubtful = with_feature(ambiguous, "score_mean", 0.4);
+  const double p_sure = m.alternative_probability(names, sure), p_doubtful = m.alternative_probability(names, doubtful);
+  const auto logit = [](double p) { return std::log(p / (1 - p)); };
+  EXPECT_GT(logit(p_doubtful), logit(p_sure) + 1.0);
+  EXPECT_DOUBLE_EQ(m.alternative_probability(names, sure, false), m.alternative_probability(names, doubtful, false));
+  const double image_only = m.alternative_probability(names, doubtful, false);
+  const double q = m.score_head.predict({0.4});
+  EXPECT_NEAR(logit(p_doubtful), logit(image_only) + logit(q), 1e-6);
+  // A missing detector cue leaves the image head's answer.
+  EXPECT_DOUBLE_EQ(m.alternative_probability(names, with_feature(ambiguous, "score_mean", std::nan(""))), m.alternative_probability(names, ambiguous, false));
+  // An image that says L5 clearly stays L5 even with a doubtful detector; the score head is in the JSON.
+  EXPECT_EQ(m.lowest_for(names, with_feature(row_with("slice_disc_below_mean", 0.9), "score_mean", 0.4)), "L5");
+  const aggregate::LevelModel back = aggregate::LevelModel::from_json(m.to_json());
+  ASSERT_TRUE(back.score_head.fitted());
+  EXPECT_DOUBLE_EQ(back.alternative_probability(names, doubtful), p_doubtful);
+  // Counting from the lowest body as the model names it, every case comes out right here.
+  EXPECT_DOUBLE_EQ(m.confidence, 13.0 / 14.0);
 }

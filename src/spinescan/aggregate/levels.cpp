@@ -20,22 +20,40 @@ std::string level_above(const std::string& level, int steps) {
   return order[static_cast<size_t>(index)];
 }
 
-std::vector<double> LevelModel::head_inputs(const std::vector<std::string>& names, const std::vector<double>& f) const {
+std::vector<double> LevelModel::columns(const std::vector<std::string>& cues, const std::vector<std::string>& names,
+                                        const std::vector<double>& f) {
   std::vector<double> x;
-  for (const auto& cue : head_cues) {
+  for (const auto& cue : cues) {
     const auto it = std::find(names.begin(), names.end(), cue);
     x.push_back(it == names.end() ? std::nan("") : f[static_cast<size_t>(it - names.begin())]);
   }
   return x;
 }
 
-double LevelModel::alternative_probability(const std::vector<std::string>& names, const std::vector<double>& f) const {
+namespace {
+
+// The fitted regression's log-odds at the `cues` columns of a row; NaN when a cue is missing.
+double log_odds(const classify::LogisticRegression& regression, const std::vector<std::string>& cues,
+                const std::vector<std::string>& names, const std::vector<double>& f) {
+  const std::vector<double> x = LevelModel::columns(cues, names, f);
+  if (std::any_of(x.begin(), x.end(), [](double v) { return std::isnan(v); })) return std::nan("");
+  const double p = std::clamp(regression.predict(x), 1e-9, 1 - 1e-9);
+  return std::log(p / (1 - p));
+}
+
+}  // namespace
+
+double LevelModel::alternative_probability(const std::vector<std::string>& names, const std::vector<double>& f,
+                                           bool with_score_head) const {
   if (alternative_level.empty() || !head.fitted()) return -1;
-  const std::vector<double> x = head_inputs(names, f);
-  if (std::any_of(x.begin(), x.end(), [](double v) { return std::isnan(v); })) return -1;
-  const double p = std::clamp(head.predict(x), 1e-9, 1 - 1e-9);
   const double r = std::clamp(alternative_rate, 1e-6, 1 - 1e-6);
-  const double logit = std::log(p / (1 - p)) + std::log(r / (1 - r));
+  // Both heads are class-balanced, so their log-odds estimate likelihood ratios; the prior
+  // (how often the alternative is what a detector finds) comes in once.
+  double logit = log_odds(head, head_cues, names, f) + std::log(r / (1 - r));
+  if (std::isnan(logit)) return -1;
+  // A missing detector cue leaves the image head's answer, not none.
+  const double score_logit = with_score_head && score_head.fitted() ? log_odds(score_head, score_cues, names, f) : std::nan("");
+  if (!std::isnan(score_logit)) logit += score_logit;
   return 1 / (1 + std::exp(-logit));
 }
 
@@ -57,6 +75,8 @@ nlohmann::json LevelModel::to_json() const {
   if (!alternative_level.empty() && head.fitted())
     j["head"] = {{"alternative_level", alternative_level}, {"cues", head_cues}, {"logistic_regression", head.to_json()},
                  {"alternative_rate", alternative_rate}, {"training_accuracy", rule_accuracy}};
+  if (!alternative_level.empty() && head.fitted() && score_head.fitted())
+    j["head"]["score_head"] = {{"cues", score_cues}, {"logistic_regression", score_head.to_json()}};
   else if (!alternative_level.empty())
     j["rule"] = {{"alternative_level", alternative_level}, {"cue", cue}, {"threshold", cue_threshold},
                  {"alternative_when_above", alternative_when_above}, {"training_accuracy", rule_accuracy}};
@@ -82,6 +102,10 @@ LevelModel LevelModel::from_json(const nlohmann::json& j) {
     m.head = classify::LogisticRegression::from_json(h.at("logistic_regression"));
     m.alternative_rate = h.value("alternative_rate", 0.5);
     m.rule_accuracy = h.value("training_accuracy", 0.0);
+    if (h.contains("score_head")) {
+      m.score_cues = h["score_head"].at("cues").get<std::vector<std::string>>();
+      m.score_head = classify::LogisticRegression::from_json(h["score_head"].at("logistic_regression"));
+    }
   }
   return m;
 }

@@ -37,14 +37,23 @@ struct LevelModel {
   std::vector<std::string> head_cues;
   classify::LogisticRegression head;
   double alternative_rate = 0.5;
+  // Optional second head on the detector's own cues (`score_cues`, e.g. its mean score over
+  // the body's slices), fitted class-balanced on the lowest bodies out-of-fold detectors found
+  // (ground truth cannot teach these: every ground-truth box has score 1). Its log-odds are
+  // added to the image head's as a naive-Bayes product: the two see different evidence
+  // (pixels below the body; how sure a detector was that a body is there).
+  std::vector<std::string> score_cues;
+  classify::LogisticRegression score_head;
 
   // The level of the lowest found body given its features.
   std::string lowest_for(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
-  // The head's inputs: the `head_cues` columns of a feature row (NaN where a cue is missing).
-  std::vector<double> head_inputs(const std::vector<std::string>& feature_names, const std::vector<double>& features) const;
+  // The `cues` columns of a feature row (NaN where a cue is missing): the heads' inputs.
+  static std::vector<double> columns(const std::vector<std::string>& cues, const std::vector<std::string>& feature_names,
+                                     const std::vector<double>& features);
   // The head's probability that the lowest found body is the alternative level; -1 without a
-  // head or when a cue is missing.
-  double alternative_probability(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
+  // head or when a cue is missing. `with_score_head` false: the image head and prior alone.
+  double alternative_probability(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features,
+                                 bool with_score_head = true) const;
   nlohmann::json to_json() const;
   static LevelModel from_json(const nlohmann::json& j);
 };

@@ -1,6 +1,7 @@
 #include "spinescan/core/manifest.h"
 
 #include <fstream>
+#include <functional>
 
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
@@ -38,6 +39,12 @@ fs::path resolve_bundle_folder(const fs::path& folder_or_run) {
   if (!fs::exists(folder_or_run / "manifest.json") && fs::exists(folder_or_run / "best" / "manifest.json"))
     return folder_or_run / "best";
   return folder_or_run;
+}
+
+std::string model_key(const std::filesystem::path& folder_or_run, const std::string& section) {
+  const nlohmann::json m = read_manifest(resolve_bundle_folder(folder_or_run));
+  return std::filesystem::weakly_canonical(folder_or_run).string() + "#" +
+         std::to_string(std::hash<std::string>{}(m.contains(section) ? m[section].dump() : std::string()));
 }
 
 nlohmann::json read_json_file(const std::filesystem::path& path, const char* what) {

@@ -16,6 +16,11 @@ nlohmann::json read_manifest(const std::filesystem::path& folder);
 // A bundle folder, or a training run folder whose best/ holds the bundle.
 std::filesystem::path resolve_bundle_folder(const std::filesystem::path& folder_or_run);
 
+// "<canonical folder>#<hash of the bundle's manifest section>": stands for a stage's weights
+// (its section changes whenever new weights are put in, and holds their provenance) in the
+// keys of cached results computed with them.
+std::string model_key(const std::filesystem::path& folder_or_run, const std::string& section);
+
 // A JSON file; DataError naming the file and `what` it should have been when unreadable.
 nlohmann::json read_json_file(const std::filesystem::path& path, const char* what);
 

@@ -101,6 +101,33 @@ std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::
   return model.lowest_level;
 }
 
+std::vector<std::string> score_level_cue_names() { return {"score_mean"}; }
+
+namespace {
+
+// The score head on the records' lowest bodies (those of the two levels), when both levels
+// show at least 3 times: the records then come from detectors on studies they did not train
+// on, the only place the detector's scores on the body below can be seen.
+void fit_score_head(const std::vector<std::vector<double>>& lowest_features, const std::vector<std::string>& lowest_levels,
+                    const std::string& usual, const std::string& other, aggregate::LevelModel* model) {
+  const auto& names = aggregate::vertebra_feature_names();
+  std::vector<std::vector<double>> x;
+  std::vector<int> y;
+  for (size_t i = 0; i < lowest_levels.size(); ++i) {
+    if (lowest_levels[i] != usual && lowest_levels[i] != other) continue;
+    std::vector<double> row = aggregate::LevelModel::columns(score_level_cue_names(), names, lowest_features[i]);
+    if (std::any_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) continue;
+    x.push_back(std::move(row));
+    y.push_back(lowest_levels[i] == other ? 1 : 0);
+  }
+  const int n_other = static_cast<int>(std::count(y.begin(), y.end(), 1));
+  if (n_other < 3 || static_cast<int>(y.size()) - n_other < 3) return;
+  model->score_cues = score_level_cue_names();
+  model->score_head.fit(x, y);
+}
+
+}  // namespace
+
 aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,
                                    const LowestLevelExamples* ground_truth, double default_alternative_rate) {
   CaseRecords by_case = group_by_case(records);
@@ -129,7 +156,7 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
     for (size_t i = 0; i < ground_truth->levels.size(); ++i) {
       const std::string& level = ground_truth->levels[i];
       if (level != usual && level != other) continue;
-      std::vector<double> row = head_model.head_inputs(names, ground_truth->features[i]);
+      std::vector<double> row = aggregate::LevelModel::columns(head_model.head_cues, names, ground_truth->features[i]);
       if (std::any_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) continue;
       x.push_back(std::move(row));
       y.push_back(level == other ? 1 : 0);
@@ -142,6 +169,7 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
       const auto seen = std::count(lowest_levels.begin(), lowest_levels.end(), other);
       head_model.alternative_rate =
           seen >= 3 ? static_cast<double>(seen) / static_cast<double>(lowest_levels.size()) : default_alternative_rate;
+      if (seen >= 3) fit_score_head(lowest_features, lowest_levels, usual, other, &head_model);
       int right = 0;
       for (size_t i = 0; i < x.size(); ++i) right += (head_model.head.predict(x[i]) > 0.5) == (y[i] == 1);
       head_model.rule_accuracy = static_cast<double>(right) / static_cast<double>(x.size());  // balanced, before the prior

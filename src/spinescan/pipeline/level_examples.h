@@ -45,6 +45,11 @@ LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData&
 // score 1) nor size and shape (the box below is a copy of the lowest body's boxes).
 std::vector<std::string> image_level_cue_names();
 
+// The detector's own cue for the score head (LevelModel::score_head): its mean score over the
+// lowest body's slices. Learnt only from out-of-fold records; on S1 a detector trained where S1
+// is background tends to be less sure (0.39-0.68 on four such boxes against 0.45-1.00 on L5).
+std::vector<std::string> score_level_cue_names();
+
 using CaseRecords = std::map<std::string, std::vector<const VertebraRecord*>>;
 CaseRecords group_by_case(const std::vector<VertebraRecord>& records);
 
@@ -70,8 +75,9 @@ constexpr double kMeasuredBelowRate = 5.0 / 37.0;
 // training `cases` (the level most of them show). With `ground_truth` examples, a level head
 // (LevelModel::head: logistic regression on image_level_cue_names()) fitted on them picks
 // between that level and the other one (the records' second level, else the level below);
-// its prior is the share of the records' cases showing the other level when at least 3 do,
-// else `default_alternative_rate`. Without, a one-feature rule on the records' lowest bodies
+// its prior is the share of the records' cases showing the other level when at least 3 do
+// (out-of-fold records; a score head on score_level_cue_names() is then fitted on their lowest
+// bodies too), else `default_alternative_rate`. Without, a one-feature rule on the records' lowest bodies
 // (LevelModel). Its confidence is the share of those cases in which counting up from the
 // lowest body names every matched vertebra right (smoothed).
 aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,

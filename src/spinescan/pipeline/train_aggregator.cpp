@@ -28,25 +28,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// What the cached records were computed from; a change recomputes them. A model's section of
-// its manifest (it changes whenever new weights are put in, and holds their provenance)
-// stands for its weights; `records_version` counts changes to how analyze computes a
-// record (2: only the boxes of at least 30 % of a body's largest box are classified).
+// What the cached records were computed from; a change recomputes them (model_key stands for
+// each model's weights, kRecordsVersion for how analyze computes a record).
 nlohmann::json records_key(const AggregatorTrainConfig& c) {
-  // "<folder>#<hash of its manifest's section>"
-  const auto keyed = [](const fs::path& folder, const char* section) {
-    const nlohmann::json m = read_manifest(resolve_bundle_folder(folder));
-    return fs::weakly_canonical(folder).string() + "#" +
-           std::to_string(std::hash<std::string>{}(m.contains(section) ? m[section].dump() : std::string()));
-  };
-  const auto keyed_runs = [&](const std::vector<std::string>& runs, const char* section) {
+  const auto keyed_runs = [](const std::vector<std::string>& runs, const char* section) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : runs) out.push_back(keyed(r, section));
+    for (const auto& r : runs) out.push_back(model_key(r, section));
     return out;
   };
-  nlohmann::json key = {{"records_version", 2},
+  nlohmann::json key = {{"records_version", kRecordsVersion},
           {"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
-          {"model", keyed(c.model, "detector")},
+          {"model", model_key(c.model, "detector")},
           {"classifier_runs", keyed_runs(c.classifier_runs, "classifier")},
           {"features", aggregate::vertebra_feature_names()},
           {"intensity_model", "logistic regression on the training cases of each fold"}};
@@ -65,39 +57,24 @@ nlohmann::json fold_intensity_model(const Dataset& dataset, const std::vector<st
 // fitted here when the records are not cached.
 std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig& c, const Dataset& dataset, const Splits& splits,
                                                     const nlohmann::json& heldout_intensity_model) {
-  const fs::path cache = fs::path(c.out) / "records.jsonl";
-  const nlohmann::json key = records_key(c);
-  if (fs::exists(cache)) {
-    std::ifstream in(cache);
-    std::string line;
-    std::getline(in, line);
-    if (nlohmann::json::parse(line, nullptr, false) == key) {
-      std::vector<VertebraRecord> records;
-      while (std::getline(in, line))
-        if (!line.empty()) records.push_back(VertebraRecord::from_json(nlohmann::json::parse(line)));
-      log_info("re-using " + std::to_string(records.size()) + " vertebra records from " + cache.string());
-      return records;
+  return cached_records(fs::path(c.out) / "records.jsonl", records_key(c), [&] {
+    std::vector<VertebraRecord> records;
+    for (size_t j = 0; j < splits.folds.size(); ++j) {
+      log_info("fold " + std::to_string(j) + ": " + std::to_string(splits.folds[j].val.size()) + " cases, classifier " +
+               c.classifier_runs[j] + (c.detector_runs.empty() ? std::string() : ", detector " + c.detector_runs[j]));
+      AnalyzerOptions options;
+      options.device = c.device;
+      options.classifier = c.classifier_runs[j];
+      if (!c.detector_runs.empty()) options.detector = c.detector_runs[j];
+      options.use_aggregator = false;
+      options.intensity_model =
+          static_cast<int>(j) == c.fold ? heldout_intensity_model : fold_intensity_model(dataset, splits.folds[j].train);
+      Analyzer analyzer(c.model, options);
+      SPINESCAN_CHECK_AS(analyzer.has_classifier(), ConfigError, c.classifier_runs[j], ": no classifier");
+      for (auto& r : analyze_cases(analyzer, dataset, splits.folds[j].val, static_cast<int>(j))) records.push_back(std::move(r));
     }
-  }
-  std::vector<VertebraRecord> records;
-  for (size_t j = 0; j < splits.folds.size(); ++j) {
-    log_info("fold " + std::to_string(j) + ": " + std::to_string(splits.folds[j].val.size()) + " cases, classifier " + c.classifier_runs[j] +
-             (c.detector_runs.empty() ? std::string() : ", detector " + c.detector_runs[j]));
-    AnalyzerOptions options;
-    options.device = c.device;
-    options.classifier = c.classifier_runs[j];
-    if (!c.detector_runs.empty()) options.detector = c.detector_runs[j];
-    options.use_aggregator = false;
-    options.intensity_model =
-        static_cast<int>(j) == c.fold ? heldout_intensity_model : fold_intensity_model(dataset, splits.folds[j].train);
-    Analyzer analyzer(c.model, options);
-    SPINESCAN_CHECK_AS(analyzer.has_classifier(), ConfigError, c.classifier_runs[j], ": no classifier");
-    for (auto& r : analyze_cases(analyzer, dataset, splits.folds[j].val, static_cast<int>(j))) records.push_back(std::move(r));
-  }
-  std::string text = key.dump() + "\n";
-  for (const auto& r : records) text += r.to_json().dump() + "\n";
-  write_text_atomically(cache, text);
-  return records;
+    return records;
+  });
 }
 
 struct Rows {

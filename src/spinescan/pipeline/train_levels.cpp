@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "spinescan/aggregate/features.h"
 #include "spinescan/classify/samples.h"
@@ -47,6 +48,8 @@ nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, cons
                           {"said_by_bundle", lowest_level_of_case(bundle_model, rs)}};
     const double p = model.alternative_probability(aggregate::vertebra_feature_names(), lowest.record->features);
     if (p >= 0) row["p_alternative"] = p;
+    if (p >= 0 && model.score_head.fitted())
+      row["p_alternative_image_only"] = model.alternative_probability(aggregate::vertebra_feature_names(), lowest.record->features, false);
     row["cues"] = cue_values(lowest.record->features);
     rows.push_back(row);
   }
@@ -61,6 +64,32 @@ nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::Lev
   name_records(model, &records);
   out["levels"] = level_accuracy(records);
   return out;
+}
+
+// Records of `cases` read by `detector` (a run or bundle) with the bundle's other stages,
+// cached under c.records_cache by what they were computed from.
+std::vector<VertebraRecord> case_records(const LevelTrainConfig& c, const Dataset& dataset, const std::string& detector,
+                                         const std::vector<std::string>& cases, int fold) {
+  const nlohmann::json manifest = read_manifest(resolve_bundle_folder(c.model));
+  const nlohmann::json intensity = manifest["aggregator"].value("intensity_model", nlohmann::json());
+  const nlohmann::json key = {{"records_version", kRecordsVersion},
+                              {"data", fs::weakly_canonical(c.data).string()},
+                              {"cases", cases},
+                              {"fold", fold},
+                              {"detector", model_key(detector, "detector")},
+                              {"classifier", model_key(c.model, "classifier")},
+                              {"intensity_model", std::to_string(std::hash<std::string>{}(intensity.dump()))},
+                              {"features", aggregate::vertebra_feature_names()}};
+  const fs::path file = fs::path(c.records_cache.empty() ? c.out : c.records_cache) /
+                        ("records_" + std::to_string(std::hash<std::string>{}(key.dump())) + ".jsonl");
+  return cached_records(file, key, [&] {
+    AnalyzerOptions options;
+    options.device = c.device;
+    options.detector = detector;
+    options.use_aggregator = false;  // only the boxes, their tracks and features are needed
+    Analyzer analyzer(c.model, options);
+    return analyze_cases(analyzer, dataset, cases, fold);
+  });
 }
 
 }  // namespace
@@ -79,19 +108,30 @@ std::string train_levels(const LevelTrainConfig& c) {
   log_info("ground-truth examples from " + std::to_string(fold.train.size()) + " training cases");
   const LowestLevelExamples examples = ground_truth_lowest_examples(classify::load_classifier_data(dataset, fold.train));
 
-  AnalyzerOptions options;
-  options.device = c.device;
-  options.use_aggregator = false;  // only the boxes, their tracks and features are needed
-  Analyzer analyzer(c.model, options);
-  log_info("the bundle's detector on the training cases (the level model's confidence)");
-  const std::vector<VertebraRecord> train_records = analyze_cases(analyzer, dataset, fold.train, -1);
-  log_info("the bundle's detector on the held-out cases of fold " + std::to_string(c.fold));
-  const std::vector<VertebraRecord> heldout_records = analyze_cases(analyzer, dataset, fold.val, c.fold);
+  const int num_folds = static_cast<int>(splits.folds.size());
+  SPINESCAN_CHECK_AS(c.detector_runs.empty() || static_cast<int>(c.detector_runs.size()) == num_folds, ConfigError,
+                     "--detectors needs one run per fold (", num_folds, "), in fold order; got ", c.detector_runs.size());
+  std::vector<VertebraRecord> train_records, heldout_records;
+  if (c.detector_runs.empty()) {
+    log_info("the bundle's detector on the training cases (the level model's confidence)");
+    train_records = case_records(c, dataset, c.model, fold.train, -1);
+    log_info("the bundle's detector on the held-out cases of fold " + std::to_string(c.fold));
+    heldout_records = case_records(c, dataset, c.model, fold.val, c.fold);
+  } else {
+    // The other folds' held-out cases are this fold's training cases (a split's folds partition its cases).
+    for (int j = 0; j < num_folds; ++j) {
+      log_info("detector " + c.detector_runs[static_cast<size_t>(j)] + " on the held-out cases of fold " + std::to_string(j));
+      auto records = case_records(c, dataset, c.detector_runs[static_cast<size_t>(j)], splits.folds[static_cast<size_t>(j)].val, j);
+      auto& into = j == c.fold ? heldout_records : train_records;
+      for (auto& r : records) into.push_back(std::move(r));
+    }
+  }
 
   aggregate::LevelModel model = learn_levels(train_records, fold.train, &examples, c.below_rate);
   nlohmann::json spec = model.to_json();
   spec["provenance"] = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                         {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"detector_bundle", c.model},
+                        {"detector_runs", c.detector_runs.empty() ? nlohmann::json(c.model) : nlohmann::json(c.detector_runs)},
                         {"examples", "ground truth per training case: the lowest labelled body, the one above it, a box one vertebral step below it"},
                         {"num_examples", examples.levels.size()}};
   nlohmann::json example_rows = nlohmann::json::array();

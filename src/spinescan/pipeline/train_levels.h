@@ -2,8 +2,8 @@
 // `spinescan train levels`: re-learns only the level model of a bundle's aggregator (which
 // level the lowest found body is, and the rule that tells it from the one below) from the
 // ground truth of a fold's training cases (pipeline/level_examples.h), measures its
-// confidence with the bundle's detector on those cases, and scores it beside the bundle's
-// current level model on the fold's held-out cases. `model add-levels` puts it into the
+// confidence with the bundle's detector (or out-of-fold detectors) on those cases, and scores
+// it beside the bundle's current level model on the fold's held-out cases. `model add-levels` puts it into the
 // bundle; the boosted trees are left as they are.
 #include <cstdint>
 #include <string>
@@ -17,6 +17,13 @@ struct LevelTrainConfig {
   std::string model;  // bundle whose detector finds the vertebrae and whose level model is the comparison
   int fold = 0;
   double below_rate = kMeasuredBelowRate;  // the level head's prior (learn_levels)
+  // Empty: the bundle's detector reads every case. Else one detector run (or bundle) per fold,
+  // in fold order, run j never having seen fold j's cases: each training case is then read by
+  // a detector that did not train on it, as a user's study is, so the records show how often it
+  // boxes the body below (the head's prior) and how sure it is there (its score head), and
+  // the held-out fold is read by run --fold.
+  std::vector<std::string> detector_runs;
+  std::string records_cache;  // folder of cached records (default: out); share it between folds
   std::string device = "cpu";
 };
 

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <tuple>
 
+#include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
+#include "spinescan/core/logging.h"
 #include "spinescan/detect/slice_data.h"
 #include "spinescan/io/orientation.h"
 #include "spinescan/io/study_reader.h"
@@ -100,6 +103,28 @@ nlohmann::json VertebraRecord::to_json() const {
   return {{"case", case_name}, {"fold", fold}, {"truth_label", truth_label}, {"truth_level", truth_level}, {"target", target},
           {"found", found}, {"level", level}, {"level_confidence", level_confidence}, {"probability", probability},
           {"max_probability", max_probability}, {"evidence_slice", evidence_slice}, {"from_bottom", from_bottom}, {"features", f}};
+}
+
+std::vector<VertebraRecord> cached_records(const std::filesystem::path& file, const nlohmann::json& key,
+                                           const std::function<std::vector<VertebraRecord>()>& compute) {
+  if (std::filesystem::exists(file)) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    if (nlohmann::json::parse(line, nullptr, false) == key) {
+      std::vector<VertebraRecord> records;
+      while (std::getline(in, line))
+        if (!line.empty()) records.push_back(VertebraRecord::from_json(nlohmann::json::parse(line)));
+      log_info("re-using " + std::to_string(records.size()) + " vertebra records from " + file.string());
+      return records;
+    }
+  }
+  std::vector<VertebraRecord> records = compute();
+  std::string text = key.dump() + "\n";
+  for (const auto& r : records) text += r.to_json().dump() + "\n";
+  if (!file.parent_path().empty()) std::filesystem::create_directories(file.parent_path());
+  write_text_atomically(file, text);
+  return records;
 }
 
 VertebraRecord VertebraRecord::from_json(const nlohmann::json& j) {

@@ -2,6 +2,8 @@
 // Scoring the whole pipeline against a dataset case: which found vertebra is which
 // ground-truth body, and end-to-end per-vertebra records in which a body that was not found
 // is a miss (probability 0), never silently dropped.
+#include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -50,6 +52,15 @@ struct VertebraRecord {
   nlohmann::json to_json() const;
   static VertebraRecord from_json(const nlohmann::json& j);
 };
+// How analyze computes a record; part of the key of cached records, raised when that changes
+// (2: only the boxes of at least 30 % of a body's largest box are classified).
+constexpr int kRecordsVersion = 2;
+
+// Records cached in a JSONL file whose first line is `key` (what they were computed from):
+// read back when the key matches, else computed by `compute` and written atomically.
+std::vector<VertebraRecord> cached_records(const std::filesystem::path& file, const nlohmann::json& key,
+                                           const std::function<std::vector<VertebraRecord>()>& compute);
+
 std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& analysis, const CaseTruth& truth, const std::string& case_name);
 
 // The detector's operating-point boxes against the ground truth, slice by slice, for
