@@ -61,6 +61,18 @@ nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::Lev
   out["lowest"] = lowest_decisions(records, model, bundle_model);
   name_records(bundle_model, &records);
   out["bundle_levels"] = level_accuracy(records);
+  // The same model without its parts, on the same vertebrae: what each part adds.
+  aggregate::LevelModel usual_only = model;
+  usual_only.alternative_level.clear();
+  name_records(usual_only, &records);
+  out["usual_level_only"] = level_accuracy(records);
+  if (model.score_head.fitted()) {
+    aggregate::LevelModel image_only = model;
+    image_only.score_head = {};
+    image_only.score_cues.clear();
+    name_records(image_only, &records);
+    out["image_head_only"] = level_accuracy(records);
+  }
   name_records(model, &records);
   out["levels"] = level_accuracy(records);
   return out;
