@@ -170,7 +170,8 @@ void register_train(CLI::App& app, Runner& run) {
   levels->add_option("--out", lv->out, "run folder (levels.json, metrics.json)")->required();
   levels->add_option("--below-rate", lv->below_rate,
                      "prior of the level head: how often the detector boxes the body below the lowest labelled one on new "
-                     "studies (default: 5 of 37, measured with out-of-fold detectors on SPIDER, docs/analyze.md)");
+                     "studies (default: 6 of 47, measured with out-of-fold detectors on SPIDER, docs/analyze.md; with --detectors "
+                     "the records' own rate when they show it at least 3 times)");
   auto level_detectors = std::make_shared<std::string>();
   levels->add_option("--detectors", *level_detectors,
                      "comma-separated detector runs (or bundles), one per fold in fold order, run j not trained on fold j: "

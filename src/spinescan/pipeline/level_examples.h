@@ -4,14 +4,15 @@
 // The rule has to tell, for the lowest body the detector found, whether it is the lowest
 // labelled body (L5 where the sacrum is unlabelled) or the unlabelled one below it (S1),
 // which the detector boxes now and then on studies it did not train on. Learnt from the
-// detector's own output, it sees that second kind a handful of times (5 of 37 studies with
-// out-of-fold detectors), and a one-feature threshold fitted to five cases did not carry over
-// to new ones. From ground truth every training study gives one of each kind: its lowest
+// detector's own output, it sees that second kind a handful of times (6 of 47 studies with
+// out-of-fold detectors), and a one-feature threshold on image cues fitted to five cases did
+// not carry over to new ones. From ground truth every training study gives one of each kind: its lowest
 // labelled body, and a body-sized box one vertebral step below it (the step between the two
 // lowest labelled bodies, so it follows the curve of the column), which lands on the body
 // beneath (and, for a detector that misses the lowest labelled body, the body above it).
 // Only the image says which is which there, and only its signal: the detector's scores are
-// not in these examples and the box below copies the lowest body's size and shape.
+// not in these examples (learn_levels takes them from out-of-fold records, when it has them)
+// and the box below copies the lowest body's size and shape.
 #include <map>
 #include <string>
 #include <vector>
@@ -66,10 +67,10 @@ LowestFound lowest_found(const std::vector<const VertebraRecord*>& case_records)
 std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records);
 
 // How often a detector trained where the sacrum is unlabelled boxes S1 as the lowest body on
-// studies it did not train on: out-of-fold detectors for folds 1-4 of
-// models/default/splits_spine_mri.json did in 5 of their 37 held-out studies (docs/analyze.md).
+// studies it did not train on: with one out-of-fold detector per fold of
+// models/default/splits_spine_mri.json, in 6 of the 47 studies (docs/analyze.md, "Levels").
 // The prior of the level head when the records cannot tell (a detector on its own training cases).
-constexpr double kMeasuredBelowRate = 5.0 / 37.0;
+constexpr double kMeasuredBelowRate = 6.0 / 47.0;
 
 // The level model: which level the lowest found body is, from the detector's records of the
 // training `cases` (the level most of them show). With `ground_truth` examples, a level head
