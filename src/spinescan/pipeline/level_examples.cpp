@@ -105,25 +105,25 @@ std::vector<std::string> score_level_cue_names() { return {"score_mean"}; }
 
 namespace {
 
-// The score head on the records' lowest bodies (those of the two levels), when both levels
-// show at least 3 times: the records then come from detectors on studies they did not train
-// on, the only place the detector's scores on the body below can be seen.
-void fit_score_head(const std::vector<std::vector<double>>& lowest_features, const std::vector<std::string>& lowest_levels,
-                    const std::string& usual, const std::string& other, aggregate::LevelModel* model) {
-  const auto& names = aggregate::vertebra_feature_names();
+// Rows of `features` whose level is `usual` (y 0) or `other` (y 1), their `cues` columns (rows
+// with a missing cue left out); empty unless each level has at least 3 rows.
+struct PairRows {
   std::vector<std::vector<double>> x;
   std::vector<int> y;
-  for (size_t i = 0; i < lowest_levels.size(); ++i) {
-    if (lowest_levels[i] != usual && lowest_levels[i] != other) continue;
-    std::vector<double> row = aggregate::LevelModel::columns(score_level_cue_names(), names, lowest_features[i]);
+};
+PairRows pair_rows(const std::vector<std::vector<double>>& features, const std::vector<std::string>& levels,
+                   const std::vector<std::string>& cues, const std::string& usual, const std::string& other) {
+  PairRows rows;
+  for (size_t i = 0; i < levels.size(); ++i) {
+    if (levels[i] != usual && levels[i] != other) continue;
+    std::vector<double> row = aggregate::LevelModel::columns(cues, aggregate::vertebra_feature_names(), features[i]);
     if (std::any_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) continue;
-    x.push_back(std::move(row));
-    y.push_back(lowest_levels[i] == other ? 1 : 0);
+    rows.x.push_back(std::move(row));
+    rows.y.push_back(levels[i] == other ? 1 : 0);
   }
-  const int n_other = static_cast<int>(std::count(y.begin(), y.end(), 1));
-  if (n_other < 3 || static_cast<int>(y.size()) - n_other < 3) return;
-  model->score_cues = score_level_cue_names();
-  model->score_head.fit(x, y);
+  const int n_other = static_cast<int>(std::count(rows.y.begin(), rows.y.end(), 1));
+  if (n_other < 3 || static_cast<int>(rows.y.size()) - n_other < 3) return {};
+  return rows;
 }
 
 }  // namespace
@@ -151,28 +151,24 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
     head_model.lowest_level = usual;
     head_model.alternative_level = other;
     head_model.head_cues = image_level_cue_names();
-    std::vector<std::vector<double>> x;
-    std::vector<int> y;
-    for (size_t i = 0; i < ground_truth->levels.size(); ++i) {
-      const std::string& level = ground_truth->levels[i];
-      if (level != usual && level != other) continue;
-      std::vector<double> row = aggregate::LevelModel::columns(head_model.head_cues, names, ground_truth->features[i]);
-      if (std::any_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) continue;
-      x.push_back(std::move(row));
-      y.push_back(level == other ? 1 : 0);
-    }
-    const int n_other = static_cast<int>(std::count(y.begin(), y.end(), 1));
-    if (n_other >= 3 && static_cast<int>(y.size()) - n_other >= 3) {
-      head_model.head.fit(x, y);
+    const PairRows examples = pair_rows(ground_truth->features, ground_truth->levels, head_model.head_cues, usual, other);
+    if (!examples.y.empty()) {
+      head_model.head.fit(examples.x, examples.y);
       // How often the lowest found body is the other level on studies the detector did not
       // train on: the records say when they show it (out-of-fold detectors), else the caller.
       const auto seen = std::count(lowest_levels.begin(), lowest_levels.end(), other);
       head_model.alternative_rate =
           seen >= 3 ? static_cast<double>(seen) / static_cast<double>(lowest_levels.size()) : default_alternative_rate;
-      if (seen >= 3) fit_score_head(lowest_features, lowest_levels, usual, other, &head_model);
+      // The score head on the records' lowest bodies: only out-of-fold records show the
+      // detector's scores on the body below.
+      const PairRows found = seen >= 3 ? pair_rows(lowest_features, lowest_levels, score_level_cue_names(), usual, other) : PairRows{};
+      if (!found.y.empty()) {
+        head_model.score_cues = score_level_cue_names();
+        head_model.score_head.fit(found.x, found.y);
+      }
       int right = 0;
-      for (size_t i = 0; i < x.size(); ++i) right += (head_model.head.predict(x[i]) > 0.5) == (y[i] == 1);
-      head_model.rule_accuracy = static_cast<double>(right) / static_cast<double>(x.size());  // balanced, before the prior
+      for (size_t i = 0; i < examples.x.size(); ++i) right += (head_model.head.predict(examples.x[i]) > 0.5) == (examples.y[i] == 1);
+      head_model.rule_accuracy = static_cast<double>(right) / static_cast<double>(examples.x.size());  // balanced, before the prior
       model = head_model;
     }  // else too few examples of one level: the records' own model stands
   }
