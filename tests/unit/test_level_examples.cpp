@@ -139,7 +139,9 @@ TEST(LevelExamples, HeadFromGroundTruthPicksBetweenTheUsualLevelAndTheOneBelow) 
   const auto x = row_with("slice_disc_below_mean", 0.35);
   const double p = m.alternative_probability(names, x), q = even.alternative_probability(names, x);
   EXPECT_NEAR(p / (1 - p), q / (1 - q) * (0.2 / 0.8), 1e-6);
-  // The head survives its JSON round trip (it is stored in the bundle).
+  // The head survives its JSON round trip (it is stored in the bundle), written as a head only.
+  EXPECT_TRUE(m.to_json().contains("head"));
+  EXPECT_FALSE(m.to_json().contains("rule"));
   const aggregate::LevelModel back = aggregate::LevelModel::from_json(m.to_json());
   EXPECT_DOUBLE_EQ(back.alternative_probability(names, x), p);
   EXPECT_EQ(back.lowest_for(names, row_with("slice_disc_below_mean", 0.0)), "S1");

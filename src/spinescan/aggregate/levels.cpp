@@ -72,12 +72,11 @@ std::string LevelModel::lowest_for(const std::vector<std::string>& names, const 
 
 nlohmann::json LevelModel::to_json() const {
   nlohmann::json j = {{"lowest_level", lowest_level}, {"confidence", confidence}};
-  if (!alternative_level.empty() && head.fitted())
+  if (!alternative_level.empty() && head.fitted()) {
     j["head"] = {{"alternative_level", alternative_level}, {"cues", head_cues}, {"logistic_regression", head.to_json()},
                  {"alternative_rate", alternative_rate}, {"training_accuracy", rule_accuracy}};
-  if (!alternative_level.empty() && head.fitted() && score_head.fitted())
-    j["head"]["score_head"] = {{"cues", score_cues}, {"logistic_regression", score_head.to_json()}};
-  else if (!alternative_level.empty())
+    if (score_head.fitted()) j["head"]["score_head"] = {{"cues", score_cues}, {"logistic_regression", score_head.to_json()}};
+  } else if (!alternative_level.empty())
     j["rule"] = {{"alternative_level", alternative_level}, {"cue", cue}, {"threshold", cue_threshold},
                  {"alternative_when_above", alternative_when_above}, {"training_accuracy", rule_accuracy}};
   return j;
