@@ -178,6 +178,8 @@ void register_train(CLI::App& app, Runner& run) {
                      "each case is read by a detector that never saw it, and the head also learns from the detector's scores");
   levels->add_option("--records-cache", lv->records_cache, "folder for cached per-case records (default: --out); share it between folds");
   levels->add_option("--device", lv->device, "cpu, cuda or auto");
+  levels->add_option("--level-net-steps", lv->level_net_steps, "train the level net (a ConvNeXt telling L5 from S1 by the picture) for this many steps; 0: none, the image head only (the shipped model: 300, about 2.5 min on 2 cores)");
+  levels->add_option("--seed", lv->seed, "seed of the level net's training");
   levels->callback([&run, lv, level_detectors] {
     run = [lv, level_detectors] {
       append_comma_list(*level_detectors, &lv->detector_runs);

@@ -181,10 +181,15 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
 
   const auto run = p.tmp / "levels";
   const Result r = run_cli("--threads 2 train levels --data " + p.data.string() + " --split " + p.split.string() + " --fold 0 --model " +
-                           p.bundle.string() + " --out " + run.string());
+                           p.bundle.string() + " --out " + run.string() + " --level-net-steps 20");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto levels = nlohmann::json::parse(read_file(run / "levels.json"));
   EXPECT_TRUE(levels.contains("lowest_level"));
+  // The level net: its weights beside levels.json, described in the head, scored on the
+  // held-out cases' ground truth (the lowest labelled body and the box one step below).
+  ASSERT_TRUE(levels.contains("head")) << levels.dump();
+  EXPECT_EQ(levels["head"]["level_net"]["weights"], "level_net.pt");
+  EXPECT_TRUE(std::filesystem::exists(run / "level_net.pt"));
   // Three ground-truth examples per training case (6 cases): lowest body, the one above, the one below.
   EXPECT_GE(levels["provenance"]["num_examples"].get<int>(), 12);
   const auto m = nlohmann::json::parse(read_file(run / "metrics.json"));
@@ -194,6 +199,9 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
     EXPECT_GT(m["heldout_fold"][which]["n"].get<int>(), 0) << which;
     EXPECT_EQ(m["heldout_fold"][which]["n"], m["heldout_fold"]["levels"]["n"]) << "same vertebrae for both models";
   }
+  EXPECT_EQ(m["level_net"]["heldout_ground_truth"].size(), heldout);
+  EXPECT_TRUE(m["level_net"]["auc"].is_number()) << m["level_net"].dump();
+  EXPECT_TRUE(m["heldout_fold"].contains("without_level_net"));
   // The rule's decision on each held-out case is what names that case's vertebrae.
   for (const auto& row : m["heldout_fold"]["lowest"]) EXPECT_TRUE(row["said"].is_string() && !row["said"].get<std::string>().empty());
 
@@ -211,6 +219,13 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   const Result analyzed = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " + copy.string() +
                                   " --out " + (p.tmp / "report_levels").string());
   EXPECT_EQ(analyzed.exit_code, 0) << analyzed.err;
+  // The net's weights came into the bundle with the level model, and analyze reads them.
+  ASSERT_TRUE(std::filesystem::exists(copy / "level_net.pt"));
+  std::filesystem::remove(copy / "level_net.pt");
+  const Result without_net = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " +
+                                     copy.string() + " --out " + (p.tmp / "report_no_net").string());
+  EXPECT_NE(without_net.exit_code, 0);
+  EXPECT_NE(without_net.err.find("level_net.pt"), std::string::npos) << without_net.err;
   // A folder that is no run is refused with one line.
   const Result none = run_cli("model add-levels " + p.tmp.path().string() + " --bundle " + copy.string());
   EXPECT_EQ(none.exit_code, 1) << none.err;
@@ -276,11 +291,24 @@ TEST(TrainLevels, TheHeadsProbabilityNamesTheLowestBodyAndSaysWhenItIsUnsure) {
   for (const auto& w : unsure["warnings"]) warned = warned || w.get<std::string>().find("may be S1 rather than L5") != std::string::npos;
   EXPECT_TRUE(warned) << unsure["warnings"].dump();
   for (const auto& v : unsure["vertebrae"]) EXPECT_LE(v["level_confidence"].get<double>(), 0.6 + 1e-9);
+  for (const auto& v : unsure["vertebrae"]) EXPECT_TRUE(v["probability"].is_number()) << v.dump();
   // p = 0.95: S1, every name one step down the column, no such warning.
   EXPECT_EQ(sure["vertebrae"].back()["level"], "S1");
   for (size_t i = 0; i < sure["vertebrae"].size(); ++i)
     EXPECT_EQ(sure["vertebrae"][i]["level"], aggregate::level_above(unsure["vertebrae"][i]["level"].get<std::string>(), -1)) << i;
   for (const auto& w : sure["warnings"]) EXPECT_EQ(w.get<std::string>().find("may be"), std::string::npos) << w;
+  // S1, below the lowest level the models learnt from, is named but not judged, and said so;
+  // the bodies above keep their verdicts.
+  const auto& s1 = sure["vertebrae"].back();
+  EXPECT_TRUE(s1["probability"].is_null()) << s1.dump();
+  EXPECT_FALSE(s1["pathological"].get<bool>());
+  for (size_t i = 0; i + 1 < sure["vertebrae"].size(); ++i)
+    EXPECT_EQ(sure["vertebrae"][i]["probability"], unsure["vertebrae"][i]["probability"]) << i;
+  bool said = false;
+  for (const auto& w : sure["warnings"]) said = said || w.get<std::string>() == "S1 is named but not judged: the models learnt from bodies down to L5 only";
+  EXPECT_TRUE(said) << sure["warnings"].dump();
+  const auto html = read_file(p.tmp / "report_s1" / "report.html");
+  EXPECT_NE(html.find("not classified"), std::string::npos);
 }
 
 TEST(Analyze, ReportMatchesThePhantomsTruth) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "spinescan/core/errors.h"
 #include "spinescan/data/dataset.h"
 
 namespace spinescan::aggregate {
@@ -30,6 +31,26 @@ std::vector<double> LevelModel::columns(const std::vector<std::string>& cues, co
   return x;
 }
 
+const std::vector<std::string>& lowest_relative_cue_names() {
+  static const std::vector<std::string> names = {"level_net_logit"};
+  return names;
+}
+
+std::vector<std::string> lowest_cue_names(const std::vector<std::string>& feature_names) {
+  std::vector<std::string> names = feature_names;
+  const auto& relative = lowest_relative_cue_names();
+  names.insert(names.end(), relative.begin(), relative.end());
+  return names;
+}
+
+LowestCues lowest_body_cues(const std::vector<std::string>& feature_names, const std::vector<double>& lowest,
+                            double level_net_logit) {
+  SPINESCAN_CHECK(lowest.size() == feature_names.size(), "level cues: a feature row of the wrong length");
+  LowestCues cues{lowest_cue_names(feature_names), lowest};
+  cues.values.push_back(level_net_logit);  // in the order of lowest_relative_cue_names()
+  return cues;
+}
+
 namespace {
 
 // The fitted regression's log-odds at the `cues` columns of a row; NaN when a cue is missing.
@@ -49,7 +70,8 @@ double LevelModel::alternative_probability(const std::vector<std::string>& names
   const double r = std::clamp(alternative_rate, 1e-6, 1 - 1e-6);
   // Both heads are class-balanced, so their log-odds estimate likelihood ratios; the prior
   // (how often the alternative is what a detector finds) comes in once.
-  double logit = log_odds(head, head_cues, names, f) + std::log(r / (1 - r));
+  const double net_logit = level_net.is_null() ? std::nan("") : columns({"level_net_logit"}, names, f)[0];
+  double logit = (std::isfinite(net_logit) ? net_logit : log_odds(head, head_cues, names, f)) + std::log(r / (1 - r));
   if (std::isnan(logit)) return -1;
   // A missing detector cue leaves the image head's answer, not none.
   const double score_logit = with_score_head && score_head.fitted() ? log_odds(score_head, score_cues, names, f) : std::nan("");
@@ -76,6 +98,7 @@ nlohmann::json LevelModel::to_json() const {
     j["head"] = {{"alternative_level", alternative_level}, {"cues", head_cues}, {"logistic_regression", head.to_json()},
                  {"alternative_rate", alternative_rate}, {"training_accuracy", rule_accuracy}};
     if (score_head.fitted()) j["head"]["score_head"] = {{"cues", score_cues}, {"logistic_regression", score_head.to_json()}};
+    if (!level_net.is_null()) j["head"]["level_net"] = level_net;
   } else if (!alternative_level.empty())
     j["rule"] = {{"alternative_level", alternative_level}, {"cue", cue}, {"threshold", cue_threshold},
                  {"alternative_when_above", alternative_when_above}, {"training_accuracy", rule_accuracy}};
@@ -105,6 +128,7 @@ LevelModel LevelModel::from_json(const nlohmann::json& j) {
       m.score_cues = h["score_head"].at("cues").get<std::vector<std::string>>();
       m.score_head = classify::LogisticRegression::from_json(h["score_head"].at("logistic_regression"));
     }
+    if (h.contains("level_net")) m.level_net = h["level_net"];
   }
   return m;
 }

@@ -44,6 +44,12 @@ struct LevelModel {
   // (pixels below the body; how sure a detector was that a body is there).
   std::vector<std::string> score_cues;
   classify::LogisticRegression score_head;
+  // Optional level net (pipeline/level_net.h: a ConvNeXt on the picture around the body,
+  // trained on ground truth): its description, {"weights": file in the bundle, "spec": ...}; null
+  // = none. Where its logit (cue "level_net_logit", class-balanced, so a log likelihood ratio)
+  // is known it takes the place of the image head's log-odds: both read the pixels around the
+  // body, and the net learns from every slice of every training case.
+  nlohmann::json level_net;
 
   // The level of the lowest found body given its features.
   std::string lowest_for(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
@@ -57,6 +63,18 @@ struct LevelModel {
   nlohmann::json to_json() const;
   static LevelModel from_json(const nlohmann::json& j);
 };
+
+// The lowest found body's cues for the level model: its own features (`feature_names`, the
+// columns of vertebra_feature_names()) followed by lowest_relative_cue_names(), measured by
+// the caller: "level_net_logit", the level net's mean logit on the body (NaN without one).
+struct LowestCues {
+  std::vector<std::string> names;
+  std::vector<double> values;
+};
+const std::vector<std::string>& lowest_relative_cue_names();
+std::vector<std::string> lowest_cue_names(const std::vector<std::string>& feature_names);  // LowestCues::names
+LowestCues lowest_body_cues(const std::vector<std::string>& feature_names, const std::vector<double>& lowest,
+                            double level_net_logit);
 
 // Learns lowest_level and the rule from the training cases' lowest found bodies: their
 // features and their true levels; the rule's cue is one of `cue_candidates` (names in

@@ -13,6 +13,15 @@ void CropOptions::validate() const {
   SPINESCAN_CHECK_AS(neighbours >= 0 && neighbours <= 8, ConfigError, "crop neighbours must be 0..8, got ", neighbours);
 }
 
+void augment_crop_intensity(std::vector<float>& crop, double strength, Rng& rng) {
+  const double gamma = std::exp(rng.uniform(-0.3, 0.3) * strength), gain = 1 + rng.uniform(-0.15, 0.15) * strength,
+               offset = rng.uniform(-0.05, 0.05) * strength, noise = rng.uniform(0, 0.03) * strength;
+  for (auto& v : crop) {
+    const double x = std::pow(std::clamp(static_cast<double>(v), 0.0, 1.5), gamma) * gain + offset + noise * rng.normal();
+    v = static_cast<float>(x);
+  }
+}
+
 std::vector<float> extract_crop(const Volume<float>& v, int slice, const CropBox& box, const CropOptions& o,
                                 const CropJitter& jitter) {
   o.validate();

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "spinescan/core/rng.h"
 #include "spinescan/io/volume.h"
 
 namespace spinescan::classify {
@@ -32,6 +33,10 @@ struct CropJitter {
 
 // [channels * size * size], channel-major; channel `neighbours` is the slice itself and
 // neighbour slices beyond the volume repeat the nearest existing slice.
+// Training augmentation of a crop already in ~[0, 1]: gamma, gain, offset and noise, each up
+// to its range times `strength`; zero padding stays near zero.
+void augment_crop_intensity(std::vector<float>& crop, double strength, Rng& rng);
+
 std::vector<float> extract_crop(const Volume<float>& canonical, int slice, const CropBox& box, const CropOptions& options,
                                 const CropJitter& jitter = {});
 

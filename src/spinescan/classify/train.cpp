@@ -63,16 +63,6 @@ std::pair<std::vector<std::string>, std::vector<std::string>> split_inner(const 
   return {train, val};
 }
 
-// Brightness/contrast/gamma/noise on a crop already in ~[0, 1]; zero padding stays zero-ish.
-void augment_intensity(std::vector<float>& crop, double strength, Rng& rng) {
-  const double gamma = std::exp(rng.uniform(-0.3, 0.3) * strength), gain = 1 + rng.uniform(-0.15, 0.15) * strength,
-               offset = rng.uniform(-0.05, 0.05) * strength, noise = rng.uniform(0, 0.03) * strength;
-  for (auto& v : crop) {
-    const double x = std::pow(std::clamp(static_cast<double>(v), 0.0, 1.5), gamma) * gain + offset + noise * rng.normal();
-    v = static_cast<float>(x);
-  }
-}
-
 struct State {
   int epoch = -1;
   int64_t step = 0;
@@ -226,7 +216,7 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
         }
         auto pixels = extract_crop(train.cases[static_cast<size_t>(sample.case_index)].normalized, sample.slice, sample.box,
                                    crop, jitter);
-        if (c.augment > 0) augment_intensity(pixels, c.augment, rng);
+        if (c.augment > 0) augment_crop_intensity(pixels, c.augment, rng);
         std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
         targets[b][0] = static_cast<float>(sample.target);
       }

@@ -17,6 +17,7 @@
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
+#include "spinescan/pipeline/level_net.h"
 
 namespace spinescan::pipeline {
 
@@ -64,6 +65,7 @@ struct Analyzer::Impl {
   std::optional<AggregatorSpec> aggregator_spec;
   aggregate::Booster aggregator;
   std::optional<classify::LogisticRegression> intensity;
+  LevelNet level_net;  // empty unless the level model has one
 };
 
 Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -82,6 +84,12 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
       SPINESCAN_CHECK_AS(spec.features == aggregate::vertebra_feature_names(), ModelError, impl_->bundle.string(),
                          ": the aggregator was trained on other features than this program computes; retrain it (spinescan train aggregator)");
       impl_->aggregator = aggregate::Booster::load(impl_->bundle / spec.model_file);
+    }
+    const nlohmann::json& net = spec.levels.level_net;
+    if (!net.is_null()) {
+      SPINESCAN_CHECK_AS(net.contains("weights") && net.contains("spec"), ModelError, impl_->bundle.string(),
+                         ": the level model's level_net section needs weights and spec");
+      impl_->level_net = LevelNet::load(impl_->bundle / net["weights"].get<std::string>(), net["spec"]);
     }
     impl_->aggregator_spec = spec;
   }
@@ -180,9 +188,11 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   if (!features.empty()) {
     // The head's probability makes the naming confidence of this study: a lowest body that
     // could be either level is said to be so, and the names are to be checked.
-    const double p_alternative = levels.alternative_probability(aggregate::vertebra_feature_names(), features.back());
+    const double net_logit = s.level_net.empty() ? std::nan("") : s.level_net.logit(out.normalized, tracks.back());
+    const auto cues = aggregate::lowest_body_cues(aggregate::vertebra_feature_names(), features.back(), net_logit);
+    const double p_alternative = levels.alternative_probability(cues.names, cues.values);
     const std::string usual = levels.lowest_level;
-    levels.lowest_level = levels.lowest_for(aggregate::vertebra_feature_names(), features.back());
+    levels.lowest_level = levels.lowest_for(cues.names, cues.values);
     if (p_alternative >= 0) {
       levels.confidence = std::min(levels.confidence, std::max(p_alternative, 1 - p_alternative));
       if (p_alternative > 0.2 && p_alternative < 0.8) {
@@ -214,6 +224,13 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   }
 
   out.timing_ms.emplace_back("features_aggregate_levels", since(t0));
+  // The body below the lowest level the training data labelled (S1 under L5 on SPIDER, where
+  // the sacrum is not a labelled body) is named but not judged: neither the classifier nor the
+  // aggregator saw one in training, so a probability there would be a number without meaning.
+  const std::string unlabelled_below =
+      s.aggregator_spec && !s.aggregator_spec->levels.alternative_level.empty()
+          ? aggregate::level_above(s.aggregator_spec->levels.lowest_level, -1) : "";
+  bool unjudged = false;
   for (size_t i = 0; i < tracks.size(); ++i) {
     VertebraFinding f;
     f.evidence = evidence[i];
@@ -222,9 +239,13 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
     f.level_confidence = names[i].confidence;
     f.features = features[i];
     f.probability = probabilities[i];
+    if (!unlabelled_below.empty() && f.level == unlabelled_below && f.probability >= 0) f.probability = -1, unjudged = true;
     f.pathological = f.probability >= 0 && f.probability >= out.threshold;
     out.vertebrae.push_back(std::move(f));
   }
+  if (unjudged)
+    out.warnings.push_back(unlabelled_below + " is named but not judged: the models learnt from bodies down to " +
+                           s.aggregator_spec->levels.lowest_level + " only");
 
   // What the models were not trained for is said, not hidden.
   const auto& info = out.info;

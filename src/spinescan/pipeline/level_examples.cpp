@@ -17,28 +17,33 @@ aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate:
   return below;
 }
 
+std::vector<LabelledTrack> ground_truth_column(const classify::ClassifierData& data, size_t case_index) {
+  std::map<int, LabelledTrack> by_label;
+  for (const auto& s : data.samples) {
+    if (s.case_index != static_cast<int>(case_index) || s.level.empty()) continue;
+    auto& t = by_label[s.label];
+    t.track.boxes.push_back({s.slice, s.box.x1, s.box.y1, s.box.x2, s.box.y2, 1.0, -1, -1, {}});
+    t.level = s.level;
+  }
+  std::vector<LabelledTrack> column;
+  for (auto& [label, t] : by_label) {
+    std::sort(t.track.boxes.begin(), t.track.boxes.end(), [](const auto& a, const auto& b) { return a.slice < b.slice; });
+    column.push_back(std::move(t));
+  }
+  std::sort(column.begin(), column.end(), [](const auto& a, const auto& b) { return a.track.centre_y() < b.track.centre_y(); });
+  return column;
+}
+
 LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData& data) {
   LowestLevelExamples out;
   for (size_t ci = 0; ci < data.cases.size(); ++ci) {
-    std::map<int, aggregate::Track> by_label;
-    std::map<int, std::string> level_of;
-    for (const auto& s : data.samples) {
-      if (s.case_index != static_cast<int>(ci) || s.level.empty()) continue;
-      by_label[s.label].boxes.push_back({s.slice, s.box.x1, s.box.y1, s.box.x2, s.box.y2, 1.0, -1, -1, {}});
-      level_of[s.label] = s.level;
-    }
-    std::vector<std::pair<aggregate::Track, std::string>> tracks;
-    for (auto& [label, t] : by_label) {
-      std::sort(t.boxes.begin(), t.boxes.end(), [](const auto& a, const auto& b) { return a.slice < b.slice; });
-      tracks.push_back({std::move(t), level_of[label]});
-    }
+    const std::vector<LabelledTrack> tracks = ground_truth_column(data, ci);
     if (tracks.size() < 2) continue;
-    std::sort(tracks.begin(), tracks.end(), [](const auto& a, const auto& b) { return a.first.centre_y() < b.first.centre_y(); });
     std::vector<aggregate::Track> column;
-    for (const auto& [t, level] : tracks) column.push_back(t);
+    for (const auto& t : tracks) column.push_back(t.track);
     const Volume<float>& v = data.cases[ci].normalized;
 
-    const std::string& lowest_level = tracks.back().second;
+    const std::string& lowest_level = tracks.back().level;
     auto add = [&](const std::vector<aggregate::Track>& found, const std::string& level) {
       out.features.push_back(aggregate::vertebra_features(found, v).back());
       out.levels.push_back(level);
@@ -46,7 +51,7 @@ LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData&
     };
     add(column, lowest_level);
     // The detector missed the lowest labelled body: the one above is the lowest found.
-    if (column.size() >= 3) add(std::vector<aggregate::Track>(column.begin(), column.end() - 1), tracks[tracks.size() - 2].second);
+    if (column.size() >= 3) add(std::vector<aggregate::Track>(column.begin(), column.end() - 1), tracks[tracks.size() - 2].level);
 
     // The detector boxed the unlabelled body below as well.
     const std::string below_level = aggregate::level_above(lowest_level, -1);
@@ -95,10 +100,15 @@ LowestFound lowest_found(const std::vector<const VertebraRecord*>& case_records)
   return out;
 }
 
+aggregate::LowestCues lowest_cues(const LowestFound& lowest) {
+  return aggregate::lowest_body_cues(aggregate::vertebra_feature_names(), lowest.record->features, lowest.record->level_net_logit);
+}
+
 std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records) {
-  for (const auto* r : case_records)
-    if (r->found && r->from_bottom == 0) return model.lowest_for(aggregate::vertebra_feature_names(), r->features);
-  return model.lowest_level;
+  const LowestFound lowest = lowest_found(case_records);
+  if (!lowest.record) return model.lowest_level;
+  const auto cues = lowest_cues(lowest);
+  return model.lowest_for(cues.names, cues.values);
 }
 
 std::vector<std::string> score_level_cue_names() { return {"score_mean"}; }
@@ -111,12 +121,13 @@ struct PairRows {
   std::vector<std::vector<double>> x;
   std::vector<int> y;
 };
-PairRows pair_rows(const std::vector<std::vector<double>>& features, const std::vector<std::string>& levels,
-                   const std::vector<std::string>& cues, const std::string& usual, const std::string& other) {
+PairRows pair_rows(const std::vector<std::string>& names, const std::vector<std::vector<double>>& features,
+                   const std::vector<std::string>& levels, const std::vector<std::string>& cues, const std::string& usual,
+                   const std::string& other) {
   PairRows rows;
   for (size_t i = 0; i < levels.size(); ++i) {
     if (levels[i] != usual && levels[i] != other) continue;
-    std::vector<double> row = aggregate::LevelModel::columns(cues, aggregate::vertebra_feature_names(), features[i]);
+    std::vector<double> row = aggregate::LevelModel::columns(cues, names, features[i]);
     if (std::any_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) continue;
     rows.x.push_back(std::move(row));
     rows.y.push_back(levels[i] == other ? 1 : 0);
@@ -129,17 +140,18 @@ PairRows pair_rows(const std::vector<std::vector<double>>& features, const std::
 }  // namespace
 
 aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,
-                                   const LowestLevelExamples* ground_truth, double default_alternative_rate) {
+                                   const LowestLevelExamples* ground_truth, double default_alternative_rate,
+                                   const nlohmann::json& level_net) {
   CaseRecords by_case = group_by_case(records);
+  const std::vector<std::string> names = aggregate::lowest_cue_names(aggregate::vertebra_feature_names());
   std::vector<std::vector<double>> lowest_features;
   std::vector<std::string> lowest_levels;
   for (const auto& name : cases) {
     const LowestFound lowest = lowest_found(by_case[name]);
     if (!lowest.record || lowest.true_level.empty()) continue;
-    lowest_features.push_back(lowest.record->features);
+    lowest_features.push_back(lowest_cues(lowest).values);
     lowest_levels.push_back(lowest.true_level);
   }
-  const auto& names = aggregate::vertebra_feature_names();
   aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, names, aggregate::level_cue_feature_names());
   if (ground_truth) {
     // The two levels the head picks between: the one the detector's lowest body usually is,
@@ -151,7 +163,8 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
     head_model.lowest_level = usual;
     head_model.alternative_level = other;
     head_model.head_cues = image_level_cue_names();
-    const PairRows examples = pair_rows(ground_truth->features, ground_truth->levels, head_model.head_cues, usual, other);
+    head_model.level_net = level_net;
+    const PairRows examples = pair_rows(aggregate::vertebra_feature_names(), ground_truth->features, ground_truth->levels, head_model.head_cues, usual, other);
     if (!examples.y.empty()) {
       head_model.head.fit(examples.x, examples.y);
       // How often the lowest found body is the other level on studies the detector did not
@@ -161,7 +174,7 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
           seen >= 3 ? static_cast<double>(seen) / static_cast<double>(lowest_levels.size()) : default_alternative_rate;
       // The score head on the records' lowest bodies: only out-of-fold records show the
       // detector's scores on the body below.
-      const PairRows found = seen >= 3 ? pair_rows(lowest_features, lowest_levels, score_level_cue_names(), usual, other) : PairRows{};
+      const PairRows found = seen >= 3 ? pair_rows(names, lowest_features, lowest_levels, score_level_cue_names(), usual, other) : PairRows{};
       if (!found.y.empty()) {
         head_model.score_cues = score_level_cue_names();
         head_model.score_head.fit(found.x, found.y);

@@ -29,6 +29,14 @@ struct LowestLevelExamples {
   std::vector<std::string> cases;             // the case each example comes from
 };
 
+// A case's labelled bodies of known level as tracks of their ground-truth boxes (score 1),
+// ordered superior -> inferior.
+struct LabelledTrack {
+  aggregate::Track track;
+  std::string level;
+};
+std::vector<LabelledTrack> ground_truth_column(const classify::ClassifierData& data, size_t case_index);
+
 // The lowest body's boxes moved by the step from the body above it to it: where the next
 // body down lies, following the column's curve.
 aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate::Track& above_it);
@@ -63,6 +71,10 @@ struct LowestFound {
 };
 LowestFound lowest_found(const std::vector<const VertebraRecord*>& case_records);
 
+// The level model's cues of a case's lowest found vertebra (aggregate::lowest_body_cues, with
+// the record's level net logit); `lowest.record` must be set.
+aggregate::LowestCues lowest_cues(const LowestFound& lowest);
+
 // The lowest found vertebra's level in one case under `model`.
 std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::vector<const VertebraRecord*>& case_records);
 
@@ -81,9 +93,12 @@ constexpr double kMeasuredBelowRate = 6.0 / 47.0;
 // bodies too), else `default_alternative_rate`. Without, a one-feature rule on the records' lowest bodies
 // (LevelModel). Its confidence is the share of those cases in which counting up from the
 // lowest body names every matched vertebra right (smoothed).
+// With a `level_net` description (LevelModel::level_net), the head uses the level net's logit
+// where the records carry one (VertebraRecord::level_net_logit), also for the confidence.
 aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,
                                    const LowestLevelExamples* ground_truth = nullptr,
-                                   double default_alternative_rate = kMeasuredBelowRate);
+                                   double default_alternative_rate = kMeasuredBelowRate,
+                                   const nlohmann::json& level_net = nullptr);
 
 // Records named by `model` (level of each found vertebra counted up from the lowest).
 void name_records(const aggregate::LevelModel& model, std::vector<VertebraRecord>* records);

@@ -1,6 +1,8 @@
 #include "spinescan/pipeline/train_levels.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <filesystem>
 #include <functional>
 
@@ -16,6 +18,8 @@
 #include "spinescan/pipeline/end_to_end.h"
 #include "spinescan/pipeline/evaluate.h"
 #include "spinescan/pipeline/level_examples.h"
+#include "spinescan/pipeline/level_net.h"
+#include "spinescan/eval/classification_metrics.h"
 
 namespace spinescan::pipeline {
 
@@ -23,14 +27,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The lowest body's level cues by name (what the rule could have used).
-nlohmann::json cue_values(const std::vector<double>& features) {
-  const auto& names = aggregate::vertebra_feature_names();
+// The lowest body's level cues by name (what the rule could have used, and the level net's
+// logit where there is one).
+nlohmann::json cue_values(const std::vector<std::string>& names, const std::vector<double>& values) {
+  auto shown = aggregate::level_cue_feature_names();
+  const auto& relative = aggregate::lowest_relative_cue_names();
+  shown.insert(shown.end(), relative.begin(), relative.end());
+  const auto columns = aggregate::LevelModel::columns(shown, names, values);  // NaN (null) where absent
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& cue : aggregate::level_cue_feature_names()) {
-    const auto it = std::find(names.begin(), names.end(), cue);
-    out[cue] = features[static_cast<size_t>(it - names.begin())];
-  }
+  for (size_t i = 0; i < shown.size(); ++i) out[shown[i]] = columns[i];
   return out;
 }
 
@@ -46,11 +51,11 @@ nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, cons
                           {"truth", lowest.true_level},
                           {"said", lowest_level_of_case(model, rs)},
                           {"said_by_bundle", lowest_level_of_case(bundle_model, rs)}};
-    const double p = model.alternative_probability(aggregate::vertebra_feature_names(), lowest.record->features);
+    const auto cues = lowest_cues(lowest);
+    const double p = model.alternative_probability(cues.names, cues.values);
     if (p >= 0) row["p_alternative"] = p;
-    if (p >= 0 && model.score_head.fitted())
-      row["p_alternative_image_only"] = model.alternative_probability(aggregate::vertebra_feature_names(), lowest.record->features, false);
-    row["cues"] = cue_values(lowest.record->features);
+    if (p >= 0 && model.score_head.fitted()) row["p_alternative_image_only"] = model.alternative_probability(cues.names, cues.values, false);
+    row["cues"] = cue_values(cues.names, cues.values);
     rows.push_back(row);
   }
   return rows;
@@ -66,6 +71,12 @@ nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::Lev
   usual_only.alternative_level.clear();
   name_records(usual_only, &records);
   out["usual_level_only"] = level_accuracy(records);
+  if (!model.level_net.is_null()) {
+    aggregate::LevelModel without_net = model;
+    without_net.level_net = nullptr;
+    name_records(without_net, &records);
+    out["without_level_net"] = level_accuracy(records);
+  }
   if (model.score_head.fitted()) {
     aggregate::LevelModel image_only = model;
     image_only.score_head = {};
@@ -76,6 +87,28 @@ nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::Lev
   name_records(model, &records);
   out["levels"] = level_accuracy(records);
   return out;
+}
+
+// How well the level net tells the held-out cases' lowest labelled body from the box one step
+// below it (ground truth; the detector's boxes are scored by the level model's metrics).
+nlohmann::json level_net_on_ground_truth(const LevelNet& net, const classify::ClassifierData& heldout) {
+  std::vector<double> logits;
+  std::vector<int> below;
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t ci = 0; ci < heldout.cases.size(); ++ci) {
+    const auto column = ground_truth_column(heldout, ci);
+    if (column.size() < 2) continue;
+    const auto& v = heldout.cases[ci].normalized;
+    const double lowest = net.logit(v, column.back().track);
+    const double under = net.logit(v, one_step_below(column.back().track, column[column.size() - 2].track));
+    rows.push_back({{"case", heldout.cases[ci].name}, {"lowest_labelled", lowest}, {"one_step_below", under}});
+    for (const auto& [l, y] : {std::pair{lowest, 0}, std::pair{under, 1}})
+      if (std::isfinite(l)) logits.push_back(l), below.push_back(y);
+  }
+  int right = 0;
+  for (size_t i = 0; i < logits.size(); ++i) right += (logits[i] > 0) == (below[i] == 1);
+  return {{"heldout_ground_truth", rows}, {"auc", eval::roc_auc(logits, below)},
+          {"accuracy", logits.empty() ? 0.0 : static_cast<double>(right) / static_cast<double>(logits.size())}};
 }
 
 // Records of `cases` read by `detector` (a run or bundle) with the bundle's other stages,
@@ -118,8 +151,8 @@ std::string train_levels(const LevelTrainConfig& c) {
   const auto& fold = splits.folds[static_cast<size_t>(c.fold)];
 
   log_info("ground-truth examples from " + std::to_string(fold.train.size()) + " training cases");
-  const LowestLevelExamples examples = ground_truth_lowest_examples(classify::load_classifier_data(dataset, fold.train));
-
+  const classify::ClassifierData train_data = classify::load_classifier_data(dataset, fold.train);
+  const LowestLevelExamples examples = ground_truth_lowest_examples(train_data);
   const int num_folds = static_cast<int>(splits.folds.size());
   SPINESCAN_CHECK_AS(c.detector_runs.empty() || static_cast<int>(c.detector_runs.size()) == num_folds, ConfigError,
                      "--detectors needs one run per fold (", num_folds, "), in fold order; got ", c.detector_runs.size());
@@ -139,7 +172,26 @@ std::string train_levels(const LevelTrainConfig& c) {
     }
   }
 
-  aggregate::LevelModel model = learn_levels(train_records, fold.train, &examples, c.below_rate);
+  nlohmann::json net_description, net_metrics;
+  if (c.level_net_steps > 0) {
+    LevelNetOptions options;
+    options.steps = c.level_net_steps;
+    options.seed = c.seed;
+    options.device = c.device;
+    const LevelNet net = LevelNet::train(train_data, options);
+    net.save(fs::path(c.out) / "level_net.pt");
+    net_description = {{"weights", "level_net.pt"}, {"spec", net.spec()}};
+    log_info("level net: reading the lowest found body of every case");
+    const classify::ClassifierData heldout = classify::load_classifier_data(dataset, fold.val);
+    std::map<std::string, const Volume<float>*> volume_of;
+    for (const auto* d : {&train_data, &heldout})
+      for (const auto& k : d->cases) volume_of[k.name] = &k.normalized;
+    for (auto* records : {&train_records, &heldout_records})
+      for (auto& r : *records)
+        if (r.found && r.from_bottom == 0 && volume_of.count(r.case_name)) r.level_net_logit = net.logit(*volume_of[r.case_name], r.track);
+    net_metrics = level_net_on_ground_truth(net, heldout);
+  }
+  aggregate::LevelModel model = learn_levels(train_records, fold.train, &examples, c.below_rate, net_description);
   nlohmann::json spec = model.to_json();
   spec["provenance"] = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                         {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"detector_bundle", c.model},
@@ -148,13 +200,14 @@ std::string train_levels(const LevelTrainConfig& c) {
                         {"num_examples", examples.levels.size()}};
   nlohmann::json example_rows = nlohmann::json::array();
   for (size_t i = 0; i < examples.levels.size(); ++i)
-    example_rows.push_back({{"case", examples.cases[i]}, {"level", examples.levels[i]}, {"cues", cue_values(examples.features[i])}});
+    example_rows.push_back({{"case", examples.cases[i]}, {"level", examples.levels[i]}, {"cues", cue_values(aggregate::vertebra_feature_names(), examples.features[i])}});
   const nlohmann::json metrics = {{"fold", c.fold},
                                   {"levels_model", spec},
                                   {"bundle_levels_model", bundle_model.to_json()},
                                   {"heldout_fold", compare(heldout_records, model, bundle_model)},
                                   {"training_cases", compare(train_records, model, bundle_model)},
-                                  {"ground_truth_examples", example_rows}};
+                                  {"ground_truth_examples", example_rows},
+                                  {"level_net", net_metrics}};
   write_text_atomically(fs::path(c.out) / "levels.json", spec.dump(2) + "\n");
   const std::string text = metrics.dump(2) + "\n";
   write_text_atomically(fs::path(c.out) / "metrics.json", text);
@@ -168,6 +221,15 @@ void add_levels_to_bundle(const std::string& run, const std::string& bundle) {
   SPINESCAN_CHECK_AS(manifest.contains("aggregator"), ConfigError, bundle, ": the bundle has no aggregator section to hold levels");
   nlohmann::json section = manifest["aggregator"];
   section["levels"] = levels;
+  const auto& head = levels.value("head", nlohmann::json::object());
+  if (head.contains("level_net")) {
+    const std::string weights = head["level_net"].at("weights");
+    const fs::path from = fs::path(run) / weights;
+    SPINESCAN_CHECK_AS(fs::exists(from), ConfigError, from.string(), ": the level net's weights are missing");
+    const fs::path to = fs::path(bundle) / weights, partial = fs::path(bundle) / (weights + ".partial");
+    fs::copy_file(from, partial, fs::copy_options::overwrite_existing);
+    fs::rename(partial, to);
+  }
   write_manifest_section(bundle, "aggregator", section);
 }
 

@@ -25,6 +25,8 @@ struct LevelTrainConfig {
   std::vector<std::string> detector_runs;
   std::string records_cache;  // folder of cached records (default: out); share it between folds
   std::string device = "cpu";
+  int level_net_steps = 0;  // > 0: train the level net (pipeline/level_net.h) for this many steps
+  uint64_t seed = 0;
 };
 
 // Writes <out>/levels.json (the level model with its provenance) and <out>/metrics.json

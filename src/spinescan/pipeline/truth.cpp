@@ -83,6 +83,7 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
     r.evidence_slice = v.evidence.evidence_slice;
     r.from_bottom = static_cast<int>(a.vertebrae.size() - 1 - i);
     r.features = v.features;
+    for (const auto& b : v.track.boxes) r.track.boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1, -1, {}});
     out.push_back(std::move(r));
   }
   for (const auto& b : truth.bodies) {
@@ -100,9 +101,12 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
 nlohmann::json VertebraRecord::to_json() const {
   nlohmann::json f = nlohmann::json::array();
   for (double x : features) f.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr));
+  nlohmann::json boxes = nlohmann::json::array();
+  for (const auto& b : track.boxes) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score});
   return {{"case", case_name}, {"fold", fold}, {"truth_label", truth_label}, {"truth_level", truth_level}, {"target", target},
           {"found", found}, {"level", level}, {"level_confidence", level_confidence}, {"probability", probability},
-          {"max_probability", max_probability}, {"evidence_slice", evidence_slice}, {"from_bottom", from_bottom}, {"features", f}};
+          {"max_probability", max_probability}, {"evidence_slice", evidence_slice}, {"from_bottom", from_bottom}, {"features", f},
+          {"boxes", boxes}};
 }
 
 std::vector<VertebraRecord> cached_records(const std::filesystem::path& file, const nlohmann::json& key,
@@ -143,6 +147,9 @@ VertebraRecord VertebraRecord::from_json(const nlohmann::json& j) {
   r.from_bottom = j.value("from_bottom", -1);
   for (const auto& x : j.value("features", nlohmann::json::array()))
     r.features.push_back(x.is_null() ? std::numeric_limits<double>::quiet_NaN() : x.get<double>());
+  for (const auto& b : j.value("boxes", nlohmann::json::array()))
+    r.track.boxes.push_back({b.at(0).get<int>(), b.at(1).get<double>(), b.at(2).get<double>(), b.at(3).get<double>(),
+                             b.at(4).get<double>(), b.at(5).get<double>(), -1, -1, {}});
   return r;
 }
 

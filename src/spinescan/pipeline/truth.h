@@ -4,6 +4,7 @@
 // is a miss (probability 0), never silently dropped.
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -49,12 +50,17 @@ struct VertebraRecord {
   int evidence_slice = -1;
   int from_bottom = -1;       // position counted from the lowest found vertebra (0 = lowest); -1 when not found
   std::vector<double> features;  // empty when not found
+  aggregate::Track track;        // found: the detector's boxes (slice, box, score); empty when not found
+  // The level net's mean logit on this body (pipeline/level_net.h), where `train levels` computed
+  // it (the lowest found body of a case); not stored: it depends on the net, not the detector.
+  double level_net_logit = std::numeric_limits<double>::quiet_NaN();
   nlohmann::json to_json() const;
   static VertebraRecord from_json(const nlohmann::json& j);
 };
 // How analyze computes a record; part of the key of cached records, raised when that changes
-// (2: only the boxes of at least 30 % of a body's largest box are classified).
-constexpr int kRecordsVersion = 2;
+// (2: only the boxes of at least 30 % of a body's largest box are classified; 3: the boxes are
+// stored).
+constexpr int kRecordsVersion = 3;
 
 // Records cached in a JSONL file whose first line is `key` (what they were computed from):
 // read back when the key matches, else computed by `compute` and written atomically.

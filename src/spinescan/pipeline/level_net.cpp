@@ -1,0 +1,182 @@
+#include "spinescan/pipeline/level_net.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "spinescan/classify/classifier.h"
+#include "spinescan/classify/crops.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/logging.h"
+#include "spinescan/core/progress.h"
+#include "spinescan/core/rng.h"
+#include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/inference.h"
+#include "spinescan/models/convnext.h"
+#include "spinescan/pipeline/level_examples.h"
+
+namespace spinescan::pipeline {
+
+namespace fs = std::filesystem;
+
+nlohmann::json LevelNetOptions::to_json() const {
+  return {{"preset", preset}, {"crop_size", crop_size}, {"context", context}, {"steps", steps}, {"batch", batch},
+          {"lr", lr}, {"weight_decay", weight_decay}, {"label_smoothing", label_smoothing}, {"augment", augment},
+          {"seed", seed}};
+}
+
+std::vector<aggregate::TrackedBox> central_boxes(const aggregate::Track& track) {
+  if (track.boxes.empty()) return {};
+  const auto area = [](const aggregate::TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); };
+  const double largest = area(track.largest());
+  std::vector<aggregate::TrackedBox> out;
+  for (const auto& b : track.boxes)
+    if (area(b) >= 0.5 * largest) out.push_back(b);
+  return out;
+}
+
+std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& data) {
+  std::vector<LevelNetExample> out;
+  for (size_t ci = 0; ci < data.cases.size(); ++ci) {
+    const auto column = ground_truth_column(data, ci);
+    if (column.size() < 2) continue;
+    const auto& lowest = column.back().track;
+    const aggregate::Track below = one_step_below(lowest, column[column.size() - 2].track);
+    const auto& size = data.cases[ci].normalized.size;
+    // A box below whose centre is outside the image shows nothing of the body there.
+    const bool below_inside = below.centre_y() < static_cast<double>(size[1]) && below.centre_x() >= 0 &&
+                              below.centre_x() < static_cast<double>(size[0]);
+    for (const auto* track : {&lowest, &below}) {
+      const int is_below = track == &below ? 1 : 0;
+      if (is_below && !below_inside) continue;
+      for (const auto& b : central_boxes(*track))
+        out.push_back({static_cast<int>(ci), b.slice, {b.x1, b.y1, b.x2, b.y2}, is_below});
+    }
+  }
+  return out;
+}
+
+struct LevelNet::Impl {
+  models::ConvNextOptions model;
+  classify::CropOptions crop;
+  LevelNetOptions options;
+  models::ConvNext net{nullptr};
+};
+
+LevelNet::LevelNet() = default;
+LevelNet::~LevelNet() = default;
+LevelNet::LevelNet(LevelNet&&) noexcept = default;
+LevelNet& LevelNet::operator=(LevelNet&&) noexcept = default;
+bool LevelNet::empty() const { return !impl_; }
+
+double LevelNet::logit(const Volume<float>& normalized, const aggregate::Track& track) const {
+  SPINESCAN_CHECK(impl_ != nullptr, "level net: no network");
+  std::vector<std::vector<float>> crops;
+  for (const auto& b : central_boxes(track))
+    crops.push_back(classify::extract_crop(normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}, impl_->crop));
+  if (crops.empty()) return std::nan("");
+  const auto logits = classify::classifier_logits(impl_->net, crops, impl_->crop, torch::kCPU);
+  double sum = 0;
+  for (double l : logits) sum += l;
+  return sum / static_cast<double>(logits.size());
+}
+
+nlohmann::json LevelNet::spec() const {
+  SPINESCAN_CHECK(impl_ != nullptr, "level net: no network");
+  return {{"model", classify::convnext_options_to_json(impl_->model)},
+          {"crop", {{"size", impl_->crop.size}, {"context", impl_->crop.context}, {"neighbours", impl_->crop.neighbours}}},
+          {"training", impl_->options.to_json()}};
+}
+
+void LevelNet::save(const fs::path& weights_file) const {
+  SPINESCAN_CHECK(impl_ != nullptr, "level net: no network");
+  // Half precision halves what a bundle carries (6.8 MB for "atto"); logits move by ~1e-3.
+  detect::save_weights(*impl_->net, weights_file, /*half_precision=*/true);
+}
+
+LevelNet LevelNet::load(const fs::path& weights_file, const nlohmann::json& spec) {
+  LevelNet out;
+  out.impl_ = std::make_unique<Impl>();
+  auto& impl = *out.impl_;
+  try {
+    impl.model = classify::convnext_options_from_json(spec.at("model"));
+    impl.crop.size = spec.at("crop").at("size");
+    impl.crop.context = spec.at("crop").at("context");
+    impl.crop.neighbours = spec.at("crop").value("neighbours", 0);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(weights_file.string() + ": the level net's description is incomplete (" + e.what() + ")");
+  }
+  impl.crop.validate();
+  impl.net = models::ConvNext(impl.model);
+  detect::load_weights(*impl.net, weights_file);
+  impl.net->eval();
+  return out;
+}
+
+LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOptions& o) {
+  SPINESCAN_CHECK_AS(o.steps >= 1 && o.batch >= 2 && o.lr > 0 && o.label_smoothing >= 0 && o.label_smoothing < 0.5, ConfigError,
+                     "level net: need steps >= 1, batch >= 2, lr > 0 and label smoothing in [0, 0.5)");
+  const auto examples = level_net_examples(data);
+  std::vector<size_t> by_class[2];
+  for (size_t i = 0; i < examples.size(); ++i) by_class[examples[i].below].push_back(i);
+  SPINESCAN_CHECK(!by_class[0].empty() && !by_class[1].empty(),
+                  "level net: the training cases give no examples of one kind (need cases with two or more labelled bodies)");
+  LevelNet out;
+  out.impl_ = std::make_unique<Impl>();
+  auto& impl = *out.impl_;
+  impl.options = o;
+  impl.crop.size = o.crop_size;
+  impl.crop.context = o.context;
+  impl.crop.validate();
+  impl.model = models::ConvNextOptions::preset(o.preset);
+  impl.model.validate();
+  const torch::Device device = detect::parse_device(o.device);
+
+  torch::manual_seed(o.seed);
+  impl.net = models::ConvNext(impl.model);
+  impl.net->to(device);
+  torch::optim::AdamW optimizer(impl.net->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  log_info("level net: " + std::to_string(by_class[0].size()) + " slices of lowest labelled bodies, " +
+           std::to_string(by_class[1].size()) + " of the body below, " + std::to_string(data.cases.size()) + " cases");
+  Progress progress("level net", o.steps, "steps");
+  impl.net->train();
+  Rng rng(o.seed);
+  const int64_t s = impl.crop.size;
+  double loss_sum = 0;
+  for (int step = 0; step < o.steps; ++step) {
+    auto images = torch::empty({o.batch, 1, s, s});
+    auto targets = torch::empty({o.batch, 1});
+    for (int b = 0; b < o.batch; ++b) {
+      // Classes alternate, so every batch is balanced and the logit is a likelihood ratio.
+      const int cls = b % 2;
+      const auto& e = examples[by_class[cls][rng.below(by_class[cls].size())]];
+      classify::CropJitter jitter;
+      jitter.shift_x = rng.uniform(-0.15, 0.15) * o.augment;
+      jitter.shift_y = rng.uniform(-0.15, 0.15) * o.augment;
+      jitter.scale = rng.uniform(-0.2, 0.2) * o.augment;
+      auto pixels = classify::extract_crop(data.cases[static_cast<size_t>(e.case_index)].normalized, e.slice, e.box, impl.crop, jitter);
+      if (o.augment > 0) classify::augment_crop_intensity(pixels, o.augment, rng);
+      std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
+      targets[b][0] = static_cast<float>(cls == 1 ? 1 - o.label_smoothing / 2 : o.label_smoothing / 2);
+    }
+    const double lr = o.lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / o.steps));
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    const auto loss = torch::binary_cross_entropy_with_logits(impl.net->forward(images.to(device)), targets.to(device));
+    optimizer.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(impl.net->parameters(), 5.0);
+    optimizer.step();
+    loss_sum += loss.item<double>();
+    char detail[64];
+    std::snprintf(detail, sizeof detail, "loss %.4f", loss_sum / (step + 1));
+    progress.update(step + 1, detail);
+  }
+  progress.finish();
+  impl.net->to(torch::kCPU);
+  impl.net->eval();
+  return out;
+}
+
+}  // namespace spinescan::pipeline

@@ -1,0 +1,75 @@
+#pragma once
+// The level net: a small ConvNeXt that tells, from the picture around the lowest body a
+// detector found, whether that body is the lowest labelled one (L5) or the unlabelled one
+// below it (S1, the top of the sacrum). A detector trained where the sacrum is background
+// boxes S1 now and then on new studies (6 of 47 here), and the records of out-of-fold
+// detectors show that only a handful of times; ground truth shows both kinds in every
+// training study: the lowest labelled body, and a box one vertebral step below it
+// (one_step_below), slice by slice. The crop is wide (a body height of context on every
+// side) so that what lies below is in view: a disc and then the sacrum under L5, the fused
+// sacral segments under S1. Trained class-balanced with label smoothing, so its mean logit
+// over a body's slices reads as a bounded log likelihood ratio (aggregate::LevelModel).
+// No torch types here.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "spinescan/aggregate/tracks.h"
+#include "spinescan/classify/samples.h"
+
+namespace spinescan::pipeline {
+
+struct LevelNetOptions {
+  std::string preset = "atto";
+  int crop_size = 64;
+  double context = 1.0;  // margin on each side, as a fraction of the box's larger side
+  int steps = 500;
+  int batch = 32;
+  double lr = 1e-3;
+  double weight_decay = 0.05;
+  double label_smoothing = 0.1;  // targets 0.05 / 0.95: logits stay near +-3
+  double augment = 1.0;          // box jitter (shifts up to 15 %, size 20 %) and intensity changes
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  nlohmann::json to_json() const;
+};
+
+// One crop to learn from: a central slice (box area at least half the body's largest) of the
+// lowest labelled body (below = 0) or of the box one step below it (below = 1).
+struct LevelNetExample {
+  int case_index = 0;  // into ClassifierData::cases
+  int slice = 0;
+  classify::CropBox box;
+  int below = 0;
+};
+std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& data);
+
+// The slices of `track` the net reads: box area at least half the largest (lateral slices
+// show pedicles and partial volume).
+std::vector<aggregate::TrackedBox> central_boxes(const aggregate::Track& track);
+
+class LevelNet {
+ public:
+  LevelNet();
+  ~LevelNet();
+  LevelNet(LevelNet&&) noexcept;
+  LevelNet& operator=(LevelNet&&) noexcept;
+  bool empty() const;
+  // Mean logit over the track's central slices (> 0: the body below the lowest labelled one).
+  double logit(const Volume<float>& normalized, const aggregate::Track& track) const;
+  // The weights to `weights_file` (float16, float32 again at load); spec() describes them
+  // (crop recipe, network) for load().
+  void save(const std::filesystem::path& weights_file) const;
+  nlohmann::json spec() const;
+  static LevelNet load(const std::filesystem::path& weights_file, const nlohmann::json& spec);
+  static LevelNet train(const classify::ClassifierData& data, const LevelNetOptions& options);
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace spinescan::pipeline

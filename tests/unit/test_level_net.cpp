@@ -1,0 +1,93 @@
+// The level net (pipeline/level_net.h): what it learns from (the lowest labelled body and the
+// box one step below it, on central slices), and that a trained net saves and loads unchanged.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "spinescan/classify/samples.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/data/dataset.h"
+#include "spinescan/pipeline/level_examples.h"
+#include "spinescan/pipeline/level_net.h"
+#include "test_util.h"
+
+using namespace spinescan;
+using namespace spinescan::pipeline;
+using spinescan::testing::TempDir;
+
+namespace {
+const classify::ClassifierData& phantom_data() {
+  static const classify::ClassifierData data = [] {
+    static TempDir tmp;
+    write_phantom_dataset(tmp / "ds", 3, 11, spinescan::testing::small_phantom_options(), false);
+    return classify::load_classifier_data(load_dataset(tmp / "ds"), {});
+  }();
+  return data;
+}
+}  // namespace
+
+TEST(LevelNet, LearnsFromTheLowestLabelledBodyAndTheBoxOneStepBelowOnCentralSlices) {
+  const auto& data = phantom_data();
+  const auto examples = level_net_examples(data);
+  int cases_with_below = 0;
+  for (size_t ci = 0; ci < data.cases.size(); ++ci) {
+    const auto column = ground_truth_column(data, ci);
+    ASSERT_GE(column.size(), 2u);
+    const auto central = central_boxes(column.back().track);
+    ASSERT_FALSE(central.empty());
+    EXPECT_LT(central.size(), column.back().track.boxes.size() + 1);
+    const double dx = column.back().track.centre_x() - column[column.size() - 2].track.centre_x();
+    const double dy = column.back().track.centre_y() - column[column.size() - 2].track.centre_y();
+    std::vector<LevelNetExample> lowest, below;
+    for (const auto& e : examples)
+      if (e.case_index == static_cast<int>(ci)) (e.below ? below : lowest).push_back(e);
+    ASSERT_EQ(lowest.size(), central.size()) << ci;
+    // The box below is left out where its centre falls outside the image (it shows nothing there).
+    const double below_row = column.back().track.centre_y() + dy;
+    const bool below_inside = below_row < static_cast<double>(data.cases[ci].normalized.size[1]);
+    ASSERT_EQ(below.size(), below_inside ? central.size() : 0u) << ci;
+    cases_with_below += below_inside ? 1 : 0;
+    for (size_t i = 0; i < central.size(); ++i) {
+      EXPECT_EQ(lowest[i].slice, central[i].slice);
+      EXPECT_DOUBLE_EQ(lowest[i].box.y1, central[i].y1);
+      if (!below_inside) continue;
+      EXPECT_EQ(below[i].slice, central[i].slice);
+      EXPECT_DOUBLE_EQ(below[i].box.x1, central[i].x1 + dx);
+      EXPECT_DOUBLE_EQ(below[i].box.y2, central[i].y2 + dy);
+    }
+  }
+  EXPECT_GE(cases_with_below, 2);
+  // Central slices: at least half the largest box's area.
+  aggregate::Track t;
+  t.boxes = {{0, 0, 0, 10, 10, 1}, {1, 0, 0, 20, 20, 1}, {2, 0, 0, 15, 15, 1}};
+  const auto central = central_boxes(t);
+  ASSERT_EQ(central.size(), 2u);
+  EXPECT_EQ(central[0].slice, 1);
+  EXPECT_EQ(central[1].slice, 2);
+}
+
+TEST(LevelNet, TrainsAndLoadsBackTheSameNet) {
+  const auto& data = phantom_data();
+  LevelNetOptions o;
+  o.preset = "micro";
+  o.crop_size = 32;
+  o.steps = 30;
+  o.batch = 8;
+  const LevelNet net = LevelNet::train(data, o);
+  ASSERT_FALSE(net.empty());
+  const auto column = ground_truth_column(data, 0);
+  const auto& v = data.cases[0].normalized;
+  const double lowest = net.logit(v, column.back().track);
+  const double below = net.logit(v, one_step_below(column.back().track, column[column.size() - 2].track));
+  EXPECT_TRUE(std::isfinite(lowest) && std::isfinite(below));
+  EXPECT_TRUE(std::isnan(net.logit(v, aggregate::Track{})));  // no box, no answer
+  TempDir tmp;
+  net.save(tmp / "level_net.pt");
+  const LevelNet back = LevelNet::load(tmp / "level_net.pt", net.spec());
+  EXPECT_NEAR(back.logit(v, column.back().track), lowest, 1e-2);  // stored as float16
+  EXPECT_EQ(back.spec()["crop"]["size"], 32);
+  // The same seed trains the same net.
+  EXPECT_NEAR(LevelNet::train(data, o).logit(v, column.back().track), lowest, 1e-5);
+  // A description without its crop recipe is refused with a one-line model error.
+  EXPECT_THROW(LevelNet::load(tmp / "level_net.pt", nlohmann::json::object()), ModelError);
+}
