@@ -48,7 +48,7 @@ def main(runs):
             p = row.get("p_alternative", -1)
             if row["truth"] != usual or row["said"] != row["truth"] or 0.2 < p < 0.8:
                 flagged.append((m["fold"], row["case"], row["truth"], row["said"], p, row.get("p_alternative_image_only", -1),
-                                row["cues"].get("level_net_logit") or float("nan"), row["cues"].get("score_mean", float("nan"))))
+                                float("nan") if row["cues"].get("level_net_logit") is None else row["cues"]["level_net_logit"], row["cues"].get("score_mean", float("nan"))))
     print(f"{'pooled':<22}" + "".join(f" | {cell(*totals[key]) if totals[key] else '-':<21}" for key, _ in COLUMNS))
     print("\nheld-out cases whose lowest body is not the usual level, is named wrong, or where the head was unsure:")
     print(f"{'fold':>4} {'case':<12} {'truth':<5} {'said':<5} {'p':>6} {'p no score':>10} {'net logit':>9} {'score':>6}")

@@ -31,12 +31,12 @@ struct CropJitter {
   double shift_x = 0, shift_y = 0, scale = 0;
 };
 
-// [channels * size * size], channel-major; channel `neighbours` is the slice itself and
-// neighbour slices beyond the volume repeat the nearest existing slice.
 // Training augmentation of a crop already in ~[0, 1]: gamma, gain, offset and noise, each up
 // to its range times `strength`; zero padding stays near zero.
 void augment_crop_intensity(std::vector<float>& crop, double strength, Rng& rng);
 
+// [channels * size * size], channel-major; channel `neighbours` is the slice itself and
+// neighbour slices beyond the volume repeat the nearest existing slice.
 std::vector<float> extract_crop(const Volume<float>& canonical, int slice, const CropBox& box, const CropOptions& options,
                                 const CropJitter& jitter = {});
 

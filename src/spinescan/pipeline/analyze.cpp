@@ -185,12 +185,13 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
 
   const auto features = aggregate::vertebra_features(tracks, out.normalized);
   aggregate::LevelModel levels = s.aggregator_spec ? s.aggregator_spec->levels : aggregate::LevelModel{};
+  double p_alternative = -1;  // the level head's p that the lowest body is the alternative level; -1: no head
   if (!features.empty()) {
     // The head's probability makes the naming confidence of this study: a lowest body that
     // could be either level is said to be so, and the names are to be checked.
     const double net_logit = s.level_net.empty() ? std::nan("") : s.level_net.logit(out.normalized, tracks.back());
     const auto cues = aggregate::lowest_body_cues(aggregate::vertebra_feature_names(), features.back(), net_logit);
-    const double p_alternative = levels.alternative_probability(cues.names, cues.values);
+    p_alternative = levels.alternative_probability(cues.names, cues.values);
     const std::string usual = levels.lowest_level;
     levels.lowest_level = levels.lowest_for(cues.names, cues.values);
     if (p_alternative >= 0) {
@@ -227,8 +228,11 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   // The body below the lowest level the training data labelled (S1 under L5 on SPIDER, where
   // the sacrum is not a labelled body) is named but not judged: neither the classifier nor the
   // aggregator saw one in training, so a probability there would be a number without meaning.
+  // Unless the level head is unsure (0.2 < p < 0.8, warned above): then the body may well be
+  // the labelled level above it, and its verdict is kept rather than hidden.
+  const bool level_warned = p_alternative > 0.2 && p_alternative < 0.8;
   const std::string unlabelled_below =
-      s.aggregator_spec && !s.aggregator_spec->levels.alternative_level.empty()
+      s.aggregator_spec && !s.aggregator_spec->levels.alternative_level.empty() && !level_warned
           ? aggregate::level_above(s.aggregator_spec->levels.lowest_level, -1) : "";
   bool unjudged = false;
   for (size_t i = 0; i < tracks.size(); ++i) {

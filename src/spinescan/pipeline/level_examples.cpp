@@ -17,6 +17,10 @@ aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate:
   return below;
 }
 
+bool centre_in_image(const aggregate::Track& t, const Volume<float>& v) {
+  return t.centre_y() < static_cast<double>(v.size[1]) && t.centre_x() >= 0 && t.centre_x() < static_cast<double>(v.size[0]);
+}
+
 std::vector<LabelledTrack> ground_truth_column(const classify::ClassifierData& data, size_t case_index) {
   std::map<int, LabelledTrack> by_label;
   for (const auto& s : data.samples) {
@@ -57,10 +61,8 @@ LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData&
     const std::string below_level = aggregate::level_above(lowest_level, -1);
     if (below_level.empty()) continue;
     aggregate::Track below = one_step_below(column.back(), column[column.size() - 2]);
-    // A box the image cuts still shows what is there (features use the part inside), as a
-    // detector box at the edge would; one whose centre is outside shows nothing.
-    if (below.centre_y() >= static_cast<double>(v.size[1]) || below.centre_x() < 0 || below.centre_x() >= static_cast<double>(v.size[0]))
-      continue;
+    // Features use the part inside the image, as for a detector box at the edge.
+    if (!centre_in_image(below, v)) continue;
     column.push_back(std::move(below));
     add(column, below_level);
   }
@@ -163,7 +165,9 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
     head_model.lowest_level = usual;
     head_model.alternative_level = other;
     head_model.head_cues = image_level_cue_names();
-    head_model.level_net = level_net;
+    // The net answers one question: is the lowest body the one below the lowest labelled
+    // level? It is no evidence for another pair (e.g. L4 when detectors often miss L5).
+    if (other == aggregate::level_above(usual, -1)) head_model.level_net = level_net;
     const PairRows examples = pair_rows(aggregate::vertebra_feature_names(), ground_truth->features, ground_truth->levels, head_model.head_cues, usual, other);
     if (!examples.y.empty()) {
       head_model.head.fit(examples.x, examples.y);

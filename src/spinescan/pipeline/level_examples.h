@@ -29,6 +29,11 @@ struct LowestLevelExamples {
   std::vector<std::string> cases;             // the case each example comes from
 };
 
+// Whether the centre of a track (a box one step below, say) lies in the sagittal image plane
+// of `v`: a box the image cuts still shows what is there, one whose centre is outside shows
+// nothing.
+bool centre_in_image(const aggregate::Track& track, const Volume<float>& v);
+
 // A case's labelled bodies of known level as tracks of their ground-truth boxes (score 1),
 // ordered superior -> inferior.
 struct LabelledTrack {

@@ -44,10 +44,7 @@ std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& 
     if (column.size() < 2) continue;
     const auto& lowest = column.back().track;
     const aggregate::Track below = one_step_below(lowest, column[column.size() - 2].track);
-    const auto& size = data.cases[ci].normalized.size;
-    // A box below whose centre is outside the image shows nothing of the body there.
-    const bool below_inside = below.centre_y() < static_cast<double>(size[1]) && below.centre_x() >= 0 &&
-                              below.centre_x() < static_cast<double>(size[0]);
+    const bool below_inside = centre_in_image(below, data.cases[ci].normalized);
     for (const auto* track : {&lowest, &below}) {
       const int is_below = track == &below ? 1 : 0;
       if (is_below && !below_inside) continue;
@@ -62,6 +59,7 @@ struct LevelNet::Impl {
   models::ConvNextOptions model;
   classify::CropOptions crop;
   LevelNetOptions options;
+  nlohmann::json training;  // how it was trained: options.to_json() of train(), as stored for load()
   models::ConvNext net{nullptr};
 };
 
@@ -87,7 +85,7 @@ nlohmann::json LevelNet::spec() const {
   SPINESCAN_CHECK(impl_ != nullptr, "level net: no network");
   return {{"model", classify::convnext_options_to_json(impl_->model)},
           {"crop", {{"size", impl_->crop.size}, {"context", impl_->crop.context}, {"neighbours", impl_->crop.neighbours}}},
-          {"training", impl_->options.to_json()}};
+          {"training", impl_->training}};
 }
 
 void LevelNet::save(const fs::path& weights_file) const {
@@ -105,6 +103,7 @@ LevelNet LevelNet::load(const fs::path& weights_file, const nlohmann::json& spec
     impl.crop.size = spec.at("crop").at("size");
     impl.crop.context = spec.at("crop").at("context");
     impl.crop.neighbours = spec.at("crop").value("neighbours", 0);
+    impl.training = spec.value("training", nlohmann::json::object());
   } catch (const nlohmann::json::exception& e) {
     throw ModelError(weights_file.string() + ": the level net's description is incomplete (" + e.what() + ")");
   }
@@ -127,6 +126,7 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
   out.impl_ = std::make_unique<Impl>();
   auto& impl = *out.impl_;
   impl.options = o;
+  impl.training = o.to_json();
   impl.crop.size = o.crop_size;
   impl.crop.context = o.context;
   impl.crop.validate();

@@ -183,11 +183,14 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
   for (size_t i = 0; i < a.vertebrae.size(); ++i) {
     const auto& f = a.vertebrae[i];
     const VoxelBox b = union_box(f.track);
+    // A body not judged (no classifier, or below the levels the models learnt) shows no
+    // classifier numbers either: they would read as a verdict.
+    const bool judged = f.probability >= 0;
     nlohmann::json slices = nlohmann::json::array();
     for (const auto& x : f.track.boxes) {
       nlohmann::json s = {{"slice", x.slice}, {"box_pixels", {round_to(x.x1, 1), round_to(x.y1, 1), round_to(x.x2, 1), round_to(x.y2, 1)}},
                           {"detector_score", round_to(x.score, 3)}};
-      if (x.probability >= 0) s["classifier_probability"] = round_to(x.probability, 4);
+      if (judged && x.probability >= 0) s["classifier_probability"] = round_to(x.probability, 4);
       slices.push_back(s);
     }
     nlohmann::json entry = {
@@ -201,7 +204,7 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
         {"box_mm", {{"x0", round_to(b.x0 * sp[0], 1)}, {"x1", round_to(b.x1 * sp[0], 1)}, {"y0", round_to(b.y0 * sp[1], 1)},
                     {"y1", round_to(b.y1 * sp[1], 1)}, {"z0", round_to(b.z0 * sp[2], 1)}, {"z1", round_to((b.z1 + 1) * sp[2], 1)}}},
         {"evidence_slice", f.evidence.evidence_slice},
-        {"max_slice_probability", f.evidence.max < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(f.evidence.max, 4))},
+        {"max_slice_probability", !judged || f.evidence.max < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(f.evidence.max, 4))},
         {"slices", slices}};
     vertebrae.push_back(entry);
     flagged += f.pathological ? 1 : 0;

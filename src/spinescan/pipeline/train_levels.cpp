@@ -61,7 +61,10 @@ nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, cons
   return rows;
 }
 
-nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::LevelModel& model, const aggregate::LevelModel& bundle_model) {
+nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::LevelModel& model, aggregate::LevelModel bundle_model) {
+  // The records' level net logits are the new net's: the bundle's model is scored without a
+  // net (its image head in its place), not with another net's logits.
+  bundle_model.level_net = nullptr;
   nlohmann::json out;
   out["lowest"] = lowest_decisions(records, model, bundle_model);
   name_records(bundle_model, &records);
@@ -100,7 +103,8 @@ nlohmann::json level_net_on_ground_truth(const LevelNet& net, const classify::Cl
     if (column.size() < 2) continue;
     const auto& v = heldout.cases[ci].normalized;
     const double lowest = net.logit(v, column.back().track);
-    const double under = net.logit(v, one_step_below(column.back().track, column[column.size() - 2].track));
+    const aggregate::Track step_below = one_step_below(column.back().track, column[column.size() - 2].track);
+    const double under = centre_in_image(step_below, v) ? net.logit(v, step_below) : std::nan("");  // as in training
     rows.push_back({{"case", heldout.cases[ci].name}, {"lowest_labelled", lowest}, {"one_step_below", under}});
     for (const auto& [l, y] : {std::pair{lowest, 0}, std::pair{under, 1}})
       if (std::isfinite(l)) logits.push_back(l), below.push_back(y);
@@ -192,6 +196,14 @@ std::string train_levels(const LevelTrainConfig& c) {
     net_metrics = level_net_on_ground_truth(net, heldout);
   }
   aggregate::LevelModel model = learn_levels(train_records, fold.train, &examples, c.below_rate, net_description);
+  if (!net_description.is_null()) {
+    net_metrics["description"] = net_description;
+    net_metrics["used_by_the_head"] = !model.level_net.is_null();
+    if (model.level_net.is_null())
+      log_warning("the level net is not used: the level model picks between " + model.lowest_level + " and " +
+                  (model.alternative_level.empty() ? std::string("nothing") : model.alternative_level) +
+                  ", not the body below " + model.lowest_level + " (the question the net answers)");
+  }
   nlohmann::json spec = model.to_json();
   spec["provenance"] = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                         {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"detector_bundle", c.model},
