@@ -7,8 +7,10 @@ with every body right) of the run's level model, of the same model without its l
 (the image head in its place), without its score head (the level net, or else the image head,
 and the prior), and without any head (always the usual level), and of the bundle's level
 model at the time; then every held-out case whose lowest found body is not the usual level, is named
-wrong, or whose head was unsure (0.2 < p < 0.8, where analyze warns), with p, p without the score head,
-the level net's logit and the detector's mean score.
+wrong, whose head was unsure (0.2 < p < 0.8, where analyze warns) or which analyze would warn of a
+possible transitional vertebra, with p, p without the score head, the level net's two readings and
+their mean, the detector's mean score and the warnings; last, how many cases each warning covers
+and how many of the wrongly named cases were warned.
 """
 import json
 import os
@@ -19,6 +21,10 @@ COLUMNS = (("levels", "level model"), ("without_level_net", "without level net")
            ("usual_level_only", "always usual"), ("bundle_levels", "bundle's at the time"))
 
 
+def number(value):
+    return float("nan") if value is None else value
+
+
 def cell(right, n, cases_right, cases):
     return f"{right:>3}/{n:<3} {right / max(n, 1):.3f} {cases_right:>2}/{cases:<2}"
 
@@ -26,6 +32,8 @@ def cell(right, n, cases_right, cases):
 def main(runs):
     totals = {key: [0, 0, 0, 0] for key, _ in COLUMNS}  # bodies right, bodies, cases all right, cases
     flagged = []
+    warned = {"head unsure": 0, "transitional": 0, "either": 0}
+    wrong = wrong_warned = cases = 0
     print(f"{'run':<22}" + "".join(f" | {title:<21}" for _, title in COLUMNS))
     for run in runs:
         with open(os.path.join(run, "metrics.json")) as f:
@@ -44,16 +52,33 @@ def main(runs):
             cells.append(cell(*values))
         print(f"{run:<22}" + "".join(f" | {c}" for c in cells))
         usual = m["levels_model"]["lowest_level"]
+        net_used = "level_net" in m["levels_model"].get("head", {})
         for row in held["lowest"]:
             p = row.get("p_alternative", -1)
-            if row["truth"] != usual or row["said"] != row["truth"] or 0.2 < p < 0.8:
+            unsure = 0.2 < p < 0.8
+            transitional = net_used and row.get("level_net", {}).get("transitional_warning", False)
+            cases += 1
+            warned["head unsure"] += unsure
+            warned["transitional"] += transitional
+            warned["either"] += unsure or transitional
+            if row["said"] != row["truth"]:
+                wrong += 1
+                wrong_warned += unsure or transitional
+            if row["truth"] != usual or row["said"] != row["truth"] or unsure or transitional:
+                readings = row.get("level_net", {})
                 flagged.append((m["fold"], row["case"], row["truth"], row["said"], p, row.get("p_alternative_image_only", -1),
-                                float("nan") if row["cues"].get("level_net_logit") is None else row["cues"]["level_net_logit"], row["cues"].get("score_mean", float("nan"))))
+                                number(readings.get("direct")), number(readings.get("projected")), number(row["cues"].get("level_net_logit")),
+                                number(row["cues"].get("score_mean")),
+                                ",".join(w for w, on in (("unsure", unsure), ("transitional", transitional)) if on) or "-"))
     print(f"{'pooled':<22}" + "".join(f" | {cell(*totals[key]) if totals[key] else '-':<21}" for key, _ in COLUMNS))
     print("\nheld-out cases whose lowest body is not the usual level, is named wrong, or where the head was unsure:")
-    print(f"{'fold':>4} {'case':<12} {'truth':<5} {'said':<5} {'p':>6} {'p no score':>10} {'net logit':>9} {'score':>6}")
-    for fold, case, truth, said, p, p_image, net_logit, score in flagged:
-        print(f"{fold:>4} {case:<12} {truth:<5} {said:<5} {p:>6.2f} {p_image:>10.2f} {net_logit:>9.2f} {score:>6.2f}")
+    print(f"{'fold':>4} {'case':<12} {'truth':<5} {'said':<5} {'p':>6} {'p no score':>10} {'net direct':>10} {'projected':>9} "
+          f"{'mean':>6} {'score':>6}  warnings")
+    for fold, case, truth, said, p, p_image, direct, projected, net_logit, score, warnings in flagged:
+        print(f"{fold:>4} {case:<12} {truth:<5} {said:<5} {p:>6.2f} {p_image:>10.2f} {direct:>10.2f} {projected:>9.2f} "
+              f"{net_logit:>6.2f} {score:>6.2f}  {warnings}")
+    print(f"\nwarned cases of {cases}: " + ", ".join(f"{k} {v}" for k, v in warned.items()) +
+          f"; wrongly named cases {wrong}, of them warned {wrong_warned}")
 
 
 if __name__ == "__main__":

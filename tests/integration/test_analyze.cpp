@@ -7,6 +7,7 @@
 // checks the machinery and the truth of boxes and levels, not accuracy).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -217,6 +218,16 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   EXPECT_EQ(m["heldout_fold"].contains("without_level_net"), used);  // scored without its net when it has one
   // The rule's decision on each held-out case is what names that case's vertebrae.
   for (const auto& row : m["heldout_fold"]["lowest"]) EXPECT_TRUE(row["said"].is_string() && !row["said"].get<std::string>().empty());
+  // The net's readings of each lowest body, and whether analyze would warn of a transitional
+  // vertebra, are in the rows; the level model saw their mean.
+  for (const auto& row : m["heldout_fold"]["lowest"]) {
+    ASSERT_TRUE(row.contains("level_net")) << row.dump();
+    const auto& r = row["level_net"];
+    EXPECT_TRUE(r["direct"].is_number() && r["transitional_warning"].is_boolean()) << row.dump();
+    if (r["projected"].is_number())
+      EXPECT_NEAR(row["cues"]["level_net_logit"].get<double>(), 0.5 * (r["direct"].get<double>() + r["projected"].get<double>()), 1e-9);
+    EXPECT_EQ(r["transitional_warning"].get<bool>(), std::abs(row["cues"]["level_net_logit"].get<double>()) < 0.5 * std::log(0.95 / 0.05)) << row.dump();
+  }
 
   // Into a copy of the bundle: its manifest's level model becomes levels.json, the rest stays.
   const auto copy = p.tmp / "bundle_levels";
@@ -232,6 +243,29 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   const Result analyzed = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " + copy.string() +
                                   " --out " + (p.tmp / "report_levels").string());
   EXPECT_EQ(analyzed.exit_code, 0) << analyzed.err;
+  // A net described as trained with almost no label smoothing has a ceiling far above any
+  // reading, so every lowest body looks transitional to it: analyze says so with the reading,
+  // and no level name is surer than the reading makes the lowest body.
+  {
+    auto manifest = nlohmann::json::parse(read_file(copy / "manifest.json"));
+    manifest["aggregator"]["levels"]["head"]["level_net"]["spec"]["training"]["label_smoothing"] = 1e-9;
+    std::ofstream(copy / "manifest.json") << manifest.dump(2);
+    const Result warned = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " +
+                                  copy.string() + " --out " + (p.tmp / "report_transitional").string());
+    ASSERT_EQ(warned.exit_code, 0) << warned.err;
+    const auto report = nlohmann::json::parse(read_file(p.tmp / "report_transitional" / "report.json"));
+    double reading = std::nan("");
+    for (const auto& w : report["warnings"]) {
+      const std::string text = w;
+      const auto at = text.find("possible transitional vertebra");
+      if (at != std::string::npos) reading = std::stod(text.substr(text.find("(level net ") + 11));
+    }
+    ASSERT_TRUE(std::isfinite(reading)) << report["warnings"].dump();
+    for (const auto& v : report["vertebrae"])
+      EXPECT_LE(v["level_confidence"].get<double>(), 1 / (1 + std::exp(-std::abs(reading))) + 1e-3) << v.dump();
+    manifest["aggregator"]["levels"] = levels;
+    std::ofstream(copy / "manifest.json") << manifest.dump(2);
+  }
   // The net's weights came into the bundle with the level model, and analyze reads them.
   ASSERT_TRUE(std::filesystem::exists(copy / "level_net.pt"));
   std::filesystem::remove(copy / "level_net.pt");

@@ -24,6 +24,15 @@ const classify::ClassifierData& phantom_data() {
   }();
   return data;
 }
+
+LevelNetOptions small_net_options() {
+  LevelNetOptions o;
+  o.preset = "micro";
+  o.crop_size = 32;
+  o.steps = 30;
+  o.batch = 8;
+  return o;
+}
 }  // namespace
 
 TEST(LevelNet, LearnsFromTheLowestLabelledBodyAndTheBoxOneStepBelowOnCentralSlices) {
@@ -33,7 +42,7 @@ TEST(LevelNet, LearnsFromTheLowestLabelledBodyAndTheBoxOneStepBelowOnCentralSlic
   for (size_t ci = 0; ci < data.cases.size(); ++ci) {
     const auto column = ground_truth_column(data, ci);
     ASSERT_GE(column.size(), 2u);
-    const auto central = central_boxes(column.back().track);
+    const auto central = aggregate::central_boxes(column.back().track);
     ASSERT_FALSE(central.empty());
     const double dx = column.back().track.centre_x() - column[column.size() - 2].track.centre_x();
     const double dy = column.back().track.centre_y() - column[column.size() - 2].track.centre_y();
@@ -59,7 +68,7 @@ TEST(LevelNet, LearnsFromTheLowestLabelledBodyAndTheBoxOneStepBelowOnCentralSlic
   // Central slices: at least half the largest box's area.
   aggregate::Track t;
   t.boxes = {{0, 0, 0, 10, 10, 1}, {1, 0, 0, 20, 20, 1}, {2, 0, 0, 15, 15, 1}};
-  const auto central = central_boxes(t);
+  const auto central = aggregate::central_boxes(t);
   ASSERT_EQ(central.size(), 2u);
   EXPECT_EQ(central[0].slice, 1);
   EXPECT_EQ(central[1].slice, 2);
@@ -67,11 +76,7 @@ TEST(LevelNet, LearnsFromTheLowestLabelledBodyAndTheBoxOneStepBelowOnCentralSlic
 
 TEST(LevelNet, TrainsAndLoadsBackTheSameNet) {
   const auto& data = phantom_data();
-  LevelNetOptions o;
-  o.preset = "micro";
-  o.crop_size = 32;
-  o.steps = 30;
-  o.batch = 8;
+  const LevelNetOptions o = small_net_options();
   const LevelNet net = LevelNet::train(data, o);
   ASSERT_FALSE(net.empty());
   const auto column = ground_truth_column(data, 0);
@@ -89,4 +94,47 @@ TEST(LevelNet, TrainsAndLoadsBackTheSameNet) {
   EXPECT_NEAR(LevelNet::train(data, o).logit(v, column.back().track), lowest, 1e-5);
   // A description without its crop recipe is refused with a one-line model error.
   EXPECT_THROW(LevelNet::load(tmp / "level_net.pt", nlohmann::json::object()), ModelError);
+}
+
+TEST(LevelNet, ReadsTheLowestBodyTwiceAndSaysWhenItLooksTransitional) {
+  const auto& data = phantom_data();
+  const LevelNet net = LevelNet::train(data, small_net_options());
+  const auto labelled = ground_truth_column(data, 0);
+  ASSERT_GE(labelled.size(), 3u);
+  std::vector<aggregate::Track> column;
+  for (const auto& t : labelled) column.push_back(t.track);
+  const size_t n = column.size();
+  const auto& v = data.cases[0].normalized;
+  // Direct: the lowest body's own boxes. Projected: the box one step below the body above it,
+  // made from the two bodies above. The level model gets their mean.
+  const LowestBodyReading both = net.read_lowest(v, column);
+  EXPECT_DOUBLE_EQ(both.direct, net.logit(v, column[n - 1]));
+  EXPECT_DOUBLE_EQ(both.projected, net.logit(v, one_step_below(column[n - 2], column[n - 3])));
+  EXPECT_DOUBLE_EQ(both.logit(), 0.5 * (both.direct + both.projected));
+  // Two bodies give no projection: the direct reading alone; none gives nothing.
+  const LowestBodyReading two = net.read_lowest(v, {column[n - 2], column[n - 1]});
+  EXPECT_TRUE(std::isnan(two.projected));
+  EXPECT_DOUBLE_EQ(two.logit(), both.direct);
+  EXPECT_TRUE(std::isnan(net.read_lowest(v, {}).logit()));
+  EXPECT_DOUBLE_EQ((LowestBodyReading{std::nan(""), -2.0}).logit(), -2.0);
+
+  // Indecisive: under half the ceiling of a net trained with label smoothing 0.1
+  // (log(0.95 / 0.05) / 2 = 1.47), on either side; NaN (no reading) is not.
+  EXPECT_NEAR(net.ceiling(), std::log(0.95 / 0.05), 1e-12);
+  EXPECT_TRUE(net.indecisive(1.4));
+  EXPECT_TRUE(net.indecisive(-1.46));
+  EXPECT_TRUE(net.indecisive(0.0));
+  EXPECT_FALSE(net.indecisive(1.5));
+  EXPECT_FALSE(net.indecisive(-2.9));
+  EXPECT_FALSE(net.indecisive(std::nan("")));
+  // The ceiling follows the net's own smoothing (0.3: log(0.85 / 0.15) / 2 = 0.87); a net
+  // trained without smoothing has none, and the default's is used.
+  TempDir tmp;
+  net.save(tmp / "level_net.pt");
+  auto spec = net.spec();
+  spec["training"]["label_smoothing"] = 0.3;
+  EXPECT_FALSE(LevelNet::load(tmp / "level_net.pt", spec).indecisive(1.0));
+  EXPECT_TRUE(LevelNet::load(tmp / "level_net.pt", spec).indecisive(0.8));
+  spec["training"]["label_smoothing"] = 0.0;
+  EXPECT_TRUE(LevelNet::load(tmp / "level_net.pt", spec).indecisive(1.4));
 }

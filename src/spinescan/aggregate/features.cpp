@@ -24,16 +24,11 @@ const std::vector<std::string>& own_names() {
   return names;
 }
 
-double box_area(const TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); }
-
-// The body's own statistics, averaged over its central slices (box area at least half the
-// largest): lateral slices show pedicles and partial volume.
+// The body's own statistics, averaged over its central slices (central_boxes).
 std::vector<double> mean_intensity_features(const Track& t, const Volume<float>& v) {
-  const double largest = box_area(t.largest());
   std::vector<double> sum(classify::intensity_feature_names().size(), 0.0);
   int n = 0;
-  for (const auto& b : t.boxes) {
-    if (box_area(b) < 0.5 * largest) continue;
+  for (const auto& b : central_boxes(t)) {
     // The intensity model computed them for the judged boxes already (pipeline/analyze.cpp).
     const auto f = b.intensity_features.empty() ? classify::intensity_features(v, b.slice, {b.x1, b.y1, b.x2, b.y2})
                                                 : b.intensity_features;

@@ -36,6 +36,16 @@ const TrackedBox& Track::largest() const {
   });
 }
 
+std::vector<TrackedBox> central_boxes(const Track& track) {
+  if (track.boxes.empty()) return {};
+  const auto area = [](const TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); };
+  const double largest = area(track.largest());
+  std::vector<TrackedBox> out;
+  for (const auto& b : track.boxes)
+    if (area(b) >= 0.5 * largest) out.push_back(b);
+  return out;
+}
+
 std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions& o) {
   std::stable_sort(boxes.begin(), boxes.end(), [](const TrackedBox& a, const TrackedBox& b) { return a.slice < b.slice; });
   std::vector<Track> tracks;

@@ -28,6 +28,10 @@ struct Track {
   const TrackedBox& largest() const;
 };
 
+// The boxes through the body rather than its edge: area at least half the largest box's
+// (lateral slices show pedicles and partial volume). Features and the level net read these.
+std::vector<TrackedBox> central_boxes(const Track& track);
+
 struct LinkOptions {
   double min_iou = 0.3;   // boxes on neighbouring slices with at least this overlap are one body
   int max_gap = 1;        // slices a track may skip (a missed detection)

@@ -186,10 +186,11 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   const auto features = aggregate::vertebra_features(tracks, out.normalized);
   aggregate::LevelModel levels = s.aggregator_spec ? s.aggregator_spec->levels : aggregate::LevelModel{};
   double p_alternative = -1;  // the level head's p that the lowest body is the alternative level; -1: no head
+  bool transitional = false;  // the level net found the lowest body's look ambiguous (warned)
   if (!features.empty()) {
     // The head's probability makes the naming confidence of this study: a lowest body that
     // could be either level is said to be so, and the names are to be checked.
-    const double net_logit = s.level_net.empty() ? std::nan("") : s.level_net.logit(out.normalized, tracks.back());
+    const double net_logit = s.level_net.empty() ? std::nan("") : s.level_net.read_lowest(out.normalized, tracks).logit();
     const auto cues = aggregate::lowest_body_cues(aggregate::vertebra_feature_names(), features.back(), net_logit);
     p_alternative = levels.alternative_probability(cues.names, cues.values);
     const std::string usual = levels.lowest_level;
@@ -203,6 +204,17 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
                       p_alternative, levels.alternative_level.c_str());
         out.warnings.push_back(line);
       }
+    }
+    if (!s.level_net.empty() && s.level_net.indecisive(net_logit)) {
+      transitional = true;
+      levels.confidence = std::min(levels.confidence, 1 / (1 + std::exp(-std::abs(net_logit))));
+      char line[320];
+      std::snprintf(line, sizeof line,
+                    "possible transitional vertebra: the lowest body looks neither clearly lumbar nor clearly sacral "
+                    "(level net %+.2f, on a scale from -%.1f lumbar to +%.1f sacral); with a sacralised L5 or a "
+                    "lumbarised S1 every name may be one level off, so check the count",
+                    net_logit, s.level_net.ceiling(), s.level_net.ceiling());
+      out.warnings.push_back(line);
     }
   }
   const auto names = aggregate::name_levels(
@@ -228,9 +240,10 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   // The body below the lowest level the training data labelled (S1 under L5 on SPIDER, where
   // the sacrum is not a labelled body) is named but not judged: neither the classifier nor the
   // aggregator saw one in training, so a probability there would be a number without meaning.
-  // Unless the level head is unsure (0.2 < p < 0.8, warned above): then the body may well be
-  // the labelled level above it, and its verdict is kept rather than hidden.
-  const bool level_warned = p_alternative > 0.2 && p_alternative < 0.8;
+  // Unless the level head is unsure (0.2 < p < 0.8) or the lowest body may be transitional
+  // (both warned above): then the body may well be the labelled level above it, and its
+  // verdict is kept rather than hidden.
+  const bool level_warned = (p_alternative > 0.2 && p_alternative < 0.8) || transitional;
   const std::string unlabelled_below =
       s.aggregator_spec && !s.aggregator_spec->levels.alternative_level.empty() && !level_warned
           ? aggregate::level_above(s.aggregator_spec->levels.lowest_level, -1) : "";

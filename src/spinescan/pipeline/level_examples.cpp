@@ -38,6 +38,16 @@ std::vector<LabelledTrack> ground_truth_column(const classify::ClassifierData& d
   return column;
 }
 
+std::optional<LowestAndBelow> lowest_and_below(const classify::ClassifierData& data, size_t case_index) {
+  const auto column = ground_truth_column(data, case_index);
+  if (column.size() < 2) return std::nullopt;
+  LowestAndBelow out;
+  out.lowest = column.back().track;
+  out.below = one_step_below(out.lowest, column[column.size() - 2].track);
+  out.below_inside = centre_in_image(out.below, data.cases[case_index].normalized);
+  return out;
+}
+
 LowestLevelExamples ground_truth_lowest_examples(const classify::ClassifierData& data) {
   LowestLevelExamples out;
   for (size_t ci = 0; ci < data.cases.size(); ++ci) {

@@ -14,6 +14,7 @@
 // not in these examples (learn_levels takes them from out-of-fold records, when it has them)
 // and the box below copies the lowest body's size and shape.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,15 @@ std::vector<LabelledTrack> ground_truth_column(const classify::ClassifierData& d
 // The lowest body's boxes moved by the step from the body above it to it: where the next
 // body down lies, following the column's curve.
 aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate::Track& above_it);
+
+// What the level net learns from in one case (pipeline/level_net.h) and is scored on: its
+// lowest labelled body and the box one step below it; none for a case with fewer than two
+// labelled bodies. `below_inside` is false when the box's centre is outside the image.
+struct LowestAndBelow {
+  aggregate::Track lowest, below;
+  bool below_inside = false;
+};
+std::optional<LowestAndBelow> lowest_and_below(const classify::ClassifierData& data, size_t case_index);
 
 // Up to three examples per case of `data` with at least two labelled bodies of known level,
 // one for each way the lowest found body can relate to the lowest labelled one: it is that

@@ -27,28 +27,15 @@ nlohmann::json LevelNetOptions::to_json() const {
           {"seed", seed}};
 }
 
-std::vector<aggregate::TrackedBox> central_boxes(const aggregate::Track& track) {
-  if (track.boxes.empty()) return {};
-  const auto area = [](const aggregate::TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); };
-  const double largest = area(track.largest());
-  std::vector<aggregate::TrackedBox> out;
-  for (const auto& b : track.boxes)
-    if (area(b) >= 0.5 * largest) out.push_back(b);
-  return out;
-}
-
 std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& data) {
   std::vector<LevelNetExample> out;
   for (size_t ci = 0; ci < data.cases.size(); ++ci) {
-    const auto column = ground_truth_column(data, ci);
-    if (column.size() < 2) continue;
-    const auto& lowest = column.back().track;
-    const aggregate::Track below = one_step_below(lowest, column[column.size() - 2].track);
-    const bool below_inside = centre_in_image(below, data.cases[ci].normalized);
-    for (const auto* track : {&lowest, &below}) {
-      const int is_below = track == &below ? 1 : 0;
-      if (is_below && !below_inside) continue;
-      for (const auto& b : central_boxes(*track))
+    const auto pair = lowest_and_below(data, ci);
+    if (!pair) continue;
+    for (const auto* track : {&pair->lowest, &pair->below}) {
+      const int is_below = track == &pair->below ? 1 : 0;
+      if (is_below && !pair->below_inside) continue;
+      for (const auto& b : aggregate::central_boxes(*track))
         out.push_back({static_cast<int>(ci), b.slice, {b.x1, b.y1, b.x2, b.y2}, is_below});
     }
   }
@@ -58,7 +45,6 @@ std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& 
 struct LevelNet::Impl {
   models::ConvNextOptions model;
   classify::CropOptions crop;
-  LevelNetOptions options;
   nlohmann::json training;  // how it was trained: options.to_json() of train(), as stored for load()
   models::ConvNext net{nullptr};
 };
@@ -72,13 +58,37 @@ bool LevelNet::empty() const { return !impl_; }
 double LevelNet::logit(const Volume<float>& normalized, const aggregate::Track& track) const {
   SPINESCAN_CHECK(impl_ != nullptr, "level net: no network");
   std::vector<std::vector<float>> crops;
-  for (const auto& b : central_boxes(track))
+  for (const auto& b : aggregate::central_boxes(track))
     crops.push_back(classify::extract_crop(normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}, impl_->crop));
   if (crops.empty()) return std::nan("");
   const auto logits = classify::classifier_logits(impl_->net, crops, impl_->crop, torch::kCPU);
   double sum = 0;
   for (double l : logits) sum += l;
   return sum / static_cast<double>(logits.size());
+}
+
+double LowestBodyReading::logit() const {
+  if (std::isnan(direct)) return projected;
+  if (std::isnan(projected)) return direct;
+  return 0.5 * (direct + projected);
+}
+
+double LevelNet::ceiling() const {
+  SPINESCAN_CHECK(impl_ != nullptr, "level net: no network");
+  double smoothing = impl_->training.value("label_smoothing", LevelNetOptions{}.label_smoothing);
+  if (smoothing <= 0) smoothing = LevelNetOptions{}.label_smoothing;
+  return std::log((1 - smoothing / 2) / (smoothing / 2));
+}
+
+bool LevelNet::indecisive(double reading) const { return std::isfinite(reading) && std::abs(reading) < 0.5 * ceiling(); }
+
+LowestBodyReading LevelNet::read_lowest(const Volume<float>& normalized, const std::vector<aggregate::Track>& column) const {
+  LowestBodyReading out;
+  const size_t n = column.size();
+  if (n == 0) return out;
+  out.direct = logit(normalized, column[n - 1]);
+  if (n >= 3) out.projected = logit(normalized, one_step_below(column[n - 2], column[n - 3]));
+  return out;
 }
 
 nlohmann::json LevelNet::spec() const {
@@ -125,7 +135,6 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
   LevelNet out;
   out.impl_ = std::make_unique<Impl>();
   auto& impl = *out.impl_;
-  impl.options = o;
   impl.training = o.to_json();
   impl.crop.size = o.crop_size;
   impl.crop.context = o.context;

@@ -12,6 +12,7 @@
 // No torch types here.
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -47,9 +48,21 @@ struct LevelNetExample {
 };
 std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& data);
 
-// The slices of `track` the net reads: box area at least half the largest (lateral slices
-// show pedicles and partial volume).
-std::vector<aggregate::TrackedBox> central_boxes(const aggregate::Track& track);
+// The net's two readings of a column's lowest body. `direct` reads the detector's own boxes
+// on it. `projected` reads the box one vertebral step below the body above it (one_step_below
+// of the two bodies above; NaN with fewer than three bodies), which is how the net's training
+// boxes below are made and does not depend on the detector's box on the lowest body: a
+// detector trained where the sacrum is background boxes S1 erratically (too high, too low,
+// too large), and the direct reading of those boxes flipped with the training seed. On the
+// other hand the step at the lumbosacral junction differs from the one above it, so the
+// projected box of a true L5 can be off centre. The two fail on different studies, so their
+// mean is what the level model uses (`logit()`).
+struct LowestBodyReading {
+  double direct = std::numeric_limits<double>::quiet_NaN();
+  double projected = std::numeric_limits<double>::quiet_NaN();
+  // The mean of the readings there are; NaN when there is none.
+  double logit() const;
+};
 
 class LevelNet {
  public:
@@ -60,6 +73,17 @@ class LevelNet {
   bool empty() const;
   // Mean logit over the track's central slices (> 0: the body below the lowest labelled one).
   double logit(const Volume<float>& normalized, const aggregate::Track& track) const;
+  // Both readings of the lowest of `column` (tracks superior -> inferior; empty: both NaN).
+  LowestBodyReading read_lowest(const Volume<float>& normalized, const std::vector<aggregate::Track>& column) const;
+  // The largest reading the net was trained towards: the logit of its smoothed target (2.94
+  // for label smoothing 0.1; a net trained without smoothing has none: the default's).
+  double ceiling() const;
+  // Whether a reading (LowestBodyReading::logit) says the lowest body looks neither clearly
+  // lumbar nor clearly sacral: smaller in size than half the ceiling (1.47 for label smoothing
+  // 0.1). That is the look of a
+  // lumbosacral transitional vertebra (a sacralised L5, a lumbarised S1), where counting from
+  // the sacrum can name every body one level off. NaN is not indecisive.
+  bool indecisive(double reading) const;
   // The weights to `weights_file` (float16, float32 again at load); spec() describes them
   // (crop recipe, network) for load().
   void save(const std::filesystem::path& weights_file) const;

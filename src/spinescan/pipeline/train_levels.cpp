@@ -39,10 +39,18 @@ nlohmann::json cue_values(const std::vector<std::string>& names, const std::vect
   return out;
 }
 
+// The level net's readings of a case's lowest found body, and whether analyze would warn of a
+// possible transitional vertebra (LevelNet::indecisive).
+struct NetReading {
+  LowestBodyReading reading;
+  bool transitional_warning = false;
+};
+using Readings = std::map<std::string, NetReading>;  // by case
+
 // Per case: what the lowest found body is, what each model says, the head's probability for
-// the other level and the cue values it saw.
+// the other level, the cue values it saw and the level net's two readings.
 nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, const aggregate::LevelModel& model,
-                                const aggregate::LevelModel& bundle_model) {
+                                const aggregate::LevelModel& bundle_model, const Readings& readings) {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& [name, rs] : group_by_case(records)) {
     const LowestFound lowest = lowest_found(rs);
@@ -56,17 +64,22 @@ nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, cons
     if (p >= 0) row["p_alternative"] = p;
     if (p >= 0 && model.score_head.fitted()) row["p_alternative_image_only"] = model.alternative_probability(cues.names, cues.values, false);
     row["cues"] = cue_values(cues.names, cues.values);
+    if (const auto it = readings.find(name); it != readings.end())
+      row["level_net"] = {{"direct", it->second.reading.direct},  // NaN: null
+                          {"projected", it->second.reading.projected},
+                          {"transitional_warning", it->second.transitional_warning}};
     rows.push_back(row);
   }
   return rows;
 }
 
-nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::LevelModel& model, aggregate::LevelModel bundle_model) {
+nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::LevelModel& model, aggregate::LevelModel bundle_model,
+                       const Readings& readings) {
   // The records' level net logits are the new net's: the bundle's model is scored without a
   // net (its image head in its place), not with another net's logits.
   bundle_model.level_net = nullptr;
   nlohmann::json out;
-  out["lowest"] = lowest_decisions(records, model, bundle_model);
+  out["lowest"] = lowest_decisions(records, model, bundle_model, readings);
   name_records(bundle_model, &records);
   out["bundle_levels"] = level_accuracy(records);
   // The same model without its parts, on the same vertebrae: what each part adds.
@@ -99,12 +112,11 @@ nlohmann::json level_net_on_ground_truth(const LevelNet& net, const classify::Cl
   std::vector<int> below;
   nlohmann::json rows = nlohmann::json::array();
   for (size_t ci = 0; ci < heldout.cases.size(); ++ci) {
-    const auto column = ground_truth_column(heldout, ci);
-    if (column.size() < 2) continue;
+    const auto pair = lowest_and_below(heldout, ci);
+    if (!pair) continue;
     const auto& v = heldout.cases[ci].normalized;
-    const double lowest = net.logit(v, column.back().track);
-    const aggregate::Track step_below = one_step_below(column.back().track, column[column.size() - 2].track);
-    const double under = centre_in_image(step_below, v) ? net.logit(v, step_below) : std::nan("");  // as in training
+    const double lowest = net.logit(v, pair->lowest);
+    const double under = pair->below_inside ? net.logit(v, pair->below) : std::nan("");  // as in training
     rows.push_back({{"case", heldout.cases[ci].name}, {"lowest_labelled", lowest}, {"one_step_below", under}});
     for (const auto& [l, y] : {std::pair{lowest, 0}, std::pair{under, 1}})
       if (std::isfinite(l)) logits.push_back(l), below.push_back(y);
@@ -177,6 +189,7 @@ std::string train_levels(const LevelTrainConfig& c) {
   }
 
   nlohmann::json net_description, net_metrics;
+  Readings readings;
   if (c.level_net_steps > 0) {
     LevelNetOptions options;
     options.steps = c.level_net_steps;
@@ -190,9 +203,19 @@ std::string train_levels(const LevelTrainConfig& c) {
     std::map<std::string, const Volume<float>*> volume_of;
     for (const auto* d : {&train_data, &heldout})
       for (const auto& k : d->cases) volume_of[k.name] = &k.normalized;
-    for (auto* records : {&train_records, &heldout_records})
+    for (auto* records : {&train_records, &heldout_records}) {
+      std::map<std::string, std::map<int, VertebraRecord*>> found;  // by case, by place from the bottom
       for (auto& r : *records)
-        if (r.found && r.from_bottom == 0 && volume_of.count(r.case_name)) r.level_net_logit = net.logit(*volume_of[r.case_name], r.track);
+        if (r.found) found[r.case_name][r.from_bottom] = &r;
+      for (auto& [name, by_place] : found) {
+        if (!volume_of.count(name) || !by_place.count(0)) continue;
+        std::vector<aggregate::Track> column;  // superior -> inferior
+        for (auto it = by_place.rbegin(); it != by_place.rend(); ++it) column.push_back(it->second->track);
+        const LowestBodyReading reading = net.read_lowest(*volume_of[name], column);
+        readings[name] = {reading, net.indecisive(reading.logit())};
+        by_place[0]->level_net_logit = reading.logit();
+      }
+    }
     net_metrics = level_net_on_ground_truth(net, heldout);
   }
   aggregate::LevelModel model = learn_levels(train_records, fold.train, &examples, c.below_rate, net_description);
@@ -216,8 +239,8 @@ std::string train_levels(const LevelTrainConfig& c) {
   const nlohmann::json metrics = {{"fold", c.fold},
                                   {"levels_model", spec},
                                   {"bundle_levels_model", bundle_model.to_json()},
-                                  {"heldout_fold", compare(heldout_records, model, bundle_model)},
-                                  {"training_cases", compare(train_records, model, bundle_model)},
+                                  {"heldout_fold", compare(heldout_records, model, bundle_model, readings)},
+                                  {"training_cases", compare(train_records, model, bundle_model, readings)},
                                   {"ground_truth_examples", example_rows},
                                   {"level_net", net_metrics}};
   write_text_atomically(fs::path(c.out) / "levels.json", spec.dump(2) + "\n");
