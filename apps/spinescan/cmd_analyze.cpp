@@ -42,6 +42,9 @@ void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, co
   result.timing_ms.insert(result.timing_ms.begin(), {"read", read_ms});
   t0 = Clock::now();
   pipeline::write_report(out, result, analyzer.model_description());
+  // A study the models were not made for: the report says "not analysed" and why, and the
+  // study counts as bad input.
+  if (!result.refusal.empty()) throw DataError(study_path + ": not analysed: " + result.refusal + " (" + out + "/report.html)");
   std::string timing;
   for (const auto& [stage, ms] : result.timing_ms) timing += " " + stage + " " + std::to_string(static_cast<int>(ms)) + " ms,";
   log_info("timing:" + timing + " report " +

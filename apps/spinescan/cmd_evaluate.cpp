@@ -38,6 +38,9 @@ void register_evaluate(CLI::App& app, Runner& run) {
       print("vertebra (final)", m["classification"]["vertebra"]);
       print("vertebra (max over slices)", m["classification"]["vertebra_max_over_slices"]);
       for (const auto& [source, x] : m["by_source"].items()) print(source + " vertebra (final)", x);
+      for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) print_healthy_flag_line(source + " shortcut", h, 30);
+      for (const auto& r : m["refused"])
+        std::printf("refused %s: %s\n", r["case"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str());
       std::printf("levels %.3f (n=%d); vertebrae found %d of %d, extra %d; detection mean IoU %.3f\n",
                   m["levels"]["accuracy"].is_null() ? -1.0 : m["levels"]["accuracy"].get<double>(), m["levels"]["n"].get<int>(),
                   m["vertebrae_3d"]["found"].get<int>(), m["vertebrae_3d"]["truth"].get<int>(), m["vertebrae_3d"]["extra_tracks"].get<int>(),

@@ -9,6 +9,7 @@
 #include "spinescan/detect/bundle.h"
 #include "spinescan/pipeline/train_aggregator.h"
 #include "spinescan/pipeline/train_levels.h"
+#include "spinescan/pipeline/train_ood.h"
 
 namespace spinescan::cli {
 
@@ -67,6 +68,18 @@ void register_model(CLI::App& app, Runner& run) {
     run = [al] {
       pipeline::add_levels_to_bundle(al->run, al->bundle);
       std::cout << "wrote the level model into " << al->bundle << "/manifest.json\n";
+      return kOk;
+    };
+  });
+
+  auto ao = std::make_shared<AddArgs>();
+  CLI::App* add_ood = cmd->add_subcommand("add-ood", "Put an out-of-distribution reference (`spinescan train ood`) into a bundle");
+  add_ood->add_option("run", ao->run, "run folder of `spinescan train ood`")->required();
+  add_ood->add_option("--bundle", ao->bundle, "bundle folder to write into");
+  add_ood->callback([&run, ao] {
+    run = [ao] {
+      pipeline::add_ood_to_bundle(ao->run, ao->bundle);
+      std::cout << "wrote the out-of-distribution reference into " << ao->bundle << "/manifest.json\n";
       return kOk;
     };
   });

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "spinescan/pipeline/train_aggregator.h"
 #include "spinescan/pipeline/train_levels.h"
+#include "spinescan/pipeline/train_ood.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/core/errors.h"
@@ -154,6 +155,8 @@ void register_train(CLI::App& app, Runner& run) {
                     m[set]["levels"]["accuracy"].is_null() ? -1.0 : m[set]["levels"]["accuracy"].get<double>(),
                     m[set]["levels"]["n"].get<int>());
       }
+      for (const auto& [source, x] : m["by_source_all_folds"].items())
+        print_healthy_flag_line("all_folds " + source + " shortcut", x["healthy_flag_rate"], 34);
       std::cout << "wrote " << g->out << "/aggregator.json and metrics.json\n";
       return kOk;
     };
@@ -193,6 +196,34 @@ void register_train(CLI::App& app, Runner& run) {
         }
       std::cout << "rule: " << m["levels_model"].dump() << "\n";
       std::cout << "wrote " << lv->out << "/levels.json and metrics.json\n";
+      return kOk;
+    };
+  });
+
+  auto od = std::make_shared<pipeline::OodTrainConfig>();
+  od->model = default_model_path();
+  CLI::App* ood = cmd->add_subcommand(
+      "ood", "Fit a bundle's out-of-distribution reference (studies scoring above it get no verdicts) on a fold's training "
+             "cases, and score every case of the dataset against it");
+  ood->add_option("--data", od->data, "dataset folder")->required();
+  ood->add_option("--split", od->split, "splits.json (spinescan dataset split)")->required();
+  ood->add_option("--fold", od->fold, "fold whose train cases make the reference; its val cases are scored as held out");
+  ood->add_option("--model", od->model, "bundle whose detector, classifier and features read the studies");
+  ood->add_option("--out", od->out, "run folder (ood.json, metrics.json)")->required();
+  auto ood_sources = std::make_shared<std::string>();
+  ood->add_option("--sources", *ood_sources,
+                  "comma-separated sources (case name up to the first '_', e.g. spider) to fit on; default all. The others "
+                  "show whether an unseen source scores as unfamiliar");
+  ood->add_option("--margin", od->margin, "threshold = margin x the highest score of a fitted training study");
+  ood->add_option("--device", od->device, "cpu, cuda or auto");
+  ood->callback([&run, od, ood_sources] {
+    run = [od, ood_sources] {
+      append_comma_list(*ood_sources, &od->sources);
+      const auto m = nlohmann::json::parse(pipeline::train_ood(*od));
+      std::printf("threshold %.3f (fitted on %zu studies)\n", m["threshold"].get<double>(), m["fitted_cases"].size());
+      for (const auto& [key, x] : m["above_threshold_by_set_and_source"].items())
+        std::printf("%-34s %d of %d studies above the threshold\n", key.c_str(), x["above_threshold"].get<int>(), x["cases"].get<int>());
+      std::cout << "wrote " << od->out << "/ood.json and metrics.json\n";
       return kOk;
     };
   });

@@ -35,6 +35,14 @@ inline void print_metrics_line(const std::string& name, const nlohmann::json& m,
   std::printf("%-*s n=%-5d auc %s  acc %.3f  prec %.3f  recall %.3f  f1 %.3f\n", width, name.c_str(), m["n"].get<int>(), auc,
               m["accuracy"].get<double>(), m["precision"].get<double>(), m["recall"].get<double>(), m["f1"].get<double>());
 }
+// One line of pipeline::healthy_flag_rate: the healthy-labelled vertebrae flagged (the
+// scanner-shortcut measure, read per source).
+inline void print_healthy_flag_line(const std::string& name, const nlohmann::json& h, int width = 24) {
+  if (h["n"].get<int>() == 0) return;
+  std::printf("%-*s %d of %d healthy-labelled flagged (%.0f %%) at p >= %.2f; their p: quartiles %.2f %.2f %.2f\n", width,
+              name.c_str(), h["flagged"].get<int>(), h["n"].get<int>(), 100 * h["flag_rate"].get<double>(), h["threshold"].get<double>(),
+              h["p25"].get<double>(), h["median"].get<double>(), h["p75"].get<double>());
+}
 void register_analyze(CLI::App& app, Runner& run);
 
 // Appends the non-empty items of a comma-separated option value ("a,b,,c" -> a, b, c).

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/core/rng.h"
 #include "spinescan/io/study_reader.h"
 #include "spinescan/io/volume_writer.h"
 #include "test_util.h"
@@ -57,10 +58,24 @@ TEST(BadInput, TruncatedNifti) {
 
 TEST(BadInput, TruncatedCompressedNifti) {
   TempDir tmp;
-  write_volume(small_volume(), tmp / "full.nii.gz");
+  // Big enough that the compressed voxels span many deflate blocks (a cut near the end then
+  // leaves most voxels readable, which ITK's reader took for a whole volume).
+  Volume<float> v;
+  v.size = {64, 64, 24};
+  v.voxels.resize(v.num_voxels());
+  Rng rng(5);
+  for (auto& x : v.voxels) x = static_cast<float>(rng.integer(0, 1000));
+  write_volume(v, tmp / "full.nii.gz");
+  EXPECT_NO_THROW(load_study(tmp / "full.nii.gz"));
   const std::string bytes = read_file(tmp / "full.nii.gz");
-  write_file(tmp / "cut.nii.gz", bytes.substr(0, bytes.size() / 2));
-  expect_load_error(tmp / "cut.nii.gz", {"cut.nii.gz"});
+  for (const size_t keep : {bytes.size() / 2, bytes.size() * 9 / 10, bytes.size() * 99 / 100, bytes.size() - 8, bytes.size() - 1}) {
+    const std::string name = "cut_" + std::to_string(keep) + ".nii.gz";
+    write_file(tmp / name, bytes.substr(0, keep));
+    expect_load_error(tmp / name, {name, "truncated"});
+  }
+  // Bytes after a whole stream (a second gzip member, or padding) do not make it short.
+  write_file(tmp / "padded.nii.gz", bytes + bytes);
+  EXPECT_NO_THROW(load_study(tmp / "padded.nii.gz"));
 }
 
 TEST(BadInput, TruncatedMetaImage) {

@@ -1,6 +1,11 @@
 #include "spinescan/io/file_checks.h"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cstring>
+#include <memory>
+#include <vector>
 #include <fstream>
 #include <sstream>
 
@@ -28,27 +33,37 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Offset of the voxel data from the first bytes of a NIfTI-1 or NIfTI-2 header (either byte
+// order); 0 when the bytes are no whole header (the header reader reports that).
+uint64_t nifti_data_offset(const std::string& h) {
+  if (h.size() < 348) return 0;
+  int32_t sizeof_hdr;
+  std::memcpy(&sizeof_hdr, h.data(), 4);
+  const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;  // 348 or 540, other byte order
+  auto field = [&](size_t at, size_t bytes) {
+    std::string b = h.substr(at, bytes);
+    if (swapped) std::reverse(b.begin(), b.end());
+    return b;
+  };
+  if (sizeof_hdr == 348 || sizeof_hdr == 0x5C010000) {
+    float offset;
+    std::memcpy(&offset, field(108, 4).data(), 4);
+    return offset > 0 && offset < 1e15f ? static_cast<uint64_t>(offset) : 0;  // (rejects NaN too)
+  }
+  if ((sizeof_hdr == 540 || sizeof_hdr == 0x1C020000) && h.size() >= 176) {
+    int64_t offset;
+    std::memcpy(&offset, field(168, 8).data(), 8);
+    return offset > 0 && offset < int64_t{1} << 50 ? static_cast<uint64_t>(offset) : 0;
+  }
+  return 0;
+}
+
 // Offset of the voxel data, or 0 when the data is not stored raw in this file.
 uint64_t data_offset(const fs::path& path, const std::string& format) {
   const std::string name = lower(path.filename().string());
   if (format == "NIfTI") {
-    if (!has_suffix(name, ".nii")) return 0;  // .nii.gz: zlib detects truncation
-    const std::string h = read_prefix(path, 352);
-    if (h.size() < 348) return 0;  // the header reader reports it
-    int32_t sizeof_hdr;
-    std::memcpy(&sizeof_hdr, h.data(), 4);
-    if (sizeof_hdr == 348) {
-      float offset;
-      std::memcpy(&offset, h.data() + 108, 4);
-      return static_cast<uint64_t>(offset);
-    }
-    if (sizeof_hdr == 540 && h.size() >= 176) {
-      const std::string h2 = read_prefix(path, 176);
-      int64_t offset;
-      std::memcpy(&offset, h2.data() + 168, 8);
-      return static_cast<uint64_t>(offset);
-    }
-    return 0;  // big-endian headers: not checked
+    if (!has_suffix(name, ".nii")) return 0;  // .nii.gz: check_gzip_complete
+    return nifti_data_offset(read_prefix(path, 540));
   }
   const std::string header = read_prefix(path, 1 << 16);
   const std::string lheader = lower(header);
@@ -75,9 +90,47 @@ uint32_t le32(const std::string& s, size_t at) {
          static_cast<uint32_t>(static_cast<unsigned char>(s[at + 3])) << 24;
 }
 
+
+// A gzip-compressed NIfTI (.nii.gz) must decompress, without error, to at least header + data
+// bytes. ITK's reader does not check this: a stream cut inside the voxels is read as a whole
+// volume, the missing voxels left as whatever memory held. The gzip trailer's ISIZE (the
+// uncompressed size mod 2^32) settles the common case from the last 4 bytes; a file whose
+// ISIZE says otherwise (cut, padded, several members) is decompressed once to be sure.
+void check_gzip_nifti_complete(const fs::path& path, uint64_t data_bytes) {
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> gz(gzopen(path.c_str(), "rb"), gzclose);
+  SPINESCAN_CHECK(gz != nullptr, path.string(), ": cannot open for reading");
+  gzbuffer(gz.get(), 1 << 17);
+  std::string header(540, '\0');
+  const int got = gzread(gz.get(), header.data(), static_cast<unsigned>(header.size()));
+  header.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  const uint64_t offset = nifti_data_offset(header);
+  if (offset == 0) return;  // no whole header: the header reader reports it
+  const uint64_t expected = offset + data_bytes;
+  const uint64_t file_size = fs::file_size(path);
+  if (file_size >= 18) {  // 10-byte gzip header, 8-byte trailer
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(file_size - 4));
+    std::string tail(4, '\0');
+    in.read(tail.data(), 4);
+    if (in && le32(tail, 0) == static_cast<uint32_t>(expected & 0xFFFFFFFFu) && expected < (uint64_t{1} << 32)) return;
+  }
+  uint64_t total = header.size();
+  std::vector<char> buffer(1 << 20);
+  int n;
+  while ((n = gzread(gz.get(), buffer.data(), static_cast<unsigned>(buffer.size()))) > 0) total += static_cast<uint64_t>(n);
+  int code = Z_OK;
+  const char* message = gzerror(gz.get(), &code);
+  SPINESCAN_CHECK(n == 0 && code == Z_OK, path.string(), ": ",
+                  code == Z_BUF_ERROR ? "truncated gzip stream (it ends before its end-of-stream trailer"
+                                      : std::string("corrupt gzip stream (") + message,
+                  "; ", total, " of the ", expected, " bytes the header announces decompressed)");
+  SPINESCAN_CHECK(total >= expected, path.string(), ": truncated NIfTI data (", total, " bytes decompressed, the header announces ",
+                  expected, ")");
+}
 }  // namespace
 
 void check_file_complete(const fs::path& path, const std::string& format, uint64_t data_bytes) {
+  if (format == "NIfTI" && has_suffix(lower(path.filename().string()), ".nii.gz")) return check_gzip_nifti_complete(path, data_bytes);
   const uint64_t offset = data_offset(path, format);
   if (offset == 0) return;
   const uint64_t size = fs::file_size(path);

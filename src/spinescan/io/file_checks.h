@@ -8,9 +8,10 @@
 
 namespace spinescan {
 
-// Uncompressed single-file formats: the file must hold header + data_bytes. `format` is
-// "NIfTI", "MetaImage" or "NRRD"; compressed files are left to the decompressor, which
-// does fail on a cut stream.
+// Single-file formats: the file must hold header + data_bytes. `format` is "NIfTI",
+// "MetaImage" or "NRRD". A .nii.gz must decompress without error to header + data_bytes
+// (zlib's readers as ITK uses them return a short stream without a word); compressed
+// MetaImage and NRRD data are left to their decompressors.
 void check_file_complete(const std::filesystem::path& path, const std::string& format, uint64_t data_bytes);
 
 // The Pixel Data element (7FE0,0010) of an uncompressed little-endian DICOM file must fit in

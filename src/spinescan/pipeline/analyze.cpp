@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "spinescan/aggregate/booster.h"
+#include "spinescan/aggregate/ood.h"
 #include "spinescan/classify/baseline.h"
 #include "spinescan/classify/classifier.h"
 #include "spinescan/classify/samples.h"
@@ -66,6 +67,7 @@ struct Analyzer::Impl {
   aggregate::Booster aggregator;
   std::optional<classify::LogisticRegression> intensity;
   LevelNet level_net;  // empty unless the level model has one
+  aggregate::OodReference ood;  // empty unless the bundle has one
 };
 
 Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -97,6 +99,7 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
                                     : impl_->aggregator_spec                ? impl_->aggregator_spec->intensity_model
                                                                             : options.intensity_model;
   if (intensity.is_object()) impl_->intensity = classify::LogisticRegression::from_json(intensity);
+  if (impl_->manifest.contains("ood")) impl_->ood = aggregate::OodReference::from_json(impl_->manifest["ood"]);
 }
 
 Analyzer::~Analyzer() = default;
@@ -155,8 +158,16 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
   auto t0 = Clock::now();
-  detect::StudyDetections d = detect::detect_loaded_study(s.detector, study, s.options.device);
   StudyAnalysis out;
+  out.refusal = refusal_before_detection(study.info, study.canonical);
+  out.timing_ms.emplace_back("fitness_checks", since(t0));
+  if (!out.refusal.empty()) {
+    out.info = study.info;
+    out.probability_source = "none";
+    return out;
+  }
+  t0 = Clock::now();
+  detect::StudyDetections d = detect::detect_loaded_study(s.detector, study, s.options.device);
   out.timing_ms.emplace_back("detect", since(t0));
   t0 = Clock::now();
   out.info = d.info;
@@ -168,7 +179,13 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   for (const auto& b : out.detections) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1});
   const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
   std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
+  out.column = column_geometry(tracks, out.normalized.spacing_mm);
+  out.refusal = refusal_after_detection(out.column);
   out.timing_ms.emplace_back("link", since(t0));
+  if (!out.refusal.empty()) {
+    out.probability_source = "none";
+    return out;
+  }
   t0 = Clock::now();
   if (s.classifier) classify_boxes(*s.classifier, out.normalized, tracks, s.device);
   out.timing_ms.emplace_back("classify", since(t0));
@@ -236,6 +253,21 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
     out.warnings.push_back("the model bundle has no classifier: vertebrae are found and named, not classified");
   }
 
+  // A study unlike the training ones: its bodies are found and named, none is judged.
+  if (!s.ood.empty()) {
+    out.ood_score = s.ood.score(aggregate::vertebra_feature_names(), features);
+    out.ood_threshold = s.ood.threshold;
+    if (std::isfinite(out.ood_score) && out.ood_score > s.ood.threshold) {
+      out.verdicts_withheld = true;
+      std::fill(probabilities.begin(), probabilities.end(), -1.0);
+      char line[300];
+      std::snprintf(line, sizeof line,
+                    "no verdicts: this study looks unlike the studies the model was trained on (out-of-distribution score %.2f, "
+                    "above %.2f; the bodies' size, signal and detector confidence), so its probabilities would mean nothing",
+                    out.ood_score, s.ood.threshold);
+      out.warnings.push_back(line);
+    }
+  }
   out.timing_ms.emplace_back("features_aggregate_levels", since(t0));
   // The body below the lowest level the training data labelled (S1 under L5 on SPIDER, where
   // the sacrum is not a labelled body) is named but not judged: neither the classifier nor the
@@ -266,14 +298,11 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
 
   // What the models were not trained for is said, not hidden.
   const auto& info = out.info;
-  if (!info.acquisition_plane.empty() && info.acquisition_plane != "sagittal")
+  // (Thicker non-sagittal slices were refused before detection; an isotropic 3D acquisition
+  // has no plane to warn of.)
+  if (info.acquisition_plane == "coronal" || info.acquisition_plane == "axial")
     out.warnings.push_back("acquired in the " + info.acquisition_plane +
-                           " plane and resampled to sagittal slices: the models were trained on sagittal acquisitions");
-  if (out.vertebrae.empty())
-    out.warnings.push_back("no vertebral body found: is this a sagittal T2 study of the lumbar spine?");
-  else if (out.vertebrae.size() < 3)
-    out.warnings.push_back("only " + std::to_string(out.vertebrae.size()) +
-                           " vertebral bodies found: not a sagittal T2 lumbar study, or a field of view too small?");
+                           " plane as thin slices and reformatted to sagittal: the models were trained on sagittal acquisitions");
   return out;
 }
 

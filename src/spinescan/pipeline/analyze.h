@@ -4,6 +4,7 @@
 // boosted-tree aggregator's probability -> level names. No torch types here: the CLI and
 // the report include this header.
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,6 +15,7 @@
 #include "spinescan/aggregate/tracks.h"
 #include "spinescan/detect/detect_study.h"
 #include "spinescan/io/study_reader.h"
+#include "spinescan/pipeline/fitness.h"
 
 namespace spinescan::pipeline {
 
@@ -37,6 +39,15 @@ struct StudyAnalysis {
   std::string probability_source;  // "aggregator", "classifier (max over slices)" or "none"
   double threshold = 0.5;
   std::vector<std::pair<std::string, double>> timing_ms;  // stage -> wall milliseconds
+  // Not empty: the study is not what the models were made for (pipeline/fitness.h) and is
+  // not analysed; `vertebrae` is then empty, whatever the detector boxed.
+  std::string refusal;
+  ColumnGeometry column;  // of the bodies found (before any refusal after detection)
+  // How unlike the bundle's training studies this one looks (aggregate/ood.h); NaN without a
+  // reference in the bundle. Above the threshold no vertebra is judged (probability -1).
+  double ood_score = std::numeric_limits<double>::quiet_NaN();
+  double ood_threshold = 0;
+  bool verdicts_withheld = false;
 };
 
 struct AnalyzerOptions {

@@ -60,6 +60,24 @@ nlohmann::json vertebrae_found(const std::vector<VertebraRecord>& records) {
   return {{"truth", truth}, {"found", found}, {"recall", truth ? static_cast<double>(found) / truth : 0.0}, {"extra_tracks", extra}};
 }
 
+nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold) {
+  std::vector<double> healthy;
+  for (size_t i = 0; i < records.size(); ++i)
+    if (records[i].found && records[i].target == 0) healthy.push_back(scores[i]);
+  std::sort(healthy.begin(), healthy.end());
+  const auto flagged = healthy.end() - std::lower_bound(healthy.begin(), healthy.end(), threshold);
+  auto quantile = [&](double q) {
+    return healthy.empty() ? nlohmann::json(nullptr) : nlohmann::json(healthy[static_cast<size_t>(q * (healthy.size() - 1) + 0.5)]);
+  };
+  return {{"n", healthy.size()},
+          {"flagged", flagged},
+          {"flag_rate", healthy.empty() ? nlohmann::json(nullptr) : nlohmann::json(static_cast<double>(flagged) / healthy.size())},
+          {"threshold", threshold},
+          {"p25", quantile(0.25)},
+          {"median", quantile(0.5)},
+          {"p75", quantile(0.75)}};
+}
+
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records) {
   int right = 0, n = 0;
   std::map<std::string, bool> case_ok;

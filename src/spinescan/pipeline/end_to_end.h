@@ -20,6 +20,13 @@ nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, cons
 // {truth, found, recall, extra_tracks}.
 nlohmann::json vertebrae_found(const std::vector<VertebraRecord>& records);
 
+// The scanner-shortcut measure, meant per source: of the found vertebrae labelled healthy
+// (target 0), the share flagged (score >= threshold) and their score quartiles. A model that
+// learnt which scanner a study comes from, rather than what is in a vertebra, flags most
+// healthy bodies of the source where the pathological ones were. {n, flagged, flag_rate,
+// threshold, p25, median, p75}; a body no track found counts in neither.
+nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold);
+
 // Share of found vertebrae matched to a body of known level whose level was named right;
 // {accuracy, n, cases_all_right, cases}.
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records);

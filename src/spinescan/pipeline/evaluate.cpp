@@ -58,7 +58,12 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   std::vector<eval::SliceResult> detection;
   fs::create_directories(fs::path(c.out) / "reports");
   // A few full reports, to look at what the numbers mean.
+  // Which cases the fitness checks refused (pipeline/fitness.h), and the column each showed:
+  // a real lumbar study refused is a failure of those checks, counted here.
+  nlohmann::json refused = nlohmann::json::array(), columns = nlohmann::json::object();
   auto write_some_reports = [&](size_t index, const std::string& name, const StudyAnalysis& a) {
+    if (!a.refusal.empty()) refused.push_back({{"case", name}, {"reason", a.refusal}});
+    columns[name] = a.column.to_json();
     if (static_cast<int>(index) < c.reports) write_report(fs::path(c.out) / "reports" / name, a, analyzer.model_description());
   };
   std::vector<VertebraRecord> records =
@@ -91,8 +96,12 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
     by_source[classify::case_source(r.case_name)].push_back(r);
     by_source_p[classify::case_source(r.case_name)].push_back(r.probability);
   }
-  for (const auto& [source, rs] : by_source)
+  for (const auto& [source, rs] : by_source) {
     metrics["by_source"][source] = vertebra_metrics(rs, by_source_p[source], threshold, c.bootstrap);
+    metrics["healthy_flag_rate_by_source"][source] = healthy_flag_rate(rs, by_source_p[source], threshold);
+  }
+  metrics["refused"] = refused;
+  metrics["column_by_case"] = columns;
 
   std::ostringstream v;
   v << "case,truth_label,truth_level,target,found,level,level_confidence,probability,max_probability,evidence_slice\n";

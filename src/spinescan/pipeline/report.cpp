@@ -213,7 +213,10 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
   const auto& info = a.info;
   nlohmann::json timing = nlohmann::json::object();
   for (const auto& [stage, ms] : a.timing_ms) timing[stage] = round_to(ms, 1);
+  const bool refused = !a.refusal.empty();
   return {
+      {"status", refused ? "not analysed" : "analysed"},
+      {"not_analysed_because", refused ? nlohmann::json(a.refusal) : nlohmann::json(nullptr)},
       {"study", {{"format", info.format}, {"size", info.size_voxels}, {"spacing_mm", info.spacing_mm},
                  {"orientation", info.orientation_code}, {"acquisition_plane", info.acquisition_plane}}},
       {"canonical", {{"slices", v.size[2]}, {"rows", v.size[1]}, {"cols", v.size[0]},
@@ -227,6 +230,10 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
       {"summary", {{"num_vertebrae", a.vertebrae.size()}, {"num_pathological", flagged},
                    {"max_probability", max_probability < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(max_probability, 4))}}},
       {"warnings", a.warnings},
+      {"column", a.column.to_json()},
+      {"out_of_distribution", {{"score", std::isfinite(a.ood_score) ? nlohmann::json(round_to(a.ood_score, 3)) : nlohmann::json(nullptr)},
+                               {"threshold", a.ood_threshold > 0 ? nlohmann::json(round_to(a.ood_threshold, 3)) : nlohmann::json(nullptr)},
+                               {"verdicts_withheld", a.verdicts_withheld}}},
       {"timing_ms", timing}};
 }
 
@@ -238,6 +245,23 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
   StagedDirectory staged(out, /*overwrite=*/true);
   const fs::path dir = staged.path();
   const nlohmann::json report = report_json(a, model);
+  if (!a.refusal.empty()) {
+    // Nothing was judged: the page says so and why, and shows no picture that could be read
+    // as a finding.
+    std::ostringstream html;
+    html << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>spinescan: not analysed</title><style>"
+            "body{font-family:sans-serif;margin:1.5em;background:#111;color:#eee;max-width:1400px}"
+            ".warn{background:#4a3b00;padding:.5em 1em;border-radius:4px}</style></head><body>\n"
+         << "<h1>spinescan: not analysed</h1>\n<p class='warn'>" << html_escape(a.refusal) << ".</p>\n"
+         << "<p>spinescan reads sagittal MRI of the lumbar spine; no vertebra of this study is reported. Study: "
+         << html_escape(a.info.format) << ", " << a.info.size_voxels[0] << " x " << a.info.size_voxels[1] << " x "
+         << a.info.size_voxels[2] << " voxels, spacing " << fixed(a.info.spacing_mm[0], 2) << " x " << fixed(a.info.spacing_mm[1], 2)
+         << " x " << fixed(a.info.spacing_mm[2], 2) << " mm (" << html_escape(a.info.acquisition_plane) << ").</p>\n</body></html>\n";
+    write_text_atomically(dir / "report.html", html.str());
+    write_text_atomically(dir / "report.json", report.dump(2) + "\n");
+    staged.commit();
+    return;
+  }
 
   const Display d = display_of(a.normalized);
   std::ostringstream figures;

@@ -177,6 +177,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
       if (use(records[i])) rs.push_back(records[i]), agg.push_back(aggregated[i]), mx.push_back(max_scores[i]);
     return nlohmann::json{{"aggregator", vertebra_metrics(rs, agg, threshold, c.bootstrap)},
                           {"max_over_slices", vertebra_metrics(rs, mx, max_threshold, c.bootstrap)},
+                          {"healthy_flag_rate", healthy_flag_rate(rs, agg, threshold)},
                           {"levels", level_accuracy(rs)}};
   };
   nlohmann::json by_source = nlohmann::json::object();

@@ -1,0 +1,145 @@
+#include "spinescan/pipeline/fitness.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace spinescan::pipeline {
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+std::string format(const char* pattern, double a, double b = 0, double c = 0) {
+  char line[400];
+  std::snprintf(line, sizeof line, pattern, a, b, c);
+  return line;
+}
+
+double overlap_fraction(const aggregate::TrackedBox& a, const aggregate::TrackedBox& b) {
+  const double smaller_px = std::min(a.y2 - a.y1, b.y2 - b.y1);
+  return smaller_px > 0 ? (std::min(a.y2, b.y2) - std::max(a.y1, b.y1)) / smaller_px : 0;
+}
+
+// Head-to-foot overlap of two neighbouring bodies: the median over the slices both are seen
+// on (boxes of one slice share its geometry; a column that drifts sideways or tilts makes the
+// largest boxes of two bodies, often on different slices, overlap where the bodies do not);
+// their largest boxes when they share no slice.
+double overlap_fraction(const aggregate::Track& upper, const aggregate::Track& lower) {
+  std::vector<double> shared;
+  for (const auto& a : upper.boxes)
+    for (const auto& b : lower.boxes)
+      if (a.slice == b.slice) shared.push_back(overlap_fraction(a, b));
+  return shared.empty() ? overlap_fraction(upper.largest(), lower.largest()) : median(shared);
+}
+
+}  // namespace
+
+nlohmann::json ColumnGeometry::to_json() const {
+  auto r = [](double x) { return std::round(x * 100) / 100; };
+  return {{"num_bodies", num_bodies},
+          {"median_body_height_mm", r(median_height_mm)},
+          {"median_body_depth_mm", r(median_depth_mm)},
+          {"max_step_body_heights", r(max_step_body_heights)},
+          {"max_step_angle_deg", r(max_step_angle_deg)},
+          {"max_overlap_fraction", r(max_overlap_fraction)}};
+}
+
+ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, const std::array<double, 3>& spacing_mm) {
+  ColumnGeometry g;
+  g.num_bodies = static_cast<int>(tracks.size());
+  if (tracks.empty()) return g;
+  std::vector<double> heights, depths;
+  for (const auto& t : tracks) {
+    const auto& b = t.largest();
+    heights.push_back((b.y2 - b.y1) * spacing_mm[1]);
+    depths.push_back((b.x2 - b.x1) * spacing_mm[0]);
+  }
+  g.median_height_mm = median(heights);
+  g.median_depth_mm = median(depths);
+  if (tracks.size() < 2 || g.median_height_mm <= 0) return g;
+  g.max_overlap_fraction = -std::numeric_limits<double>::infinity();  // (a gap is a negative overlap)
+  for (size_t i = 0; i + 1 < tracks.size(); ++i) {
+    g.max_overlap_fraction = std::max(g.max_overlap_fraction, overlap_fraction(tracks[i], tracks[i + 1]));
+    const double down_mm = (tracks[i + 1].centre_y() - tracks[i].centre_y()) * spacing_mm[1];
+    const double across_mm = (tracks[i + 1].centre_x() - tracks[i].centre_x()) * spacing_mm[0];
+    const double step = std::hypot(down_mm, across_mm) / g.median_height_mm;
+    g.max_step_body_heights = std::max(g.max_step_body_heights, step);
+    g.max_step_angle_deg = std::max(g.max_step_angle_deg, std::atan2(std::abs(across_mm), std::abs(down_mm)) * 180 / M_PI);
+  }
+  return g;
+}
+
+double signal_fraction(const Volume<float>& v) {
+  // A strided sample of about a million voxels: the share is a property of the whole image,
+  // and reading every voxel of a large study would cost more than the answer is worth.
+  const size_t n = v.voxels.size();
+  const size_t stride = std::max<size_t>(1, n / 1000000);
+  std::vector<float> sample;
+  sample.reserve(n / stride + 1);
+  for (size_t i = 0; i < n; i += stride) sample.push_back(v.voxels[i]);
+  if (sample.empty()) return 0;
+  const float lo = *std::min_element(sample.begin(), sample.end());
+  auto at = sample.begin() + static_cast<std::ptrdiff_t>(0.995 * static_cast<double>(sample.size() - 1));
+  std::nth_element(sample.begin(), at, sample.end());
+  const float high = *at;
+  if (!(high > lo)) return 0;
+  const float cut = lo + 0.05f * (high - lo);
+  size_t above = 0;
+  for (float x : sample) above += x > cut;
+  return static_cast<double>(above) / static_cast<double>(sample.size());
+}
+
+std::string refusal_before_detection(const StudyInfo& info, const Volume<float>& canonical, const FitnessOptions& o) {
+  const auto& sp = canonical.spacing_mm;  // column A->P, row S->I, slice L->R
+  const double thickest_mm = *std::max_element(info.spacing_mm.begin(), info.spacing_mm.end());
+  if ((info.acquisition_plane == "coronal" || info.acquisition_plane == "axial") && thickest_mm > o.max_non_sagittal_slice_mm)
+    return "acquired in the " + info.acquisition_plane + " plane" +
+           format(" with %.1f mm slices; spinescan reads sagittal acquisitions (or 3D ones finer than %.1f mm)", thickest_mm,
+                  o.max_non_sagittal_slice_mm);
+  if (sp[2] > o.max_sagittal_slice_mm)
+    return format("sagittal slices %.1f mm apart; spinescan reads slices up to %.1f mm", sp[2], o.max_sagittal_slice_mm);
+  if (std::max(sp[0], sp[1]) > o.max_pixel_mm)
+    return format("pixels of %.1f x %.1f mm; spinescan reads pixels up to %.1f mm", sp[1], sp[0], o.max_pixel_mm);
+  const double si_mm = static_cast<double>(canonical.size[1]) * sp[1];
+  const double ap_mm = static_cast<double>(canonical.size[0]) * sp[0];
+  if (si_mm < o.min_field_si_mm || si_mm > o.max_field_si_mm)
+    return format("field of view %.0f mm from head to foot; a lumbar spine study spans %.0f to %.0f mm", si_mm, o.min_field_si_mm,
+                  o.max_field_si_mm);
+  if (ap_mm < o.min_field_ap_mm || ap_mm > o.max_field_ap_mm)
+    return format("field of view %.0f mm from front to back; a lumbar spine study spans %.0f to %.0f mm", ap_mm, o.min_field_ap_mm,
+                  o.max_field_ap_mm);
+  const double signal = signal_fraction(canonical);
+  if (signal < o.min_signal_fraction)
+    return format("only %.1f %% of the voxels hold signal (at least %.0f %% expected): mostly one value, not an MRI of the trunk",
+                  100 * signal, 100 * o.min_signal_fraction);
+  return "";
+}
+
+std::string refusal_after_detection(const ColumnGeometry& g, const FitnessOptions& o) {
+  if (g.num_bodies < o.min_bodies)
+    return format("%.0f vertebral bodies found (at least %.0f expected): not a sagittal lumbar spine study, or a field of view "
+                  "too small", g.num_bodies, o.min_bodies);
+  if (g.median_height_mm < o.min_body_height_mm || g.median_height_mm > o.max_body_height_mm)
+    return format("the bodies found are %.0f mm tall (median; vertebral bodies: %.0f-%.0f mm): not a spinal column",
+                  g.median_height_mm, o.min_body_height_mm, o.max_body_height_mm);
+  if (g.median_depth_mm < o.min_body_depth_mm || g.median_depth_mm > o.max_body_depth_mm)
+    return format("the bodies found are %.0f mm deep (median; vertebral bodies: %.0f-%.0f mm): not a spinal column",
+                  g.median_depth_mm, o.min_body_depth_mm, o.max_body_depth_mm);
+  if (g.max_step_body_heights > o.max_step_body_heights)
+    return format("neighbouring bodies found up to %.1f body heights apart (a column: at most %.1f, a missed body or two "
+                  "included): not a spinal column", g.max_step_body_heights, o.max_step_body_heights);
+  if (g.max_step_angle_deg > o.max_step_angle_deg)
+    return format("neighbouring bodies found side by side (a step %.0f degrees from the vertical; a column: at most %.0f)",
+                  g.max_step_angle_deg, o.max_step_angle_deg);
+  if (g.max_overlap_fraction > o.max_overlap_fraction)
+    return format("neighbouring bodies found overlapping by %.0f %% of their height (a column: at most %.0f %%): not a spinal column",
+                  100 * g.max_overlap_fraction, 100 * o.max_overlap_fraction);
+  return "";
+}
+
+}  // namespace spinescan::pipeline

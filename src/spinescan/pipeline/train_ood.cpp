@@ -1,0 +1,94 @@
+#include "spinescan/pipeline/train_ood.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "spinescan/aggregate/features.h"
+#include "spinescan/aggregate/ood.h"
+#include "spinescan/classify/samples.h"
+#include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/manifest.h"
+#include "spinescan/core/version.h"
+#include "spinescan/data/splits.h"
+#include "spinescan/pipeline/evaluate.h"
+
+namespace fs = std::filesystem;
+
+namespace spinescan::pipeline {
+
+std::string train_ood(const OodTrainConfig& c) {
+  SPINESCAN_CHECK_AS(!c.data.empty() && !c.split.empty() && !c.out.empty() && !c.model.empty(), ConfigError,
+                     "train ood needs --data, --split, --model and --out");
+  SPINESCAN_CHECK_AS(c.margin >= 1, ConfigError, "--margin must be at least 1, got ", c.margin);
+  const Dataset dataset = load_dataset(c.data);
+  const Splits splits = Splits::load(c.split);
+  SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < static_cast<int>(splits.folds.size()), ConfigError, "--fold ", c.fold, " not in ",
+                     c.split);
+  const Fold& fold = splits.folds[static_cast<size_t>(c.fold)];
+  auto from_sources = [&](const std::string& name) {
+    return c.sources.empty() || std::find(c.sources.begin(), c.sources.end(), classify::case_source(name)) != c.sources.end();
+  };
+
+  // Every case of the dataset is analysed once: the fit reads the training cases of the chosen
+  // sources, the scores are reported for all.
+  std::vector<std::string> cases;
+  for (const auto& e : dataset.cases) cases.push_back(e.name);
+  AnalyzerOptions options;
+  options.device = c.device;
+  Analyzer analyzer(c.model, options);
+  std::map<std::string, std::vector<std::vector<double>>> rows_of;
+  analyze_cases(analyzer, dataset, cases, c.fold, nullptr, [&](size_t, const std::string& name, const StudyAnalysis& a) {
+    auto& rows = rows_of[name];
+    for (const auto& v : a.vertebrae) rows.push_back(v.features);
+  });
+
+  std::vector<std::string> fitted;
+  std::vector<std::vector<std::vector<double>>> studies;
+  for (const auto& name : fold.train)
+    if (from_sources(name) && !rows_of[name].empty()) fitted.push_back(name), studies.push_back(rows_of[name]);
+  SPINESCAN_CHECK_AS(studies.size() >= 5, ConfigError, "only ", studies.size(),
+                     " training studies with vertebrae found to fit the reference on; at least 5 are needed");
+  aggregate::OodReference reference = aggregate::OodReference::fit(aggregate::level_cue_feature_names(),
+                                                                   aggregate::vertebra_feature_names(), studies, c.margin);
+  reference.provenance["fold"] = c.fold;
+  reference.provenance["sources"] = c.sources;
+  reference.provenance["bundle"] = c.model;
+  reference.provenance["revision"] = git_revision();
+
+  nlohmann::json per_case = nlohmann::json::array();
+  std::map<std::string, std::pair<int, int>> above_by_set;  // "<set> <source>" -> above, total
+  const std::vector<std::string>& train = fold.train;
+  for (const auto& name : cases) {
+    const double score = reference.score(aggregate::vertebra_feature_names(), rows_of[name]);
+    const bool in_fit = std::find(fitted.begin(), fitted.end(), name) != fitted.end();
+    const bool in_train = std::find(train.begin(), train.end(), name) != train.end();
+    const std::string set = in_fit ? "fitted" : in_train ? "training_other_source" : "heldout";
+    const bool above = std::isfinite(score) && score > reference.threshold;
+    auto& count = above_by_set[set + " " + classify::case_source(name)];
+    count.first += above;
+    ++count.second;
+    per_case.push_back({{"case", name}, {"set", set}, {"source", classify::case_source(name)},
+                        {"score", std::isfinite(score) ? nlohmann::json(score) : nlohmann::json(nullptr)}, {"above_threshold", above}});
+  }
+  nlohmann::json summary = nlohmann::json::object();
+  for (const auto& [key, count] : above_by_set) summary[key] = {{"above_threshold", count.first}, {"cases", count.second}};
+  const nlohmann::json metrics = {{"fold", c.fold}, {"threshold", reference.threshold}, {"fitted_cases", fitted},
+                                  {"above_threshold_by_set_and_source", summary}, {"cases", per_case}};
+  fs::create_directories(c.out);
+  write_text_atomically(fs::path(c.out) / "ood.json", reference.to_json().dump(2) + "\n");
+  const std::string text = metrics.dump(2) + "\n";
+  write_text_atomically(fs::path(c.out) / "metrics.json", text);
+  return text;
+}
+
+void add_ood_to_bundle(const std::string& run, const std::string& bundle) {
+  const nlohmann::json j = read_json_file(fs::path(run) / "ood.json", "an out-of-distribution reference");
+  aggregate::OodReference::from_json(j);  // refuse a malformed one before it reaches a bundle
+  read_manifest(bundle);                  // an existing, valid manifest: never a fresh one in its place
+  write_manifest_section(bundle, "ood", j);
+}
+
+}  // namespace spinescan::pipeline

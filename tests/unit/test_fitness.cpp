@@ -1,0 +1,157 @@
+// The checks that refuse a study the models were not made for (pipeline/fitness.h), and the
+// out-of-distribution reference that withholds verdicts (aggregate/ood.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "spinescan/aggregate/ood.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/data/phantom.h"
+#include "spinescan/io/orientation.h"
+#include "spinescan/pipeline/fitness.h"
+#include "test_util.h"
+
+using namespace spinescan;
+using namespace spinescan::pipeline;
+
+namespace {
+
+// A column of `n` bodies, `height_px` tall and `depth_px` deep, centres `step_px` apart down
+// and `shift_px` across, each seen on three slices.
+std::vector<aggregate::Track> column(int n, double height_px, double depth_px, double step_px, double shift_px = 0) {
+  std::vector<aggregate::Track> tracks;
+  for (int i = 0; i < n; ++i) {
+    aggregate::Track t;
+    const double cy = 50 + i * step_px, cx = 80 + i * shift_px;
+    for (int s = 0; s < 3; ++s) t.boxes.push_back({s, cx - depth_px / 2, cy - height_px / 2, cx + depth_px / 2, cy + height_px / 2, 0.9});
+    tracks.push_back(t);
+  }
+  return tracks;
+}
+
+bool mentions(const std::string& reason, const std::string& what) { return reason.find(what) != std::string::npos; }
+
+}  // namespace
+
+TEST(Fitness, ColumnGeometryInMillimetres) {
+  // Pixels of 0.5 mm across (columns) and 0.4 mm down (rows): bodies 28 mm tall, 40 mm deep,
+  // centres 36 mm down and 6 mm across apart.
+  const auto g = column_geometry(column(5, 70, 80, 90, 12), {0.5, 0.4, 3.0});
+  EXPECT_EQ(g.num_bodies, 5);
+  EXPECT_NEAR(g.median_height_mm, 28, 1e-9);
+  EXPECT_NEAR(g.median_depth_mm, 40, 1e-9);
+  EXPECT_NEAR(g.max_step_body_heights, std::hypot(36.0, 6.0) / 28, 1e-9);
+  EXPECT_NEAR(g.max_overlap_fraction, (28.0 - 36.0) / 28, 1e-9);  // an 8 mm gap: negative overlap
+  EXPECT_NEAR(g.max_step_angle_deg, std::atan2(6.0, 36.0) * 180 / M_PI, 1e-9);
+  EXPECT_EQ(refusal_after_detection(g), "");
+  EXPECT_EQ(column_geometry({}, {1, 1, 1}).num_bodies, 0);
+}
+
+TEST(Fitness, RefusesWhatIsNoSpinalColumn) {
+  const std::array<double, 3> mm{1, 1, 3};
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(2, 28, 40, 36), mm)), "2 vertebral bodies found"));
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(0, 28, 40, 36), mm)), "0 vertebral bodies found"));
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(5, 6, 40, 12), mm)), "tall"));    // specks
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(5, 80, 90, 95), mm)), "tall"));  // organs
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(5, 28, 8, 36), mm)), "deep"));
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(5, 28, 40, 0.5, 36), mm)), "side by side"));
+  // A body far below the others: more than two missed bodies, or something else.
+  auto gap = column(4, 28, 40, 36);
+  for (auto& b : gap.back().boxes) b.y1 += 80, b.y2 += 80;
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(gap, mm)), "body heights apart"));
+  // Overlapping "bodies" (18 of 28 mm).
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(4, 28, 40, 10), mm)), "overlapping by 64 %"));
+  // A body cut by the top of the field: short and close to the next, yet not overlapping it.
+  auto cut = column(5, 28, 40, 36);
+  for (auto& b : cut.front().boxes) b.y1 = b.y2 - 5;
+  EXPECT_EQ(refusal_after_detection(column_geometry(cut, mm)), "");
+  // One missed body (a step of two) and the lumbosacral turn (40 degrees) are a column still.
+  auto missed = column(5, 28, 40, 36);
+  missed.erase(missed.begin() + 2);
+  EXPECT_EQ(refusal_after_detection(column_geometry(missed, mm)), "");
+  auto turn = column(5, 28, 40, 36);
+  for (auto& b : turn.back().boxes) b.x1 += 30, b.x2 += 30;
+  EXPECT_EQ(refusal_after_detection(column_geometry(turn, mm)), "");
+}
+
+TEST(Fitness, RefusesOtherPlanesThickSlicesSmallFieldsAndEmptyImages) {
+  PhantomOptions o = spinescan::testing::small_phantom_options();
+  o.random_direction = false;
+  const Phantom p = make_phantom(3, o);
+  Volume<float> canonical = p.canonical_image.like<float>();
+  for (size_t i = 0; i < canonical.voxels.size(); ++i) canonical.voxels[i] = p.canonical_image.voxels[i];
+  StudyInfo info;
+  info.spacing_mm = canonical.spacing_mm;
+  info.acquisition_plane = acquisition_plane(canonical.direction, canonical.spacing_mm);
+  ASSERT_EQ(info.acquisition_plane, "sagittal");
+  EXPECT_EQ(refusal_before_detection(info, canonical), "");
+
+  StudyInfo coronal = info;
+  coronal.acquisition_plane = "coronal";
+  coronal.spacing_mm = {0.8, 4.0, 0.8};
+  EXPECT_TRUE(mentions(refusal_before_detection(coronal, canonical), "acquired in the coronal plane with 4.0 mm slices"));
+  coronal.spacing_mm = {0.9, 1.2, 0.9};  // a thin 3D acquisition: read
+  EXPECT_EQ(refusal_before_detection(coronal, canonical), "");
+  StudyInfo axial = info;
+  axial.acquisition_plane = "axial";
+  axial.spacing_mm = {0.7, 0.7, 3.0};
+  EXPECT_TRUE(mentions(refusal_before_detection(axial, canonical), "axial plane"));
+
+  Volume<float> thick = canonical;
+  thick.spacing_mm[2] = 10;
+  EXPECT_TRUE(mentions(refusal_before_detection(info, thick), "sagittal slices 10.0 mm apart"));
+  Volume<float> coarse = canonical;
+  coarse.spacing_mm[0] = 4;
+  EXPECT_TRUE(mentions(refusal_before_detection(info, coarse), "pixels of"));
+  Volume<float> small = canonical;
+  small.spacing_mm[1] = 60.0 / static_cast<double>(small.size[1]);
+  EXPECT_TRUE(mentions(refusal_before_detection(info, small), "head to foot"));
+  Volume<float> shallow = canonical;
+  shallow.spacing_mm[0] = 30.0 / static_cast<double>(shallow.size[0]);
+  EXPECT_TRUE(mentions(refusal_before_detection(info, shallow), "front to back"));
+
+  Volume<float> empty = canonical;
+  std::fill(empty.voxels.begin(), empty.voxels.end(), 0.0f);
+  for (size_t i = 0; i < empty.voxels.size() / 50; ++i) empty.voxels[i * 50] = 100;  // 2 % bright
+  EXPECT_NEAR(signal_fraction(empty), 0.02, 0.005);
+  EXPECT_TRUE(mentions(refusal_before_detection(info, empty), "hold signal"));
+  EXPECT_GT(signal_fraction(canonical), 0.2);
+}
+
+// The out-of-distribution reference (aggregate/ood.h): robust z of the appearance features.
+TEST(OodReference, ScoresRobustZAndWithholdsAboveAMarginOverTraining) {
+  const std::vector<std::string> names = {"p_max", "height_mm", "depth_mm"};
+  // Ten training studies of three vertebrae: height 25 +- 1, depth 40 +- 2 (p_max is not read).
+  std::vector<std::vector<std::vector<double>>> studies;
+  for (int s = 0; s < 10; ++s) {
+    std::vector<std::vector<double>> rows;
+    for (int v = 0; v < 3; ++v) rows.push_back({0.9, 25.0 + (s + v) % 3 - 1, 40.0 + 2 * ((s + 2 * v) % 3 - 1)});
+    studies.push_back(rows);
+  }
+  const auto r = aggregate::OodReference::fit({"height_mm", "depth_mm"}, names, studies, 1.5);
+  ASSERT_EQ(r.features.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.median[0], 25);
+  EXPECT_DOUBLE_EQ(r.median[1], 40);
+  EXPECT_NEAR(r.scale[0], 1.4826, 1e-9);  // MAD 1
+  EXPECT_NEAR(r.scale[1], 2 * 1.4826, 1e-9);
+  // A vertebra at the medians scores 0; one 3 scales off in height and at the median depth, 1.5.
+  EXPECT_DOUBLE_EQ(r.score(names, {{0.1, 25, 40}}), 0);
+  EXPECT_NEAR(r.score(names, {{0.1, 25 + 3 * 1.4826, 40}}), 1.5, 1e-9);
+  // The median over vertebrae: one wild body among familiar ones does not make a study unfamiliar;
+  // a capped |z| keeps one wild column from deciding alone.
+  EXPECT_DOUBLE_EQ(r.score(names, {{0, 25, 40}, {0, 25, 40}, {0, 900, 40}}), 0);
+  EXPECT_NEAR(r.score(names, {{0, 1e6, 40}}), aggregate::OodReference::kMaxAbsZ / 2, 1e-9);
+  EXPECT_TRUE(std::isnan(r.score(names, {})));
+  EXPECT_NEAR(r.threshold, 1.5 * r.provenance["highest_training_score"].get<double>(), 1e-12);
+  EXPECT_GT(r.threshold, 0);
+  // Through JSON unchanged; a malformed section is a ModelError, not a default.
+  const auto back = aggregate::OodReference::from_json(r.to_json());
+  EXPECT_EQ(back.to_json(), r.to_json());
+  auto bad = r.to_json();
+  bad["scale"] = std::vector<double>{1.0};
+  EXPECT_THROW(aggregate::OodReference::from_json(bad), ModelError);
+  bad = r.to_json();
+  bad["threshold"] = "high";
+  EXPECT_THROW(aggregate::OodReference::from_json(bad), ModelError);
+  EXPECT_THROW(r.score({"p_max", "height_mm"}, {{0, 25}}), ModelError);  // a feature this program lacks
+}
