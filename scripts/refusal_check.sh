@@ -30,7 +30,9 @@ for seed in $(seq 1 "$seeds"); do
   for f in "${files[@]}"; do
     name=${f%.nii.gz}
     report="$out/off_target_reports_$seed/$name/report.json"
-    if [ -f "$report" ] && grep -q '"status": "analysed"' "$report"; then echo "  analysed: $f"; fi
+    if [ -f "$report" ] && grep -q '"status": "analysed"' "$report"; then
+      grep -q '"verdicts_withheld": true' "$report" && echo "  analysed, verdicts withheld: $f" || echo "  analysed, with verdicts: $f"
+    fi
   done
 done
 
@@ -43,9 +45,12 @@ import json, pathlib, sys
 reports = sorted(pathlib.Path(sys.argv[1]).glob("*/report.json"))
 rows = [(p.parent.name, json.loads(p.read_text())) for p in reports]
 refused = [(n, r["not_analysed_because"]) for n, r in rows if r["status"] != "analysed"]
-print(f"real studies: {len(rows) - len(refused)} of {len(rows)} analysed, {len(refused)} refused")
+withheld = [n for n, r in rows if r.get("out_of_distribution", {}).get("verdicts_withheld")]
+print(f"real studies: {len(rows) - len(refused)} of {len(rows)} analysed, {len(refused)} refused, verdicts withheld on {len(withheld)}")
 for n, why in refused:
     print(f"  refused {n}: {why}")
+checks = sorted(r["timing_ms"].get("fitness_checks", 0) / sum(r["timing_ms"].values()) for _, r in rows)
+print(f"  fitness checks: {100 * checks[len(checks) // 2]:.2f} % of the analysis time (median; max {100 * checks[-1]:.2f} %)")
 keys = ["num_bodies", "median_body_height_mm", "median_body_depth_mm", "max_step_body_heights", "max_step_angle_deg",
         "max_overlap_fraction"]
 for k in keys:

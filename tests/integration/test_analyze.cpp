@@ -524,3 +524,58 @@ TEST(Evaluate, EndToEndMetricsOnHeldOutPhantoms) {
   EXPECT_TRUE(std::filesystem::exists(out / "vertebrae.csv"));
   EXPECT_TRUE(std::filesystem::exists(out / "reports" / m["cases"][0].get<std::string>() / "report.html"));
 }
+
+TEST(TrainOod, FitsOnTrainingCasesScoresEveryCaseAndWithholdsVerdictsAboveItsThreshold) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.add_aggregator.exit_code, 0) << p.add_aggregator.err;
+  const auto run = p.tmp / "ood";
+  const Result r = run_cli("--threads 2 train ood --data " + p.data.string() + " --split " + p.split.string() + " --fold 0 --model " +
+                           p.bundle.string() + " --out " + run.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = nlohmann::json::parse(read_file(run / "metrics.json"));
+  const auto folds = Splits::load(p.split).folds;
+  EXPECT_EQ(m["fitted_cases"].size(), folds[0].train.size());
+  EXPECT_EQ(m["cases"].size(), folds[0].train.size() + folds[0].val.size());
+  for (const auto& c : m["cases"])
+    if (c["set"] == "fitted") EXPECT_FALSE(c["above_threshold"].get<bool>()) << c.dump() << ": a margin over the highest training score";
+  const auto ood = nlohmann::json::parse(read_file(run / "ood.json"));
+  EXPECT_EQ(ood["features"], nlohmann::json(aggregate::level_cue_feature_names()));
+
+  // Into a copy of the bundle; analyze then reports the score beside its threshold.
+  const auto copy = p.tmp / "bundle_ood";
+  std::filesystem::copy(p.bundle, copy, std::filesystem::copy_options::recursive);
+  ASSERT_EQ(run_cli("model add-ood " + run.string() + " --bundle " + copy.string()).exit_code, 0);
+  const Dataset d = load_dataset(p.data);
+  const std::string study = d.case_named(p.heldout_case()).image.string();
+  const Result a = run_cli("--threads 2 analyze " + study + " --model " + copy.string() + " --out " + (p.tmp / "ood_report").string());
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const auto report = nlohmann::json::parse(read_file(p.tmp / "ood_report/report.json"));
+  EXPECT_NEAR(report["out_of_distribution"]["threshold"].get<double>(), ood["threshold"].get<double>(), 1e-3);
+  EXPECT_TRUE(report["out_of_distribution"]["score"].is_number());
+
+  // A reference every study is unlike: bodies found and named, none judged, and said so.
+  auto strict = ood;
+  strict["threshold"] = 1e-9;
+  std::filesystem::create_directories(p.tmp / "ood_strict");
+  std::ofstream(p.tmp / "ood_strict/ood.json") << strict.dump();
+  ASSERT_EQ(run_cli("model add-ood " + (p.tmp / "ood_strict").string() + " --bundle " + copy.string()).exit_code, 0);
+  const Result w = run_cli("--threads 2 analyze " + study + " --model " + copy.string() + " --out " + (p.tmp / "ood_withheld").string());
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  const auto withheld = nlohmann::json::parse(read_file(p.tmp / "ood_withheld/report.json"));
+  EXPECT_TRUE(withheld["out_of_distribution"]["verdicts_withheld"].get<bool>());
+  ASSERT_FALSE(withheld["vertebrae"].empty());
+  for (const auto& v : withheld["vertebrae"]) {
+    EXPECT_TRUE(v["probability"].is_null()) << v.dump();
+    EXPECT_FALSE(v["pathological"].get<bool>());
+    EXPECT_TRUE(v["level"].is_string());
+  }
+  EXPECT_EQ(w.out.find("FLAGGED"), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("warning: no verdicts: this study looks unlike"), std::string::npos) << w.out;
+
+  // A malformed reference never reaches a bundle.
+  strict["scale"] = "wide";
+  std::ofstream(p.tmp / "ood_strict/ood.json") << strict.dump();
+  const Result bad = run_cli("model add-ood " + (p.tmp / "ood_strict").string() + " --bundle " + copy.string());
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_NE(bad.err.find("malformed"), std::string::npos) << bad.err;
+}

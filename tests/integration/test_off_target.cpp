@@ -38,7 +38,7 @@ TEST(OffTarget, SameSeedSameBytes) {
   }
   EXPECT_EQ(differ, static_cast<int>(files.size())) << "another seed, other studies";
   const Result again = run_cli("synth off-target --out " + (tmp / "a").string());
-  EXPECT_EQ(again.exit_code, 1) << "an existing folder is not replaced without --overwrite: " << again.err;
+  EXPECT_EQ(again.exit_code, 2) << "an existing folder is not replaced without --overwrite: " << again.err;
 }
 
 TEST(OffTarget, EveryStudyIsRefusedWithExitOneAndNoVertebra) {
