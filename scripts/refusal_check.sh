@@ -52,7 +52,7 @@ for n, why in refused:
 checks = sorted(r["timing_ms"].get("fitness_checks", 0) / sum(r["timing_ms"].values()) for _, r in rows)
 print(f"  fitness checks: {100 * checks[len(checks) // 2]:.2f} % of the analysis time (median; max {100 * checks[-1]:.2f} %)")
 keys = ["num_bodies", "median_body_height_mm", "median_body_depth_mm", "max_step_body_heights", "max_step_angle_deg",
-        "max_overlap_fraction"]
+        "max_overlap_fraction", "num_off_column"]
 for k in keys:
     vals = sorted(r["column"][k] for _, r in rows if r["column"]["num_bodies"] >= 2)
     print(f"  {k:24s} min {vals[0]:7.2f}  median {vals[len(vals) // 2]:7.2f}  max {vals[-1]:7.2f}")

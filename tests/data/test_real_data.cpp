@@ -116,6 +116,8 @@ TEST(RealData, ShippedBundleEndToEndOnTheHeldOutFold) {
   c.bootstrap = 100;
   const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(c));
   EXPECT_EQ(m["vertebrae_3d"]["found"], m["vertebrae_3d"]["truth"]);
+  EXPECT_TRUE(m["refused"].empty()) << "real lumbar studies refused: " << m["refused"].dump();
+  for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) EXPECT_GT(h["n"].get<int>(), 0) << source;
   EXPECT_GE(m["levels"]["accuracy"].get<double>(), 0.75) << m["levels"].dump();
   EXPECT_GE(m["classification"]["vertebra"]["auc"].get<double>(), 0.85) << m["classification"]["vertebra"].dump();
 }

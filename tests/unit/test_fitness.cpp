@@ -69,6 +69,17 @@ TEST(Fitness, RefusesWhatIsNoSpinalColumn) {
   auto missed = column(5, 28, 40, 36);
   missed.erase(missed.begin() + 2);
   EXPECT_EQ(refusal_after_detection(column_geometry(missed, mm)), "");
+  // A stray track behind the column (a blob beside S1) is left out of the steps; many are no column.
+  auto stray = column(6, 28, 40, 36);
+  for (auto& b : stray[5].boxes) b.x1 += 100, b.x2 += 100, b.y1 -= 20, b.y2 -= 20;
+  const auto with_stray = column_geometry(stray, mm);
+  EXPECT_EQ(with_stray.num_off_column, 1);
+  EXPECT_NEAR(with_stray.max_step_body_heights, 36.0 / 28, 1e-9);
+  EXPECT_EQ(refusal_after_detection(with_stray), "");
+  auto strays = column(5, 28, 40, 36);
+  for (int i : {3, 4})
+    for (auto& b : strays[i].boxes) b.x1 += 100, b.x2 += 100;
+  EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(strays, mm)), "2 of the 5 bodies found lie far in front of or behind"));
   auto turn = column(5, 28, 40, 36);
   for (auto& b : turn.back().boxes) b.x1 += 30, b.x2 += 30;
   EXPECT_EQ(refusal_after_detection(column_geometry(turn, mm)), "");

@@ -46,7 +46,8 @@ nlohmann::json ColumnGeometry::to_json() const {
           {"median_body_depth_mm", r(median_depth_mm)},
           {"max_step_body_heights", r(max_step_body_heights)},
           {"max_step_angle_deg", r(max_step_angle_deg)},
-          {"max_overlap_fraction", r(max_overlap_fraction)}};
+          {"max_overlap_fraction", r(max_overlap_fraction)},
+          {"num_off_column", num_off_column}};
 }
 
 ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, const std::array<double, 3>& spacing_mm) {
@@ -62,11 +63,23 @@ ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, cons
   g.median_height_mm = median(heights);
   g.median_depth_mm = median(depths);
   if (tracks.size() < 2 || g.median_height_mm <= 0) return g;
+  // A track far in front of or behind the others is a stray structure beside the spine (on a
+  // phantom, a posterior blob next to S1), not a step of the column: the steps leave it out.
+  std::vector<double> centres_mm;
+  for (const auto& t : tracks) centres_mm.push_back(t.centre_x() * spacing_mm[0]);
+  const double column_mm = median(centres_mm);
+  std::vector<const aggregate::Track*> column;
+  for (size_t i = 0; i < tracks.size(); ++i)
+    if (std::abs(centres_mm[i] - column_mm) <= ColumnGeometry::kOffColumnBodyDepths * g.median_depth_mm) column.push_back(&tracks[i]);
+  g.num_off_column = g.num_bodies - static_cast<int>(column.size());
   g.max_overlap_fraction = -std::numeric_limits<double>::infinity();  // (a gap is a negative overlap)
-  for (size_t i = 0; i + 1 < tracks.size(); ++i) {
-    g.max_overlap_fraction = std::max(g.max_overlap_fraction, overlap_fraction(tracks[i], tracks[i + 1]));
-    const double down_mm = (tracks[i + 1].centre_y() - tracks[i].centre_y()) * spacing_mm[1];
-    const double across_mm = (tracks[i + 1].centre_x() - tracks[i].centre_x()) * spacing_mm[0];
+  if (column.size() < 2) g.max_overlap_fraction = 0;
+  for (size_t i = 0; i + 1 < column.size(); ++i) {
+    const aggregate::Track& upper = *column[i];
+    const aggregate::Track& lower = *column[i + 1];
+    g.max_overlap_fraction = std::max(g.max_overlap_fraction, overlap_fraction(upper, lower));
+    const double down_mm = (lower.centre_y() - upper.centre_y()) * spacing_mm[1];
+    const double across_mm = (lower.centre_x() - upper.centre_x()) * spacing_mm[0];
     const double step = std::hypot(down_mm, across_mm) / g.median_height_mm;
     g.max_step_body_heights = std::max(g.max_step_body_heights, step);
     g.max_step_angle_deg = std::max(g.max_step_angle_deg, std::atan2(std::abs(across_mm), std::abs(down_mm)) * 180 / M_PI);
@@ -136,6 +149,9 @@ std::string refusal_after_detection(const ColumnGeometry& g, const FitnessOption
   if (g.max_step_angle_deg > o.max_step_angle_deg)
     return format("neighbouring bodies found side by side (a step %.0f degrees from the vertical; a column: at most %.0f)",
                   g.max_step_angle_deg, o.max_step_angle_deg);
+  if (3 * g.num_off_column > g.num_bodies)
+    return format("%.0f of the %.0f bodies found lie far in front of or behind the others: not a spinal column", g.num_off_column,
+                  g.num_bodies);
   if (g.max_overlap_fraction > o.max_overlap_fraction)
     return format("neighbouring bodies found overlapping by %.0f %% of their height (a column: at most %.0f %%): not a spinal column",
                   100 * g.max_overlap_fraction, 100 * o.max_overlap_fraction);

@@ -51,9 +51,13 @@ struct FitnessOptions {
 // What the gate measured of the bodies found (canonical mm), for the report and for
 // choosing the bounds.
 struct ColumnGeometry {
+  // A body whose centre lies more than this many median body depths in front of or behind
+  // the median centre is off the column (lordosis moves lumbar centres by about one depth).
+  static constexpr double kOffColumnBodyDepths = 1.5;
   int num_bodies = 0;
+  int num_off_column = 0;  // left out of the steps below; more than a third: no column
   double median_height_mm = 0, median_depth_mm = 0;
-  double max_step_body_heights = 0;  // centre-to-centre steps, in median body heights
+  double max_step_body_heights = 0;  // centre-to-centre steps of the bodies on the column, in median body heights
   double max_overlap_fraction = 0;   // head-to-foot overlap of neighbouring boxes / the smaller height (median over shared slices)
   double max_step_angle_deg = 0;                                // from the superior-inferior axis
   nlohmann::json to_json() const;

@@ -133,6 +133,16 @@ std::string vertebra_label(const VertebraFinding& f, size_t index) {
   return name;
 }
 
+// "NIfTI, 512 x 640 x 23 voxels, spacing 0.47 x 0.47 x 1.00 mm, orientation LPS (sagittal)", HTML-escaped.
+std::string study_sentence(const StudyInfo& info) {
+  std::ostringstream out;
+  out << html_escape(info.format) << ", " << info.size_voxels[0] << " x " << info.size_voxels[1] << " x " << info.size_voxels[2]
+      << " voxels, spacing " << fixed(info.spacing_mm[0], 2) << " x " << fixed(info.spacing_mm[1], 2) << " x "
+      << fixed(info.spacing_mm[2], 2) << " mm, orientation " << html_escape(info.orientation_code) << " ("
+      << html_escape(info.acquisition_plane) << ")";
+  return out.str();
+}
+
 }  // namespace
 
 std::string base64(const std::vector<uint8_t>& bytes) {
@@ -254,9 +264,7 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
             ".warn{background:#4a3b00;padding:.5em 1em;border-radius:4px}</style></head><body>\n"
          << "<h1>spinescan: not analysed</h1>\n<p class='warn'>" << html_escape(a.refusal) << ".</p>\n"
          << "<p>spinescan reads sagittal MRI of the lumbar spine; no vertebra of this study is reported. Study: "
-         << html_escape(a.info.format) << ", " << a.info.size_voxels[0] << " x " << a.info.size_voxels[1] << " x "
-         << a.info.size_voxels[2] << " voxels, spacing " << fixed(a.info.spacing_mm[0], 2) << " x " << fixed(a.info.spacing_mm[1], 2)
-         << " x " << fixed(a.info.spacing_mm[2], 2) << " mm (" << html_escape(a.info.acquisition_plane) << ").</p>\n</body></html>\n";
+         << study_sentence(a.info) << ".</p>\n</body></html>\n";
     write_text_atomically(dir / "report.html", html.str());
     write_text_atomically(dir / "report.json", report.dump(2) + "\n");
     staged.commit();
@@ -310,10 +318,7 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
           "tr.flag td{background:#5a1a14}.warn{background:#4a3b00;padding:.5em 1em;border-radius:4px}"
           ".limits{color:#bbb;font-size:90%;max-width:60em}</style></head><body>\n"
        << "<h1>spinescan: vertebrae found " << summary["num_vertebrae"] << ", flagged " << summary["num_pathological"] << "</h1>\n"
-       << "<p>Study: " << html_escape(a.info.format) << ", " << a.info.size_voxels[0] << " x " << a.info.size_voxels[1] << " x "
-       << a.info.size_voxels[2] << " voxels, spacing " << fixed(a.info.spacing_mm[0], 2) << " x " << fixed(a.info.spacing_mm[1], 2)
-       << " x " << fixed(a.info.spacing_mm[2], 2) << " mm, orientation " << html_escape(a.info.orientation_code) << " ("
-       << html_escape(a.info.acquisition_plane) << "). Probability: " << html_escape(a.probability_source)
+       << "<p>Study: " << study_sentence(a.info) << ". Probability: " << html_escape(a.probability_source)
        << ", flagged at p &ge; " << fixed(a.threshold, 2) << ".</p>\n";
   if (!a.warnings.empty()) html << "<div class='warn'><b>Warnings</b><ul>" << warnings.str() << "</ul></div>\n";
   html << figures.str()
