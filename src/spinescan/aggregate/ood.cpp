@@ -73,7 +73,6 @@ OodReference OodReference::fit(const std::vector<std::string>& wanted, const std
     if (std::isfinite(s)) highest = std::max(highest, s), scores.push_back(s);
   }
   r.threshold = margin * highest;
-  std::sort(scores.begin(), scores.end());
   r.provenance = {{"studies", studies.size()}, {"margin", margin}, {"highest_training_score", highest},
                   {"median_training_score", scores.empty() ? 0.0 : median_of(scores)}};
   return r;

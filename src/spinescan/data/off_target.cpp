@@ -108,11 +108,6 @@ std::string read_bytes(const fs::path& p) {
   return s.str();
 }
 
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 }  // namespace
 
 std::vector<OffTargetCase> write_off_target_set(const fs::path& out, uint64_t seed, bool overwrite) {
@@ -160,7 +155,7 @@ std::vector<OffTargetCase> write_off_target_set(const fs::path& out, uint64_t se
                                                             {"truncated_no_trailer.nii.gz", bytes.size() - 8},
                                                             {"truncated_one_byte.nii.gz", bytes.size() - 1}};
   for (const auto& [file, keep] : cuts) {
-    write_bytes(dir / file, bytes.substr(0, keep));
+    write_text_atomically(dir / file, bytes.substr(0, keep));
     cases.push_back({file, "the lumbar phantom's .nii.gz cut to " + std::to_string(keep) + " of " + std::to_string(bytes.size()) + " bytes",
                      "read"});
   }

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
-#include <vector>
 #include <fstream>
+#include <memory>
 #include <sstream>
+#include <vector>
 
 #include "spinescan/core/errors.h"
 
@@ -89,7 +89,6 @@ uint32_t le32(const std::string& s, size_t at) {
          static_cast<uint32_t>(static_cast<unsigned char>(s[at + 2])) << 16 |
          static_cast<uint32_t>(static_cast<unsigned char>(s[at + 3])) << 24;
 }
-
 
 // A gzip-compressed NIfTI (.nii.gz) must decompress, without error, to at least header + data
 // bytes. ITK's reader does not check this: a stream cut inside the voxels is read as a whole

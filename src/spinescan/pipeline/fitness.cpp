@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "spinescan/io/normalize.h"
+
 namespace spinescan::pipeline {
 namespace {
 
@@ -96,12 +98,10 @@ double signal_fraction(const Volume<float>& v) {
   sample.reserve(n / stride + 1);
   for (size_t i = 0; i < n; i += stride) sample.push_back(v.voxels[i]);
   if (sample.empty()) return 0;
-  const float lo = *std::min_element(sample.begin(), sample.end());
-  auto at = sample.begin() + static_cast<std::ptrdiff_t>(0.995 * static_cast<double>(sample.size() - 1));
-  std::nth_element(sample.begin(), at, sample.end());
-  const float high = *at;
+  const double lo = *std::min_element(sample.begin(), sample.end());
+  const double high = percentile(sample, 99.5);
   if (!(high > lo)) return 0;
-  const float cut = lo + 0.05f * (high - lo);
+  const double cut = lo + 0.05 * (high - lo);
   size_t above = 0;
   for (float x : sample) above += x > cut;
   return static_cast<double>(above) / static_cast<double>(sample.size());

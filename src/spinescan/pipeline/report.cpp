@@ -143,6 +143,15 @@ std::string study_sentence(const StudyInfo& info) {
   return out.str();
 }
 
+// The page's opening up to <body>: the dark page and warning box every report page uses,
+// then `extra_css`.
+std::string page_head(const std::string& title, const std::string& extra_css) {
+  return "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>" + html_escape(title) +
+         "</title><style>body{font-family:sans-serif;margin:1.5em;background:#111;color:#eee;max-width:1400px}"
+         ".warn{background:#4a3b00;padding:.5em 1em;border-radius:4px}" +
+         extra_css + "</style></head><body>\n";
+}
+
 }  // namespace
 
 std::string base64(const std::vector<uint8_t>& bytes) {
@@ -255,19 +264,19 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
   StagedDirectory staged(out, /*overwrite=*/true);
   const fs::path dir = staged.path();
   const nlohmann::json report = report_json(a, model);
+  auto publish = [&](const std::string& html) {
+    write_text_atomically(dir / "report.html", html);
+    write_text_atomically(dir / "report.json", report.dump(2) + "\n");
+    staged.commit();
+  };
   if (!a.refusal.empty()) {
     // Nothing was judged: the page says so and why, and shows no picture that could be read
     // as a finding.
     std::ostringstream html;
-    html << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>spinescan: not analysed</title><style>"
-            "body{font-family:sans-serif;margin:1.5em;background:#111;color:#eee;max-width:1400px}"
-            ".warn{background:#4a3b00;padding:.5em 1em;border-radius:4px}</style></head><body>\n"
-         << "<h1>spinescan: not analysed</h1>\n<p class='warn'>" << html_escape(a.refusal) << ".</p>\n"
+    html << page_head("spinescan: not analysed", "") << "<h1>spinescan: not analysed</h1>\n<p class='warn'>" << html_escape(a.refusal) << ".</p>\n"
          << "<p>spinescan reads sagittal MRI of the lumbar spine; no vertebra of this study is reported. Study: "
          << study_sentence(a.info) << ".</p>\n</body></html>\n";
-    write_text_atomically(dir / "report.html", html.str());
-    write_text_atomically(dir / "report.json", report.dump(2) + "\n");
-    staged.commit();
+    publish(html.str());
     return;
   }
 
@@ -310,13 +319,11 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
   for (const auto& w : a.warnings) warnings << "<li>" << html_escape(w) << "</li>";
   const auto& summary = report["summary"];
   std::ostringstream html;
-  html << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>spinescan report</title><style>"
-          "body{font-family:sans-serif;margin:1.5em;background:#111;color:#eee;max-width:1400px}"
-          "figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}figcaption{color:#aaa;font-size:90%}"
-          "svg text{font-size:18px;font-weight:bold;paint-order:stroke;stroke:#000;stroke-width:3px}"
-          "table{border-collapse:collapse}td,th{border:1px solid #555;padding:3px 9px;text-align:right}"
-          "tr.flag td{background:#5a1a14}.warn{background:#4a3b00;padding:.5em 1em;border-radius:4px}"
-          ".limits{color:#bbb;font-size:90%;max-width:60em}</style></head><body>\n"
+  html << page_head("spinescan report",
+                    "figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}figcaption{color:#aaa;font-size:90%}"
+                    "svg text{font-size:18px;font-weight:bold;paint-order:stroke;stroke:#000;stroke-width:3px}"
+                    "table{border-collapse:collapse}td,th{border:1px solid #555;padding:3px 9px;text-align:right}"
+                    "tr.flag td{background:#5a1a14}.limits{color:#bbb;font-size:90%;max-width:60em}")
        << "<h1>spinescan: vertebrae found " << summary["num_vertebrae"] << ", flagged " << summary["num_pathological"] << "</h1>\n"
        << "<p>Study: " << study_sentence(a.info) << ". Probability: " << html_escape(a.probability_source)
        << ", flagged at p &ge; " << fixed(a.threshold, 2) << ".</p>\n";
@@ -332,9 +339,7 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
        << "<p class='limits'>This report assists a radiologist; it is not a diagnosis. "
        << html_escape(model.value("limits", std::string("Read the model card for what the model was trained on and where it fails."))) << "</p>\n"
        << "</body></html>\n";
-  write_text_atomically(dir / "report.html", html.str());
-  write_text_atomically(dir / "report.json", report.dump(2) + "\n");
-  staged.commit();
+  publish(html.str());
 }
 
 }  // namespace spinescan::pipeline

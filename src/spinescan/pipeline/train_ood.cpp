@@ -60,11 +60,10 @@ std::string train_ood(const OodTrainConfig& c) {
 
   nlohmann::json per_case = nlohmann::json::array();
   std::map<std::string, std::pair<int, int>> above_by_set;  // "<set> <source>" -> above, total
-  const std::vector<std::string>& train = fold.train;
   for (const auto& name : cases) {
     const double score = reference.score(aggregate::vertebra_feature_names(), rows_of[name]);
     const bool in_fit = std::find(fitted.begin(), fitted.end(), name) != fitted.end();
-    const bool in_train = std::find(train.begin(), train.end(), name) != train.end();
+    const bool in_train = std::find(fold.train.begin(), fold.train.end(), name) != fold.train.end();
     const std::string set = in_fit ? "fitted" : in_train ? "training_other_source" : "heldout";
     const bool above = std::isfinite(score) && score > reference.threshold;
     auto& count = above_by_set[set + " " + classify::case_source(name)];
