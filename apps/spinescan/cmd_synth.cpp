@@ -1,11 +1,15 @@
-// spinescan synth: a phantom dataset in our format; `synth off-target`: studies analyze must refuse.
+// spinescan synth: a phantom dataset in our format; `synth off-target`: studies analyze must refuse;
+// `synth lesions`: the paper's pathologies painted into a real dataset; `synth render-lesions`: before and after.
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "commands.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/core/progress.h"
+#include "spinescan/data/dataset.h"
+#include "spinescan/data/lesions.h"
 #include "spinescan/data/off_target.h"
 #include "spinescan/data/phantom.h"
 
@@ -65,6 +69,77 @@ void register_synth(CLI::App& app, Runner& run) {
       const auto cases = write_off_target_set(ot->out, ot->seed, ot->overwrite);
       for (const auto& c : cases) std::printf("%-30s %-8s %s\n", c.file.c_str(), c.refusal.c_str(), c.what.c_str());
       log_info("wrote " + std::to_string(cases.size()) + " off-target studies to " + ot->out);
+      return kOk;
+    };
+  });
+
+  struct LesionArgs {
+    std::string data, out, findings;
+    uint64_t seed = 1;
+    bool overwrite = false;
+    LesionOptions options;
+  };
+  auto ls = std::make_shared<LesionArgs>();
+  CLI::App* les = cmd->add_subcommand(
+      "lesions",
+      "Paint simulated spondylodiscitis, metastases, fractures and diffuse infiltration into the real vertebral bodies "
+      "of a dataset and write a new dataset (painted bodies pathological=1, findings=<lesion>; lesions.csv lists "
+      "every lesion's parameters). Simulations, not clinical findings: docs/lesions.md");
+  les->add_option("--data", ls->data, "source dataset folder")->required();
+  les->add_option("--out", ls->out, "dataset folder to create")->required();
+  les->add_option("--seed", ls->seed, "random seed (same seed, same bytes)");
+  les->add_option("--fraction", ls->options.fraction, "expected share of each case's bodies painted");
+  les->add_option("--family", ls->options.family, "lesion model family: a, b or all (drawn per lesion)");
+  les->add_option("--findings", ls->findings,
+                  "comma-separated subset of spondylodiscitis,metastasis,fracture,diffuse_infiltration (default all)");
+  les->add_option("--subtle-fraction", ls->options.subtle_fraction, "share of lesions drawn small and faint");
+  les->add_option("--source-labels", ls->options.source_labels,
+                  "unpainted bodies: unknown (a source label 1 becomes unknown), keep, or healthy (all 0)");
+  les->add_flag("--overwrite", ls->overwrite, "replace an existing output folder");
+  les->callback([&run, ls] {
+    run = [ls] {
+      if (!ls->findings.empty()) {
+        ls->options.findings.clear();
+        std::string item;
+        for (size_t i = 0; i <= ls->findings.size(); ++i) {
+          if (i == ls->findings.size() || ls->findings[i] == ',') {
+            if (!item.empty()) ls->options.findings.push_back(item);
+            item.clear();
+          } else {
+            item += ls->findings[i];
+          }
+        }
+      }
+      ls->options.validate();
+      Progress progress("synth lesions", static_cast<int64_t>(load_dataset(ls->data).cases.size()), "cases");
+      const auto summary = write_lesion_dataset(ls->data, ls->out, ls->seed, ls->options, ls->overwrite,
+                                                [&](size_t done, size_t) { progress.update(done); });
+      progress.finish();
+      std::map<std::string, int> by_finding;
+      for (const auto& [name, lesion] : summary.lesions) ++by_finding[lesion.finding];
+      for (const auto& [finding, n] : by_finding) std::printf("%-22s %d\n", finding.c_str(), n);
+      log_info("painted " + std::to_string(summary.painted_bodies) + " of " + std::to_string(summary.bodies) +
+               " bodies in " + std::to_string(summary.cases) + " cases; wrote " + ls->out);
+      return kOk;
+    };
+  });
+
+  struct RenderArgs {
+    std::string original, painted, out;
+    size_t max_pictures = 0;
+  };
+  auto rl = std::make_shared<RenderArgs>();
+  CLI::App* ren = cmd->add_subcommand("render-lesions",
+                                      "Before-and-after PNGs of each painted lesion: the body's central slice from the "
+                                      "source dataset and from the painted one, side by side in one intensity scale");
+  ren->add_option("--original", rl->original, "the source dataset")->required();
+  ren->add_option("--painted", rl->painted, "the dataset written by synth lesions")->required();
+  ren->add_option("--out", rl->out, "folder for the PNGs")->required();
+  ren->add_option("--max", rl->max_pictures, "at most this many pictures (0 = all)");
+  ren->callback([&run, rl] {
+    run = [rl] {
+      const size_t n = render_lesions(rl->original, rl->painted, rl->out, rl->max_pictures);
+      log_info("wrote " + std::to_string(n) + " before/after pictures to " + rl->out);
       return kOk;
     };
   });
