@@ -39,6 +39,10 @@ void register_evaluate(CLI::App& app, Runner& run) {
       print("vertebra (max over slices)", m["classification"]["vertebra_max_over_slices"]);
       for (const auto& [source, x] : m["by_source"].items()) print(source + " vertebra (final)", x);
       for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) print_healthy_flag_line(source + " shortcut", h, 30);
+      if (m.contains("recall_by_lesion"))
+        for (const auto& [group, x] : m["recall_by_lesion"].items())
+          std::printf("%-30s recall %.3f (%d of %d painted bodies flagged)\n", ("lesions " + group).c_str(),
+                      x["recall"].get<double>(), x["flagged"].get<int>(), x["n"].get<int>());
       for (const auto& r : m["refused"])
         std::printf("refused %s: %s\n", r["case"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str());
       std::printf("levels %.3f (n=%d); vertebrae found %d of %d, extra %d; detection mean IoU %.3f\n",

@@ -248,6 +248,44 @@ TEST(EndToEndMetrics, MissesAreFalseNegativesAndIntervalsHoldThePointEstimate) {
   EXPECT_LT(m["ci95"]["recall"][0].get<double>(), 1.0);  // the missed body makes recall uncertain
 }
 
+TEST(EndToEndMetrics, HealthyFlagRateCountsFoundHealthyBodiesAtTheThreshold) {
+  // The shortcut measure: of 8 found healthy bodies, 3 at or above 0.5; a missed healthy body,
+  // a pathological one and an unknown one count in neither.
+  std::vector<pipeline::VertebraRecord> records(11);
+  std::vector<double> scores = {0.9, 0.5, 0.6, 0.1, 0.2, 0.3, 0.4, 0.49, 0.95, 0.99, 0.8};
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i].found = true;
+    records[i].target = 0;
+  }
+  records[8].found = false;
+  records[9].target = 1;
+  records[10].target = -1;
+  const auto h = pipeline::healthy_flag_rate(records, scores, 0.5);
+  EXPECT_EQ(h["n"], 8);
+  EXPECT_EQ(h["flagged"], 3);
+  EXPECT_DOUBLE_EQ(h["flag_rate"].get<double>(), 3.0 / 8);
+  EXPECT_DOUBLE_EQ(h["median"].get<double>(), 0.49);  // nearest rank: the upper of the two middle values
+}
+
+TEST(EndToEndMetrics, RecallByLesionGroupsPaintedBodiesByFindingFamilyAndSubtlety) {
+  std::map<std::pair<std::string, int>, PaintedBody> lesions = {
+      {{"a", 1}, {"metastasis", 'a', false}}, {{"a", 2}, {"metastasis", 'b', true}}, {{"b", 3}, {"fracture", 'b', false}}};
+  std::vector<pipeline::VertebraRecord> records(4);
+  const std::vector<double> scores = {0.9, 0.2, 0.7, 0.9};
+  records[0].case_name = "a", records[0].truth_label = 1, records[0].found = true;
+  records[1].case_name = "a", records[1].truth_label = 2, records[1].found = true;
+  records[2].case_name = "b", records[2].truth_label = 3, records[2].found = false;  // missed: not flagged
+  records[3].case_name = "b", records[3].truth_label = 4, records[3].found = true;   // not painted
+  const auto r = pipeline::recall_by_lesion(records, scores, 0.5, lesions);
+  EXPECT_EQ(r["metastasis"]["n"], 2);
+  EXPECT_EQ(r["metastasis"]["flagged"], 1);
+  EXPECT_EQ(r["fracture"]["flagged"], 0);
+  EXPECT_EQ(r["subtle"]["n"], 1);
+  EXPECT_EQ(r["not subtle"]["n"], 2);
+  EXPECT_EQ(r["family b"]["n"], 2);
+  EXPECT_DOUBLE_EQ(r["family a"]["recall"].get<double>(), 1.0);
+}
+
 TEST(Report, Base64MatchesTheStandardVectors) {
   auto b64 = [](const std::string& s) { return pipeline::base64(std::vector<uint8_t>(s.begin(), s.end())); };
   EXPECT_EQ(b64(""), "");

@@ -882,15 +882,66 @@ LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& 
   return summary;
 }
 
+namespace {
+
+std::vector<CsvRow> read_lesions_csv(const fs::path& index) {
+  std::ifstream in(index, std::ios::binary);
+  SPINESCAN_CHECK(in, index.string(), ": cannot be read");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto rows = parse_csv(text, index.string());
+  SPINESCAN_CHECK(!rows.empty() && rows[0].size() >= 5 && rows[0][0] == "case" && rows[0][1] == "labels" &&
+                      rows[0][2] == "finding" && rows[0][3] == "family" && rows[0][4] == "subtle",
+                  index.string(), ": header must start case,labels,finding,family,subtle");
+  for (size_t i = 1; i < rows.size(); ++i)
+    SPINESCAN_CHECK(rows[i].size() >= 5, index.string(), ": line ", i + 1, " has ", rows[i].size(), " fields, expected at least 5");
+  return rows;
+}
+
+std::vector<int> parse_labels(const std::string& field, const fs::path& index) {
+  std::vector<int> out;
+  std::string item;
+  for (size_t i = 0; i <= field.size(); ++i) {
+    if (i < field.size() && field[i] != ';') {
+      item += field[i];
+      continue;
+    }
+    size_t used = 0;
+    int value = 0;
+    try {
+      value = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    SPINESCAN_CHECK(used == item.size() && !item.empty() && value > 0, index.string(), ": bad label list '", field, "'");
+    out.push_back(value);
+    item.clear();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::pair<std::string, int>, PaintedBody> read_lesion_index(const fs::path& dataset_root) {
+  std::map<std::pair<std::string, int>, PaintedBody> out;
+  const fs::path index = dataset_root / "lesions.csv";
+  if (!fs::exists(index)) return out;
+  const auto rows = read_lesions_csv(index);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    PaintedBody b;
+    b.finding = rows[i][2];
+    b.family = rows[i][3].empty() ? '?' : rows[i][3][0];
+    b.subtle = rows[i][4] == "1";
+    for (int label : parse_labels(rows[i][1], index)) out[{rows[i][0], label}] = b;
+  }
+  return out;
+}
+
 size_t render_lesions(const fs::path& original, const fs::path& painted, const fs::path& out, size_t max_pictures) {
   const Dataset before = load_dataset(original);
   const Dataset after = load_dataset(painted);
   const fs::path index = painted / "lesions.csv";
   SPINESCAN_CHECK(fs::exists(index), index.string(), ": not found (is this a dataset written by synth lesions?)");
-  std::ifstream in(index, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto rows = parse_csv(text, index.string());
-  SPINESCAN_CHECK(!rows.empty() && rows[0].size() >= 3 && rows[0][0] == "case", index.string(), ": no header");
+  const auto rows = read_lesions_csv(index);
   fs::create_directories(out);
   size_t written = 0;
   std::string loaded_case;
@@ -898,9 +949,8 @@ size_t render_lesions(const fs::path& original, const fs::path& painted, const f
   Volume<uint16_t> labels_after;
   for (size_t i = 1; i < rows.size() && (max_pictures == 0 || written < max_pictures); ++i) {
     const auto& row = rows[i];
-    SPINESCAN_CHECK(row.size() >= 3, index.string(), ": line ", i + 1, " has ", row.size(), " fields");
     const std::string& case_name = row[0];
-    const int label = std::stoi(row[1].substr(0, row[1].find(';')));
+    const int label = parse_labels(row[1], index).front();
     if (case_name != loaded_case) {
       image_before = to_canonical(read_volume(before.case_named(case_name).image));
       image_after = to_canonical(read_volume(after.case_named(case_name).image));

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,16 @@ struct LesionDatasetSummary {
 LesionDatasetSummary write_lesion_dataset(const std::filesystem::path& data, const std::filesystem::path& out,
                                           uint64_t seed, const LesionOptions& options, bool overwrite,
                                           const std::function<void(size_t done, size_t total)>& on_case = {});
+
+// What lesions.csv of a painted dataset says about one body.
+struct PaintedBody {
+  std::string finding;
+  char family = 'a';
+  bool subtle = false;
+};
+// (case, label) -> lesion, from <root>/lesions.csv; empty when the dataset has none.
+// Throws DataError on a malformed file.
+std::map<std::pair<std::string, int>, PaintedBody> read_lesion_index(const std::filesystem::path& dataset_root);
 
 // Before-and-after pictures: for each lesion of `painted`/lesions.csv, the body's central
 // sagittal slice from `original` and from `painted` side by side, in one intensity scale,

@@ -78,6 +78,25 @@ nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, con
           {"p75", quantile(0.75)}};
 }
 
+nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
+                                const std::map<std::pair<std::string, int>, PaintedBody>& lesions) {
+  std::map<std::string, std::pair<int, int>> counts;  // group -> (n, flagged)
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto it = lesions.find({records[i].case_name, records[i].truth_label});
+    if (records[i].truth_label == 0 || it == lesions.end()) continue;
+    const bool flagged = records[i].found && scores[i] >= threshold;
+    for (const std::string& group : {it->second.finding, std::string("family ") + it->second.family,
+                                     std::string(it->second.subtle ? "subtle" : "not subtle")}) {
+      ++counts[group].first;
+      counts[group].second += flagged;
+    }
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [group, c] : counts)
+    out[group] = {{"n", c.first}, {"flagged", c.second}, {"recall", static_cast<double>(c.second) / c.first}};
+  return out;
+}
+
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records) {
   int right = 0, n = 0;
   std::map<std::string, bool> case_ok;

@@ -3,10 +3,12 @@
 // probability 0; unknown labels are skipped), with 95 % bootstrap intervals that resample
 // cases, not vertebrae (vertebrae of one patient are not independent), and level accuracy.
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "spinescan/data/lesions.h"
 #include "spinescan/pipeline/truth.h"
 
 namespace spinescan::pipeline {
@@ -26,6 +28,12 @@ nlohmann::json vertebrae_found(const std::vector<VertebraRecord>& records);
 // healthy bodies of the source where the pathological ones were. {n, flagged, flag_rate,
 // threshold, p25, median, p75}; a body no track found counts in neither.
 nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold);
+
+// Recall on painted lesions (data/lesions.h), from a painted dataset's lesion index: per
+// finding, per family, and subtle against the rest. A body no track found counts as missed.
+// {finding|"family a"|"subtle"|"not subtle": {n, flagged, recall}}; empty when no record is painted.
+nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
+                                const std::map<std::pair<std::string, int>, PaintedBody>& lesions);
 
 // Share of found vertebrae matched to a body of known level whose level was named right;
 // {accuracy, n, cases_all_right, cases}.

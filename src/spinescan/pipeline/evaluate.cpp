@@ -100,6 +100,8 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
     metrics["by_source"][source] = vertebra_metrics(rs, by_source_p[source], threshold, c.bootstrap);
     metrics["healthy_flag_rate_by_source"][source] = healthy_flag_rate(rs, by_source_p[source], threshold);
   }
+  const auto lesions = read_lesion_index(dataset.root);
+  if (!lesions.empty()) metrics["recall_by_lesion"] = recall_by_lesion(records, final_p, threshold, lesions);
   metrics["refused"] = refused;
   metrics["column_by_case"] = columns;
 
