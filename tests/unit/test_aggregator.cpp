@@ -286,6 +286,24 @@ TEST(EndToEndMetrics, RecallByLesionGroupsPaintedBodiesByFindingFamilyAndSubtlet
   EXPECT_DOUBLE_EQ(r["family a"]["recall"].get<double>(), 1.0);
 }
 
+TEST(EndToEndMetrics, CalibrationBinsFoundBodiesOfKnownLabel) {
+  // Bin [0.2, 0.3): two bodies at 0.2, one pathological (observed 0.5, |0.5-0.2| = 0.3);
+  // bin [0.9, 1.0]: two at 0.9, both pathological (|1-0.9| = 0.1). A missed body and an
+  // unknown label stay out. ECE = (2*0.3 + 2*0.1) / 4.
+  std::vector<pipeline::VertebraRecord> records(6);
+  const std::vector<double> scores = {0.2, 0.2, 0.9, 0.9, 0.0, 0.5};
+  const std::vector<int> targets = {0, 1, 1, 1, 1, -1};
+  for (size_t i = 0; i < records.size(); ++i) records[i].found = true, records[i].target = targets[i];
+  records[4].found = false;
+  const auto c = pipeline::calibration(records, scores);
+  EXPECT_EQ(c["n"], 4);
+  EXPECT_NEAR(c["ece"].get<double>(), 0.2, 1e-12);
+  ASSERT_EQ(c["bins"].size(), 10u);
+  EXPECT_EQ(c["bins"][2]["count"], 2);
+  EXPECT_DOUBLE_EQ(c["bins"][2]["observed"].get<double>(), 0.5);
+  EXPECT_EQ(c["bins"][9]["count"], 2);
+}
+
 TEST(Report, Base64MatchesTheStandardVectors) {
   auto b64 = [](const std::string& s) { return pipeline::base64(std::vector<uint8_t>(s.begin(), s.end())); };
   EXPECT_EQ(b64(""), "");

@@ -35,6 +35,12 @@ nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, con
 nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
                                 const std::map<std::pair<std::string, int>, PaintedBody>& lesions);
 
+// Does the reported probability mean what it says? Over the vertebrae of known label that a
+// track found (a missed body has no reported probability), ten equal-width bins:
+// {n, ece, bins: [{lo, hi, count, mean_predicted, observed}]}. With fewer than ~200
+// vertebrae a bin holds a handful and the ECE carries several hundredths of noise.
+nlohmann::json calibration(const std::vector<VertebraRecord>& records, const std::vector<double>& scores);
+
 // Share of found vertebrae matched to a body of known level whose level was named right;
 // {accuracy, n, cases_all_right, cases}.
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records);

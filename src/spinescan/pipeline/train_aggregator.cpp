@@ -226,13 +226,20 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   return text;
 }
 
-uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle) {
+uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle, bool keep_levels) {
   const fs::path spec_file = fs::path(run) / "aggregator_spec.json";
   const AggregatorSpec spec = AggregatorSpec::from_json(read_json_file(spec_file, "an aggregator spec"));
   SPINESCAN_CHECK_AS(fs::exists(fs::path(bundle) / "manifest.json"), ConfigError, bundle, ": not a model bundle (no manifest.json)");
+  nlohmann::json section = spec.to_json();
+  if (keep_levels) {
+    const nlohmann::json manifest = read_manifest(bundle);
+    SPINESCAN_CHECK_AS(manifest.contains("aggregator") && manifest["aggregator"].contains("levels"), ConfigError, bundle,
+                       ": --keep-levels, but the bundle has no level model to keep");
+    section["levels"] = manifest["aggregator"]["levels"];
+  }
   const aggregate::Booster model = aggregate::Booster::load(fs::path(run) / spec.model_file);
   model.save(fs::path(bundle) / spec.model_file);
-  write_manifest_section(bundle, "aggregator", spec.to_json());
+  write_manifest_section(bundle, "aggregator", section);
   return fs::file_size(fs::path(bundle) / spec.model_file);
 }
 
