@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "spinescan/classify/samples.h"
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/core/progress.h"
@@ -47,6 +48,7 @@ void register_dataset(CLI::App& app, Runner& run) {
     std::string dir, out = "splits.json";
     int folds = 5;
     uint64_t seed = 0;
+    bool by_source = false;
   };
   auto split_args = std::make_shared<SplitArgs>();
   CLI::App* split = cmd->add_subcommand("split", "Case-level folds, stratified by having a pathological body");
@@ -54,6 +56,8 @@ void register_dataset(CLI::App& app, Runner& run) {
   split->add_option("--folds", split_args->folds, "number of folds");
   split->add_option("--seed", split_args->seed, "random seed");
   split->add_option("--out", split_args->out, "splits file to write");
+  split->add_flag("--by-source", split_args->by_source,
+                  "leave one source out: one fold per source (the case name up to its first '_'), instead of --folds");
   split->callback([&run, split_args] {
     run = [split_args] {
       const Dataset d = load_dataset(split_args->dir);
@@ -63,7 +67,10 @@ void register_dataset(CLI::App& app, Runner& run) {
         names.push_back(c.name);
         positive.push_back(d.has_pathological(c.name));
       }
-      const Splits s = make_splits(names, positive, split_args->folds, split_args->seed);
+      std::vector<std::string> sources;
+      for (const auto& name : names) sources.push_back(classify::case_source(name));
+      const Splits s = split_args->by_source ? make_source_splits(names, sources)
+                                             : make_splits(names, positive, split_args->folds, split_args->seed);
       write_text_atomically(split_args->out, s.to_json().dump(2) + "\n");
       for (size_t k = 0; k < s.folds.size(); ++k) {
         size_t pos = 0;

@@ -84,3 +84,17 @@ TEST(Splits, ImpossibleFoldCountsAreConfigErrors) {
   EXPECT_THROW(make_splits(names, strata, 4, 0), ConfigError);
   EXPECT_NO_THROW(make_splits(names, strata, 3, 0));
 }
+
+TEST(Splits, LeavingOneSourceOutHoldsOutEachSourceWhole) {
+  const std::vector<std::string> names = {"b_2", "a_1", "b_1", "a_2", "a_3"};
+  const std::vector<std::string> sources = {"b", "a", "b", "a", "a"};
+  const Splits s = make_source_splits(names, sources);
+  ASSERT_EQ(s.folds.size(), 2u);
+  EXPECT_EQ(s.folds[0].val, (std::vector<std::string>{"a_1", "a_2", "a_3"}));
+  EXPECT_EQ(s.folds[0].train, (std::vector<std::string>{"b_1", "b_2"}));
+  EXPECT_EQ(s.folds[1].val, s.folds[0].train);
+  // The file says how its folds were dealt, and reads back the same.
+  EXPECT_EQ(Splits::from_json(s.to_json(), "test").to_json(), s.to_json());
+  EXPECT_NE(s.to_json()["stratified_by"].get<std::string>().find("source"), std::string::npos);
+  EXPECT_THROW(make_source_splits({"a_1", "a_2"}, {"a", "a"}), ConfigError);
+}

@@ -9,6 +9,24 @@
 
 namespace spinescan {
 
+Splits make_source_splits(const std::vector<std::string>& cases, const std::vector<std::string>& sources) {
+  SPINESCAN_CHECK_AS(cases.size() == sources.size(), ConfigError, "make_source_splits: ", cases.size(), " cases but ",
+                     sources.size(), " sources");
+  const std::set<std::string> distinct(sources.begin(), sources.end());
+  SPINESCAN_CHECK_AS(distinct.size() >= 2, ConfigError, "leaving one source out needs at least two sources, found ",
+                     distinct.size());
+  Splits s;
+  s.stratified_by = "source (one fold per source, its cases held out)";
+  for (const auto& source : distinct) {
+    Fold f;
+    for (size_t i = 0; i < cases.size(); ++i) (sources[i] == source ? f.val : f.train).push_back(cases[i]);
+    std::sort(f.val.begin(), f.val.end());
+    std::sort(f.train.begin(), f.train.end());
+    s.folds.push_back(std::move(f));
+  }
+  return s;
+}
+
 Splits make_splits(const std::vector<std::string>& cases, const std::vector<bool>& stratum, int num_folds, uint64_t seed) {
   SPINESCAN_CHECK_AS(cases.size() == stratum.size(), ConfigError, "make_splits: ", cases.size(), " cases but ",
                      stratum.size(), " strata");
@@ -45,7 +63,7 @@ nlohmann::json Splits::to_json() const {
   nlohmann::json j;
   j["seed"] = seed;
   j["num_folds"] = folds.size();
-  j["stratified_by"] = "case has a vertebra with pathological = 1";
+  j["stratified_by"] = stratified_by;
   j["folds"] = nlohmann::json::array();
   for (size_t k = 0; k < folds.size(); ++k)
     j["folds"].push_back({{"fold", k}, {"train", folds[k].train}, {"val", folds[k].val}});
@@ -56,6 +74,7 @@ Splits Splits::from_json(const nlohmann::json& j, const std::string& source) {
   Splits s;
   try {
     s.seed = j.at("seed").get<uint64_t>();
+    if (j.contains("stratified_by")) s.stratified_by = j["stratified_by"].get<std::string>();
     for (const auto& f : j.at("folds"))
       s.folds.push_back({f.at("train").get<std::vector<std::string>>(), f.at("val").get<std::vector<std::string>>()});
   } catch (const nlohmann::json::exception& e) {
