@@ -142,6 +142,9 @@ void register_train(CLI::App& app, Runner& run) {
   agg->add_option("--below-rate", g->below_rate,
                   "prior of the level head: how often the detector boxes the body below the lowest labelled one on new "
                   "studies (used when the records show it in fewer than 3 cases)");
+  agg->add_option("--balance", g->balance,
+                  "within-source (rows weighted so every source shows the label at the same rate; the trees cannot "
+                  "learn a scanner) or class (every row counts once)");
   agg->add_option("--device", g->device, "cpu, cuda or auto");
   agg->callback([&run, g, runs, detectors] {
     run = [g, runs, detectors] {

@@ -1,9 +1,12 @@
 // The classifier's training sampler: which vertebrae it draws, and how often each class.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "spinescan/classify/samples.h"
+#include "spinescan/classify/train.h"
+#include "spinescan/data/dataset.h"
 #include "spinescan/core/errors.h"
 
 namespace {
@@ -94,3 +97,46 @@ TEST(SampleDrawer, RefusesWhatCannotBeBalanced) {
 }
 
 }  // namespace
+
+TEST(InnerValidation, KeepsItsSizeWhenFewCasesAreWithoutAFinding) {
+  // A painted dataset: 9 cases with a finding, 1 without. Asked for 6, the inner validation
+  // takes 3 with a finding, the one without, and 2 more with one; none of them trains.
+  spinescan::Dataset d;
+  std::vector<std::string> cases;
+  for (int i = 0; i < 10; ++i) {
+    const std::string name = "p_" + std::to_string(i);
+    cases.push_back(name);
+    spinescan::VertebraRow row;
+    row.case_name = name;
+    row.label = 1;
+    row.pathological = i != 0;
+    d.vertebrae.push_back(row);
+  }
+  const auto [train, val] = spinescan::classify::split_inner(d, cases, 6, 3);
+  EXPECT_EQ(val.size(), 6u);
+  EXPECT_EQ(train.size(), 4u);
+  EXPECT_NE(std::find(val.begin(), val.end(), "p_0"), val.end()) << "the case without a finding validates";
+  for (const auto& c : val) EXPECT_EQ(std::find(train.begin(), train.end(), c), train.end()) << c;
+  // At most all but one: something must be left to train on.
+  EXPECT_EQ(spinescan::classify::split_inner(d, cases, 50, 3).second.size(), 9u);
+}
+
+TEST(WithinSourceWeights, EverySourceShowsTheLabelAtThePooledRate) {
+  // Site a: 3 positives, 1 negative; site b: 1 positive, 3 negatives; site c: healthy only.
+  const std::vector<int> y = {1, 1, 1, 0, 1, 0, 0, 0, 0, 0};
+  const std::vector<std::string> s = {"a", "a", "a", "a", "b", "b", "b", "b", "c", "c"};
+  std::vector<std::string> single;
+  const auto w = spinescan::classify::within_source_weights(y, s, &single);
+  ASSERT_EQ(w.size(), y.size());
+  const double pooled = 4.0 / 10;
+  for (const std::string site : {"a", "b"}) {
+    double total = 0, positive = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      if (s[i] == site) total += w[i], positive += y[i] * w[i];
+    EXPECT_NEAR(total, 4.0, 1e-6) << site;  // the source keeps its row count as weight
+    EXPECT_NEAR(positive / total, pooled, 1e-6) << site;
+  }
+  EXPECT_FLOAT_EQ(w[8], 1.0f);  // nothing to balance in a single-class source
+  EXPECT_EQ(single, std::vector<std::string>{"c"});
+  EXPECT_THROW(spinescan::classify::within_source_weights({2}, {"a"}), spinescan::Error);
+}

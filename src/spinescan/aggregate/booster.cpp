@@ -69,11 +69,14 @@ Booster& Booster::operator=(Booster&& other) noexcept {
   return *this;
 }
 
-Booster Booster::train(const std::vector<std::vector<double>>& rows, const std::vector<int>& labels, const BoosterParams& p) {
+Booster Booster::train(const std::vector<std::vector<double>>& rows, const std::vector<int>& labels, const BoosterParams& p,
+                       const std::vector<float>& weights) {
   SPINESCAN_CHECK(rows.size() == labels.size(), rows.size(), " feature rows but ", labels.size(), " labels");
+  SPINESCAN_CHECK(weights.empty() || weights.size() == rows.size(), rows.size(), " feature rows but ", weights.size(), " weights");
   Matrix m(rows);
   std::vector<float> y(labels.begin(), labels.end());
   check(XGDMatrixSetFloatInfo(m.handle, "label", y.data(), y.size()), "labels");
+  if (!weights.empty()) check(XGDMatrixSetFloatInfo(m.handle, "weight", weights.data(), weights.size()), "weights");
   Booster b;
   DMatrixHandle train_set[] = {m.handle};
   check(XGBoosterCreate(train_set, 1, &b.handle_), "create");

@@ -36,7 +36,9 @@ class Booster {
   Booster& operator=(const Booster&) = delete;
 
   // rows: equal-length feature vectors; labels 0/1.
-  static Booster train(const std::vector<std::vector<double>>& rows, const std::vector<int>& labels, const BoosterParams& params);
+  // weights: one per row (empty: all 1).
+  static Booster train(const std::vector<std::vector<double>>& rows, const std::vector<int>& labels, const BoosterParams& params,
+                       const std::vector<float>& weights = {});
   static Booster load(const std::filesystem::path& json_file);
   void save(const std::filesystem::path& json_file) const;  // atomically
   std::vector<double> predict(const std::vector<std::vector<double>>& rows) const;

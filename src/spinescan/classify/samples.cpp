@@ -89,6 +89,31 @@ std::vector<VertebraScore> aggregate_per_vertebra(const ClassifierData& data, co
 
 std::string case_source(const std::string& case_name) { return case_name.substr(0, case_name.find('_')); }
 
+std::vector<float> within_source_weights(const std::vector<int>& labels, const std::vector<std::string>& sources,
+                                         std::vector<std::string>* single_class_sources) {
+  SPINESCAN_CHECK(labels.size() == sources.size(), "within-source weights: ", labels.size(), " labels but ", sources.size(),
+                  " sources");
+  std::map<std::string, std::array<double, 2>> counts;  // source -> rows of class 0, 1
+  double positives = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    SPINESCAN_CHECK(labels[i] == 0 || labels[i] == 1, "within-source weights: label ", labels[i], " is not 0 or 1");
+    counts[sources[i]][static_cast<size_t>(labels[i])] += 1;
+    positives += labels[i];
+  }
+  const double pooled = labels.empty() ? 0.5 : positives / static_cast<double>(labels.size());
+  if (single_class_sources)
+    for (const auto& [source, n] : counts)
+      if (n[0] == 0 || n[1] == 0) single_class_sources->push_back(source);
+  std::vector<float> w(labels.size(), 1.0f);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const auto& n = counts[sources[i]];
+    if (n[0] == 0 || n[1] == 0) continue;
+    const double share = labels[i] ? pooled : 1 - pooled;
+    w[i] = static_cast<float>(share * (n[0] + n[1]) / n[static_cast<size_t>(labels[i])]);
+  }
+  return w;
+}
+
 double within_source_auc(const std::vector<double>& scores, const std::vector<int>& labels,
                          const std::vector<std::string>& sources) {
   SPINESCAN_CHECK(scores.size() == labels.size() && scores.size() == sources.size(), "within-source AUC: lengths differ");

@@ -83,6 +83,16 @@ double within_source_auc(const std::vector<double>& scores, const std::vector<in
 //    50/50 within it. Every source drawn shows both classes equally often, so the scanner
 //    carries no information about the label; single-class sources are not drawn at all.
 enum class Balance { kClass, kWithinSource };
+
+// Row weights for a learner that sees whole tables (the aggregator's trees) with the same aim
+// as kWithinSource: inside every source that holds both classes, the positives' weights add
+// up to the pooled positive share of that source's rows and the negatives' to the rest, so
+// each source keeps its row count as total weight and shows the label at the same rate, and a
+// feature that only says which scanner a study came from predicts nothing. A source with one
+// class keeps weight 1 (nothing to balance; `single_class_sources` lists them when given).
+// Labels are 0/1.
+std::vector<float> within_source_weights(const std::vector<int>& labels, const std::vector<std::string>& sources,
+                                         std::vector<std::string>* single_class_sources = nullptr);
 Balance balance_from_string(const std::string& name);  // "class" | "within-source"; ConfigError otherwise
 std::string to_string(Balance balance);
 

@@ -45,24 +45,6 @@ double validation_auc(const ClassifierData& data, const std::vector<double>& p) 
   return within_source_auc(scores, labels, sources);
 }
 
-// Inner validation cases: half from cases with a pathological body, so the AUC is defined.
-std::pair<std::vector<std::string>, std::vector<std::string>> split_inner(const Dataset& d, std::vector<std::string> cases,
-                                                                          int n_val, uint64_t seed) {
-  Rng rng(seed ^ 0xC1A55ULL);
-  rng.shuffle(cases);
-  std::vector<std::string> with, without, val, train;
-  for (const auto& c : cases) (d.has_pathological(c) ? with : without).push_back(c);
-  n_val = std::min<int>(n_val, static_cast<int>(cases.size()) - 1);
-  const int from_with = std::min<int>(static_cast<int>(with.size()), (n_val + 1) / 2);
-  val.assign(with.begin(), with.begin() + from_with);
-  for (int i = 0; i < n_val - from_with && i < static_cast<int>(without.size()); ++i) val.push_back(without[static_cast<size_t>(i)]);
-  for (const auto& c : cases)
-    if (std::find(val.begin(), val.end(), c) == val.end()) train.push_back(c);
-  std::sort(val.begin(), val.end());
-  std::sort(train.begin(), train.end());
-  return {train, val};
-}
-
 struct State {
   int epoch = -1;
   int64_t step = 0;
@@ -73,6 +55,26 @@ struct State {
 };
 
 }  // namespace
+
+std::pair<std::vector<std::string>, std::vector<std::string>> split_inner(const Dataset& d, std::vector<std::string> cases,
+                                                                          int n_val, uint64_t seed) {
+  Rng rng(seed ^ 0xC1A55ULL);
+  rng.shuffle(cases);
+  std::vector<std::string> with, without, val, train;
+  for (const auto& c : cases) (d.has_pathological(c) ? with : without).push_back(c);
+  n_val = std::min<int>(n_val, static_cast<int>(cases.size()) - 1);
+  const int from_with = std::min<int>(static_cast<int>(with.size()), (n_val + 1) / 2);
+  val.assign(with.begin(), with.begin() + from_with);
+  for (int i = 0; i < n_val - from_with && i < static_cast<int>(without.size()); ++i) val.push_back(without[static_cast<size_t>(i)]);
+  // Too few cases without a finding (a painted dataset has one in nearly every case): the
+  // rest come from the cases with one, so the inner validation still has n_val cases.
+  for (size_t i = static_cast<size_t>(from_with); static_cast<int>(val.size()) < n_val && i < with.size(); ++i) val.push_back(with[i]);
+  for (const auto& c : cases)
+    if (std::find(val.begin(), val.end(), c) == val.end()) train.push_back(c);
+  std::sort(val.begin(), val.end());
+  std::sort(train.begin(), train.end());
+  return {train, val};
+}
 
 nlohmann::json ClassifierTrainConfig::to_json() const {
   return {{"data", data},         {"split", split},         {"fold", fold},

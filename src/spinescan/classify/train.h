@@ -8,6 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
+
+namespace spinescan {
+struct Dataset;
+}
 
 namespace spinescan::classify {
 
@@ -50,6 +56,12 @@ struct ClassifierTrainResult {
   double best_val_auc = 0;  // inner validation, per vertebra (mean over slices), within source
   bool interrupted = false, stopped_early = false;
 };
+
+// The training cases held out for early stopping and calibration: n_val of them (at most all
+// but one), half from cases with a pathological body so the AUC is defined, the rest from
+// cases without one, or with one when those run short. Returns (train, inner_val), each sorted.
+std::pair<std::vector<std::string>, std::vector<std::string>> split_inner(const Dataset& d, std::vector<std::string> cases,
+                                                                          int n_val, uint64_t seed);
 
 ClassifierTrainResult train_classifier(const ClassifierTrainConfig& config);
 

@@ -80,11 +80,18 @@ std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig&
 struct Rows {
   std::vector<std::vector<double>> x;
   std::vector<int> y;
+  std::vector<float> w;  // empty: every row 1
 };
-Rows training_rows(const std::vector<VertebraRecord>& records, const std::function<bool(const VertebraRecord&)>& use) {
+// within_source: weights from classify::within_source_weights, so the trees cannot learn a
+// scanner from features such as slice count or absolute intensity.
+Rows training_rows(const std::vector<VertebraRecord>& records, const std::function<bool(const VertebraRecord&)>& use,
+                   bool within_source) {
   Rows rows;
+  std::vector<std::string> sources;
   for (const auto& r : records)
-    if (r.found && r.target >= 0 && use(r)) rows.x.push_back(r.features), rows.y.push_back(r.target);
+    if (r.found && r.target >= 0 && use(r))
+      rows.x.push_back(r.features), rows.y.push_back(r.target), sources.push_back(classify::case_source(r.case_name));
+  if (within_source) rows.w = classify::within_source_weights(rows.y, sources);
   return rows;
 }
 
@@ -106,6 +113,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
                      "level examples: expected ground-truth or detections, got '", c.level_examples, "'");
   SPINESCAN_CHECK_AS(c.threshold_rule == "half-best-f1" || c.threshold_rule == "best-f1", ConfigError,
                      "threshold rule: expected half-best-f1 or best-f1, got '", c.threshold_rule, "'");
+  const bool within_source = classify::balance_from_string(c.balance) == classify::Balance::kWithinSource;
   const Dataset dataset = load_dataset(c.data);
   const Splits splits = Splits::load(c.split);
   const int num_folds = static_cast<int>(splits.folds.size());
@@ -129,6 +137,15 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
 
   aggregate::BoosterParams booster = c.booster;
   if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints();
+  if (within_source) {
+    std::vector<int> y;
+    std::vector<std::string> sources, single;
+    for (const auto& r : records)
+      if (r.found && r.target >= 0 && r.fold != c.fold) y.push_back(r.target), sources.push_back(classify::case_source(r.case_name));
+    classify::within_source_weights(y, sources, &single);
+    for (const auto& s : single)
+      log_warning("source " + s + " holds one class only: its rows keep weight 1, and its scanner can still be learnt");
+  }
 
   // Inner cross-validation over the training folds: out-of-fold aggregator scores for
   // the threshold and for the numbers; then the final model on all training folds.
@@ -136,13 +153,14 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   auto in_fold = [](int j) { return [j](const VertebraRecord& r) { return r.fold == j; }; };
   for (int j = 0; j < num_folds; ++j) {
     if (j == c.fold) continue;
-    const Rows rows = training_rows(records, [&](const VertebraRecord& r) { return r.fold != j && r.fold != c.fold; });
+    const Rows rows =
+        training_rows(records, [&](const VertebraRecord& r) { return r.fold != j && r.fold != c.fold; }, within_source);
     SPINESCAN_CHECK(!rows.y.empty(), "no labelled vertebrae to train the aggregator for fold ", j);
-    predict_found(aggregate::Booster::train(rows.x, rows.y, booster), records, in_fold(j), &aggregated);
+    predict_found(aggregate::Booster::train(rows.x, rows.y, booster, rows.w), records, in_fold(j), &aggregated);
   }
-  const Rows all_train = training_rows(records, [&](const VertebraRecord& r) { return r.fold != c.fold; });
+  const Rows all_train = training_rows(records, [&](const VertebraRecord& r) { return r.fold != c.fold; }, within_source);
   SPINESCAN_CHECK(!all_train.y.empty(), "no labelled vertebrae in the training folds");
-  aggregate::Booster final_model = aggregate::Booster::train(all_train.x, all_train.y, booster);
+  aggregate::Booster final_model = aggregate::Booster::train(all_train.x, all_train.y, booster, all_train.w);
   predict_found(final_model, records, in_fold(c.fold), &aggregated);
 
   // Thresholds from the training folds' out-of-fold scores (found vertebrae).
@@ -207,7 +225,8 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
       {"all_folds", report([](const VertebraRecord&) { return true; })},
       {"by_source_all_folds", by_source},
       {"feature_gain", importance},
-      {"booster", booster.to_json()}};
+      {"booster", booster.to_json()},
+      {"balance", c.balance}};
 
   AggregatorSpec spec;
   spec.features = aggregate::vertebra_feature_names();
@@ -218,6 +237,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
                      {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
                      {"detector_runs", c.detector_runs.empty() ? nlohmann::json(c.model) : nlohmann::json(c.detector_runs)},
                      {"training_vertebrae", all_train.y.size()}, {"level_examples", c.level_examples}, {"booster", booster.to_json()},
+                     {"balance", c.balance},
                      {"heldout_fold", metrics["heldout_fold"]}, {"all_folds", metrics["all_folds"]}};
   final_model.save(fs::path(c.out) / spec.model_file);
   write_text_atomically(fs::path(c.out) / "aggregator_spec.json", spec.to_json().dump(2) + "\n");

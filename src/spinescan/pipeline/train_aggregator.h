@@ -35,6 +35,9 @@ struct AggregatorTrainConfig {
   std::string level_examples = "detections";
   double below_rate = kMeasuredBelowRate;  // the level head's prior when the records cannot tell (learn_levels)
   std::string threshold_rule = "half-best-f1";  // or "best-f1" (see train_aggregator.cpp)
+  // "within-source": rows weighted so every source shows the label at the same rate
+  // (classify::within_source_weights); "class": every row weight 1.
+  std::string balance = "within-source";
   std::string device = "cpu";
   int bootstrap = 1000;
 };
