@@ -95,6 +95,8 @@ void register_synth(CLI::App& app, Runner& run) {
   les->add_option("--subtle-fraction", ls->options.subtle_fraction, "share of lesions drawn small and faint");
   les->add_option("--source-labels", ls->options.source_labels,
                   "unpainted bodies: unknown (a source label 1 becomes unknown), keep, or healthy (all 0)");
+  les->add_option("--cases", ls->options.cases, "comma-separated case names to paint and write (default every case)")
+      ->delimiter(',');
   les->add_flag("--overwrite", ls->overwrite, "replace an existing output folder");
   les->callback([&run, ls] {
     run = [ls] {

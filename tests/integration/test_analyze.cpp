@@ -7,6 +7,7 @@
 // checks the machinery and the truth of boxes and levels, not accuracy).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -82,7 +83,7 @@ Pipeline& pipeline() {
 TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
-  for (const char* name : {"aggregator.json", "aggregator_spec.json", "metrics.json", "records.jsonl"})
+  for (const char* name : {"aggregator.json", "aggregator_spec.json", "metrics.json", "records.jsonl", "out_of_fold.csv"})
     EXPECT_TRUE(std::filesystem::exists(p.tmp / "agg" / name)) << name;
   const auto m = nlohmann::json::parse(read_file(p.tmp / "agg/metrics.json"));
   for (const char* set : {"heldout_fold", "all_folds"})
@@ -105,6 +106,11 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
   size_t truth_records = 0;
   for (size_t i = 1; i < records.size(); ++i) truth_records += records[i]["truth_label"].get<int>() != 0;
   EXPECT_EQ(truth_records, labelled);
+  // One out-of-fold row per record, with the operating threshold; trained within source by default.
+  const std::string oof = read_file(p.tmp / "agg/out_of_fold.csv");
+  EXPECT_EQ(static_cast<size_t>(std::count(oof.begin(), oof.end(), '\n')), records.size());  // a header each
+  EXPECT_EQ(oof.rfind("case,label,truth_level,fold,target,found,aggregator,max_over_slices,threshold\n", 0), 0u);
+  EXPECT_EQ(m["balance"], "within-source");
   // A second run re-uses the records (the bundle's manifest has gained a classifier and an
   // aggregator since, its detector is the same) and gives the same model and numbers.
   const std::string first_metrics = read_file(p.tmp / "agg/metrics.json");

@@ -76,12 +76,22 @@ TEST(LesionsCli, SameSeedSameBytesAndOnlyPaintedBodiesArePathological) {
                                 " --out " + (tmp / "pictures").string());
   ASSERT_EQ(render.exit_code, 0) << render.err;
   EXPECT_EQ(files_under(tmp / "pictures").size(), lesions.size() - 1);
+
+  // A subset of cases paints each of them exactly as the whole run did (per-case seeds).
+  const std::string two = "phantom_001,phantom_003";
+  ASSERT_EQ(run_cli(base + " --out " + (tmp / "d").string() + " --seed 3 --cases " + two).exit_code, 0);
+  EXPECT_EQ(files_under(tmp / "d" / "cases"), (std::vector<std::filesystem::path>{
+                                                  "phantom_001/image.nii.gz", "phantom_001/vertebrae.nii.gz",
+                                                  "phantom_003/image.nii.gz", "phantom_003/vertebrae.nii.gz"}));
+  for (const char* f : {"cases/phantom_001/image.nii.gz", "cases/phantom_003/vertebrae.nii.gz"})
+    EXPECT_EQ(read_file(tmp / "d" / f), read_file(tmp / "a" / f)) << f;
 }
 
 TEST(LesionsCli, BadOptionsExitWithOneLine) {
   TempDir tmp;
   spinescan::write_phantom_dataset(tmp / "src", 1, 2, spinescan::testing::small_phantom_options(), false);
-  for (const std::string& bad : {std::string("--family c"), std::string("--findings gout"), std::string("--fraction 0")}) {
+  for (const std::string& bad :
+       {std::string("--family c"), std::string("--findings gout"), std::string("--fraction 0"), std::string("--cases phantom_9")}) {
     const Result r = run_cli("synth lesions --data " + (tmp / "src").string() + " --out " + (tmp / "x").string() + " " + bad);
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;

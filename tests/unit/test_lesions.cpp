@@ -171,3 +171,29 @@ TEST(Lesions, ACasePaintsEachBodyAtMostOnce) {
   bad.findings = {"gout"};
   EXPECT_THROW(bad.validate(), ConfigError);
 }
+
+TEST(Lesions, VisibleSlicesAreWhereThePaintingChangedTheBody) {
+  Scene s = scene(4);
+  const int body = s.bodies[2];
+  const Extent e = extent_of(s.labels, {body});
+  const Volume<float> before = s.image;
+  // Nothing changed: no slice shows anything.
+  EXPECT_TRUE(lesion_visible_slices(before, s.image, s.labels, s.labels, {body}).empty());
+  // A 6 x 6 voxel patch on two middle slices of the body, and a faint speck (under a quarter
+  // of the largest change) on a third: only the two patch slices show the lesion.
+  const int c = (e.c0 + e.c1) / 2, r = (e.r0 + e.r1) / 2, mid = (e.s0 + e.s1) / 2;
+  for (int sl : {mid, mid + 1})
+    for (int dr = 0; dr < 6; ++dr)
+      for (int dc = 0; dc < 6; ++dc) s.image.at(c + dc, r + dr, sl) += 100.0f;
+  for (int dc = 0; dc < 6; ++dc) s.image.at(c + dc, r, mid - 2) += 10.0f;
+  EXPECT_EQ(lesion_visible_slices(before, s.image, s.labels, s.labels, {body}), (std::vector<int>{mid, mid + 1}));
+  // A painted metastasis shows on some of its body's slices, never outside them.
+  Scene m = scene(4);
+  const Volume<float> clean = m.image;
+  Rng rng(9);
+  paint_lesion(m.image, m.labels, "metastasis", body, 'a', false, rng);
+  const auto shown = lesion_visible_slices(clean, m.image, m.labels, m.labels, {body});
+  ASSERT_FALSE(shown.empty());
+  EXPECT_GE(shown.front(), e.s0);
+  EXPECT_LE(shown.back(), e.s1);
+}

@@ -140,3 +140,20 @@ TEST(WithinSourceWeights, EverySourceShowsTheLabelAtThePooledRate) {
   EXPECT_EQ(single, std::vector<std::string>{"c"});
   EXPECT_THROW(spinescan::classify::within_source_weights({2}, {"a"}), spinescan::Error);
 }
+
+TEST(SampleDrawer, NeverDrawsASliceItsPaintedLesionLeftUnchanged) {
+  // Site a's pathological body 1 shows its lesion on slices 2 and 3 only: slices 0 and 1 are
+  // not drawn, though the body (and its other slices) is.
+  ClassifierData d = two_sites();
+  d.samples[0].lesion_visible = false;
+  d.samples[1].lesion_visible = false;
+  for (Balance b : {Balance::kClass, Balance::kWithinSource}) {
+    const SampleDrawer drawer(d, b);
+    Rng rng(5);
+    std::map<size_t, int> drawn;
+    for (int i = 0; i < 3000; ++i) ++drawn[drawer.draw(rng)];
+    EXPECT_EQ(drawn.count(0), 0u);
+    EXPECT_EQ(drawn.count(1), 0u);
+    EXPECT_GT(drawn[2], 0) << "the body's visible slice is drawn";
+  }
+}

@@ -1,11 +1,13 @@
 #include "spinescan/classify/samples.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
 
 #include "spinescan/core/errors.h"
 #include "spinescan/data/boxes.h"
+#include "spinescan/data/lesions.h"
 #include "spinescan/detect/slice_data.h"
 #include "spinescan/eval/classification_metrics.h"
 #include "spinescan/io/orientation.h"
@@ -19,6 +21,7 @@ ClassifierData load_classifier_data(const Dataset& d, const std::vector<std::str
   if (names.empty())
     for (const auto& c : d.cases) names.push_back(c.name);
   ClassifierData out;
+  const auto painted = read_lesion_index(d.root);  // empty unless `synth lesions` wrote the dataset
   for (size_t ci = 0; ci < names.size(); ++ci) {
     const CaseEntry& entry = d.case_named(names[ci]);
     const LoadedStudy study = load_study(entry.image);
@@ -49,6 +52,9 @@ ClassifierData load_classifier_data(const Dataset& d, const std::vector<std::str
         SPINESCAN_CHECK_AS(row != rows.end(), DataError, entry.labels.string(), ": label ", b.label, " has no row in vertebrae.csv");
         s.level = row->second->level;
         if (row->second->pathological) s.target = *row->second->pathological ? 1 : 0;
+        const auto lesion = painted.find({c.name, b.label});
+        if (lesion != painted.end() && !lesion->second.visible_slices.empty())
+          s.lesion_visible = std::binary_search(lesion->second.visible_slices.begin(), lesion->second.visible_slices.end(), s.slice);
         out.samples.push_back(s);
       }
     out.cases.push_back(std::move(c));
@@ -148,7 +154,7 @@ SampleDrawer::SampleDrawer(const ClassifierData& data, Balance balance) {
   std::map<std::string, std::map<std::pair<int, int>, std::vector<size_t>>> by_source;
   for (size_t i = 0; i < data.samples.size(); ++i) {
     const CropSample& s = data.samples[i];
-    if (s.target < 0) continue;
+    if (s.target < 0 || (s.target == 1 && !s.lesion_visible)) continue;
     by_source[case_source(data.cases[static_cast<size_t>(s.case_index)].name)][{s.case_index, s.label}].push_back(i);
   }
   if (balance == Balance::kClass) groups_.emplace_back();

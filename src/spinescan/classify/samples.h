@@ -38,6 +38,10 @@ struct CropSample {
   std::string level;
   CropBox box;
   int target = -1;     // 1 pathological, 0 healthy, -1 unknown (never trained on or scored)
+  // False on a slice of a painted body that its lesion left unchanged (a focal metastasis
+  // shows on a few of a body's slices): the body is pathological, but that crop shows nothing
+  // to learn from, so it is not drawn for training. Scoring still sees every slice.
+  bool lesion_visible = true;
   double area_fraction = 0;  // body area on this slice / its largest sagittal area
 };
 

@@ -760,6 +760,33 @@ void write_like_source(const Volume<float>& image, const std::string& pixel_type
 
 }  // namespace
 
+std::vector<int> lesion_visible_slices(const Volume<float>& before, const Volume<float>& after, const Volume<uint16_t>& labels_before,
+                                const Volume<uint16_t>& labels_after, const std::vector<int>& body_labels) {
+  auto in_bodies = [&](size_t i) {
+    for (int l : body_labels)
+      if (labels_before.voxels[i] == l || labels_after.voxels[i] == l) return true;
+    return false;
+  };
+  float largest = 0;
+  for (size_t i = 0; i < before.voxels.size(); ++i)
+    if (in_bodies(i)) largest = std::max(largest, std::abs(after.voxels[i] - before.voxels[i]));
+  std::vector<int> out;
+  if (largest <= 0) return out;
+  for (int64_t s = 0; s < before.size[2]; ++s) {
+    int64_t body = 0, changed = 0;
+    for (int64_t r = 0; r < before.size[1]; ++r)
+      for (int64_t c = 0; c < before.size[0]; ++c) {
+        const size_t i = static_cast<size_t>(&before.at(c, r, s) - before.voxels.data());
+        if (!in_bodies(i)) continue;
+        ++body;
+        changed += std::abs(after.voxels[i] - before.voxels[i]) >= 0.25f * largest;
+      }
+    if (body > 0 && changed >= std::max<int64_t>(4, static_cast<int64_t>(0.02 * static_cast<double>(body))))
+      out.push_back(static_cast<int>(s));
+  }
+  return out;
+}
+
 LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& out, uint64_t seed,
                                           const LesionOptions& options, bool overwrite,
                                           const std::function<void(size_t, size_t)>& on_case) {
@@ -768,11 +795,20 @@ LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& 
   StagedDirectory staged(out, overwrite);
   LesionDatasetSummary summary;
   std::string csv = csv_line({"case", "label", "level", "pathological", "findings", "source_note"});
-  std::string lesions_csv = csv_line({"case", "labels", "finding", "family", "subtle", "contrast", "size_mm", "detail"});
+  std::string lesions_csv =
+      csv_line({"case", "labels", "finding", "family", "subtle", "contrast", "size_mm", "detail", "visible_slices"});
   nlohmann::json cases = nlohmann::json::array();
   std::map<std::string, size_t> per_finding;
+  std::vector<CaseEntry> chosen;
+  for (const auto& entry : source.cases)
+    if (options.cases.empty() || std::find(options.cases.begin(), options.cases.end(), entry.name) != options.cases.end())
+      chosen.push_back(entry);
+  for (const auto& name : options.cases) {
+    const bool known = std::any_of(source.cases.begin(), source.cases.end(), [&](const CaseEntry& e) { return e.name == name; });
+    SPINESCAN_CHECK_AS(known, ConfigError, "--cases: no case '", name, "' in ", data.string());
+  }
   size_t done = 0;
-  for (const auto& entry : source.cases) {
+  for (const auto& entry : chosen) {
     StudyInfo info, label_info;
     const Volume<float> native = read_volume(entry.image, &info);
     const Volume<uint16_t> native_labels = read_label_volume(entry.labels, &label_info);
@@ -787,6 +823,8 @@ LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& 
     for (const auto& row : rows)
       if (row.source_note.find("partial") == std::string::npos && counts[row.label] >= 500) eligible.push_back(row.label);
     const uint64_t case_seed = Rng::derived(seed, name_hash(entry.name)).next();
+    const Volume<float> image_before = image;
+    const Volume<uint16_t> labels_before = labels;
     const auto lesions = paint_case(image, labels, eligible, case_seed, options);
 
     const fs::path dir = staged.path() / "cases" / entry.name;
@@ -806,7 +844,8 @@ LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& 
       for (int label : l.labels) painted[label] = &l;
       ++per_finding[l.finding];
       lesions_csv += csv_line({entry.name, join_labels(l.labels), l.finding, std::string(1, l.family), l.subtle ? "1" : "0",
-                               fmt(l.contrast, 3), fmt(l.size_mm, 1), l.detail});
+                               fmt(l.contrast, 3), fmt(l.size_mm, 1), l.detail,
+                               join_labels(lesion_visible_slices(image_before, image, labels_before, labels, l.labels))});
       summary.lesions.emplace_back(entry.name, l);
     }
     if (moved_labels) {
@@ -853,7 +892,7 @@ LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& 
     case_entry["lesions"] = lesions.size();
     cases.push_back(case_entry);
     ++summary.cases;
-    if (on_case) on_case(++done, source.cases.size());
+    if (on_case) on_case(++done, chosen.size());
   }
   nlohmann::json manifest = source.manifest;
   const std::string source_name = manifest.value("name", data.filename().string());
@@ -870,6 +909,7 @@ LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& 
                          {"findings", options.findings},
                          {"subtle_fraction", options.subtle_fraction},
                          {"source_labels", options.source_labels},
+                         {"cases", options.cases.empty() ? nlohmann::json("all") : nlohmann::json(options.cases)},
                          {"lesions_by_finding", per_finding},
                          {"lesions_csv", "lesions.csv: one row per lesion with its drawn parameters"},
                          {"models", "docs/lesions.md"}};
@@ -897,7 +937,8 @@ std::vector<CsvRow> read_lesions_csv(const fs::path& index) {
   return rows;
 }
 
-std::vector<int> parse_labels(const std::string& field, const fs::path& index) {
+// A ';'-separated list of integers of at least min_value (labels from 1, slices from 0).
+std::vector<int> parse_labels(const std::string& field, const fs::path& index, int min_value = 1) {
   std::vector<int> out;
   std::string item;
   for (size_t i = 0; i <= field.size(); ++i) {
@@ -912,7 +953,7 @@ std::vector<int> parse_labels(const std::string& field, const fs::path& index) {
     } catch (const std::exception&) {
       used = 0;
     }
-    SPINESCAN_CHECK(used == item.size() && !item.empty() && value > 0, index.string(), ": bad label list '", field, "'");
+    SPINESCAN_CHECK(used == item.size() && !item.empty() && value >= min_value, index.string(), ": bad list '", field, "'");
     out.push_back(value);
     item.clear();
   }
@@ -931,6 +972,10 @@ std::map<std::pair<std::string, int>, PaintedBody> read_lesion_index(const fs::p
     b.finding = rows[i][2];
     b.family = rows[i][3].empty() ? '?' : rows[i][3][0];
     b.subtle = rows[i][4] == "1";
+    if (rows[i].size() > 8 && !rows[i][8].empty()) {  // older indexes have no visible_slices column
+      b.visible_slices = parse_labels(rows[i][8], index, 0);
+      std::sort(b.visible_slices.begin(), b.visible_slices.end());
+    }
     for (int label : parse_labels(rows[i][1], index)) out[{rows[i][0], label}] = b;
   }
   return out;

@@ -42,6 +42,9 @@ struct LesionOptions {
   // real findings that are not the painted ones neither train nor score; 0 stays 0),
   // "keep" (source labels unchanged), "healthy" (every unpainted body 0).
   std::string source_labels = "unknown";
+  // Only these cases are painted and written (empty: every case). A case paints the same
+  // whichever others are chosen: its seed comes from the run's seed and its own name.
+  std::vector<std::string> cases;
   void validate() const;
 };
 
@@ -66,6 +69,16 @@ PaintedLesion paint_lesion(Volume<float>& canonical_image, Volume<uint16_t>& can
 std::vector<PaintedLesion> paint_case(Volume<float>& canonical_image, Volume<uint16_t>& canonical_labels,
                                       const std::vector<int>& eligible, uint64_t seed, const LesionOptions& options);
 
+// The canonical slices on which painting visibly changed the bodies `body_labels` (what
+// lesions.csv's visible_slices holds, and what the classifier trains on): a voxel of the
+// bodies, before or after painting (so a fracture's lost height counts), that changed by at
+// least a quarter of the largest change, on at least 2 % of the bodies' voxels on that slice
+// and at least 4 voxels. Relative to the lesion's own largest change, so a faint lesion is
+// located as well as a bright one. Ascending; empty when nothing changed.
+std::vector<int> lesion_visible_slices(const Volume<float>& before, const Volume<float>& after,
+                                       const Volume<uint16_t>& labels_before, const Volume<uint16_t>& labels_after,
+                                       const std::vector<int>& body_labels);
+
 struct LesionDatasetSummary {
   size_t cases = 0, bodies = 0, painted_bodies = 0;
   std::vector<std::pair<std::string, PaintedLesion>> lesions;  // (case, lesion)
@@ -86,6 +99,7 @@ struct PaintedBody {
   std::string finding;
   char family = 'a';
   bool subtle = false;
+  std::vector<int> visible_slices;  // canonical slices where the lesion shows, ascending; empty = every slice
 };
 // (case, label) -> lesion, from <root>/lesions.csv; empty when the dataset has none.
 // Throws DataError on a malformed file.

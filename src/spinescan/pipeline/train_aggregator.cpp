@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include "spinescan/aggregate/features.h"
 #include "spinescan/aggregate/levels.h"
@@ -16,6 +17,7 @@
 #include "spinescan/core/logging.h"
 #include "spinescan/core/manifest.h"
 #include "spinescan/core/version.h"
+#include "spinescan/data/csv.h"
 #include "spinescan/data/splits.h"
 #include "spinescan/eval/classification_metrics.h"
 #include "spinescan/pipeline/end_to_end.h"
@@ -243,6 +245,16 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   write_text_atomically(fs::path(c.out) / "aggregator_spec.json", spec.to_json().dump(2) + "\n");
   const std::string text = metrics.dump(2) + "\n";
   write_text_atomically(fs::path(c.out) / "metrics.json", text);
+  // Every record's out-of-fold scores, for measures the metrics do not hold (the healthy flag
+  // rate on a source's own labels when the training labels were painted, scripts/painted_oof.py).
+  std::ostringstream oof;
+  oof << "case,label,truth_level,fold,target,found,aggregator,max_over_slices,threshold\n";
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    oof << csv_escape(r.case_name) << ',' << r.truth_label << ',' << csv_escape(r.truth_level) << ',' << r.fold << ',' << r.target
+        << ',' << r.found << ',' << aggregated[i] << ',' << r.max_probability << ',' << threshold << '\n';
+  }
+  write_text_atomically(fs::path(c.out) / "out_of_fold.csv", oof.str());
   return text;
 }
 
