@@ -776,7 +776,7 @@ std::vector<int> lesion_visible_slices(const Volume<float>& before, const Volume
     int64_t body = 0, changed = 0;
     for (int64_t r = 0; r < before.size[1]; ++r)
       for (int64_t c = 0; c < before.size[0]; ++c) {
-        const size_t i = static_cast<size_t>(&before.at(c, r, s) - before.voxels.data());
+        const auto i = static_cast<size_t>(before.index(c, r, s));
         if (!in_bodies(i)) continue;
         ++body;
         changed += std::abs(after.voxels[i] - before.voxels[i]) >= 0.25f * largest;
