@@ -333,7 +333,7 @@ TEST(EndToEndMetrics, CalibrationBinsFoundBodiesOfKnownLabel) {
   const std::vector<int> targets = {0, 1, 1, 1, 1, -1};
   for (size_t i = 0; i < records.size(); ++i) records[i].found = true, records[i].target = targets[i];
   records[4].found = false;
-  const auto c = pipeline::calibration(records, scores);
+  const auto c = pipeline::calibration_json(pipeline::calibration_bins(records, scores));
   EXPECT_EQ(c["n"], 4);
   EXPECT_NEAR(c["ece"].get<double>(), 0.2, 1e-12);
   ASSERT_EQ(c["bins"].size(), 10u);

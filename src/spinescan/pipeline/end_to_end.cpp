@@ -78,16 +78,22 @@ nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, con
           {"p75", quantile(0.75)}};
 }
 
-nlohmann::json calibration(const std::vector<VertebraRecord>& records, const std::vector<double>& scores) {
+std::vector<eval::ReliabilityBin> calibration_bins(const std::vector<VertebraRecord>& records, const std::vector<double>& scores) {
   std::vector<double> p;
   std::vector<int> y;
   for (size_t i = 0; i < records.size(); ++i)
     if (records[i].found && records[i].target >= 0) p.push_back(scores[i]), y.push_back(records[i].target);
-  const auto bins = eval::reliability_bins(p, y);
+  return eval::reliability_bins(p, y);
+}
+
+nlohmann::json calibration_json(const std::vector<eval::ReliabilityBin>& bins) {
   nlohmann::json rows = nlohmann::json::array();
-  for (const auto& b : bins)
+  int64_t n = 0;
+  for (const auto& b : bins) {
     rows.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count}, {"mean_predicted", b.mean_predicted}, {"observed", b.observed}});
-  return {{"n", p.size()}, {"ece", eval::expected_calibration_error(bins)}, {"bins", rows}};
+    n += b.count;
+  }
+  return {{"n", n}, {"ece", eval::expected_calibration_error(bins)}, {"bins", rows}};
 }
 
 nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "spinescan/data/lesions.h"
+#include "spinescan/eval/classification_metrics.h"
 #include "spinescan/pipeline/truth.h"
 
 namespace spinescan::pipeline {
@@ -36,10 +37,11 @@ nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, cons
                                 const std::map<std::pair<std::string, int>, PaintedBody>& lesions);
 
 // Does the reported probability mean what it says? Over the vertebrae of known label that a
-// track found (a missed body has no reported probability), ten equal-width bins:
+// track found (a missed body has no reported probability), ten equal-width bins; as JSON
 // {n, ece, bins: [{lo, hi, count, mean_predicted, observed}]}. With fewer than ~200
 // vertebrae a bin holds a handful and the ECE carries several hundredths of noise.
-nlohmann::json calibration(const std::vector<VertebraRecord>& records, const std::vector<double>& scores);
+std::vector<eval::ReliabilityBin> calibration_bins(const std::vector<VertebraRecord>& records, const std::vector<double>& scores);
+nlohmann::json calibration_json(const std::vector<eval::ReliabilityBin>& bins);
 
 // Share of found vertebrae matched to a body of known level whose level was named right;
 // {accuracy, n, cases_all_right, cases}.

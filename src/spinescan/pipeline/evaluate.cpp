@@ -103,7 +103,8 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   }
   const auto lesions = read_lesion_index(dataset.root);
   if (!lesions.empty()) metrics["recall_by_lesion"] = recall_by_lesion(records, final_p, threshold, lesions);
-  metrics["calibration"] = calibration(records, final_p);
+  const auto reliability = calibration_bins(records, final_p);
+  metrics["calibration"] = calibration_json(reliability);
   metrics["refused"] = refused;
   metrics["column_by_case"] = columns;
 
@@ -129,11 +130,8 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   metrics["per_case"] = case_rows;
   write_text_atomically(fs::path(c.out) / "vertebrae.csv", v.str());
   write_text_atomically(fs::path(c.out) / "cases.csv", cs.str());
-  std::vector<eval::ReliabilityBin> bins;
-  for (const auto& b : metrics["calibration"]["bins"])
-    bins.push_back({b["lo"].get<double>(), b["hi"].get<double>(), b["mean_predicted"].get<double>(), b["observed"].get<double>(),
-                    b["count"].get<int64_t>()});
-  write_text_atomically(fs::path(c.out) / "calibration.svg", eval::reliability_svg(bins, "Reliability per vertebra, end to end"));
+  write_text_atomically(fs::path(c.out) / "calibration.svg",
+                        eval::reliability_svg(reliability, "Reliability per vertebra, end to end"));
   const std::string text = metrics.dump(2) + "\n";
   write_text_atomically(fs::path(c.out) / "metrics.json", text);
   return text;

@@ -85,15 +85,16 @@ struct Rows {
   std::vector<float> w;  // empty: every row 1
 };
 // within_source: weights from classify::within_source_weights, so the trees cannot learn a
-// scanner from features such as slice count or absolute intensity.
+// scanner from features such as slice count or absolute intensity; the sources it could not
+// balance (one class only) go to *single_class_sources when given.
 Rows training_rows(const std::vector<VertebraRecord>& records, const std::function<bool(const VertebraRecord&)>& use,
-                   bool within_source) {
+                   bool within_source, std::vector<std::string>* single_class_sources = nullptr) {
   Rows rows;
   std::vector<std::string> sources;
   for (const auto& r : records)
     if (r.found && r.target >= 0 && use(r))
       rows.x.push_back(r.features), rows.y.push_back(r.target), sources.push_back(classify::case_source(r.case_name));
-  if (within_source) rows.w = classify::within_source_weights(rows.y, sources);
+  if (within_source) rows.w = classify::within_source_weights(rows.y, sources, single_class_sources);
   return rows;
 }
 
@@ -139,15 +140,12 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
 
   aggregate::BoosterParams booster = c.booster;
   if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints();
-  if (within_source) {
-    std::vector<int> y;
-    std::vector<std::string> sources, single;
-    for (const auto& r : records)
-      if (r.found && r.target >= 0 && r.fold != c.fold) y.push_back(r.target), sources.push_back(classify::case_source(r.case_name));
-    classify::within_source_weights(y, sources, &single);
-    for (const auto& s : single)
-      log_warning("source " + s + " holds one class only: its rows keep weight 1, and its scanner can still be learnt");
-  }
+  std::vector<std::string> single_class_sources;
+  const Rows all_train =
+      training_rows(records, [&](const VertebraRecord& r) { return r.fold != c.fold; }, within_source, &single_class_sources);
+  SPINESCAN_CHECK(!all_train.y.empty(), "no labelled vertebrae in the training folds");
+  for (const auto& s : single_class_sources)
+    log_warning("source " + s + " holds one class only: its rows keep weight 1, and its scanner can still be learnt");
 
   // Inner cross-validation over the training folds: out-of-fold aggregator scores for
   // the threshold and for the numbers; then the final model on all training folds.
@@ -160,8 +158,6 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
     SPINESCAN_CHECK(!rows.y.empty(), "no labelled vertebrae to train the aggregator for fold ", j);
     predict_found(aggregate::Booster::train(rows.x, rows.y, booster, rows.w), records, in_fold(j), &aggregated);
   }
-  const Rows all_train = training_rows(records, [&](const VertebraRecord& r) { return r.fold != c.fold; }, within_source);
-  SPINESCAN_CHECK(!all_train.y.empty(), "no labelled vertebrae in the training folds");
   aggregate::Booster final_model = aggregate::Booster::train(all_train.x, all_train.y, booster, all_train.w);
   predict_found(final_model, records, in_fold(c.fold), &aggregated);
 
