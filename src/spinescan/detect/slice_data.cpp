@@ -1,5 +1,6 @@
 #include "spinescan/detect/slice_data.h"
 
+#include <algorithm>
 #include <map>
 
 #include "spinescan/core/errors.h"
@@ -25,6 +26,22 @@ CanvasSlice make_canvas_slice(const Volume<float>& v, int slice, const CanvasOpt
   return s;
 }
 
+namespace {
+
+float volume_gain(const Volume<float>& per_slice, const Volume<float>& per_volume, int slice) {
+  const int64_t n = per_slice.size[0] * per_slice.size[1];
+  double sum_slice = 0, sum_volume = 0;
+  for (int64_t i = slice * n; i < (slice + 1) * n; ++i) {
+    sum_slice += per_slice.voxels[static_cast<size_t>(i)];
+    sum_volume += per_volume.voxels[static_cast<size_t>(i)];
+  }
+  if (sum_slice <= 0) return 1;
+  // A blank slice scaled on its own can be amplified arbitrarily: bound the ratio.
+  return static_cast<float>(std::clamp(sum_volume / sum_slice, 0.25, 4.0));
+}
+
+}  // namespace
+
 std::vector<CanvasSlice> load_canvas_slices(const Dataset& d, const std::vector<std::string>& cases,
                                             const SliceDataOptions& o, const std::function<void(size_t, size_t)>& on_case) {
   std::vector<CanvasSlice> out;
@@ -33,6 +50,7 @@ std::vector<CanvasSlice> load_canvas_slices(const Dataset& d, const std::vector<
     const CaseEntry& c = d.case_named(name);
     const LoadedStudy study = load_study(c.image);
     const Volume<float> normalized = normalize_for_detector(study.canonical);
+    const Volume<float> per_volume = normalize_intensity(study.canonical);
     const Volume<uint16_t> labels = to_canonical(read_label_volume(c.labels));
     SPINESCAN_CHECK(labels.size == normalized.size, c.labels.string(), ": label volume not on the image grid");
     std::map<int, bool> pathological;
@@ -44,6 +62,7 @@ std::vector<CanvasSlice> load_canvas_slices(const Dataset& d, const std::vector<
       if (boxes[static_cast<size_t>(k)].empty() && !o.include_empty_slices) continue;
       CanvasSlice s = make_canvas_slice(normalized, k, o.canvas);
       s.case_name = name;
+      s.volume_gain = volume_gain(normalized, per_volume, k);
       s.labels = labels_to_canvas(labels.voxels.data() + static_cast<int64_t>(k) * cols * rows, cols, rows, s.geometry,
                                   o.canvas.size);
       for (const auto& b : boxes[static_cast<size_t>(k)]) {

@@ -23,6 +23,9 @@ struct CanvasSlice {
   std::vector<uint8_t> labels;      // size x size, body label (nearest), 0 = none
   std::vector<eval::GroundTruth> truth;  // exact boxes in canvas pixels
   std::vector<int> truth_labels;    // body label of each truth box
+  // Mean intensity of this slice normalised with its whole volume over its mean normalised on
+  // its own: augmentation multiplies by a power of it to show the detector per-volume scaling.
+  float volume_gain = 1;
 };
 
 struct SliceDataOptions {

@@ -18,6 +18,7 @@
 #include "spinescan/core/version.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/data/splits.h"
+#include "spinescan/detect/augment.h"
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/detect/slice_data.h"
@@ -93,76 +94,6 @@ std::vector<size_t> draw_epoch(const std::vector<CanvasSlice>& slices, int count
   return out;
 }
 
-struct Batch {
-  torch::Tensor images;  // [B, 1, S, S]
-  std::vector<torch::Tensor> boxes, labels;
-};
-
-// Geometric (scale, rotation, shift: no left-right or anterior-posterior flip, which would
-// make anatomy implausible) and intensity (contrast, gamma, bias field, noise) augmentation.
-Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_t>& pick, int size, double strength,
-                 int64_t min_area_px, Rng& rng) {
-  const int64_t b = static_cast<int64_t>(pick.size());
-  auto images = torch::empty({b, 1, size, size});
-  auto labels = torch::empty({b, 1, size, size});
-  for (int64_t i = 0; i < b; ++i) {
-    const auto& s = slices[pick[static_cast<size_t>(i)]];
-    std::memcpy(images[i].data_ptr<float>(), s.image.data(), sizeof(float) * size * size);
-    auto l = labels[i][0];
-    auto acc = l.accessor<float, 2>();
-    for (int y = 0; y < size; ++y)
-      for (int x = 0; x < size; ++x) acc[y][x] = s.labels[static_cast<size_t>(y) * size + x];
-  }
-  if (strength > 0) {
-    auto theta = torch::zeros({b, 2, 3});
-    auto bias = torch::empty({b, 1, size, size});
-    const auto coords = torch::linspace(-1, 1, size);
-    const auto yy = coords.view({size, 1}).expand({size, size}), xx = coords.view({1, size}).expand({size, size});
-    std::vector<double> gamma(b), gain(b), offset(b), noise(b);
-    for (int64_t i = 0; i < b; ++i) {
-      const double scale = std::exp(rng.uniform(-0.18, 0.18) * strength);  // ~0.84..1.2
-      const double angle = rng.uniform(-8, 8) * strength * M_PI / 180;
-      const double tx = rng.uniform(-0.1, 0.1) * strength, ty = rng.uniform(-0.1, 0.1) * strength;
-      // affine_grid maps output to input coordinates: zooming in by `scale` reads a smaller area.
-      theta[i][0][0] = std::cos(angle) / scale;
-      theta[i][0][1] = -std::sin(angle) / scale;
-      theta[i][1][0] = std::sin(angle) / scale;
-      theta[i][1][1] = std::cos(angle) / scale;
-      theta[i][0][2] = tx;
-      theta[i][1][2] = ty;
-      gamma[i] = std::exp(rng.uniform(-0.35, 0.35) * strength);
-      gain[i] = 1 + rng.uniform(-0.15, 0.15) * strength;
-      offset[i] = rng.uniform(-0.06, 0.06) * strength;
-      noise[i] = rng.uniform(0, 0.04) * strength;
-      const double bx = rng.uniform(-0.2, 0.2) * strength, by = rng.uniform(-0.2, 0.2) * strength,
-                   bxy = rng.uniform(-0.1, 0.1) * strength;
-      bias[i][0] = torch::exp(bx * xx + by * yy + bxy * xx * yy);
-    }
-    const auto grid = F::affine_grid(theta, {b, 1, size, size}, false);
-    images = F::grid_sample(images, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
-    labels = F::grid_sample(labels, grid, F::GridSampleFuncOptions().mode(torch::kNearest).padding_mode(torch::kZeros).align_corners(false));
-    images = images.clamp(0, 1);
-    for (int64_t i = 0; i < b; ++i) {
-      auto im = images[i];
-      im.pow_(gamma[i]).mul_(gain[i]).add_(offset[i]).mul_(bias[i]);
-      // Noise from torch's generator, seeded per batch from our Rng for repeatability.
-      torch::manual_seed(rng.next() & 0x7FFFFFFFFFFFULL);
-      im.add_(torch::randn_like(im) * noise[i]);
-    }
-  }
-  Batch out;
-  out.images = images;
-  const auto label_bytes = labels.to(torch::kUInt8).contiguous();
-  for (int64_t i = 0; i < b; ++i) {
-    const auto boxes = boxes_from_label_map(label_bytes[i][0].data_ptr<uint8_t>(), size, min_area_px);
-    std::vector<float> flat;
-    for (const auto& bx : boxes) flat.insert(flat.end(), {float(bx.x1), float(bx.y1), float(bx.x2), float(bx.y2)});
-    out.boxes.push_back(torch::tensor(flat).view({-1, 4}));
-    out.labels.push_back(torch::zeros({static_cast<int64_t>(boxes.size())}, torch::kLong));
-  }
-  return out;
-}
-
 eval::DetectionSummary validate(RetinaNet& net, const std::vector<CanvasSlice>& slices, int size, double score,
                                 const torch::Device& device) {
   net->eval();
@@ -210,6 +141,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   fs::create_directories(run);
   nlohmann::json config = config_json(c);
   config["model"] = model_options(c).to_json();
+  config["augment_ranges"] = to_json(AugmentRanges{});
   config["train_cases"] = train_cases;
   config["inner_val_cases"] = inner_val;
   config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
@@ -250,6 +182,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   const int steps_per_epoch = c.samples_per_epoch / c.batch;
   const int64_t total_steps = static_cast<int64_t>(steps_per_epoch) * c.epochs;
   const int64_t min_area_px = static_cast<int64_t>(std::ceil(data_options.min_body_area_mm2 / (c.pixel_mm * c.pixel_mm)));
+  const AugmentRanges ranges;
   auto previous_handler = std::signal(SIGINT, on_interrupt);
   g_interrupted = false;
   DetectorTrainResult result;
@@ -267,7 +200,9 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
     for (int s = 0; s < steps_per_epoch && !g_interrupted; ++s) {
       if (c.max_steps > 0 && state.step >= c.max_steps) break;
       const std::vector<size_t> pick(order.begin() + s * c.batch, order.begin() + (s + 1) * c.batch);
-      Batch batch = make_batch(train_slices, pick, c.canvas_size, c.augment, min_area_px, rng);
+      std::vector<SliceAugmentation> augmentations;
+      for (size_t k = 0; k < pick.size(); ++k) augmentations.push_back(draw_augmentation(ranges, c.augment, c.canvas_size, rng));
+      Batch batch = make_batch(train_slices, pick, augmentations, c.canvas_size, min_area_px);
       // Linear warm-up, then cosine decay to 1 % of the peak rate.
       const double progress_frac = static_cast<double>(state.step) / std::max<int64_t>(1, total_steps);
       double lr = c.lr * (0.01 + 0.99 * 0.5 * (1 + std::cos(M_PI * std::min(1.0, progress_frac))));
