@@ -52,11 +52,12 @@ void register_model(CLI::App& app, Runner& run) {
   CLI::App* add_agg = cmd->add_subcommand("add-aggregator", "Put a trained aggregator (boosted trees, level model) into a bundle");
   add_agg->add_option("run", ag->run, "run folder of `spinescan train aggregator`")->required();
   add_agg->add_option("--bundle", ag->bundle, "bundle folder to write into");
-  auto keep_levels = std::make_shared<bool>(false);
-  add_agg->add_flag("--keep-levels", *keep_levels, "keep the bundle's level model (model add-levels) instead of the run's own rule");
-  add_agg->callback([&run, ag, keep_levels] {
-    run = [ag, keep_levels] {
-      const auto bytes = pipeline::add_aggregator_to_bundle(ag->run, ag->bundle, *keep_levels);
+  auto levels_from_run = std::make_shared<bool>(false);
+  add_agg->add_flag("--levels-from-run", *levels_from_run,
+                    "replace the bundle's level model with the run's own rule (by default the bundle's stays)");
+  add_agg->callback([&run, ag, levels_from_run] {
+    run = [ag, levels_from_run] {
+      const auto bytes = pipeline::add_aggregator_to_bundle(ag->run, ag->bundle, *levels_from_run);
       std::cout << "wrote " << ag->bundle << "/aggregator.json (" << bytes / 1024.0 << " KiB) and manifest.json\n";
       return kOk;
     };

@@ -245,24 +245,35 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   EXPECT_EQ(after["aggregator"]["levels"], levels);
   after["aggregator"]["levels"] = before["aggregator"]["levels"];
   EXPECT_EQ(after, before);
-  // A retrained verdict put in with --keep-levels leaves that level model where it is; without
-  // the flag the run's own rule comes back. Done on a second copy: the one above goes on to analyze.
+  // A retrained verdict leaves that level model where it is; --levels-from-run brings the run's
+  // own rule back. Done on a second copy: the one above goes on to analyze.
   {
     const auto kept = p.tmp / "bundle_kept_levels";
     std::filesystem::copy(copy, kept, std::filesystem::copy_options::recursive);
-    const Result keep = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + kept.string() + " --keep-levels");
+    const Result keep = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + kept.string());
     ASSERT_EQ(keep.exit_code, 0) << keep.err;
     EXPECT_EQ(nlohmann::json::parse(read_file(kept / "manifest.json"))["aggregator"]["levels"], levels);
-    const Result replace = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + kept.string());
+    const Result replace =
+        run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + kept.string() + " --levels-from-run");
     ASSERT_EQ(replace.exit_code, 0) << replace.err;
     EXPECT_EQ(nlohmann::json::parse(read_file(kept / "manifest.json"))["aggregator"]["levels"], agg["levels"]);
-    // A bundle with no level model has nothing to keep: a configuration error, not a silent default.
+    // A bundle with no level model has nothing to keep: the run's rule goes in, and it says so.
     const auto bare = p.tmp / "bundle_no_levels";
     std::filesystem::create_directories(bare);
     std::filesystem::copy_file(kept / "detector.pt", bare / "detector.pt");
     std::ofstream(bare / "manifest.json") << nlohmann::json{{"name", "bare"}, {"detector", before["detector"]}}.dump(2);
-    const Result nothing = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + bare.string() + " --keep-levels");
-    EXPECT_EQ(nothing.exit_code, 2) << nothing.err;
+    const Result nothing = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + bare.string());
+    EXPECT_EQ(nothing.exit_code, 0) << nothing.err;
+    EXPECT_NE(nothing.err.find("no level model to keep"), std::string::npos) << nothing.err;
+    EXPECT_EQ(nlohmann::json::parse(read_file(bare / "manifest.json"))["aggregator"]["levels"], agg["levels"]);
+    // A corrupt manifest is an error that leaves it as it was, never a fresh one without the other stages.
+    const auto broken = p.tmp / "bundle_broken_manifest";
+    std::filesystem::create_directories(broken);
+    std::ofstream(broken / "manifest.json") << "{\"detector\": {";
+    const Result corrupt = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + broken.string());
+    EXPECT_EQ(corrupt.exit_code, 1) << corrupt.err;
+    EXPECT_EQ(read_file(broken / "manifest.json"), "{\"detector\": {");
+    EXPECT_FALSE(std::filesystem::exists(broken / "aggregator.json"));
   }
   const Dataset d = load_dataset(p.data);
   const Result analyzed = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " + copy.string() +

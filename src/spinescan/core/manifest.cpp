@@ -14,10 +14,11 @@ void write_manifest_section(const fs::path& folder, const std::string& section, 
   fs::create_directories(folder);
   nlohmann::json manifest = nlohmann::json::object();
   const fs::path path = folder / "manifest.json";
+  // A manifest that cannot be read is an error, never replaced: replacing it would drop the
+  // other stages' sections (and with them the bundle's provenance) without a word.
   if (fs::exists(path)) {
-    std::ifstream in(path);
-    manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!manifest.is_object()) manifest = nlohmann::json::object();
+    manifest = read_manifest(folder);
+    SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, path.string(), ": not a JSON object; fix or remove it");
   }
   manifest[section] = value;
   write_text_atomically(path, manifest.dump(2) + "\n");

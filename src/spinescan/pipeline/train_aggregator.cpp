@@ -254,16 +254,20 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   return text;
 }
 
-uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle, bool keep_levels) {
+uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle, bool levels_from_run) {
   const fs::path spec_file = fs::path(run) / "aggregator_spec.json";
   const AggregatorSpec spec = AggregatorSpec::from_json(read_json_file(spec_file, "an aggregator spec"));
   SPINESCAN_CHECK_AS(fs::exists(fs::path(bundle) / "manifest.json"), ConfigError, bundle, ": not a model bundle (no manifest.json)");
   nlohmann::json section = spec.to_json();
-  if (keep_levels) {
-    const nlohmann::json manifest = read_manifest(bundle);
-    SPINESCAN_CHECK_AS(manifest.contains("aggregator") && manifest["aggregator"].contains("levels"), ConfigError, bundle,
-                       ": --keep-levels, but the bundle has no level model to keep");
+  // A retrained verdict must not silently change how levels are named: the bundle's level
+  // model stays unless the caller asks for the run's own rule, or the bundle has none.
+  const nlohmann::json manifest = read_manifest(bundle);
+  const bool bundle_has_levels = manifest.contains("aggregator") && manifest["aggregator"].is_object() &&
+                                 manifest["aggregator"].contains("levels");
+  if (!levels_from_run && bundle_has_levels) {
     section["levels"] = manifest["aggregator"]["levels"];
+  } else if (!levels_from_run) {
+    log_info(bundle + ": no level model to keep; the run's own level rule goes in");
   }
   const aggregate::Booster model = aggregate::Booster::load(fs::path(run) / spec.model_file);
   model.save(fs::path(bundle) / spec.model_file);

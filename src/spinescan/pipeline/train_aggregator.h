@@ -48,8 +48,9 @@ struct AggregatorTrainConfig {
 std::string train_aggregator(const AggregatorTrainConfig& config);
 
 // Adds a trained aggregator (run folder of train_aggregator) to a bundle; returns the model file's size.
-// keep_levels: the bundle's level model (from `model add-levels`) stays, instead of the run's
-// own rule; a retrained pathology verdict does not change how levels are named.
-uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle, bool keep_levels = false);
+// The bundle's level model (from `model add-levels`) stays: a retrained pathology verdict does
+// not change how levels are named. levels_from_run (or a bundle without one) puts the run's
+// own level rule in instead.
+uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle, bool levels_from_run = false);
 
 }  // namespace spinescan::pipeline
