@@ -68,7 +68,7 @@ void register_dataset(CLI::App& app, Runner& run) {
         positive.push_back(d.has_pathological(c.name));
       }
       std::vector<std::string> sources;
-      for (const auto& name : names) sources.push_back(classify::case_source(name));
+      for (const auto& name : names) sources.push_back(case_source(name));
       const Splits s = split_args->by_source ? make_source_splits(names, sources)
                                              : make_splits(names, positive, split_args->folds, split_args->seed);
       write_text_atomically(split_args->out, s.to_json().dump(2) + "\n");

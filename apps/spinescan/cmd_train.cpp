@@ -38,6 +38,9 @@ void register_train(CLI::App& app, Runner& run) {
   det->add_option("--pixel-mm", c->pixel_mm, "canvas pixel size in mm");
   det->add_option("--box-loss", c->box_loss, "smooth_l1, l1 or giou");
   det->add_option("--augment", c->augment, "augmentation strength (0 = none)");
+  det->add_option("--augment-preset", c->augment_preset,
+                  "scanner (other scanners and protocols: blur, low resolution, thick slices, crops, ...) or basic")
+      ->capture_default_str();
   det->add_option("--seed", c->seed, "random seed");
   det->add_option("--device", c->device, "cpu, cuda or auto");
   det->add_flag("--resume", c->resume, "continue the run in --out from its last checkpoint");

@@ -109,6 +109,10 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
     EXPECT_TRUE(metrics["detection"].contains(k)) << k;
   EXPECT_GT(metrics["detection"]["num_bodies"].get<int>(), 0);
   EXPECT_EQ(metrics["per_case"].size(), metrics["cases"].size());
+  // Per source: the phantom cases are one source, so its summary is the pooled one.
+  ASSERT_EQ(metrics["per_source"].size(), 1u) << metrics["per_source"].dump();
+  ASSERT_TRUE(metrics["per_source"].contains("phantom")) << metrics["per_source"].dump();
+  EXPECT_EQ(metrics["per_source"]["phantom"], metrics["detection"]);
   EXPECT_EQ(nlohmann::json::parse(read_file(f.tmp / "eval/metrics.json")), metrics);
   int pngs = 0;
   for (const auto& p : std::filesystem::directory_iterator(f.tmp / "eval/overlays")) pngs += p.path().extension() == ".png";

@@ -85,7 +85,7 @@ TEST(ClassificationMetrics, PlotsAreSvgWithOneCurvePerSeries) {
 }
 
 TEST(ClassificationMetrics, WithinSourceAucIgnoresTheSiteSignal) {
-  using spinescan::classify::case_source;
+  using spinescan::case_source;
   EXPECT_EQ(case_source("spider_110"), "spider");
   EXPECT_EQ(case_source("vb2_003"), "vb2");
   EXPECT_EQ(case_source("plain"), "plain");

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "spinescan/core/errors.h"
 #include "spinescan/detect/augment.h"
 
 namespace spinescan::detect {
@@ -165,6 +166,29 @@ TEST(DetectorAugment, LowResolutionAndBlurSoftenEdgesButKeepTheBox) {
   EXPECT_LT(edge, 0.8f);  // the sharp edge (0.9 against 0.1) is smeared
   EXPECT_GT(inside, 0.85f);
   EXPECT_NEAR(bright_extent(b, 0.5f)[0], 38, 1.5);
+}
+
+}  // namespace
+}  // namespace spinescan::detect
+
+namespace spinescan::detect {
+namespace {
+
+TEST(DetectorAugment, PresetsNameTheirRangesAndUnknownOnesAreRefused) {
+  const AugmentRanges basic = augment_preset("basic");
+  EXPECT_EQ(basic.max_rotation_deg, 8);
+  Rng rng(5);
+  for (int i = 0; i < 50; ++i) {
+    const auto a = draw_augmentation(basic, 1.0, kSize, rng);
+    EXPECT_FALSE(a.crop);
+    EXPECT_EQ(a.thick_half_slices, 0);
+    EXPECT_EQ(a.blur_sigma_px, 0);
+    EXPECT_EQ(a.downsample_x, 1);
+    EXPECT_EQ(a.volume_scaling, 0);
+    EXPECT_LE(std::abs(a.angle_rad), 8 * M_PI / 180);
+  }
+  EXPECT_EQ(augment_preset("scanner").max_rotation_deg, 15);
+  EXPECT_THROW(augment_preset("strong"), ConfigError);
 }
 
 }  // namespace

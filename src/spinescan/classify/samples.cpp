@@ -93,7 +93,6 @@ std::vector<VertebraScore> aggregate_per_vertebra(const ClassifierData& data, co
   return out;
 }
 
-std::string case_source(const std::string& case_name) { return case_name.substr(0, case_name.find('_')); }
 
 std::vector<float> within_source_weights(const std::vector<int>& labels, const std::vector<std::string>& sources,
                                          std::vector<std::string>* single_class_sources) {

@@ -55,12 +55,6 @@ ClassifierData load_classifier_data(const Dataset& dataset, const std::vector<st
                                     const SampleOptions& options = {},
                                     const std::function<void(size_t done, size_t total)>& on_case = {});
 
-// The source (site, scanner) of a case: its name up to the first '_' ("spider_110" ->
-// "spider", "vb2_003" -> "vb2", "phantom_001" -> "phantom"). Sources differ in scanner and
-// preprocessing, and a model can score by telling sites apart; metrics per source and the
-// within-source AUC below keep that from passing for skill.
-std::string case_source(const std::string& case_name);
-
 // Per-vertebra aggregation of per-sample probabilities.
 struct VertebraScore {
   std::string case_name;

@@ -153,6 +153,8 @@ int level_order(const std::string& level) {
   }
 }
 
+std::string case_source(const std::string& case_name) { return case_name.substr(0, case_name.find('_')); }
+
 bool is_known_level(const std::string& level) { return level_order(level) >= 0; }
 
 std::vector<DatasetProblem> check_dataset(const Dataset& d, const std::function<void(size_t, size_t)>& on_case) {

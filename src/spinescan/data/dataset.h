@@ -47,6 +47,12 @@ struct Dataset {
 Dataset load_dataset(const std::filesystem::path& root);
 
 // Known anatomical level names: C1-C7, T1-T13, L1-L6, S1-S5 (T13/L6: transitional anatomy).
+// The source (site, scanner) of a case: its name up to the first '_' ("spider_110" ->
+// "spider", "vb2_003" -> "vb2", "phantom_001" -> "phantom"). Sources differ in scanner and
+// preprocessing, and a model can score by telling sites apart; metrics per source and within-source
+// AUC and leave-one-source-out splits keep that from passing for skill.
+std::string case_source(const std::string& case_name);
+
 bool is_known_level(const std::string& level);
 // Position along the spine, cranial first (C1 = 0 ... S5); -1 when unknown.
 int level_order(const std::string& level);

@@ -10,6 +10,18 @@ namespace F = torch::nn::functional;
 
 namespace spinescan::detect {
 
+AugmentRanges augment_preset(const std::string& name) {
+  AugmentRanges r;
+  if (name == "scanner") return r;
+  SPINESCAN_CHECK_AS(name == "basic", ConfigError, "--augment-preset: unknown preset '", name, "' (scanner or basic)");
+  r.max_rotation_deg = 8;
+  r.max_bias = 0.2;
+  r.max_noise_sd = 0.04;
+  r.blur_probability = r.low_resolution_probability = r.thick_slice_probability = 0;
+  r.volume_scaling_probability = r.fov_crop_probability = 0;
+  return r;
+}
+
 nlohmann::json to_json(const AugmentRanges& r) {
   return {{"max_rotation_deg", r.max_rotation_deg},
           {"max_log_scale", r.max_log_scale},

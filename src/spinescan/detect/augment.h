@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +37,11 @@ struct AugmentRanges {
   double volume_scaling_probability = 0.3;
   double fov_crop_probability = 0.2, min_fov_fraction = 0.6;  // of the canvas, per axis
 };
+
+// "scanner" (the defaults above) or "basic" (what spinescan used before the scanner ranges:
+// rotation to 8 degrees, a weaker bias field, noise to 0.04, none of blur, lower resolution,
+// thick slices, per-volume scaling or crops); ConfigError otherwise.
+AugmentRanges augment_preset(const std::string& name);
 
 // For the run's config.json: what "--augment 1" meant when the run was trained.
 nlohmann::json to_json(const AugmentRanges& ranges);

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
 
 #include "spinescan/core/atomic_file.h"
@@ -74,6 +75,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
   const int size = detector.spec.canvas.size;
 
   std::vector<eval::SliceResult> all;
+  std::vector<std::string> result_case;  // case of each entry of `all`
   nlohmann::json per_case = nlohmann::json::array();
   fs::create_directories(fs::path(c.out) / "overlays");
   int overlays_written = 0;
@@ -97,17 +99,25 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
       ++overlays_written;
     }
     all.insert(all.end(), results.begin(), results.end());
+    result_case.insert(result_case.end(), results.size(), name);
     progress.update(static_cast<int64_t>(++done));
   }
   progress.finish();
   // Slices through the bodies (the headline numbers) and all slices (false positives on
   // slices beyond the bodies count there).
   std::vector<eval::SliceResult> through;
-  for (const auto& r : all) {
+  std::map<std::string, std::vector<eval::SliceResult>> through_by_source;
+  for (size_t i = 0; i < all.size(); ++i) {
     bool any = false;
-    for (const auto& g : r.truth) any |= !g.ignore;
-    if (any) through.push_back(r);
+    for (const auto& g : all[i].truth) any |= !g.ignore;
+    if (!any) continue;
+    through.push_back(all[i]);
+    through_by_source[case_source(result_case[i])].push_back(all[i]);
   }
+  // Per source (site, scanner): a detector that holds on one scanner and not on another shows
+  // here, where the pooled numbers would average it away.
+  nlohmann::json per_source = nlohmann::json::object();
+  for (const auto& [source, results] : through_by_source) per_source[source] = summary_json(eval::summarize_detection(results, score));
   const nlohmann::json metrics = {
       {"model", c.model},
       {"data", c.data},
@@ -116,6 +126,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
       {"min_body_area_mm2", data_options.min_body_area_mm2},
       {"detection", summary_json(eval::summarize_detection(through, score))},
       {"detection_all_slices", summary_json(eval::summarize_detection(all, score))},
+      {"per_source", per_source},
       {"per_case", per_case}};
   const std::string text = metrics.dump(2) + "\n";
   write_text_atomically(fs::path(c.out) / "metrics.json", text);

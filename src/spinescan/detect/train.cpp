@@ -61,6 +61,7 @@ nlohmann::json config_json(const DetectorTrainConfig& c) {
           {"pixel_mm", c.pixel_mm},
           {"box_loss", c.box_loss},
           {"augment", c.augment},
+          {"augment_preset", c.augment_preset},
           {"seed", c.seed},
           {"device", c.device},
           {"width_divisor", c.width_divisor},
@@ -141,7 +142,8 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   fs::create_directories(run);
   nlohmann::json config = config_json(c);
   config["model"] = model_options(c).to_json();
-  config["augment_ranges"] = to_json(AugmentRanges{});
+  const AugmentRanges ranges = augment_preset(c.augment_preset);
+  config["augment_ranges"] = to_json(ranges);
   config["train_cases"] = train_cases;
   config["inner_val_cases"] = inner_val;
   config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
@@ -182,7 +184,6 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   const int steps_per_epoch = c.samples_per_epoch / c.batch;
   const int64_t total_steps = static_cast<int64_t>(steps_per_epoch) * c.epochs;
   const int64_t min_area_px = static_cast<int64_t>(std::ceil(data_options.min_body_area_mm2 / (c.pixel_mm * c.pixel_mm)));
-  const AugmentRanges ranges;
   auto previous_handler = std::signal(SIGINT, on_interrupt);
   g_interrupted = false;
   DetectorTrainResult result;

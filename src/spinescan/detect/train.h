@@ -25,6 +25,7 @@ struct DetectorTrainConfig {
   double pixel_mm = 1.25;
   std::string box_loss = "smooth_l1";
   double augment = 1.0;         // 0 = none, 1 = default strength
+  std::string augment_preset = "scanner";  // detect/augment.h: scanner | basic
   uint64_t seed = 0;
   std::string device = "auto";  // cpu | cuda | auto
   bool resume = false;

@@ -94,8 +94,8 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   std::map<std::string, std::vector<VertebraRecord>> by_source;
   std::map<std::string, std::vector<double>> by_source_p;
   for (const auto& r : records) {
-    by_source[classify::case_source(r.case_name)].push_back(r);
-    by_source_p[classify::case_source(r.case_name)].push_back(r.probability);
+    by_source[case_source(r.case_name)].push_back(r);
+    by_source_p[case_source(r.case_name)].push_back(r.probability);
   }
   for (const auto& [source, rs] : by_source) {
     metrics["by_source"][source] = vertebra_metrics(rs, by_source_p[source], threshold, c.bootstrap);

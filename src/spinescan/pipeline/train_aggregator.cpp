@@ -93,7 +93,7 @@ Rows training_rows(const std::vector<VertebraRecord>& records, const std::functi
   std::vector<std::string> sources;
   for (const auto& r : records)
     if (r.found && r.target >= 0 && use(r))
-      rows.x.push_back(r.features), rows.y.push_back(r.target), sources.push_back(classify::case_source(r.case_name));
+      rows.x.push_back(r.features), rows.y.push_back(r.target), sources.push_back(case_source(r.case_name));
   if (within_source) rows.w = classify::within_source_weights(rows.y, sources, single_class_sources);
   return rows;
 }
@@ -198,9 +198,9 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   };
   nlohmann::json by_source = nlohmann::json::object();
   std::map<std::string, bool> sources;
-  for (const auto& r : records) sources[classify::case_source(r.case_name)] = true;
+  for (const auto& r : records) sources[case_source(r.case_name)] = true;
   for (const auto& [source, unused] : sources)
-    by_source[source] = report([&, s = source](const VertebraRecord& r) { return classify::case_source(r.case_name) == s; });
+    by_source[source] = report([&, s = source](const VertebraRecord& r) { return case_source(r.case_name) == s; });
 
   const auto gain = final_model.feature_gain(aggregate::vertebra_feature_names().size());
   nlohmann::json importance = nlohmann::json::object();

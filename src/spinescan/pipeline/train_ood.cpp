@@ -29,7 +29,7 @@ std::string train_ood(const OodTrainConfig& c) {
                      c.split);
   const Fold& fold = splits.folds[static_cast<size_t>(c.fold)];
   auto from_sources = [&](const std::string& name) {
-    return c.sources.empty() || std::find(c.sources.begin(), c.sources.end(), classify::case_source(name)) != c.sources.end();
+    return c.sources.empty() || std::find(c.sources.begin(), c.sources.end(), case_source(name)) != c.sources.end();
   };
 
   // Every case of the dataset is analysed once: the fit reads the training cases of the chosen
@@ -66,10 +66,10 @@ std::string train_ood(const OodTrainConfig& c) {
     const bool in_train = std::find(fold.train.begin(), fold.train.end(), name) != fold.train.end();
     const std::string set = in_fit ? "fitted" : in_train ? "training_other_source" : "heldout";
     const bool above = std::isfinite(score) && score > reference.threshold;
-    auto& count = above_by_set[set + " " + classify::case_source(name)];
+    auto& count = above_by_set[set + " " + case_source(name)];
     count.first += above;
     ++count.second;
-    per_case.push_back({{"case", name}, {"set", set}, {"source", classify::case_source(name)},
+    per_case.push_back({{"case", name}, {"set", set}, {"source", case_source(name)},
                         {"score", std::isfinite(score) ? nlohmann::json(score) : nlohmann::json(nullptr)}, {"above_threshold", above}});
   }
   nlohmann::json summary = nlohmann::json::object();

@@ -12,7 +12,7 @@ namespace spinescan::pipeline {
 struct OodTrainConfig {
   std::string data, split, model, out;
   int fold = 0;
-  // Fit on training cases of these sources only (classify::case_source; empty: all), to see
+  // Fit on training cases of these sources only (case_source; empty: all), to see
   // whether a source left out scores as unfamiliar.
   std::vector<std::string> sources;
   double margin = 1.5;  // threshold = margin x the highest training-study score
