@@ -1,5 +1,6 @@
 #include "spinescan/core/atomic_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,12 +23,23 @@ fs::path temporary_sibling(const fs::path& target) {
          ("." + stem + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ext);
 }
 
+void sync_to_disk(const fs::path& path) {
+  // O_RDONLY works for files and folders alike; fsync on a folder makes its entries (a
+  // rename into it) survive a power cut. A file system that cannot sync is not an error.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
 void write_atomically(const fs::path& target, const std::function<void(const fs::path&)>& write) {
   if (!target.parent_path().empty()) fs::create_directories(target.parent_path());
   const fs::path tmp = temporary_sibling(target);
   try {
     write(tmp);
+    sync_to_disk(tmp);
     fs::rename(tmp, target);
+    sync_to_disk(target.parent_path().empty() ? fs::path(".") : target.parent_path());
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(tmp, ignored);
@@ -64,9 +76,32 @@ StagedDirectory::~StagedDirectory() {
 }
 
 void StagedDirectory::commit() {
-  if (fs::exists(target_)) fs::remove_all(target_);
-  fs::rename(staging_, target_);
+  sync_to_disk(staging_);
+  const fs::path parent = target_.parent_path().empty() ? fs::path(".") : target_.parent_path();
+  if (!fs::exists(target_)) {
+    fs::rename(staging_, target_);
+    committed_ = true;
+    sync_to_disk(parent);
+    return;
+  }
+  // Replacing: the old folder is renamed aside, the new one takes its name, and only then is
+  // the old one removed. Killed at any point, one complete version is on disk under the
+  // target's name or beside it; never nothing.
+  fs::path aside = target_;
+  aside += ".old-" + std::to_string(::getpid());
+  fs::remove_all(aside);
+  fs::rename(target_, aside);
+  try {
+    fs::rename(staging_, target_);
+  } catch (...) {
+    std::error_code ignored;
+    fs::rename(aside, target_, ignored);
+    throw;
+  }
   committed_ = true;
+  sync_to_disk(parent);
+  std::error_code ignored;
+  fs::remove_all(aside, ignored);
 }
 
 }  // namespace spinescan

@@ -11,7 +11,11 @@ namespace spinescan {
 // writers that choose a format by extension still work.
 std::filesystem::path temporary_sibling(const std::filesystem::path& target);
 
-// Calls write(tmp_path), then renames tmp_path onto target. Removes the temporary on failure.
+// fsync of a file or a folder (its entries); silently nothing where the file system cannot.
+void sync_to_disk(const std::filesystem::path& path);
+
+// Calls write(tmp_path), syncs it, renames tmp_path onto target and syncs the folder. Removes
+// the temporary on failure.
 void write_atomically(const std::filesystem::path& target,
                       const std::function<void(const std::filesystem::path&)>& write);
 
@@ -20,6 +24,8 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 
 // A folder built under "<target>.partial-<pid>" and renamed to target on commit();
 // removed if destroyed before commit(). Target must not exist (or overwrite must be set).
+// Replacing a target renames the old one aside first and removes it last; the new files and
+// the folder entries are synced to disk.
 class StagedDirectory {
  public:
   StagedDirectory(std::filesystem::path target, bool overwrite);
