@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
+#include "spinescan/core/safe_name.h"
 #include "spinescan/pipeline/analyze.h"
 #include "spinescan/pipeline/report.h"
 
@@ -18,7 +19,7 @@ namespace spinescan::cli {
 namespace {
 
 // A study's report folder name in a batch: the file name without its image extension, or
-// the DICOM folder's name.
+// the DICOM folder's name, other characters than [A-Za-z0-9._-] replaced by '_'.
 std::string report_name(const std::string& study) {
   std::filesystem::path p(study);
   while (!p.empty() && p.filename().empty()) p = p.parent_path();  // "dir/" -> "dir"
@@ -30,7 +31,8 @@ std::string report_name(const std::string& study) {
       break;
     }
   }
-  return name;
+  // The name becomes a folder under --out: nothing in it may climb out or hide a separator.
+  return to_safe_name(name);
 }
 
 void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, const ReadOptions& ro, const std::string& out) {

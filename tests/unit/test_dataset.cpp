@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/core/safe_name.h"
 #include "spinescan/data/csv.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/io/orientation.h"
@@ -147,3 +148,35 @@ TEST(Dataset, CasesAreFoundFromFoldersWhenTheManifestListsNone) {
   EXPECT_EQ(d.cases[0].name, "phantom_000");
   EXPECT_TRUE(check_dataset(d).empty());
 }
+
+namespace spinescan {
+namespace {
+
+TEST(SafeName, OnlyPlainCharactersAndNeverDotOrDotDot) {
+  EXPECT_TRUE(is_safe_name("spider_110"));
+  EXPECT_TRUE(is_safe_name("vb2-03.v1"));
+  for (const char* bad : {"", ".", "..", "../x", "a/b", "a\\b", "x y", "caf\xc3\xa9", "a\nb"})
+    EXPECT_FALSE(is_safe_name(bad)) << bad;
+  EXPECT_EQ(to_safe_name("../x"), ".._x");
+  EXPECT_EQ(to_safe_name("Doe^John 1.2.840"), "Doe_John_1.2.840");
+  EXPECT_EQ(to_safe_name(".."), "");
+  EXPECT_EQ(to_safe_name(""), "");
+}
+
+TEST(Dataset, ACaseNameThatWouldLeaveTheOutputFolderIsRefused) {
+  for (const char* bad : {"../escape", "a/b", ".."}) {
+    testing::TempDir tmp;
+    std::filesystem::create_directories(tmp / "ds");
+    std::ofstream(tmp / "ds" / "dataset.json") << nlohmann::json{{"cases", {{{"case", bad}}}}}.dump();
+    std::ofstream(tmp / "ds" / "vertebrae.csv") << "case,label,level,pathological\n";
+    try {
+      load_dataset(tmp / "ds");
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("may only hold letters"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spinescan

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/core/safe_name.h"
 #include "spinescan/data/boxes.h"
 #include "spinescan/data/csv.h"
 #include "spinescan/io/normalize.h"
@@ -121,6 +122,8 @@ Dataset load_dataset(const fs::path& root) {
                       ": every entry of 'cases' needs a string 'case'");
       CaseEntry e;
       e.name = c["case"].get<std::string>();
+      SPINESCAN_CHECK(is_safe_name(e.name), manifest_path.string(), ": case name '", e.name,
+                      "' may only hold letters, digits, '.', '_' and '-' (and is not '.' or '..'): it names output folders");
       e.image = d.root / c.value("image", "cases/" + e.name + "/image.nii.gz");
       e.labels = d.root / c.value("labels", "cases/" + e.name + "/vertebrae.nii.gz");
       d.cases.push_back(e);
@@ -130,6 +133,8 @@ Dataset load_dataset(const fs::path& root) {
     for (const auto& entry : fs::directory_iterator(root / "cases"))
       if (entry.is_directory()) {
         const std::string name = entry.path().filename().string();
+        SPINESCAN_CHECK(is_safe_name(name), (root / "cases").string(), ": case folder '", name,
+                        "' may only hold letters, digits, '.', '_' and '-': it names output folders");
         d.cases.push_back({name, d.root / "cases" / name / "image.nii.gz", d.root / "cases" / name / "vertebrae.nii.gz"});
       }
     std::sort(d.cases.begin(), d.cases.end(), [](const CaseEntry& a, const CaseEntry& b) { return a.name < b.name; });
