@@ -1,6 +1,8 @@
 // spinescan: finds vertebral bodies in sagittal lumbar spine MRI and flags pathological ones.
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
@@ -45,6 +47,11 @@ int main(int argc, char** argv) {
     return cli::kUsage;
   } catch (const Error& e) {
     std::cerr << "spinescan: error: " << e.what() << "\n";
+    return cli::kDataProblem;
+  } catch (const nlohmann::json::exception& e) {
+    // A JSON file (manifest, spec, splits, dataset) that parsed but holds a field of the wrong
+    // type or lacks one: bad input, not a bug of ours.
+    std::cerr << "spinescan: error: a JSON input has a missing or wrongly typed field: " << e.what() << "\n";
     return cli::kDataProblem;
   } catch (const std::exception& e) {
     // Filesystem and library errors outside our typed exceptions: still one line.

@@ -198,3 +198,20 @@ TEST(Cli, ShippedDetectorFindsTheBodiesOfTheBundledExample) {
   }
   EXPECT_GE(found, static_cast<int>(truth.size()) - 1) << "of " << truth.size() << " bodies on slice " << slice;
 }
+
+TEST(Cli, AWronglyTypedBundleFieldIsOneLineAndExitOne) {
+  // A manifest that parses but holds a field of the wrong type is a broken bundle (exit 1,
+  // naming the section), not an internal error (exit 3).
+  const std::filesystem::path src(SPINESCAN_SOURCE_DIR);
+  TempDir tmp;
+  std::filesystem::copy(src / "models/default", tmp / "bundle", std::filesystem::copy_options::recursive);
+  auto manifest = nlohmann::json::parse(read_file(tmp / "bundle/manifest.json"));
+  manifest["aggregator"]["threshold"] = "high";
+  std::ofstream(tmp / "bundle/manifest.json") << manifest.dump(2);
+  const Result r = run_cli("analyze " + (src / "examples/phantom_study.nii.gz").string() + " --model " +
+                           (tmp / "bundle").string() + " --out " + (tmp / "report").string());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("aggregator manifest"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "report"));
+}

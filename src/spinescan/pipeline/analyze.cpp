@@ -37,23 +37,28 @@ nlohmann::json AggregatorSpec::to_json() const {
 }
 
 AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
-  AggregatorSpec s;
-  s.model_file = j.value("model_file", s.model_file);
-  s.features = j.value("features", std::vector<std::string>{});
-  s.threshold = j.value("threshold", s.threshold);
-  if (j.contains("levels")) s.levels = aggregate::LevelModel::from_json(j["levels"]);
-  if (j.contains("link")) {
-    s.link.min_iou = j["link"].value("min_iou", s.link.min_iou);
-    s.link.max_gap = j["link"].value("max_gap", s.link.max_gap);
-    s.link.min_slices = j["link"].value("min_slices", s.link.min_slices);
-    s.link.merge_distance = j["link"].value("merge_distance", s.link.merge_distance);
-    s.link.min_length_fraction = j["link"].value("min_length_fraction", s.link.min_length_fraction);
-    s.link.midline_margin = j["link"].value("midline_margin", s.link.midline_margin);
-    s.link.duplicate_iou = j["link"].value("duplicate_iou", s.link.duplicate_iou);
+  try {
+    AggregatorSpec s;
+    s.model_file = j.value("model_file", s.model_file);
+    s.features = j.value("features", std::vector<std::string>{});
+    s.threshold = j.value("threshold", s.threshold);
+    if (j.contains("levels")) s.levels = aggregate::LevelModel::from_json(j["levels"]);
+    if (j.contains("link")) {
+      s.link.min_iou = j["link"].value("min_iou", s.link.min_iou);
+      s.link.max_gap = j["link"].value("max_gap", s.link.max_gap);
+      s.link.min_slices = j["link"].value("min_slices", s.link.min_slices);
+      s.link.merge_distance = j["link"].value("merge_distance", s.link.merge_distance);
+      s.link.min_length_fraction = j["link"].value("min_length_fraction", s.link.min_length_fraction);
+      s.link.midline_margin = j["link"].value("midline_margin", s.link.midline_margin);
+      s.link.duplicate_iou = j["link"].value("duplicate_iou", s.link.duplicate_iou);
+    }
+    s.intensity_model = j.value("intensity_model", nlohmann::json());
+    s.provenance = j.value("provenance", nlohmann::json::object());
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the wrong type: the bundle is broken, and the message says which section.
+    throw ModelError(std::string("aggregator manifest: ") + e.what());
   }
-  s.intensity_model = j.value("intensity_model", nlohmann::json());
-  s.provenance = j.value("provenance", nlohmann::json::object());
-  return s;
 }
 
 struct Analyzer::Impl {
