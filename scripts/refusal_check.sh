@@ -21,7 +21,7 @@ for seed in $(seq 1 "$seeds"); do
   paths=()
   for f in "${files[@]}"; do paths+=("$out/off_target_$seed/$f"); done
   set +e
-  "$bin" --threads 2 analyze "${paths[@]}" --out "$out/off_target_reports_$seed" >"$out/off_target_$seed.out" 2>"$out/off_target_$seed.err"
+  "$bin" --threads 2 analyze "${paths[@]}" --keep-identifiers --out "$out/off_target_reports_$seed" >"$out/off_target_$seed.out" 2>"$out/off_target_$seed.err"
   set -e
   analysed=$(sed -n 's/^\([0-9]*\) of [0-9]* studies analysed.*/\1/p' "$out/off_target_$seed.out")
   off_total=$((off_total + ${#files[@]}))
@@ -38,7 +38,7 @@ done
 
 if [ -d "$data/cases" ]; then
   set +e
-  "$bin" --threads 2 analyze "$data"/cases/*/image.nii.gz --out "$out/real_reports" >"$out/real.out" 2>"$out/real.err"
+  "$bin" --threads 2 analyze "$data"/cases/*/image.nii.gz --keep-identifiers --out "$out/real_reports" >"$out/real.out" 2>"$out/real.err"
   set -e
   python3 - "$out/real_reports" <<'EOF'
 import json, pathlib, sys

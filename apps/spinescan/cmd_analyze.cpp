@@ -1,5 +1,6 @@
 // spinescan analyze STUDY...: the main job. Vertebrae found, named and classified, with a
 // report a radiologist can check (report.json, report.html, overlay PNGs).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -71,19 +72,25 @@ void register_analyze(CLI::App& app, Runner& run) {
   struct Args {
     std::vector<std::string> studies;
     std::string model = default_model_path(), out, series, device = "cpu";
+    bool keep_identifiers = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("analyze", "Find, name and classify every vertebra of a study; write report.json and report.html");
   cmd->add_option("study", a->studies,
-                  "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd; several: one report each, in --out/NAME "
-                  "(NAME: the file name without its extension, or the DICOM folder's name; the folder holding "
-                  "the file where two files share a name)")
+                  "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd; several: one report each, in --out/study_001, "
+                  "study_002, ... in the order given (with --keep-identifiers: --out/NAME, NAME the file name without its "
+                  "extension or the DICOM folder's name, the folder holding the file where two files share a name)")
       ->required();
   cmd->add_option("--out", a->out, "report folder (created, or a previous report replaced); with several studies, "
                                    "the folder that holds their report folders")
       ->required();
   cmd->add_option("--model", a->model, "model bundle ($SPINESCAN_MODEL, else the shipped one)");
-  cmd->add_option("--series", a->series, "SeriesInstanceUID when the DICOM folder holds several series");
+  cmd->add_option("--series", a->series,
+                  "when the DICOM folder holds several series: the series' number in the list a failed read gives, or its "
+                  "SeriesInstanceUID");
+  cmd->add_flag("--keep-identifiers", a->keep_identifiers,
+                "name batch report folders after the studies' files, and let messages show study paths and DICOM series "
+                "UIDs and descriptions (left out by default: they often identify the patient)");
   cmd->add_option("--device", a->device, "cpu, cuda or auto");
   cmd->callback([&run, a] {
     run = [a] {
@@ -93,6 +100,15 @@ void register_analyze(CLI::App& app, Runner& run) {
       std::map<std::string, std::string> out_of;  // study -> report folder
       if (!batch) {
         out_of[a->studies[0]] = a->out;
+      } else if (!a->keep_identifiers) {
+        // By number: a study's file or folder name often holds the patient's name or record number.
+        const int width = std::max<int>(3, static_cast<int>(std::to_string(a->studies.size()).size()));
+        for (size_t i = 0; i < a->studies.size(); ++i) {
+          const std::string number = std::to_string(i + 1);
+          const std::string name = "study_" + std::string(static_cast<size_t>(width) - number.size(), '0') + number;
+          SPINESCAN_CHECK_AS(out_of.emplace(a->studies[i], (std::filesystem::path(a->out) / name).string()).second, ConfigError,
+                             "study ", i + 1, " is given twice");
+        }
       } else {
         // Named after the file; where two files share a name (image.nii.gz in every case
         // folder of our dataset format), after the folder holding each.
@@ -114,8 +130,10 @@ void register_analyze(CLI::App& app, Runner& run) {
       pipeline::Analyzer analyzer(a->model, options);
       ReadOptions ro;
       ro.series_uid = a->series;
+      ro.keep_identifiers = a->keep_identifiers;
       int failed = 0;
-      for (const auto& study_path : a->studies) {
+      for (size_t i = 0; i < a->studies.size(); ++i) {
+        const std::string& study_path = a->studies[i];
         const std::string& out = out_of[study_path];
         if (batch) std::printf("== %s\n", std::filesystem::path(out).filename().c_str());
         try {
@@ -123,9 +141,12 @@ void register_analyze(CLI::App& app, Runner& run) {
         } catch (const ConfigError&) {
           throw;  // the same mistake would repeat for every study
         } catch (const Error& e) {
-          if (!batch) throw;
-          // A batch goes on past a bad study; the exit code says that one failed.
-          std::cerr << "spinescan: error: " << e.what() << "\n";
+          // The message names the study by number unless identifiers are kept: its path may
+          // hold the patient's name. A batch goes on past a bad study; the exit code says
+          // that one failed.
+          const std::string label = batch ? "study " + std::to_string(i + 1) : "the study";
+          std::fflush(stdout);
+          std::cerr << "spinescan: error: " << (a->keep_identifiers ? e.what() : redact_path(e.what(), study_path, label)) << "\n";
           ++failed;
         }
       }

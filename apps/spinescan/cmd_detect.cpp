@@ -6,7 +6,9 @@
 
 #include "commands.h"
 #include "spinescan/core/atomic_file.h"
+#include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
+#include "spinescan/core/safe_name.h"
 #include "spinescan/detect/detect_study.h"
 
 namespace spinescan::cli {
@@ -28,19 +30,33 @@ std::string default_model_path() {
 void register_detect(CLI::App& app, Runner& run) {
   struct Args {
     std::string study, model = default_model_path(), out, series, device = "cpu";
+    bool keep_identifiers = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("detect", "Find vertebral bodies on every sagittal slice of a study (boxes + picture)");
   cmd->add_option("study", a->study, "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd")->required();
   cmd->add_option("--model", a->model, "model bundle or training run folder ($SPINESCAN_MODEL, else the shipped one)");
   cmd->add_option("--out", a->out, "output folder (detections.json, overlay.png)")->required();
-  cmd->add_option("--series", a->series, "SeriesInstanceUID when the DICOM folder holds several series");
+  cmd->add_option("--series", a->series,
+                  "when the DICOM folder holds several series: its number in the list a failed read gives, or its SeriesInstanceUID");
   cmd->add_option("--device", a->device, "cpu, cuda or auto");
+  cmd->add_flag("--keep-identifiers", a->keep_identifiers,
+                "let messages show the study's path and DICOM series UIDs and descriptions (left out by default)");
   cmd->callback([&run, a] {
     run = [a] {
       ReadOptions ro;
       ro.series_uid = a->series;
-      const auto d = detect::detect_study(a->study, a->model, ro, a->device);
+      ro.keep_identifiers = a->keep_identifiers;
+      detect::StudyDetections d;
+      try {
+        d = detect::detect_study(a->study, a->model, ro, a->device);
+      } catch (const ConfigError&) {
+        throw;
+      } catch (const Error& e) {
+        if (a->keep_identifiers) throw;
+        std::cerr << "spinescan: error: " << redact_path(e.what(), a->study, "the study") << "\n";
+        return kDataProblem;
+      }
       const auto& v = d.normalized;
       nlohmann::json boxes = nlohmann::json::array();
       std::vector<int> per_slice(static_cast<size_t>(v.size[2]), 0);

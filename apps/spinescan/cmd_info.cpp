@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
+#include "spinescan/core/safe_name.h"
 #include "spinescan/io/normalize.h"
 #include "spinescan/io/png.h"
 #include "spinescan/io/study_reader.h"
@@ -17,6 +19,7 @@ struct InfoArgs {
   std::string series;
   bool json = false;
   std::string snapshot;
+  bool keep_identifiers = false;
 };
 
 template <class T>
@@ -29,12 +32,12 @@ std::string triple(const std::array<T, 3>& a, const char* sep = " x ") {
 int run_info(const InfoArgs& args) {
   ReadOptions options;
   options.series_uid = args.series;
+  options.keep_identifiers = args.keep_identifiers;
   const LoadedStudy s = load_study(args.study, options);
   const StudyInfo& i = s.info;
   const auto& c = s.canonical;
   if (args.json) {
-    nlohmann::json j = {{"path", i.path},
-                        {"format", i.format},
+    nlohmann::json j = {{"format", i.format},
                         {"pixel_type", i.pixel_type},
                         {"size_voxels", i.size_voxels},
                         {"spacing_mm", i.spacing_mm},
@@ -48,18 +51,23 @@ int run_info(const InfoArgs& args) {
                           {"rows", c.size[1]},
                           {"cols", c.size[0]},
                           {"spacing_mm", {{"slice", c.spacing_mm[2]}, {"row", c.spacing_mm[1]}, {"col", c.spacing_mm[0]}}}}}};
+    if (args.keep_identifiers) j["path"] = i.path;
     if (i.format == "DICOM") {
-      j["series_uid"] = i.series_uid;
-      j["series_description"] = i.series_description;
+      if (args.keep_identifiers) {
+        j["series_uid"] = i.series_uid;
+        j["series_description"] = i.series_description;
+      }
       j["series_in_folder"] = i.num_series_in_folder;
     }
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << "file:               " << i.path << "\n"
-              << "format:             " << i.format << " (" << i.pixel_type << ")\n";
-    if (i.format == "DICOM")
-      std::cout << "series:             " << i.series_uid << " '" << i.series_description << "' (" << i.num_series_in_folder
-                << " series in folder)\n";
+    if (args.keep_identifiers) std::cout << "file:               " << i.path << "\n";
+    std::cout << "format:             " << i.format << " (" << i.pixel_type << ")\n";
+    if (i.format == "DICOM") {
+      std::cout << "series:             ";
+      if (args.keep_identifiers) std::cout << i.series_uid << " '" << i.series_description << "' ";
+      std::cout << "(" << i.num_series_in_folder << " series in folder)\n";
+    }
     std::cout << "size (voxels):      " << triple(i.size_voxels) << "\n"
               << "spacing (mm):       " << triple(i.spacing_mm) << "\n"
               << "origin (mm, LPS):   " << triple(i.origin_lps, ", ") << "\n"
@@ -97,10 +105,25 @@ void register_info(CLI::App& app, Runner& run) {
   auto args = std::make_shared<InfoArgs>();
   CLI::App* cmd = app.add_subcommand("info", "Print what a study holds: format, size, spacing, direction, orientation");
   cmd->add_option("study", args->study, "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd")->required();
-  cmd->add_option("--series", args->series, "SeriesInstanceUID when the DICOM folder holds several series");
+  cmd->add_option("--series", args->series,
+                  "when the DICOM folder holds several series: its number in the list a failed read gives, or its SeriesInstanceUID");
   cmd->add_flag("--json", args->json, "print JSON instead of text");
+  cmd->add_flag("--keep-identifiers", args->keep_identifiers,
+                "show the path and the DICOM series UID and description (left out by default: they often identify the patient)");
   cmd->add_option("--snapshot", args->snapshot, "write the middle canonical sagittal slice to this PNG");
-  cmd->callback([&run, args] { run = [args] { return run_info(*args); }; });
+  cmd->callback([&run, args] {
+    run = [args]() -> int {
+      try {
+        return run_info(*args);
+      } catch (const ConfigError&) {
+        throw;
+      } catch (const Error& e) {
+        if (args->keep_identifiers) throw;
+        std::cerr << "spinescan: error: " << redact_path(e.what(), args->study, "the study") << "\n";
+        return kDataProblem;
+      }
+    };
+  });
 }
 
 }  // namespace spinescan::cli

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +10,7 @@
 #include "spinescan/eval/detection_metrics.h"
 #include "spinescan/io/orientation.h"
 #include "spinescan/io/study_reader.h"
+#include "spinescan/io/volume_writer.h"
 #include "test_util.h"
 
 using spinescan::testing::TempDir;
@@ -214,4 +216,68 @@ TEST(Cli, AWronglyTypedBundleFieldIsOneLineAndExitOne) {
   EXPECT_NE(r.err.find("aggregator manifest"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_FALSE(std::filesystem::exists(tmp / "report"));
+}
+
+namespace {
+
+// Every regular file under `dir`, read whole.
+std::string all_text_under(const std::filesystem::path& dir) {
+  std::string text;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) text += read_file(e.path());
+  return text;
+}
+
+}  // namespace
+
+TEST(Cli, NoPatientIdentifierReachesTheOutputOfADicomStudy) {
+  // The bundled example written as a DICOM series of a named patient, in a folder named after
+  // her (as archives export them). Nothing identifying may appear in what analyze, detect or
+  // info print or write (DICOM PS3.15 Annex E basic profile: names, IDs, dates, accession,
+  // UIDs, descriptions; and the folder's name).
+  const std::filesystem::path src(SPINESCAN_SOURCE_DIR);
+  TempDir tmp;
+  const auto volume = spinescan::read_volume(src / "examples/phantom_study.nii.gz");
+  spinescan::Volume<int16_t> v = volume.like<int16_t>();
+  for (size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<int16_t>(std::lround(volume.voxels[i]));
+  spinescan::DicomSeriesOptions o;
+  o.patient_name = "Doe^Jane";
+  o.patient_id = "MRN493817";
+  o.patient_birth_date = "19610704";
+  o.accession_number = "ACC77812";
+  o.series_description = "T2 SAG JANE DOE";
+  o.study_uid = "1.2.826.0.1.3680043.10.543.1111111";
+  o.series_uid = "1.2.826.0.1.3680043.10.543.2222222";
+  const auto study = tmp / "Doe_Jane_MRN493817";
+  spinescan::write_dicom_series(v, study, o);
+  const std::vector<std::string> identifiers = {"Doe^Jane", "Doe_Jane", "Jane", "JANE", "MRN493817", "19610704", "ACC77812",
+                                                "1.2.826.0.1.3680043.10.543", "2.25."};
+
+  const Result analyzed = run_cli("analyze " + study.string() + " --out " + (tmp / "report").string());
+  ASSERT_EQ(analyzed.exit_code, 0) << analyzed.err;
+  const Result batch = run_cli("analyze " + study.string() + " " + study.string() + "/ --out " + (tmp / "batch").string());
+  const Result detected = run_cli("detect " + study.string() + " --out " + (tmp / "detect").string());
+  ASSERT_EQ(detected.exit_code, 0) << detected.err;
+  const Result info = run_cli("info " + study.string());
+  const Result info_json = run_cli("info --json " + study.string());
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  // Two series in one folder and none asked for: the error lists them without UIDs or descriptions.
+  spinescan::DicomSeriesOptions second = o;
+  second.series_uid = "1.2.826.0.1.3680043.10.543.3333333";
+  write_dicom_series(v, tmp / "second", second);
+  for (const auto& f : std::filesystem::directory_iterator(tmp / "second"))
+    std::filesystem::copy(f.path(), study / ("b_" + f.path().filename().string()));
+  const Result ambiguous = run_cli("analyze " + study.string() + " --out " + (tmp / "ambiguous").string());
+  EXPECT_EQ(ambiguous.exit_code, 1) << ambiguous.err;
+  EXPECT_NE(ambiguous.err.find("--series NUMBER"), std::string::npos) << ambiguous.err;
+
+  std::string everything = all_text_under(tmp / "report") + all_text_under(tmp / "detect");
+  if (std::filesystem::exists(tmp / "batch")) everything += all_text_under(tmp / "batch");
+  for (const Result* r : {&analyzed, &batch, &detected, &info, &info_json, &ambiguous}) everything += r->out + r->err;
+  for (const auto& id : identifiers) EXPECT_EQ(everything.find(id), std::string::npos) << "'" << id << "' leaked";
+
+  // By number, the ambiguous folder reads; with --keep-identifiers the description shows.
+  const Result picked = run_cli("info " + study.string() + " --series 1 --keep-identifiers");
+  EXPECT_EQ(picked.exit_code, 0) << picked.err;
+  EXPECT_NE(picked.out.find("T2 SAG JANE DOE"), std::string::npos) << picked.out;
 }

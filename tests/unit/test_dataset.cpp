@@ -163,6 +163,17 @@ TEST(SafeName, OnlyPlainCharactersAndNeverDotOrDotDot) {
   EXPECT_EQ(to_safe_name(""), "");
 }
 
+TEST(SafeName, RedactPathReplacesEveryFormOfTheStudyPathAndTheFileInIt) {
+  const std::string rel = "exports/Doe_Jane_123";
+  const std::string abs = std::filesystem::absolute(rel).lexically_normal().string();
+  const std::string msg = rel + ": no DICOM series; " + abs + "/IM0001.dcm: truncated ('" + rel + "/') and " + rel + "/x.dcm: bad";
+  const std::string out = redact_path(msg, rel + "/", "study 3");
+  EXPECT_EQ(out.find("Doe_Jane"), std::string::npos) << out;
+  EXPECT_EQ(out.find("IM0001"), std::string::npos) << out;
+  EXPECT_EQ(out, "study 3: no DICOM series; study 3: truncated ('study 3') and study 3: bad");
+  EXPECT_EQ(redact_path("nothing here", rel, "x"), "nothing here");
+}
+
 TEST(Dataset, ACaseNameThatWouldLeaveTheOutputFolderIsRefused) {
   for (const char* bad : {"../escape", "a/b", ".."}) {
     testing::TempDir tmp;

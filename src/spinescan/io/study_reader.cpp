@@ -153,9 +153,16 @@ Volume<Pixel> read_file(const fs::path& path, const std::string& format, StudyIn
   return from_itk<Pixel>(reader->GetOutput());
 }
 
-std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesSummary>& series,
-                          const std::string& wanted) {
+std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesSummary>& series, const ReadOptions& options) {
+  const std::string& wanted = options.series_uid;
   if (!wanted.empty()) {
+    // A number picks the series by its place in the list below (UIDs always hold dots).
+    if (wanted.find_first_not_of("0123456789") == std::string::npos) {
+      const size_t n = std::stoul(wanted.substr(0, 9));
+      SPINESCAN_CHECK(n >= 1 && n <= series.size(), folder.string(), ": --series ", wanted, ", but the folder holds ",
+                      series.size(), " DICOM series");
+      return series[n - 1].uid;
+    }
     for (const auto& s : series)
       if (s.uid == wanted) return s.uid;
     throw DataError(folder.string() + ": no DICOM series with UID " + wanted);
@@ -172,15 +179,20 @@ std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesS
   if (candidates.size() == 1) return candidates.front()->uid;
   std::ostringstream msg;
   msg << folder.string() << ": " << series.size() << " DICOM series and "
-      << (candidates.empty() ? "none" : "more than one") << " looks like a sagittal T2; choose one with --series:";
-  for (const auto& s : series)
-    msg << " [" << s.uid << " '" << s.description << "' " << s.plane << " " << s.num_files << " files]";
+      << (candidates.empty() ? "none" : "more than one") << " looks like a sagittal T2; choose one with --series NUMBER:";
+  for (size_t i = 0; i < series.size(); ++i) {
+    const auto& s = series[i];
+    msg << " [" << i + 1 << ": " << s.plane << ", " << s.num_files << " files";
+    if (s.echo_time_ms > 0) msg << ", TE " << s.echo_time_ms << " ms";
+    if (options.keep_identifiers) msg << ", " << s.uid << " '" << s.description << "'";
+    msg << "]";
+  }
   throw DataError(msg.str());
 }
 
 Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOptions& options) {
   const auto series = list_dicom_series(folder);
-  const std::string uid = choose_series(folder, series, options.series_uid);
+  const std::string uid = choose_series(folder, series, options);
   auto names = itk::GDCMSeriesFileNames::New();
   names->SetUseSeriesDetails(false);
   names->SetDirectory(folder.string());

@@ -10,9 +10,13 @@
 namespace spinescan {
 
 struct ReadOptions {
-  // DICOM folders holding several series: the SeriesInstanceUID to read. Empty = pick the
-  // sagittal T2 series, or fail listing the candidates when that is ambiguous.
+  // DICOM folders holding several series: the SeriesInstanceUID to read, or the series' number
+  // (1, 2, ...) in the list a failed read gives. Empty = pick the sagittal T2 series, or fail
+  // listing the candidates when that is ambiguous.
   std::string series_uid;
+  // Messages name series by number, plane and size only; true adds their UIDs and
+  // descriptions (which often carry identifying text).
+  bool keep_identifiers = false;
 };
 
 // One series found in a DICOM folder (technical tags only; no patient identity is read).

@@ -108,8 +108,10 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
     put("0008|0060", "MR");
     put("0008|0008", "DERIVED\\SECONDARY");
     put("0008|103e", options.series_description);
-    put("0010|0010", "ANONYMOUS");
-    put("0010|0020", "0");
+    put("0010|0010", options.patient_name);
+    put("0010|0020", options.patient_id);
+    if (!options.patient_birth_date.empty()) put("0010|0030", options.patient_birth_date);
+    if (!options.accession_number.empty()) put("0008|0050", options.accession_number);
     put("0018|0081", decimal(options.echo_time_ms));
     put("0018|0050", decimal(volume.spacing_mm[2]));
     put("0018|0088", decimal(volume.spacing_mm[2]));

@@ -16,10 +16,16 @@ struct DicomSeriesOptions {
   double echo_time_ms = 100;     // written so readers can recognise a T2 series
   std::string series_uid;        // empty = generated
   std::string study_uid;         // empty = generated
+  // Patient module. Anonymous by default; tests set them to check that nothing identifying
+  // leaks into what spinescan prints or writes.
+  std::string patient_name = "ANONYMOUS";
+  std::string patient_id = "0";
+  std::string patient_birth_date;  // YYYYMMDD, empty = not written
+  std::string accession_number;    // empty = not written
 };
 
 // One file per index-axis-2 slice ("slice_0000.dcm", ...) with position and orientation
-// tags, into `folder` (created, or replaced atomically). Patient tags are left anonymous.
+// tags, into `folder` (created, or replaced atomically).
 void write_dicom_series(const Volume<int16_t>& volume, const std::filesystem::path& folder,
                         const DicomSeriesOptions& options = {});
 
