@@ -6,9 +6,7 @@
 
 #include "commands.h"
 #include "spinescan/core/atomic_file.h"
-#include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
-#include "spinescan/core/safe_name.h"
 #include "spinescan/detect/detect_study.h"
 
 namespace spinescan::cli {
@@ -47,16 +45,8 @@ void register_detect(CLI::App& app, Runner& run) {
       ReadOptions ro;
       ro.series_uid = a->series;
       ro.keep_identifiers = a->keep_identifiers;
-      detect::StudyDetections d;
-      try {
-        d = detect::detect_study(a->study, a->model, ro, a->device);
-      } catch (const ConfigError&) {
-        throw;
-      } catch (const Error& e) {
-        if (a->keep_identifiers) throw;
-        std::cerr << "spinescan: error: " << redact_path(e.what(), a->study, "the study") << "\n";
-        return kDataProblem;
-      }
+      const auto d = without_identifiers(a->study, a->keep_identifiers,
+                                         [&] { return detect::detect_study(a->study, a->model, ro, a->device); });
       const auto& v = d.normalized;
       nlohmann::json boxes = nlohmann::json::array();
       std::vector<int> per_slice(static_cast<size_t>(v.size[2]), 0);

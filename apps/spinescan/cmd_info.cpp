@@ -4,9 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
-#include "spinescan/core/safe_name.h"
 #include "spinescan/io/normalize.h"
 #include "spinescan/io/png.h"
 #include "spinescan/io/study_reader.h"
@@ -112,17 +110,7 @@ void register_info(CLI::App& app, Runner& run) {
                 "show the path and the DICOM series UID and description (left out by default: they often identify the patient)");
   cmd->add_option("--snapshot", args->snapshot, "write the middle canonical sagittal slice to this PNG");
   cmd->callback([&run, args] {
-    run = [args]() -> int {
-      try {
-        return run_info(*args);
-      } catch (const ConfigError&) {
-        throw;
-      } catch (const Error& e) {
-        if (args->keep_identifiers) throw;
-        std::cerr << "spinescan: error: " << redact_path(e.what(), args->study, "the study") << "\n";
-        return kDataProblem;
-      }
-    };
+    run = [args] { return without_identifiers(args->study, args->keep_identifiers, [&] { return run_info(*args); }); };
   });
 }
 

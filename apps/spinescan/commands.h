@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "spinescan/core/errors.h"
+#include "spinescan/core/safe_name.h"
+
 namespace spinescan::cli {
 
 // Exit codes: 0 success, 1 a problem with the input (data, files) or findings reported by a
@@ -50,6 +53,20 @@ inline void append_comma_list(const std::string& text, std::vector<std::string>*
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');)
     if (!item.empty()) out->push_back(item);
+}
+
+// Runs `body` (which reads `study`); an error is re-thrown with the study's path replaced by
+// "the study" unless identifiers are kept: a hospital's paths often hold the patient's name.
+template <class Body>
+auto without_identifiers(const std::string& study, bool keep_identifiers, Body&& body) -> decltype(body()) {
+  if (keep_identifiers) return body();
+  try {
+    return body();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    throw DataError(redact_path(e.what(), study, "the study"));
+  }
 }
 
 }  // namespace spinescan::cli

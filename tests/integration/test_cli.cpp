@@ -270,10 +270,16 @@ TEST(Cli, NoPatientIdentifierReachesTheOutputOfADicomStudy) {
   const Result ambiguous = run_cli("analyze " + study.string() + " --out " + (tmp / "ambiguous").string());
   EXPECT_EQ(ambiguous.exit_code, 1) << ambiguous.err;
   EXPECT_NE(ambiguous.err.find("--series NUMBER"), std::string::npos) << ambiguous.err;
+  const Result detect_ambiguous = run_cli("detect " + study.string() + " --out " + (tmp / "detect_ambiguous").string());
+  const Result info_ambiguous = run_cli("info " + study.string());
+  EXPECT_EQ(detect_ambiguous.exit_code, 1) << detect_ambiguous.err;
+  EXPECT_EQ(info_ambiguous.exit_code, 1) << info_ambiguous.err;
+  EXPECT_NE(info_ambiguous.err.find("the study: 2 DICOM series"), std::string::npos) << info_ambiguous.err;
 
   std::string everything = all_text_under(tmp / "report") + all_text_under(tmp / "detect");
   if (std::filesystem::exists(tmp / "batch")) everything += all_text_under(tmp / "batch");
-  for (const Result* r : {&analyzed, &batch, &detected, &info, &info_json, &ambiguous}) everything += r->out + r->err;
+  for (const Result* r : {&analyzed, &batch, &detected, &info, &info_json, &ambiguous, &detect_ambiguous, &info_ambiguous})
+    everything += r->out + r->err;
   for (const auto& id : identifiers) EXPECT_EQ(everything.find(id), std::string::npos) << "'" << id << "' leaked";
 
   // By number, the ambiguous folder reads; with --keep-identifiers the description shows.
