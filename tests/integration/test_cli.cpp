@@ -137,7 +137,7 @@ TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
   write_file(tmp / "no_dicom/readme.txt", "nothing here");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"info " + (tmp / "missing.nii.gz").string(), "no such file"},
-      {"info " + (tmp / "truncated.nii.gz").string(), "truncated.nii.gz"},
+      {"info " + (tmp / "truncated.nii.gz").string(), "the study: not a readable NIfTI file"},
       {"info " + (tmp / "notes.txt").string(), "unsupported file type"},
       {"info " + (tmp / "no_dicom").string(), "no DICOM series"},
       {"dataset check " + (tmp / "nowhere").string(), "no such dataset folder"},
