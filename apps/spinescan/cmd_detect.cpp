@@ -55,7 +55,8 @@ void register_detect(CLI::App& app, Runner& run) {
         boxes.push_back({{"slice", b.slice},
                          {"box_pixels", {b.x1, b.y1, b.x2, b.y2}},
                          {"box_mm", {b.x1 * v.spacing_mm[0], b.y1 * v.spacing_mm[1], b.x2 * v.spacing_mm[0], b.y2 * v.spacing_mm[1]}},
-                         {"score", b.score}});
+                         {"score", b.score},
+                         {"linked", b.linked}});
       }
       // The picture shows the slice with the most bodies found, the most central one on ties.
       int best_slice = 0;
@@ -71,6 +72,7 @@ void register_detect(CLI::App& app, Runner& run) {
                          {"spacing_mm", {{"slice", v.spacing_mm[2]}, {"row", v.spacing_mm[1]}, {"col", v.spacing_mm[0]}}}}},
           {"coordinates", "canonical pixels: x = column (anterior->posterior), y = row (superior->inferior), pixel edges"},
           {"operating_score", d.operating_score},
+          {"linked_score", d.linked_score},
           {"overlay_slice", best_slice},
           {"detections", boxes}};
       write_text_atomically(std::filesystem::path(a->out) / "detections.json", j.dump(2) + "\n");

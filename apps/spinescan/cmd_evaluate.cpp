@@ -66,6 +66,9 @@ void register_evaluate(CLI::App& app, Runner& run) {
   det->add_option("--out", c->out, "output folder (metrics.json, overlays/)")->required();
   det->add_option("--overlays", c->overlays, "overlay PNGs to write");
   det->add_option("--score", c->operating_score, "operating score threshold (< 0: the model's own)");
+  det->add_option("--linked-score", c->linked_score,
+                  "keep boxes scoring at least this where a neighbouring slice's reported box overlaps them "
+                  "(< 0: the model's own; the operating score: no linking)");
   det->add_option("--device", c->device, "cpu, cuda or auto");
   det->callback([&run, c, cases] {
     run = [c, cases] {

@@ -18,15 +18,19 @@ void register_model(CLI::App& app, Runner& run) {
   cmd->require_subcommand(1);
   struct AddArgs {
     std::string run, bundle = "models/default", metrics;
+    double linked_score = -1;
   };
   auto a = std::make_shared<AddArgs>();
   CLI::App* add = cmd->add_subcommand("add-detector", "Put a trained detector into a bundle (half precision)");
   add->add_option("run", a->run, "training run folder or bundle holding the detector")->required();
   add->add_option("--bundle", a->bundle, "bundle folder to write into");
   add->add_option("--metrics", a->metrics, "metrics.json of `spinescan evaluate detector` on held-out cases");
+  add->add_option("--linked-score", a->linked_score,
+                  "keep boxes scoring at least this where a neighbouring slice's reported box overlaps them "
+                  "(default: the detector's own setting)");
   add->callback([&run, a] {
     run = [a] {
-      const auto bytes = detect::add_detector_to_bundle(a->run, a->bundle, a->metrics);
+      const auto bytes = detect::add_detector_to_bundle(a->run, a->bundle, a->metrics, a->linked_score);
       std::cout << "wrote " << a->bundle << "/detector.pt (" << bytes / (1024.0 * 1024.0) << " MiB) and manifest.json\n";
       return kOk;
     };

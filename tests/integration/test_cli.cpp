@@ -201,6 +201,50 @@ TEST(Cli, ShippedDetectorFindsTheBodiesOfTheBundledExample) {
   EXPECT_GE(found, static_cast<int>(truth.size()) - 1) << "of " << truth.size() << " bodies on slice " << slice;
 }
 
+TEST(Cli, LinkedBoxesAreReportedByDetectWhileVertebraeComeFromConfidentOnes) {
+  // Slice linking (detect/slice_linking.h) adds uncertain boxes a neighbouring slice confirms
+  // to what `detect` reports; `analyze` builds its vertebrae from the confident boxes alone, so
+  // a bundle's linked score leaves every verdict as it was.
+  const std::filesystem::path src(SPINESCAN_SOURCE_DIR);
+  const std::string study = (src / "examples/phantom_study.nii.gz").string();
+  TempDir tmp;
+  std::filesystem::copy(src / "models/default", tmp / "low", std::filesystem::copy_options::recursive);
+  ASSERT_EQ(run_cli("-q model add-detector " + (tmp / "low").string() + " --bundle " + (tmp / "low").string() + " --linked-score 0.05")
+                .exit_code,
+            0);
+  EXPECT_EQ(read_file(tmp / "low/detector.pt"), read_file(src / "models/default/detector.pt"))
+      << "re-packing a bundle's own detector leaves its weights file as it was";
+  const auto low_manifest = nlohmann::json::parse(read_file(tmp / "low/manifest.json"));
+  EXPECT_EQ(low_manifest["detector"]["linked_score"], 0.05);
+  const double operating = low_manifest["detector"]["operating_score"];
+  ASSERT_EQ(run_cli("-q detect " + study + " --out " + (tmp / "det").string()).exit_code, 0);
+  ASSERT_EQ(run_cli("-q detect " + study + " --model " + (tmp / "low").string() + " --out " + (tmp / "det_low").string()).exit_code, 0);
+  const auto shipped = nlohmann::json::parse(read_file(tmp / "det/detections.json"))["detections"];
+  const auto low = nlohmann::json::parse(read_file(tmp / "det_low/detections.json"))["detections"];
+  std::vector<nlohmann::json> confident, confident_low;
+  int linked_low = 0;
+  for (const auto& d : shipped)
+    if (!d["linked"].get<bool>()) confident.push_back(d);
+  for (const auto& d : low) {
+    if (!d["linked"].get<bool>()) {
+      confident_low.push_back(d);
+      continue;
+    }
+    ++linked_low;
+    EXPECT_GE(d["score"].get<double>(), 0.05) << d.dump();
+    EXPECT_LT(d["score"].get<double>(), operating) << d.dump();
+  }
+  EXPECT_EQ(confident, confident_low) << "the boxes at the operating score do not depend on the linked score";
+  EXPECT_GT(linked_low, 0) << "the example's lateral slices hold uncertain boxes a neighbour confirms";
+  EXPECT_GT(low.size(), shipped.size());
+  ASSERT_LE(run_cli("-q analyze " + study + " --out " + (tmp / "a").string()).exit_code, 1);
+  ASSERT_LE(run_cli("-q analyze " + study + " --model " + (tmp / "low").string() + " --out " + (tmp / "a_low").string()).exit_code, 1);
+  const auto report = nlohmann::json::parse(read_file(tmp / "a/report.json"));
+  const auto report_low = nlohmann::json::parse(read_file(tmp / "a_low/report.json"));
+  ASSERT_FALSE(report["vertebrae"].empty());
+  EXPECT_EQ(report["vertebrae"], report_low["vertebrae"]);
+}
+
 TEST(Cli, AWronglyTypedBundleFieldIsOneLineAndExitOne) {
   // A manifest that parses but holds a field of the wrong type is a broken bundle (exit 1,
   // naming the section), not an internal error (exit 3).

@@ -112,7 +112,27 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
   // Per source: the phantom cases are one source, so its summary is the pooled one.
   ASSERT_EQ(metrics["per_source"].size(), 1u) << metrics["per_source"].dump();
   ASSERT_TRUE(metrics["per_source"].contains("phantom")) << metrics["per_source"].dump();
-  EXPECT_EQ(metrics["per_source"]["phantom"], metrics["detection"]);
+  auto phantom = metrics["per_source"]["phantom"];
+  phantom.erase("by_cross_section");
+  EXPECT_EQ(phantom, metrics["detection"]);
+  // Every body instance falls in one cross-section group and one level group; the groups of
+  // one source add up to that source.
+  for (const char* grouping : {"by_cross_section", "by_level"}) {
+    int64_t bodies = 0;
+    for (const auto& [group, d] : metrics[grouping].items()) bodies += d["num_bodies"].get<int64_t>();
+    EXPECT_EQ(bodies, metrics["detection"]["num_bodies"].get<int64_t>()) << grouping << ": " << metrics[grouping].dump();
+  }
+  EXPECT_EQ(metrics["per_source"]["phantom"]["by_cross_section"], metrics["by_cross_section"]);
+  EXPECT_TRUE(metrics["by_level"].contains("L3")) << metrics["by_level"].dump();
+  // A training run's detector does not link slices (linked score = operating score): the
+  // sweep's first row is the headline, and lower linked scores never lose a body.
+  EXPECT_EQ(metrics["linked_score"], metrics["operating_score"]);
+  const auto& sweep = metrics["linked_score_sweep"];
+  ASSERT_EQ(sweep.size(), 5u);
+  EXPECT_DOUBLE_EQ(sweep[0]["phantom"]["recall_at_50"].get<double>(), metrics["detection"]["recall_at_50"].get<double>());
+  EXPECT_DOUBLE_EQ(sweep[0]["phantom"]["mean_iou"].get<double>(), metrics["detection"]["mean_iou"].get<double>());
+  for (size_t i = 1; i < sweep.size(); ++i)
+    EXPECT_LT(sweep[i]["linked_score"].get<double>(), sweep[i - 1]["linked_score"].get<double>());
   EXPECT_EQ(nlohmann::json::parse(read_file(f.tmp / "eval/metrics.json")), metrics);
   int pngs = 0;
   for (const auto& p : std::filesystem::directory_iterator(f.tmp / "eval/overlays")) pngs += p.path().extension() == ".png";

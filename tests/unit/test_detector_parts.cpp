@@ -6,6 +6,7 @@
 #include "spinescan/core/errors.h"
 #include "spinescan/detect/anchors.h"
 #include "spinescan/detect/box_coder.h"
+#include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/matcher.h"
 #include "spinescan/detect/retinanet.h"
 #include "spinescan/ops/box_ops.h"
@@ -150,4 +151,20 @@ TEST(RetinaNet, OptionsRoundTripThroughJsonAndAreValidated) {
   RetinaNetOptions mismatch;
   mismatch.fpn.max_level = 5;  // three levels but two anchor levels
   EXPECT_THROW(RetinaNet{mismatch}, ConfigError);
+}
+
+TEST(DetectorSpec, LinkedScoreRoundTripsDefaultsToTheOperatingScoreAndIsValidated) {
+  DetectorSpec spec;
+  spec.operating_score = 0.3;
+  spec.linked_score = 0.2;
+  auto j = spec.to_json("detector.pt");
+  EXPECT_DOUBLE_EQ(DetectorSpec::from_json(j).linked_score, 0.2);
+  j.erase("linked_score");  // a bundle made before slice linking reports what it reported then
+  EXPECT_DOUBLE_EQ(DetectorSpec::from_json(j).linked_score, 0.3);
+  j["linked_score"] = 0.4;  // above the operating score
+  EXPECT_THROW(DetectorSpec::from_json(j), ModelError);
+  j["linked_score"] = "0.2";
+  EXPECT_THROW(DetectorSpec::from_json(j), ModelError);
+  j["linked_score"] = 0.0;
+  EXPECT_THROW(DetectorSpec::from_json(j), ModelError);
 }

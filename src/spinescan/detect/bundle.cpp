@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/core/manifest.h"
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
 
@@ -12,8 +13,14 @@ namespace fs = std::filesystem;
 
 namespace spinescan::detect {
 
-uint64_t add_detector_to_bundle(const fs::path& run_or_bundle, const fs::path& bundle, const fs::path& evaluation_metrics) {
+uint64_t add_detector_to_bundle(const fs::path& run_or_bundle, const fs::path& bundle, const fs::path& evaluation_metrics,
+                                double linked_score) {
   LoadedDetector d = load_detector(run_or_bundle);
+  if (linked_score > 0) {
+    SPINESCAN_CHECK_AS(linked_score <= d.spec.operating_score, ConfigError, "--linked-score ", linked_score,
+                       " above the detector's operating score ", d.spec.operating_score);
+    d.spec.linked_score = linked_score;
+  }
   if (!evaluation_metrics.empty()) {
     std::ifstream in(evaluation_metrics);
     SPINESCAN_CHECK(in, evaluation_metrics.string(), ": cannot open");
@@ -21,6 +28,7 @@ uint64_t add_detector_to_bundle(const fs::path& run_or_bundle, const fs::path& b
       const auto m = nlohmann::json::parse(in);
       d.spec.provenance["heldout_evaluation"] = {{"cases", m.at("cases")},
                                                  {"operating_score", m.at("operating_score")},
+                                                 {"linked_score", m.value("linked_score", m.at("operating_score"))},
                                                  {"detection", m.at("detection")},
                                                  {"detection_all_slices", m.at("detection_all_slices")}};
     } catch (const nlohmann::json::exception& e) {
@@ -29,7 +37,14 @@ uint64_t add_detector_to_bundle(const fs::path& run_or_bundle, const fs::path& b
   }
   d.spec.provenance["packed_by"] = std::string("spinescan ") + version() + " (" + git_revision() + ")";
   d.spec.provenance["weights_precision"] = "float16 (converted to float32 at load)";
-  save_detector(d.net, d.spec, bundle, /*half_precision=*/true);
+  const fs::path source = resolve_bundle_folder(run_or_bundle);
+  if (fs::exists(bundle) && fs::equivalent(source, bundle)) {
+    // Re-packing a bundle's own detector (a new linked score, new metrics): its weights are
+    // already the half-precision ones; rewriting them would only churn the file.
+    write_manifest_section(bundle, "detector", d.spec.to_json("detector.pt"));
+  } else {
+    save_detector(d.net, d.spec, bundle, /*half_precision=*/true);
+  }
   return fs::file_size(bundle / "detector.pt");
 }
 

@@ -4,6 +4,7 @@
 
 #include "spinescan/detect/inference.h"
 #include "spinescan/detect/slice_data.h"
+#include "spinescan/detect/slice_linking.h"
 #include "spinescan/io/png.h"
 
 namespace spinescan::detect {
@@ -20,18 +21,21 @@ StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy&
   out.info = loaded.info;
   out.normalized = normalize_for_detector(loaded.canonical);
   out.operating_score = detector.spec.operating_score;
+  out.linked_score = detector.spec.linked_score;
   std::vector<CanvasSlice> slices;
   std::vector<const std::vector<float>*> images;
   for (int k = 0; k < static_cast<int>(out.normalized.size[2]); ++k)
     slices.push_back(make_canvas_slice(out.normalized, k, detector.spec.canvas));
   for (const auto& s : slices) images.push_back(&s.image);
   const auto preds = detect_images(detector.net, images, detector.spec.canvas.size, 16, device);
+  const auto kept = link_across_slices(preds, {out.operating_score, out.linked_score});
   for (size_t k = 0; k < slices.size(); ++k)
-    for (const auto& p : preds[k]) {
-      if (p.score < out.operating_score) continue;
+    for (size_t i = 0; i < preds[k].size(); ++i) {
+      if (!kept[k][i]) continue;
+      const auto& p = preds[k][i];
       const auto& g = slices[k].geometry;
       out.detections.push_back({static_cast<int>(k), g.to_source_x(p.box.x1), g.to_source_y(p.box.y1),
-                                g.to_source_x(p.box.x2), g.to_source_y(p.box.y2), p.score});
+                                g.to_source_x(p.box.x2), g.to_source_y(p.box.y2), p.score, p.score < out.operating_score});
     }
   return out;
 }

@@ -13,13 +13,17 @@ struct SliceDetection {
   int slice = 0;
   double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // canonical pixels (x = column A->P, y = row S->I)
   double score = 0;
+  bool linked = false;  // under the operating score, kept because a neighbouring slice confirms it
 };
 
 struct StudyDetections {
   StudyInfo info;
   Volume<float> normalized;  // canonical, per-slice normalised (for pictures)
   double operating_score = 0;
-  std::vector<SliceDetection> detections;  // at or above the operating score
+  double linked_score = 0;
+  // At or above the operating score, or at or above the linked score where a neighbouring
+  // slice confirms them (slice_linking.h).
+  std::vector<SliceDetection> detections;
 };
 
 StudyDetections detect_study(const std::filesystem::path& study, const std::filesystem::path& model,

@@ -19,6 +19,7 @@ nlohmann::json DetectorSpec::to_json(const std::string& weights_file) const {
           {"canvas", {{"size", canvas.size}, {"pixel_mm", canvas.pixel_mm}}},
           {"input", "canonical sagittal slice, per-slice robust percentile normalisation (0.5/99.5 -> 0/1)"},
           {"operating_score", operating_score},
+          {"linked_score", linked_score},
           {"provenance", provenance}};
 }
 
@@ -29,10 +30,15 @@ DetectorSpec DetectorSpec::from_json(const nlohmann::json& j) {
     s.canvas.size = j.at("canvas").at("size");
     s.canvas.pixel_mm = j.at("canvas").at("pixel_mm");
     s.operating_score = j.at("operating_score");
+    // Absent from bundles made before slice linking: they report what they reported then.
+    s.linked_score = j.contains("linked_score") ? j.at("linked_score").get<double>() : s.operating_score;
     s.provenance = j.value("provenance", nlohmann::json::object());
   } catch (const nlohmann::json::exception& e) {
     throw ModelError(std::string("detector manifest: ") + e.what());
   }
+  SPINESCAN_CHECK_AS(s.operating_score > 0 && s.operating_score < 1 && s.linked_score > 0 && s.linked_score <= s.operating_score,
+                     ModelError, "detector manifest: need 0 < linked_score <= operating_score < 1 (they are ", s.linked_score, " and ",
+                     s.operating_score, ")");
   s.canvas.validate();
   return s;
 }

@@ -17,6 +17,9 @@ struct DetectorSpec {
   RetinaNetOptions model;
   CanvasOptions canvas;
   double operating_score = 0.3;  // detections at or above this are reported
+  // ... and those at or above this one that a neighbouring slice's reported box confirms
+  // (detect/slice_linking.h); equal to operating_score in bundles made before linking.
+  double linked_score = 0.3;
   nlohmann::json provenance;     // how it was trained, on what, its metrics
   nlohmann::json to_json(const std::string& weights_file) const;
   static DetectorSpec from_json(const nlohmann::json& j);

@@ -14,6 +14,7 @@ struct DetectorEvalConfig {
   int overlays = 6;                // overlay PNGs to write (middle slices of the first cases)
   std::string device = "cpu";
   double operating_score = -1;     // < 0: the model's own
+  double linked_score = -1;        // < 0: the model's own (slice_linking.h)
 };
 
 // Writes <out>/metrics.json and <out>/overlays/*.png; returns metrics.json's text.

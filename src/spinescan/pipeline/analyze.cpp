@@ -181,7 +181,11 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   out.detections = std::move(d.detections);
 
   std::vector<aggregate::TrackedBox> boxes;
-  for (const auto& b : out.detections) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1});
+  // The vertebrae are built from the boxes at the operating score only: the stages after the
+  // detector were trained on those, and the linked lateral boxes joined one case's neighbouring
+  // bodies into an overlap the column check refuses (docs/model_card.md, "Slice linking").
+  for (const auto& b : out.detections)
+    if (!b.linked) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1});
   const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
   std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
   out.column = column_geometry(tracks, out.normalized.spacing_mm);

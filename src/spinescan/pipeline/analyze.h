@@ -33,7 +33,7 @@ struct StudyAnalysis {
   StudyInfo info;
   Volume<float> normalized;  // canonical, per-slice normalised (what the models saw; for pictures)
   double operating_score = 0;
-  std::vector<detect::SliceDetection> detections;  // every box at or above the detector's operating score
+  std::vector<detect::SliceDetection> detections;  // the detector's boxes, linked ones included (detect_study.h)
   std::vector<VertebraFinding> vertebrae;          // superior -> inferior
   std::vector<std::string> warnings;
   std::string probability_source;  // "aggregator", "classifier (max over slices)" or "none"

@@ -82,7 +82,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
        {{"mean_iou", det.mean_iou}, {"mean_iou_pathological", det.mean_iou_pathological}, {"recall_at_50", det.recall_at_50},
         {"precision_at_50", det.precision_at_50}, {"ap50_operating_point", det.ap50}, {"false_positives_per_slice", det.false_positives_per_slice},
         {"num_slices", det.num_slices}, {"num_truth", det.num_truth},
-        {"note", "per slice, boxes at the detector's operating score only (AP over those, so lower than `evaluate detector`'s)"}}},
+        {"note", "per slice, the boxes the detector reports (at its operating score, or linked across slices at its linked score; AP over those, so lower than `evaluate detector`'s)"}}},
       {"vertebrae_3d", vertebrae_found(records)},
       {"levels", level_accuracy(records)},
       {"classification",
