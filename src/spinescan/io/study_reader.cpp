@@ -25,6 +25,9 @@ namespace fs = std::filesystem;
 namespace spinescan {
 namespace {
 
+// 2^30 voxels: 4 GiB as float, ten times a fine 3D lumbar acquisition (512 x 512 x 400).
+constexpr uint64_t kMaxStudyVoxels = uint64_t{1} << 30;
+
 // ITK and GDCM print warnings on stderr (e.g. "No Series were found"); every such case is
 // turned into an exception with a clear message here, so the library noise is switched off.
 void silence_library_warnings() {
@@ -42,11 +45,23 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 // ITK's own messages carry file/line noise; keep the first meaningful line.
+// ITK's description on one line, without the object address ("itk::ERROR: NrrdImageIO(0x...): ")
+// that says nothing to a user; the reader's own reason (NRRD puts it on later lines) is kept.
 std::string itk_reason(const itk::ExceptionObject& e) {
   std::string d = e.GetDescription();
-  const auto nl = d.find('\n');
-  if (nl != std::string::npos) d = d.substr(0, nl);
-  return d.empty() ? "unreadable" : d;
+  const auto address = d.find("(0x");
+  const auto after = d.find("): ", address == std::string::npos ? 0 : address);
+  if (address != std::string::npos && after != std::string::npos && after < d.find('\n')) d = d.substr(after + 3);
+  std::string line;
+  for (char c : d) {
+    if (c == '\n' || c == '\r') {
+      if (!line.empty() && line.back() != ' ') line += ' ';
+      continue;
+    }
+    line += c;
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line.empty() ? "unreadable" : line;
 }
 
 itk::ImageIOBase::Pointer file_io_for(const std::string& format) {
@@ -131,8 +146,16 @@ itk::ImageIOBase::Pointer open_file_header(const fs::path& path, const std::stri
                   "); a 3D volume is needed");
   SPINESCAN_CHECK(io->GetNumberOfComponents() == 1, path.string(), ": ", io->GetNumberOfComponents(),
                   " components per voxel; a scalar (grey) volume is needed");
+  // Refused before anything is allocated: a small compressed file can announce a volume
+  // larger than the machine's memory.
   uint64_t num_voxels = 1;
-  for (unsigned a = 0; a < dims; ++a) num_voxels *= io->GetDimensions(a);
+  for (unsigned a = 0; a < dims; ++a) {
+    const uint64_t n = io->GetDimensions(a);
+    SPINESCAN_CHECK(n >= 1 && num_voxels <= kMaxStudyVoxels / n, path.string(), ": the header announces ", io->GetDimensions(0),
+                    "x", io->GetDimensions(1), "x", dims == 3 ? io->GetDimensions(2) : 1, " voxels; spinescan reads at most ",
+                    kMaxStudyVoxels, " (a lumbar MRI holds under 10^8)");
+    num_voxels *= n;
+  }
   check_file_complete(path, format, num_voxels * io->GetComponentSize());
   return io;
 }
@@ -306,6 +329,18 @@ void check_volume_content(const Volume<float>& native, const fs::path& path) {
   for (int a = 0; a < 3; ++a)
     SPINESCAN_CHECK(native.spacing_mm[a] > 0 && std::isfinite(native.spacing_mm[a]), path.string(),
                     ": invalid spacing ", native.spacing_mm[a], " mm along axis ", a);
+  // The voxel axes must be three perpendicular unit directions: a skewed or singular matrix
+  // has no sagittal plane to read, and the canonical reorientation would guess one.
+  const Matrix3& d = native.direction;
+  for (int i = 0; i < 3; ++i)
+    for (int j = i; j < 3; ++j) {
+      double dot = 0;
+      for (int p = 0; p < 3; ++p) dot += d[p][i] * d[p][j];
+      const double expected = i == j ? 1.0 : 0.0;
+      SPINESCAN_CHECK(std::isfinite(dot) && std::abs(dot - expected) < 1e-3, path.string(),
+                      ": direction matrix is not orthonormal (voxel axes ", i, " and ", j, ": dot product ", dot,
+                      "); the image axes are skewed or degenerate");
+    }
 }
 
 LoadedStudy load_study(const fs::path& path, const ReadOptions& options) {

@@ -57,7 +57,15 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   options.device = c.device;
   Analyzer analyzer(c.model, options);
   std::vector<eval::SliceResult> detection;
-  fs::create_directories(fs::path(c.out) / "reports");
+  // Written whole or not at all: a case that cannot be read stops the run and leaves no
+  // folder behind. An earlier evaluation in --out is replaced; any other folder is left alone.
+  const fs::path target(c.out);
+  if (fs::exists(target))
+    SPINESCAN_CHECK_AS(fs::is_directory(target) && (fs::is_empty(target) || fs::exists(target / "metrics.json")), ConfigError, c.out,
+                       ": exists and holds no earlier evaluation (metrics.json); choose another --out");
+  StagedDirectory staged(target, /*overwrite=*/true);
+  const fs::path out = staged.path();
+  fs::create_directories(out / "reports");
   // A few full reports, to look at what the numbers mean.
   // Which cases the fitness checks refused (pipeline/fitness.h), and the column each showed:
   // a real lumbar study refused is a failure of those checks, counted here.
@@ -65,7 +73,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   auto write_some_reports = [&](size_t index, const std::string& name, const StudyAnalysis& a) {
     if (!a.refusal.empty()) refused.push_back({{"case", name}, {"reason", a.refusal}});
     columns[name] = a.column.to_json();
-    if (static_cast<int>(index) < c.reports) write_report(fs::path(c.out) / "reports" / name, a, analyzer.model_description());
+    if (static_cast<int>(index) < c.reports) write_report(out / "reports" / name, a, analyzer.model_description());
   };
   std::vector<VertebraRecord> records =
       analyze_cases(analyzer, dataset, cases, c.split.empty() ? -1 : c.fold, &detection, write_some_reports);
@@ -128,12 +136,13 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
     case_rows.push_back({{"case", name}, {"truth_bodies", pc[0]}, {"found", pc[1]}, {"flagged", pc[2]}, {"extra_tracks", pc[3]}});
   }
   metrics["per_case"] = case_rows;
-  write_text_atomically(fs::path(c.out) / "vertebrae.csv", v.str());
-  write_text_atomically(fs::path(c.out) / "cases.csv", cs.str());
-  write_text_atomically(fs::path(c.out) / "calibration.svg",
+  write_text_atomically(out / "vertebrae.csv", v.str());
+  write_text_atomically(out / "cases.csv", cs.str());
+  write_text_atomically(out / "calibration.svg",
                         eval::reliability_svg(reliability, "Reliability per vertebra, end to end"));
   const std::string text = metrics.dump(2) + "\n";
-  write_text_atomically(fs::path(c.out) / "metrics.json", text);
+  write_text_atomically(out / "metrics.json", text);
+  staged.commit();
   return text;
 }
 

@@ -1,0 +1,192 @@
+#pragma once
+// A corpus of studies no command may read (issue 20, section 3): files and folders cut short,
+// non-finite voxels, absurd sizes, spacings and direction matrices, 4D and colour volumes,
+// broken DICOM series. Written from code at test time (a few KiB each), so that the inputs
+// and what each must be refused for live in one place and cannot drift apart.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "spinescan/io/volume_writer.h"
+#include "test_util.h"
+
+namespace spinescan::testing {
+
+struct BadInput {
+  std::string name;          // file or folder name inside the corpus folder
+  std::filesystem::path path;
+  std::string fault;         // a fragment the refusal message must hold
+};
+
+namespace bad_input_detail {
+
+inline Volume<float> gradient_volume() {
+  Volume<float> v;
+  v.size = {8, 6, 4};
+  v.voxels.resize(static_cast<size_t>(v.num_voxels()));
+  for (size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<float>(i % 17);
+  return v;
+}
+
+inline std::string mha(const std::string& extra_header, const std::string& dims, const std::string& type, size_t data_bytes,
+                       char fill = '\x05') {
+  return "ObjectType = Image\nNDims = " + std::to_string(std::count(dims.begin(), dims.end(), ' ') + 1) + "\nDimSize = " + dims +
+         "\n" + extra_header + "ElementType = " + type + "\nElementDataFile = LOCAL\n" + std::string(data_bytes, fill);
+}
+
+inline std::string float_bytes(const std::vector<float>& values) {
+  std::string out(values.size() * sizeof(float), '\0');
+  std::memcpy(out.data(), values.data(), out.size());
+  return out;
+}
+
+inline std::vector<float> ramp(size_t n) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>(i % 13);
+  return v;
+}
+
+}  // namespace bad_input_detail
+
+// Writes the corpus into `dir` and returns its entries.
+inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path& dir) {
+  using namespace bad_input_detail;
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  std::vector<BadInput> out;
+  const auto add = [&](const std::string& name, const std::string& bytes, const std::string& fault) {
+    write_file(dir / name, bytes);
+    out.push_back({name, dir / name, fault});
+  };
+
+  // NIfTI, plain and compressed.
+  write_volume(gradient_volume(), dir / "whole.nii");
+  const std::string nii = read_file(dir / "whole.nii");
+  fs::remove(dir / "whole.nii");
+  add("empty.nii", "", "NIfTI");
+  add("header_only.nii", nii.substr(0, 100), "NIfTI");
+  add("short_pixels.nii", nii.substr(0, 352 + 40), "truncated");
+  {
+    std::string zero = nii;
+    const float pixdim_zero = 0;
+    std::memcpy(zero.data() + 80, &pixdim_zero, 4);  // pixdim[1]
+    add("zero_spacing.nii", zero, "spacing");
+    std::string negative = nii;
+    const float pixdim_negative = -2;
+    std::memcpy(negative.data() + 84, &pixdim_negative, 4);  // pixdim[2]
+    add("negative_spacing.nii", negative, "spacing");
+    std::string nan = nii;
+    const float not_a_number = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(nan.data() + 352 + 4 * 7, &not_a_number, 4);
+    add("nan_voxel.nii", nan, "non-finite");
+    std::string four_d = nii;
+    const int16_t dims4[2] = {4, 8};  // dim[0] = 4 dimensions; dim[1] stays 8
+    std::memcpy(four_d.data() + 40, &dims4[0], 2);
+    const int16_t t = 3;
+    std::memcpy(four_d.data() + 48, &t, 2);  // dim[4] = 3 time points
+    add("four_d.nii", four_d, "4-dimensional");
+  }
+  write_volume(gradient_volume(), dir / "whole.nii.gz");
+  Volume<float> big;
+  big.size = {64, 64, 24};
+  big.voxels.resize(static_cast<size_t>(big.num_voxels()));
+  for (size_t i = 0; i < big.voxels.size(); ++i) big.voxels[i] = static_cast<float>((i * 2654435761u) % 1000);
+  write_volume(big, dir / "big.nii.gz");
+  const std::string gz = read_file(dir / "big.nii.gz");
+  fs::remove(dir / "whole.nii.gz");
+  fs::remove(dir / "big.nii.gz");
+  add("empty.nii.gz", "", "NIfTI");
+  add("not_gzip.nii.gz", "plain text, not a gzip stream at all", "NIfTI");
+  add("gzip_half.nii.gz", gz.substr(0, gz.size() / 2), "truncated");
+  add("gzip_no_trailer.nii.gz", gz.substr(0, gz.size() - 8), "truncated");
+
+  // MetaImage, NRRD.
+  add("text.mha", "hello, this is a note", "MetaImage");
+  add("short_pixels.mha", mha("", "10 10 10", "MET_UCHAR", 100), "truncated");
+  add("two_d.mha", mha("", "4 4", "MET_UCHAR", 16), "2D image");
+  add("single_slice.mha", mha("", "8 6 1", "MET_UCHAR", 48), "single slice");
+  add("four_d.mha", mha("", "4 4 4 2", "MET_UCHAR", 128), "4-dimensional");
+  add("rgb.mha", mha("ElementNumberOfChannels = 3\n", "8 6 4", "MET_UCHAR", 8 * 6 * 4 * 3), "components");
+  add("absurd_size.mha", mha("", "100000 100000 100000", "MET_UCHAR", 64), "at most");
+  add("constant.mha", mha("", "8 6 4", "MET_UCHAR", 8 * 6 * 4), "constant");
+  add("zero_spacing.mha", mha("ElementSpacing = 1 0 1\n", "8 6 4", "MET_FLOAT", 0) + float_bytes(ramp(8 * 6 * 4)), "spacing");
+  add("singular_direction.mha", mha("TransformMatrix = 1 0 0 1 0 0 0 0 1\n", "8 6 4", "MET_FLOAT", 0) + float_bytes(ramp(8 * 6 * 4)),
+      "direction");
+  add("skewed_direction.mha",
+      mha("TransformMatrix = 1 0 0 0.7071 0.7071 0 0 0 1\n", "8 6 4", "MET_FLOAT", 0) + float_bytes(ramp(8 * 6 * 4)), "direction");
+  {
+    std::vector<float> with_inf = ramp(8 * 6 * 4);
+    with_inf[11] = std::numeric_limits<float>::infinity();
+    add("inf_voxel.mha", mha("", "8 6 4", "MET_FLOAT", 0) + float_bytes(with_inf), "non-finite");
+  }
+  add("missing_raw.mhd",
+      "ObjectType = Image\nNDims = 3\nDimSize = 8 6 4\nElementType = MET_UCHAR\nElementDataFile = nowhere.raw\n", "missing");
+  write_file(dir / "short.raw", std::string(20, '\x03'));
+  add("short_raw.mhd", "ObjectType = Image\nNDims = 3\nDimSize = 8 6 4\nElementType = MET_UCHAR\nElementDataFile = short.raw\n",
+      "truncated");
+  const std::string nrrd_header = "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 8 6 4\n";
+  add("short_pixels.nrrd", nrrd_header + "spacings: 1 1 1\nencoding: raw\n\n" + std::string(30, '\x04'), "truncated");
+  {
+    std::string ramp_bytes(8 * 6 * 4, '\0');
+    for (size_t i = 0; i < ramp_bytes.size(); ++i) ramp_bytes[i] = static_cast<char>(i % 11);
+    add("zero_spacing.nrrd", nrrd_header + "spacings: 1 0 1\nencoding: raw\n\n" + ramp_bytes, "spacing");
+  }
+
+  // DICOM folders.
+  Volume<int16_t> series;
+  series.size = {16, 16, 5};
+  series.voxels.resize(static_cast<size_t>(series.num_voxels()));
+  for (size_t i = 0; i < series.voxels.size(); ++i) series.voxels[i] = static_cast<int16_t>(i % 100);
+  const auto add_folder = [&](const std::string& name, const std::string& fault) { out.push_back({name, dir / name, fault}); };
+  fs::create_directories(dir / "empty_folder");
+  add_folder("empty_folder", "no DICOM series");
+  fs::create_directories(dir / "only_a_subfolder/inner");
+  add_folder("only_a_subfolder", "no DICOM series");
+  fs::create_directories(dir / "garbage_dicom");
+  write_file(dir / "garbage_dicom/IM0001.dcm", std::string(400, 'z'));
+  write_file(dir / "garbage_dicom/IM0002.dcm", std::string(400, 'y'));
+  add_folder("garbage_dicom", "no DICOM series");
+  write_dicom_series(series, dir / "dicom_short_pixels");
+  {
+    const auto victim = dir / "dicom_short_pixels/slice_0002.dcm";
+    const std::string bytes = read_file(victim);
+    write_file(victim, bytes.substr(0, bytes.size() - 300));
+  }
+  add_folder("dicom_short_pixels", "DICOM");
+  write_dicom_series(series, dir / "dicom_no_pixel_data");
+  {
+    // Every file ends before its Pixel Data element (7FE0,0010).
+    for (const auto& f : fs::directory_iterator(dir / "dicom_no_pixel_data")) {
+      const std::string bytes = read_file(f.path());
+      const size_t at = bytes.rfind(std::string("\xE0\x7F\x10\x00", 4));
+      if (at == std::string::npos) throw std::runtime_error("no pixel data element in " + f.path().string());
+      write_file(f.path(), bytes.substr(0, at));
+    }
+  }
+  add_folder("dicom_no_pixel_data", "DICOM");
+  write_dicom_series(series, dir / "dicom_one_file");
+  for (const auto& f : fs::directory_iterator(dir / "dicom_one_file"))
+    if (f.path().filename() != "slice_0000.dcm") fs::remove(f.path());
+  add_folder("dicom_one_file", "1 image");
+  {
+    DicomSeriesOptions a, b;
+    a.series_uid = "1.2.826.0.1.3680043.10.999.1";
+    b.series_uid = "1.2.826.0.1.3680043.10.999.2";
+    write_dicom_series(series, dir / "dicom_two_series/a", a);
+    write_dicom_series(series, dir / "dicom_two_series/b", b);
+    for (const char* sub : {"a", "b"})
+      for (const auto& f : fs::directory_iterator(dir / "dicom_two_series" / sub))
+        fs::rename(f.path(), dir / "dicom_two_series" / (std::string(sub) + "_" + f.path().filename().string()));
+    fs::remove(dir / "dicom_two_series/a");
+    fs::remove(dir / "dicom_two_series/b");
+  }
+  add_folder("dicom_two_series", "--series");
+  return out;
+}
+
+}  // namespace spinescan::testing
