@@ -34,35 +34,11 @@ std::string lower(std::string s) {
   return s;
 }
 
-// Offset of the voxel data from the first bytes of a NIfTI-1 or NIfTI-2 header (either byte
-// order); 0 when the bytes are no whole header (the header reader reports that).
-uint64_t nifti_data_offset(const std::string& h) {
-  if (h.size() < 348) return 0;
-  int32_t sizeof_hdr;
-  std::memcpy(&sizeof_hdr, h.data(), 4);
-  const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;  // 348 or 540, other byte order
-  auto field = [&](size_t at, size_t bytes) {
-    std::string b = h.substr(at, bytes);
-    if (swapped) std::reverse(b.begin(), b.end());
-    return b;
-  };
-  if (sizeof_hdr == 348 || sizeof_hdr == 0x5C010000) {
-    float offset;
-    std::memcpy(&offset, field(108, 4).data(), 4);
-    return offset > 0 && offset < 1e15f ? static_cast<uint64_t>(offset) : 0;  // (rejects NaN too)
-  }
-  if ((sizeof_hdr == 540 || sizeof_hdr == 0x1C020000) && h.size() >= 176) {
-    int64_t offset;
-    std::memcpy(&offset, field(168, 8).data(), 8);
-    return offset > 0 && offset < int64_t{1} << 50 ? static_cast<uint64_t>(offset) : 0;
-  }
-  return 0;
-}
-
 // What the checks need from a NIfTI-1 or NIfTI-2 header; `valid` false when the bytes are no
 // whole header (the header reader reports that).
 struct NiftiFacts {
   bool valid = false, swapped = false;
+  uint64_t data_offset = 0;      // 0 when invalid or absurd (rejects NaN too)
   int16_t datatype = 0;          // 16 float32, 64 float64
   int16_t num_dims = 0;
   double pixdim[3] = {0, 0, 0};  // as written: ITK reads 0 as 1 and a negative one by its size
@@ -80,6 +56,9 @@ NiftiFacts nifti_facts(const std::string& h) {
     return b;
   };
   if (sizeof_hdr == 348 || sizeof_hdr == 0x5C010000) {
+    float offset;
+    std::memcpy(&offset, field(108, 4).data(), 4);
+    f.data_offset = offset > 0 && offset < 1e15f ? static_cast<uint64_t>(offset) : 0;
     std::memcpy(&f.num_dims, field(40, 2).data(), 2);
     std::memcpy(&f.datatype, field(70, 2).data(), 2);
     for (int a = 0; a < 3; ++a) {
@@ -89,6 +68,9 @@ NiftiFacts nifti_facts(const std::string& h) {
     }
     f.valid = true;
   } else if ((sizeof_hdr == 540 || sizeof_hdr == 0x1C020000) && h.size() >= 540) {
+    int64_t offset;
+    std::memcpy(&offset, field(168, 8).data(), 8);
+    f.data_offset = offset > 0 && offset < int64_t{1} << 50 ? static_cast<uint64_t>(offset) : 0;
     int64_t dims;
     std::memcpy(&dims, field(16, 8).data(), 8);
     f.num_dims = static_cast<int16_t>(dims);
@@ -98,6 +80,10 @@ NiftiFacts nifti_facts(const std::string& h) {
   }
   return f;
 }
+
+// Offset of the voxel data from the first bytes of a NIfTI-1 or NIfTI-2 header (either byte
+// order); 0 when the bytes are no whole header (the header reader reports that).
+uint64_t nifti_data_offset(const std::string& h) { return nifti_facts(h).data_offset; }
 
 void check_nifti_spacing(const fs::path& path, const NiftiFacts& f) {
   if (!f.valid) return;
