@@ -151,7 +151,11 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
   config["git_revision"] = git_revision();
   config["spinescan_version"] = version();
-  if (!c.resume) write_text_atomically(run / "config.json", config.dump(2) + "\n");
+  if (!c.resume) {
+    write_text_atomically(run / "config.json", config.dump(2) + "\n");
+    // A run killed before its first checkpoint may have logged that epoch: it starts again.
+    fs::remove(run / "metrics.jsonl");
+  }
 
   log_info("loading " + std::to_string(train_cases.size()) + " training and " + std::to_string(inner_val.size()) +
            " inner-validation cases");
@@ -286,19 +290,16 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
       ++st.since_best;
     }
     stopped_early = st.since_best >= c.patience;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     detect::save_training_checkpoint(run, *net, optimizer, epoch,
                                      {{"epoch", st.epoch},
                                       {"step", st.step},
                                       {"best_auc", st.best_auc},
                                       {"best_epoch", st.best_epoch},
                                       {"since_best", st.since_best},
-                                      {"first_loss", st.first_loss}});
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::ofstream(run / "metrics.jsonl", std::ios::app)
-        << nlohmann::json{{"epoch", epoch + 1}, {"step", st.step}, {"loss", mean_loss}, {"val_within_source_auc", auc},
-                          {"best", best},       {"elapsed_s", elapsed}}
-               .dump()
-        << "\n";
+                                      {"first_loss", st.first_loss}},
+                                     {{"epoch", epoch + 1}, {"step", st.step}, {"loss", mean_loss}, {"val_within_source_auc", auc},
+                                      {"best", best}, {"elapsed_s", elapsed}});
     progress.finish();
     char summary[160];
     std::snprintf(summary, sizeof summary, "epoch %d: loss %.4f, inner-val within-source vertebra AUC %.3f%s", epoch + 1, mean_loss, auc,

@@ -97,11 +97,17 @@ LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device&
 }
 
 void save_training_checkpoint(const fs::path& run, const torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                              int epoch, nlohmann::json state) {
+                              int epoch, nlohmann::json state, const nlohmann::json& metrics_line) {
   const fs::path dir = run / "checkpoints" / ("epoch_" + std::to_string(epoch));
   fs::create_directories(dir);
   save_weights(model, dir / "model.pt", false);
   write_atomically(dir / "optimizer.pt", [&](const fs::path& tmp) { torch::save(optimizer, tmp.string()); });
+  {
+    std::ofstream log(run / "metrics.jsonl", std::ios::app);
+    log << metrics_line.dump() << "\n";
+    log.flush();
+    SPINESCAN_CHECK(log, (run / "metrics.jsonl").string(), ": cannot append");
+  }
   state["folder"] = dir.filename().string();
   write_text_atomically(run / "checkpoints" / "last.json", state.dump(2) + "\n");
   for (const auto& e : fs::directory_iterator(run / "checkpoints"))
@@ -121,6 +127,25 @@ nlohmann::json load_training_checkpoint(const fs::path& run, torch::nn::Module& 
   const fs::path dir = run / "checkpoints" / state.at("folder").get<std::string>();
   load_weights(model, dir / "model.pt");
   torch::load(optimizer, (dir / "optimizer.pt").string());
+  // Temporary files of writes a kill interrupted (core/atomic_file.h names them
+  // ".NAME.tmp-PID-N") are ours to remove; nothing else is touched.
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::recursive_directory_iterator(run)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) stale.push_back(e.path());
+  }
+  for (const auto& p : stale) fs::remove(p);
+  // The log keeps the epochs the checkpoint holds, nothing after them.
+  const int64_t epochs_done = state.at("epoch").get<int64_t>() + 1;
+  std::ifstream log_in(run / "metrics.jsonl");
+  std::string kept, line;
+  while (std::getline(log_in, line)) {
+    if (log_in.eof()) break;  // no newline: cut short by a kill
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() && j["epoch"].get<int64_t>() <= epochs_done)
+      kept += line + "\n";
+  }
+  write_text_atomically(run / "metrics.jsonl", kept);
   return state;
 }
 

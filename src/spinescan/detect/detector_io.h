@@ -45,11 +45,15 @@ LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const t
 // Training checkpoints of any stage: <run>/checkpoints/epoch_N/{model.pt, optimizer.pt},
 // and <run>/checkpoints/last.json (the trainer's state plus "folder") naming the newest
 // complete one, written last, so a kill at any moment leaves a consistent checkpoint.
-// Older epoch folders are removed.
+// Older epoch folders are removed. The epoch's line of <run>/metrics.jsonl (`metrics_line`,
+// holding "epoch": epoch + 1) is appended before last.json, so the log never lacks an epoch
+// the checkpoint holds; `state` must hold "epoch" (0-based).
 void save_training_checkpoint(const std::filesystem::path& run, const torch::nn::Module& model,
-                              torch::optim::Optimizer& optimizer, int epoch, nlohmann::json state);
+                              torch::optim::Optimizer& optimizer, int epoch, nlohmann::json state,
+                              const nlohmann::json& metrics_line);
 // Loads the newest checkpoint into model and optimizer; returns the state saved with it.
-// ConfigError when the run has none.
+// metrics.jsonl is cut back to the checkpoint's epochs (a line of an epoch whose checkpoint
+// never landed, or a line cut short by a kill, goes). ConfigError when the run has none.
 nlohmann::json load_training_checkpoint(const std::filesystem::path& run, torch::nn::Module& model,
                                         torch::optim::Optimizer& optimizer);
 

@@ -149,7 +149,11 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
   config["git_revision"] = git_revision();
   config["spinescan_version"] = version();
-  if (!c.resume) write_text_atomically(run / "config.json", config.dump(2) + "\n");
+  if (!c.resume) {
+    write_text_atomically(run / "config.json", config.dump(2) + "\n");
+    // A run killed before its first checkpoint may have logged that epoch: it starts again.
+    fs::remove(run / "metrics.jsonl");
+  }
 
   SliceDataOptions data_options;
   data_options.canvas.size = c.canvas_size;
@@ -249,12 +253,6 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
                          {"inner_validation", {{"mean_iou", v.mean_iou}, {"recall_at_50", v.recall_at_50}, {"ap50", v.ap50}}}};
       save_detector(net, spec, run / "best", false);
     }
-    save_training_checkpoint(run, *net, optimizer, epoch,
-                             {{"epoch", state.epoch},
-                              {"step", state.step},
-                              {"best_mean_iou", state.best_mean_iou},
-                              {"best_epoch", state.best_epoch},
-                              {"first_loss", state.first_loss}});
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const nlohmann::json line = {{"epoch", epoch + 1},
                                  {"step", state.step},
@@ -268,7 +266,13 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
                                  {"val_ap50", v.ap50},
                                  {"best", best},
                                  {"elapsed_s", elapsed}};
-    std::ofstream(run / "metrics.jsonl", std::ios::app) << line.dump() << "\n";
+    save_training_checkpoint(run, *net, optimizer, epoch,
+                             {{"epoch", state.epoch},
+                              {"step", state.step},
+                              {"best_mean_iou", state.best_mean_iou},
+                              {"best_epoch", state.best_epoch},
+                              {"first_loss", state.first_loss}},
+                             line);
     progress.finish();
     char summary[200];
     std::snprintf(summary, sizeof summary, "epoch %d: loss %.4f, inner-val mean IoU %.3f, recall@0.5 %.3f%s", epoch + 1,
