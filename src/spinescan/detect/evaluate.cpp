@@ -120,7 +120,7 @@ std::vector<eval::SliceResult> linked(std::vector<eval::SliceResult> results, co
     per_slice.push_back(results[k].predictions);
   }
   const auto kept = link_across_slices(per_slice, linking);
-  const double floor = std::min(linking.linked_score, linking.operating_score);
+  const double floor = linking.floor_score();
   for (size_t k = 0; k < results.size(); ++k) {
     std::vector<eval::Prediction> stay;
     for (size_t i = 0; i < per_slice[k].size(); ++i)

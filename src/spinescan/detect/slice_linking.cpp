@@ -18,7 +18,7 @@ std::vector<std::vector<bool>> link_across_slices(const std::vector<std::vector<
         to_visit.emplace_back(k, i);
       }
   }
-  const double floor = std::min(linking.linked_score, linking.operating_score);
+  const double floor = linking.floor_score();
   while (!to_visit.empty()) {
     const auto [k, i] = to_visit.front();
     to_visit.pop_front();

@@ -22,6 +22,8 @@ struct SliceLinking {
   // the same body (non-maximum suppression lets those under 0.5 through), not a missed one.
   // Two neighbouring bodies' boxes overlap far less.
   double max_iou_on_slice = 0.3;
+  // The lowest score a kept box can have.
+  double floor_score() const { return linked_score < operating_score ? linked_score : operating_score; }
 };
 
 // per_slice[k]: the candidates of canonical slice k (consecutive slices, every one present, an

@@ -172,7 +172,8 @@ void check_gzip_nifti_complete(const fs::path& path, uint64_t data_bytes) {
   check_nifti_spacing(path, facts);
   const uint64_t expected = offset + data_bytes;
   if (facts.datatype == 16 || facts.datatype == 64) {
-    // Float voxels are read once here to find NaN and Inf; that pass also settles completeness.
+    // Float voxels are read once more here to find NaN and Inf (a short stream ends the scan
+    // quietly; the completeness check below reports it).
     std::unique_ptr<gzFile_s, int (*)(gzFile)> data(gzopen(path.c_str(), "rb"), gzclose);
     SPINESCAN_CHECK(data != nullptr, path.string(), ": cannot open for reading");
     gzbuffer(data.get(), 1 << 17);
