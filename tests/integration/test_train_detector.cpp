@@ -57,7 +57,14 @@ struct Fixture {
 TEST(TrainDetector, LossFallsAndTheRunFolderIsComplete) {
   Fixture f;
   const auto c = f.config("run");
+  // What a run killed before its first checkpoint leaves: temporaries of interrupted writes
+  // (core/atomic_file.h's names) and a logged epoch. A fresh start removes both.
+  const std::filesystem::path killed_temporaries[] = {f.tmp / "run/.config.tmp-4242-0.json", f.tmp / "run/best/.detector.tmp-4242-1.pt"};
+  std::filesystem::create_directories(f.tmp / "run/best");
+  for (const auto& p : killed_temporaries) std::ofstream(p) << "half";
+  std::ofstream(f.tmp / "run/metrics.jsonl") << "{\"epoch\": 1, \"loss\": 9}\n";
   const auto r = detect::train_detector(c);
+  for (const auto& p : killed_temporaries) EXPECT_FALSE(std::filesystem::exists(p)) << p;
   EXPECT_EQ(r.epochs_done, 6);
   EXPECT_LT(r.last_loss, 0.8 * r.first_loss) << "loss " << r.first_loss << " -> " << r.last_loss;
   const std::filesystem::path run = c.out;

@@ -93,5 +93,23 @@ TEST(WriteTextAtomically, ReplacesWholeAndLeavesNoTemporary) {
   EXPECT_EQ(entries(tmp.path()), std::vector<std::string>{"m.json"});
 }
 
+TEST(RemoveInterruptedTemporaries, RemovesTheTemporariesAKillLeftAndNothingElse) {
+  // A kill between write and rename leaves temporary_sibling's file; the next run in that folder
+  // removes it, in subfolders too, and keeps every other file, hidden or named alike.
+  const testing::TempDir tmp;
+  fs::create_directories(tmp.path() / "best");
+  const fs::path left_top = temporary_sibling(tmp.path() / "config.json");
+  const fs::path left_sub = temporary_sibling(tmp.path() / "best" / "detector.pt");
+  for (const fs::path& p : {left_top, left_sub, tmp.path() / "config.json", tmp.path() / ".hidden",
+                            tmp.path() / "best" / "notes.tmp-1.txt"})
+    std::ofstream(p) << "x";
+  remove_interrupted_temporaries(tmp.path());
+  EXPECT_FALSE(fs::exists(left_top));
+  EXPECT_FALSE(fs::exists(left_sub));
+  EXPECT_EQ(entries(tmp.path()), (std::vector<std::string>{".hidden", "best", "config.json"}));
+  EXPECT_EQ(entries(tmp.path() / "best"), std::vector<std::string>{"notes.tmp-1.txt"});
+  remove_interrupted_temporaries(tmp.path() / "absent");  // a run folder not made yet: nothing to do
+}
+
 }  // namespace
 }  // namespace spinescan

@@ -152,8 +152,10 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   config["git_revision"] = git_revision();
   config["spinescan_version"] = version();
   if (!c.resume) {
+    // A run killed before its first checkpoint starts again: its temporaries go, and the
+    // epoch it may have logged.
+    remove_interrupted_temporaries(run);
     write_text_atomically(run / "config.json", config.dump(2) + "\n");
-    // A run killed before its first checkpoint may have logged that epoch: it starts again.
     fs::remove(run / "metrics.jsonl");
   }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <vector>
 
 #include "spinescan/core/errors.h"
 
@@ -21,6 +22,21 @@ fs::path temporary_sibling(const fs::path& target) {
   const std::string ext = dot == std::string::npos ? "" : name.substr(dot);
   return target.parent_path() /
          ("." + stem + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ext);
+}
+
+namespace {
+// temporary_sibling's names: "." + stem + ".tmp-" + pid + "-" + counter + extension.
+bool is_temporary_sibling_name(const std::string& name) {
+  return name.size() > 1 && name[0] == '.' && name.find(".tmp-", 1) != std::string::npos;
+}
+}  // namespace
+
+void remove_interrupted_temporaries(const fs::path& folder) {
+  if (!fs::is_directory(folder)) return;
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::recursive_directory_iterator(folder))
+    if (e.is_regular_file() && is_temporary_sibling_name(e.path().filename().string())) stale.push_back(e.path());
+  for (const auto& p : stale) fs::remove(p);
 }
 
 void sync_to_disk(const fs::path& path) {

@@ -11,6 +11,11 @@ namespace spinescan {
 // writers that choose a format by extension still work.
 std::filesystem::path temporary_sibling(const std::filesystem::path& target);
 
+// Removes, anywhere under `folder`, the temporary files (temporary_sibling's names) of writes a
+// kill interrupted; nothing else is touched. For folders one process owns (a training run),
+// called before it writes there again, on a fresh start and on --resume alike.
+void remove_interrupted_temporaries(const std::filesystem::path& folder);
+
 // fsync of a file or a folder (its entries); silently nothing where the file system cannot.
 void sync_to_disk(const std::filesystem::path& path);
 

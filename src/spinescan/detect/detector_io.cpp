@@ -127,14 +127,7 @@ nlohmann::json load_training_checkpoint(const fs::path& run, torch::nn::Module& 
   const fs::path dir = run / "checkpoints" / state.at("folder").get<std::string>();
   load_weights(model, dir / "model.pt");
   torch::load(optimizer, (dir / "optimizer.pt").string());
-  // Temporary files of writes a kill interrupted (core/atomic_file.h names them
-  // ".NAME.tmp-PID-N") are ours to remove; nothing else is touched.
-  std::vector<fs::path> stale;
-  for (const auto& e : fs::recursive_directory_iterator(run)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_regular_file() && name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) stale.push_back(e.path());
-  }
-  for (const auto& p : stale) fs::remove(p);
+  remove_interrupted_temporaries(run);
   // The log keeps the epochs the checkpoint holds, nothing after them.
   const int64_t epochs_done = state.at("epoch").get<int64_t>() + 1;
   std::ifstream log_in(run / "metrics.jsonl");
