@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "spinescan/core/tensor_allocator.h"
 #include "spinescan/core/threads.h"
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/retinanet.h"
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed forward passes first");
   app.add_option("--model", model, "time this bundle instead of the default architecture");
   CLI11_PARSE(app, argc, argv);
+  // As the spinescan binary runs it: its tensor allocator, its threads, batch norms folded.
+  spinescan::install_tensor_allocator();
   const int used_threads = spinescan::configure_threads(threads);
   torch::manual_seed(0);
   spinescan::detect::RetinaNet net{nullptr};
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
     net = spinescan::detect::load_detector(model).net;
   }
   net->eval();
+  net->fold_batch_norms();  // load_detector has done it already; twice is once
   torch::NoGradGuard no_grad;
   const auto image = torch::rand({1, 1, size, size});
   for (int i = 0; i < warmup; ++i) net->postprocess(net->forward(image));

@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
-# `spinescan analyze` of one study, as a user runs it (process start, model loading, reading,
-# all stages, report): median wall time and peak memory over N runs, on THREADS threads,
-# for the bundled example phantom and, when the real data is beside the checkout, a real
-# SPIDER case. The stage split comes from the program's own timing line. Two more rows: the
-# process start alone (`spinescan --version`: loading libtorch and its libraries, no model),
-# and all the studies in one `analyze` run (one start and one model load for all).
-# Usage: bench/run_analyze_bench.sh [THREADS] [RUNS]   (build first: scripts/setup.sh)
+# `spinescan analyze` as a user runs it, beside its reference, in one run of this script:
+# - cold: one process per study (process start, model load, reading, all stages, report),
+#   median wall time and peak memory over RUNS runs, the stage split from the program's own
+#   timing line;
+# - warm: the same study RUNS+1 times in one process; the median whole-study time of the
+#   second and later ones (no process start, no model load: the PACS worker's case);
+# - reference: torchvision's RetinaNet-ResNet18-FPN forward + post-processing alone on as many
+#   256x256 slices as the real study has (one call, median over RUNS), and the ratio of the
+#   whole spinescan study to it;
+# - the process start alone (`spinescan --version`: loading libtorch and its libraries).
+# Studies: the bundled example phantom and, when the real data is beside the checkout, the
+# first SPIDER case.
+# Usage: [SPINESCAN_BIN=path/to/spinescan] bench/run_analyze_bench.sh [THREADS] [RUNS]   (build first: scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bin=${SPINESCAN_BIN:-build/spinescan}  # another build to compare: SPINESCAN_BIN=path/to/spinescan
 threads=${1:-2}
 runs=${2:-5}
 studies=(examples/phantom_study.nii.gz)
 real=${SPINESCAN_REAL_DATA:-../shared/data/spine-mri}
+real_study=""
 if [ -d "$real/cases" ]; then
   first_spider=$(ls "$real/cases" | grep '^spider_' | sort | head -n 1)
-  [ -n "$first_spider" ] && studies+=("$real/cases/$first_spider/image.nii.gz")
+  [ -n "$first_spider" ] && real_study="$real/cases/$first_spider/image.nii.gz" && studies+=("$real_study")
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "| study | threads | median wall s | peak RSS MiB | stages (last run) |"
-echo "|---|---|---|---|---|"
+label() { echo "$(basename "$(dirname "$1")")/$(basename "$1")"; }
+slices_of() { "$bin" info "$1" | sed -n 's/^canonical sagittal: \([0-9]*\) slices.*/\1/p'; }
 # Runs a command $runs times (stdout dropped, stderr to $out/log, a previous $out/report
 # and $out/batch removed first); sets `median` (wall seconds) and `rss_mib` (peak).
 measure() {
@@ -34,14 +42,39 @@ measure() {
   median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   rss_mib=$((rss / 1024))
 }
+echo "| run | threads | median wall s | peak RSS MiB | stages (last run) |"
+echo "|---|---|---|---|---|"
+declare -A cold
 for study in "${studies[@]}"; do
-  measure build/spinescan --threads "$threads" analyze "$study" --out "$out/report"
+  measure "$bin" --threads "$threads" analyze "$study" --out "$out/report"
+  cold[$study]=$median
   stages=$(grep -o 'timing:.*' "$out/log" | sed 's/timing: //')
-  echo "| $(basename "$(dirname "$study")")/$(basename "$study") | $threads | $median | $rss_mib | $stages |"
+  echo "| cold: $(label "$study") ($(slices_of "$study") slices) | $threads | $median | $rss_mib | $stages |"
 done
-measure build/spinescan --version
-echo "| process start only (spinescan --version) | - | $median | $rss_mib | |"
-if ((${#studies[@]} > 1)); then
-  measure build/spinescan --threads "$threads" analyze "${studies[@]}" --out "$out/batch"
-  echo "| all ${#studies[@]} studies above in one analyze run | $threads | $median | $rss_mib | |"
+for study in "${studies[@]}"; do
+  # The same file under RUNS+1 names (analyze refuses a study given twice); both studies
+  # here are .nii.gz.
+  rm -rf "$out/copies" "$out/batch" && mkdir "$out/copies"
+  copies=()
+  for ((i = 0; i <= runs; i++)); do
+    ln -s "$(realpath "$study")" "$out/copies/copy_$i.nii.gz"
+    copies+=("$out/copies/copy_$i.nii.gz")
+  done
+  /usr/bin/time -f "%e %M" -o "$out/time" "$bin" --threads "$threads" analyze "${copies[@]}" --out "$out/batch" >/dev/null 2>"$out/log"
+  read -r _ kib <"$out/time"
+  warm=$(grep -o 'total [0-9]* ms' "$out/log" | awk 'NR > 1 {print $2 / 1000}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  stages=$(grep -o 'timing:.*' "$out/log" | tail -n 1 | sed 's/timing: //')
+  echo "| warm: $(label "$study"), studies 2-$((runs + 1)) of one process | $threads | $warm | $((kib / 1024)) | $stages |"
+done
+if [ -n "$real_study" ]; then
+  n=$(slices_of "$real_study")
+  ref=$(/usr/bin/python3 bench/torchvision_retinanet.py --size 256 --slices "$n" --threads "$threads" --iterations "$runs" --warmup 1)
+  ref_s=$(/usr/bin/python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["median_ms"] / 1000, 2))' "$ref")
+  echo "| reference: torchvision RetinaNet-ResNet18-FPN forward + post-processing only, $n slices at 256x256 | $threads | $ref_s | | |"
+  echo
+  /usr/bin/python3 -c 'import sys; c, r = map(float, sys.argv[1:]); print(f"whole spinescan study (cold) / torchvision detector only on the same slices: {c / r:.2f}x")' \
+    "${cold[$real_study]}" "$ref_s"
+  echo
 fi
+measure "$bin" --version
+echo "| process start only (spinescan --version) | - | $median | $rss_mib | |"

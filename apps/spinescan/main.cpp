@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
+#include "spinescan/core/tensor_allocator.h"
 #include "spinescan/core/threads.h"
 #include "spinescan/core/version.h"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   }
   set_log_level(quiet ? LogLevel::error : verbose ? LogLevel::debug : LogLevel::info);
   try {
+    install_tensor_allocator();
     configure_threads(threads);
     return run ? run() : cli::kUsage;
   } catch (const ConfigError& e) {

@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
+#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <fstream>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/core/tensor_allocator.h"
+#include "spinescan/core/threads.h"
 #include "spinescan/detect/anchors.h"
 #include "spinescan/detect/box_coder.h"
 #include "spinescan/detect/detector_io.h"
@@ -139,6 +142,82 @@ TEST(RetinaNet, ForwardShapesLossAndBackward) {
   ASSERT_EQ(dets.size(), 2u);
   EXPECT_LE(dets[0].boxes.size(0), o.detections_per_image);
   EXPECT_EQ(dets[0].boxes.size(1), 4);
+}
+
+TEST(RetinaNet, FoldedBatchNormsGiveTheSameOutputsAndTheNetCannotBeTrainedOrSaved) {
+  // Folding must be exact to float rounding for batch norms that are far from the identity
+  // (trained statistics, not the initial 0/1), on every block kind: stem, plain and
+  // downsampling blocks.
+  torch::manual_seed(3);
+  RetinaNetOptions o;
+  o.backbone.widths = {8, 16, 32, 64};
+  o.fpn.out_channels = 16;
+  o.head.group_norm_groups = 4;
+  RetinaNet net(o);
+  int batch_norms = 0;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& m : net->modules(/*include_self=*/false))
+      if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+        ++batch_norms;
+        bn->weight.uniform_(0.5, 2.0);
+        bn->bias.normal_(0, 0.5);
+        bn->running_mean.normal_(0, 0.5);
+        bn->running_var.uniform_(0.2, 3.0);
+      }
+  }
+  EXPECT_EQ(batch_norms, 1 + 8 * 2 + 3);  // stem, two per block, three downsampling shortcuts
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto images = torch::randn({2, 1, 64, 96});
+  const auto before = net->forward(images);
+  net->fold_batch_norms();
+  net->fold_batch_norms();  // twice is once
+  ASSERT_TRUE(net->batch_norms_folded());
+  const auto after = net->forward(images);
+  EXPECT_TRUE(torch::allclose(after.class_logits, before.class_logits, 1e-4, 1e-4))
+      << (after.class_logits - before.class_logits).abs().max().item<float>();
+  EXPECT_TRUE(torch::allclose(after.box_deltas, before.box_deltas, 1e-4, 1e-4))
+      << (after.box_deltas - before.box_deltas).abs().max().item<float>();
+  EXPECT_THROW(net->train(), c10::Error);
+  spinescan::testing::TempDir tmp;
+  EXPECT_THROW(save_detector(net, DetectorSpec{}, tmp / "bundle", false), Error);
+  EXPECT_FALSE(std::filesystem::exists(tmp / "bundle"));
+}
+
+TEST(ConfigureThreads, OpenBlasGetsOneThreadAndLibtorchTheRest) {
+  // Two thread pools on the same cores (OpenBLAS's under libtorch's OpenMP) halved the
+  // classifier's speed; configure_threads leaves BLAS one thread.
+  using GetThreads = int (*)();
+  const auto openblas_threads = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (openblas_threads == nullptr) GTEST_SKIP() << "the BLAS in use is not OpenBLAS";
+  const int before = at::get_num_threads();
+  EXPECT_EQ(configure_threads(2), 2);
+  EXPECT_EQ(openblas_threads(), 1);
+  configure_threads(before);
+}
+
+TEST(TensorAllocator, LargeBlocksAreHugePageAlignedAndConvolutionsStillAgree) {
+  // The process-wide allocator of the spinescan binary: large tensors start on a 2 MiB
+  // boundary (so the kernel can back them with huge pages), small ones stay 64-byte aligned,
+  // and oneDNN's convolutions, which allocate and free through raw_deleter(), give the same
+  // result as under the default allocator.
+  torch::manual_seed(5);
+  const auto input = torch::randn({4, 8, 96, 96});
+  const auto weight = torch::randn({16, 8, 3, 3});
+  const auto reference = torch::conv2d(input, weight, {}, 1, 1);
+  install_tensor_allocator();
+  install_tensor_allocator();  // once is enough; a second call changes nothing
+  ASSERT_TRUE(tensor_allocator_installed());
+  const auto large = torch::empty({3 << 20}, torch::kFloat);  // 12 MiB
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data_ptr()) % (uintptr_t{2} << 20), 0u);
+  const auto small = torch::ones({100});
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data_ptr()) % 64, 0u);
+  EXPECT_EQ(small.sum().item<float>(), 100.0f);
+  const auto empty = torch::empty({0});
+  EXPECT_EQ(empty.numel(), 0);
+  for (int repeat = 0; repeat < 3; ++repeat)
+    EXPECT_TRUE(torch::allclose(torch::conv2d(input.clone(), weight, {}, 1, 1), reference, 1e-5, 1e-5)) << repeat;
 }
 
 TEST(RetinaNet, OptionsRoundTripThroughJsonAndAreValidated) {

@@ -1,6 +1,7 @@
 #include "spinescan/core/threads.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 
 #include <thread>
 
@@ -14,6 +15,13 @@ int hardware_threads() {
 int configure_threads(int num_threads) {
   const int n = num_threads > 0 ? num_threads : hardware_threads();
   at::set_num_threads(n);
+  // OpenBLAS (the BLAS setup selects) runs its own pool of threads under libtorch's OpenMP
+  // ones; while it works the OpenMP threads spin, and the two pools fight over the cores.
+  // One BLAS thread per caller: on 2 cores the classifier's study went from 500 to 250 ms
+  // (docs/benchmarks.md). Looked up at run time: another BLAS has no such call.
+  using SetBlasThreads = void (*)(int);
+  if (auto set_blas_threads = reinterpret_cast<SetBlasThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas_threads(1);
   return at::get_num_threads();
 }
 

@@ -15,7 +15,7 @@ namespace spinescan::detect {
 
 uint64_t add_detector_to_bundle(const fs::path& run_or_bundle, const fs::path& bundle, const fs::path& evaluation_metrics,
                                 double linked_score) {
-  LoadedDetector d = load_detector(run_or_bundle);
+  LoadedDetector d = load_detector(run_or_bundle, torch::kCPU, /*for_inference=*/false);
   if (linked_score > 0) {
     SPINESCAN_CHECK_AS(linked_score <= d.spec.operating_score, ConfigError, "--linked-score ", linked_score,
                        " above the detector's operating score ", d.spec.operating_score);

@@ -77,12 +77,13 @@ void load_weights(torch::nn::Module& module, const fs::path& path) {
 }
 
 void save_detector(const RetinaNet& net, const DetectorSpec& spec, const fs::path& folder, bool half_precision) {
+  SPINESCAN_CHECK(!net->batch_norms_folded(), folder.string(), ": a detector folded for inference cannot be saved (load it with for_inference false)");
   fs::create_directories(folder);
   save_weights(*net, folder / "detector.pt", half_precision);
   write_manifest_section(folder, "detector", spec.to_json("detector.pt"));
 }
 
-LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device& device) {
+LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device& device, bool for_inference) {
   const fs::path folder = resolve_bundle_folder(folder_or_run);
   const nlohmann::json manifest = read_manifest(folder);
   const fs::path manifest_path = folder / "manifest.json";
@@ -93,6 +94,7 @@ LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device&
   load_weights(*d.net, folder / manifest["detector"].value("weights", "detector.pt"));
   d.net->to(device);
   d.net->eval();
+  if (for_inference) d.net->fold_batch_norms();
   return d;
 }
 

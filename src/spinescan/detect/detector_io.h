@@ -37,10 +37,14 @@ void save_weights(const torch::nn::Module& module, const std::filesystem::path& 
 void load_weights(torch::nn::Module& module, const std::filesystem::path& weights_path);
 
 // Writes <folder>/manifest.json (merging into an existing one) and <folder>/detector.pt.
+// Refuses a net whose batch norms were folded for inference (its weights are no longer the
+// trained ones).
 void save_detector(const RetinaNet& net, const DetectorSpec& spec, const std::filesystem::path& folder, bool half_precision);
 // Accepts a bundle folder (manifest.json with a "detector" section) or a training run folder
-// (its best/ bundle). Puts the network in eval mode on `device`.
-LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const torch::Device& device = torch::kCPU);
+// (its best/ bundle). Puts the network in eval mode on `device`; `for_inference` also folds its
+// batch norms (faster, the same boxes; such a net cannot be saved again: pass false to re-pack).
+LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const torch::Device& device = torch::kCPU,
+                             bool for_inference = true);
 
 // Training checkpoints of any stage: <run>/checkpoints/epoch_N/{model.pt, optimizer.pt},
 // and <run>/checkpoints/last.json (the trainer's state plus "folder") naming the newest

@@ -66,6 +66,10 @@ class RetinaNetImpl : public torch::nn::Module {
                  const std::vector<torch::Tensor>& target_labels) const;
   std::vector<Detections> postprocess(const HeadOutputs& out) const;
   const RetinaNetOptions& options() const { return options_; }
+  // Inference only: the backbone's batch norms folded into its convolutions
+  // (models::ResNetImpl::fold_batch_norms); eval mode first. A folded net is not saved.
+  void fold_batch_norms() { backbone->fold_batch_norms(); }
+  bool batch_norms_folded() const { return backbone->batch_norms_folded(); }
 
  private:
   RetinaNetOptions options_;

@@ -10,6 +10,16 @@ namespace {
 nn::Conv2d conv(int in, int out, int kernel, int stride, int padding) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
 }
+
+// bn(conv(x)) in eval mode is conv(x) * s + (beta - mean * s), s = gamma / sqrt(var + eps), per
+// output channel: the scale goes into the weights, the rest becomes the (bias-less) conv's bias.
+void fold_into(nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  const auto scale = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
+  conv.weight.mul_(scale.reshape({-1, 1, 1, 1}));
+  // ConvNdImpl's forward reads its `bias` member; the registered parameter stays undefined.
+  conv.bias = bn.bias - bn.running_mean * scale;
+}
 }  // namespace
 
 BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
@@ -26,9 +36,25 @@ BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
+  if (folded_) {
+    auto y = conv2(conv1(x).relu_());
+    return y.add_(downsample ? shortcut_conv()->forward(x) : x).relu_();
+  }
   auto y = torch::relu(bn1(conv1(x)));
   y = bn2(conv2(y));
   return torch::relu(y + (downsample ? downsample->forward(x) : x));
+}
+
+std::shared_ptr<nn::Conv2dImpl> BasicBlockImpl::shortcut_conv() const {
+  return std::dynamic_pointer_cast<nn::Conv2dImpl>(downsample->ptr(0));
+}
+
+void BasicBlockImpl::fold_batch_norms() {
+  if (folded_) return;
+  fold_into(*conv1, *bn1);
+  fold_into(*conv2, *bn2);
+  if (downsample) fold_into(*shortcut_conv(), *std::dynamic_pointer_cast<nn::BatchNorm2dImpl>(downsample->ptr(1)));
+  folded_ = true;
 }
 
 ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
@@ -47,8 +73,22 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
     if (auto* c = m->as<nn::Conv2d>()) nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
 }
 
+void ResNetImpl::fold_batch_norms() {
+  TORCH_CHECK(!is_training(), "ResNet::fold_batch_norms: the network must be in eval mode");
+  if (folded_) return;
+  fold_into(*stem_conv, *stem_bn);
+  for (auto& stage : stages)
+    for (size_t b = 0; b < stage->size(); ++b) stage->ptr<BasicBlockImpl>(b)->fold_batch_norms();
+  folded_ = true;
+}
+
+void ResNetImpl::train(bool on) {
+  TORCH_CHECK(!(on && folded_), "ResNet: batch norms folded for inference cannot be trained");
+  nn::Module::train(on);
+}
+
 std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
-  auto y = torch::relu(stem_bn(stem_conv(x)));
+  auto y = folded_ ? stem_conv(x).relu_() : torch::relu(stem_bn(stem_conv(x)));
   y = torch::max_pool2d(y, 3, 2, 1);
   std::vector<torch::Tensor> out;
   for (auto& stage : stages) {

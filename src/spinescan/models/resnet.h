@@ -22,11 +22,14 @@ class BasicBlockImpl : public torch::nn::Module {
  public:
   BasicBlockImpl(int in_channels, int out_channels, int stride);
   torch::Tensor forward(const torch::Tensor& x);
+  void fold_batch_norms();  // ResNetImpl::fold_batch_norms
 
  private:
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
-  torch::nn::Sequential downsample{nullptr};
+  torch::nn::Sequential downsample{nullptr};  // conv 1x1, batch norm
+  bool folded_ = false;
+  std::shared_ptr<torch::nn::Conv2dImpl> shortcut_conv() const;  // downsample's conv
 };
 TORCH_MODULE(BasicBlock);
 
@@ -36,9 +39,18 @@ class ResNetImpl : public torch::nn::Module {
   // [N, in_channels, H, W] -> {C2, C3, C4, C5}
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
   const ResNetOptions& options() const { return options_; }
+  // Inference only: each batch norm's running statistics and affine become a scale on the
+  // weights and a bias of the convolution before it, so a forward pass makes one trip over
+  // each feature map instead of two. The same function of the input (to float rounding); the
+  // network must be in eval mode, cannot be trained again (train() refuses) and is not saved
+  // by the trainers. Folding twice is a no-op.
+  void fold_batch_norms();
+  bool batch_norms_folded() const { return folded_; }
+  void train(bool on = true) override;
 
  private:
   ResNetOptions options_;
+  bool folded_ = false;
   torch::nn::Conv2d stem_conv{nullptr};
   torch::nn::BatchNorm2d stem_bn{nullptr};
   std::array<torch::nn::Sequential, 4> stages;
