@@ -27,7 +27,7 @@ StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy&
   for (int k = 0; k < static_cast<int>(out.normalized.size[2]); ++k)
     slices.push_back(make_canvas_slice(out.normalized, k, detector.spec.canvas));
   for (const auto& s : slices) images.push_back(&s.image);
-  const auto preds = detect_images(detector.net, images, detector.spec.canvas.size, 16, device);
+  const auto preds = detect_images(detector.net, images, detector.spec.canvas.size, kInferenceBatchSlices, device);
   const auto kept = link_across_slices(preds, {out.operating_score, out.linked_score});
   for (size_t k = 0; k < slices.size(); ++k)
     for (size_t i = 0; i < preds[k].size(); ++i) {

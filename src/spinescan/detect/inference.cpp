@@ -45,7 +45,7 @@ std::vector<eval::SliceResult> detect_canvas_slices(RetinaNet& net, const std::v
                                                     const torch::Device& device) {
   std::vector<const std::vector<float>*> images;
   for (const auto& s : slices) images.push_back(&s.image);
-  const auto preds = detect_images(net, images, size, 16, device);
+  const auto preds = detect_images(net, images, size, kInferenceBatchSlices, device);
   std::vector<eval::SliceResult> results;
   for (size_t i = 0; i < slices.size(); ++i) results.push_back({slices[i].case_name, slices[i].slice, slices[i].truth, preds[i]});
   return results;
