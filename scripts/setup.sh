@@ -10,12 +10,14 @@ packages=(
   libtorch-dev                 # PyTorch 1.13 C++ API (CPU)
   libopenblas0-pthread libopenblas-dev  # fast sgemm for libtorch (the reference BLAS is ~40x slower)
   libinsighttoolkit5-dev       # ITK 5: DICOM (GDCM), NIfTI, MHA/MHD, NRRD
+  libdcmtk-dev                 # DCMTK: DICOM SEG, SR and secondary capture out (dcmseg, dcmsr, dcmdata)
   libxgboost-dev               # gradient-boosted trees (C API)
   python3-optuna               # hyper-parameter studies
   python3-torchvision          # reference model of bench/run_detector_bench.sh (Debian's python3 at /usr/bin)
   libgdcm-tools                # its absence makes GDCM's CMake config print pages of warnings
   libgtest-dev libgmock-dev    # unit tests
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
+  dcmtk dicom3tools            # dsrdump and dciodvfy: the tests check the DICOM results with them
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/core/safe_name.h"
+#include "spinescan/pacs/dicom_results.h"
 #include "spinescan/pipeline/analyze.h"
 #include "spinescan/pipeline/report.h"
 
@@ -37,11 +38,16 @@ std::string report_name(const std::string& study) {
 }
 
 // `model_load_ms` >= 0: the first study's timing line also says how long loading the models took.
+// `dicom_out` not empty: also write SEG, SR and secondary captures there (pacs/dicom_results.h).
 void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, const ReadOptions& ro, const std::string& out,
-                 double model_load_ms) {
+                 const std::string& dicom_out, double model_load_ms) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   auto t0 = started;
+  // Before any work: the DICOM results need the source's UIDs and geometry.
+  if (!dicom_out.empty())
+    SPINESCAN_CHECK(detect_format(study_path) == "DICOM", study_path, ": --dicom-out needs a DICOM series folder as input (this is ",
+                    detect_format(study_path), "); analyse it without --dicom-out");
   const LoadedStudy study = load_study(study_path, ro);
   const double read_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   pipeline::StudyAnalysis result = analyzer.analyze(study);
@@ -58,7 +64,15 @@ void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, co
     return std::to_string(static_cast<int>(std::chrono::duration<double, std::milli>(Clock::now() - t).count()));
   };
   // bench/run_analyze_bench.sh reads this line: the stages, then the study's whole wall time.
-  log_info("timing:" + timing + " report " + ms_since(t0) + " ms, total " + ms_since(started) + " ms");
+  const std::string report_ms = ms_since(t0);
+  std::string dicom_note;
+  if (!dicom_out.empty()) {
+    const auto dicom_started = Clock::now();
+    const auto files = pacs::write_dicom_results(result, analyzer.model_description(), dicom_out);
+    timing += " dicom out " + ms_since(dicom_started) + " ms,";
+    dicom_note = "; DICOM SEG, SR and " + std::to_string(files.captures.size()) + " secondary capture(s) in " + dicom_out;
+  }
+  log_info("timing:" + timing + " report " + report_ms + " ms, total " + ms_since(started) + " ms");
   int flagged = 0;
   for (const auto& v : result.vertebrae) {
     flagged += v.pathological;
@@ -68,8 +82,8 @@ void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, co
                 v.pathological ? "  FLAGGED" : "");
   }
   for (const auto& w : result.warnings) std::printf("warning: %s\n", w.c_str());
-  std::printf("%zu vertebrae, %d flagged (p >= %.2f, %s); wrote %s/report.html and report.json\n", result.vertebrae.size(), flagged,
-              result.threshold, result.probability_source.c_str(), out.c_str());
+  std::printf("%zu vertebrae, %d flagged (p >= %.2f, %s); wrote %s/report.html and report.json%s\n", result.vertebrae.size(), flagged,
+              result.threshold, result.probability_source.c_str(), out.c_str(), dicom_note.c_str());
   std::fflush(stdout);
 }
 
@@ -78,7 +92,7 @@ void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, co
 void register_analyze(CLI::App& app, Runner& run) {
   struct Args {
     std::vector<std::string> studies;
-    std::string model = default_model_path(), out, series, device = "cpu";
+    std::string model = default_model_path(), out, series, device = "cpu", dicom_out;
     bool keep_identifiers = false;
   };
   auto a = std::make_shared<Args>();
@@ -91,6 +105,10 @@ void register_analyze(CLI::App& app, Runner& run) {
   cmd->add_option("--out", a->out, "report folder (created, or a previous report replaced); with several studies, "
                                    "the folder that holds their report folders")
       ->required();
+  cmd->add_option("--dicom-out", a->dicom_out,
+                  "also write the results as DICOM into the source study (a DICOM series input only): seg.dcm (one "
+                  "segment per vertebra), sr.dcm (TID 1500 Comprehensive SR) and sc_N.dcm (key slices, labels burned in), "
+                  "in this folder; with several studies, one folder per study inside it, named as the report folders");
   cmd->add_option("--model", a->model, "model bundle ($SPINESCAN_MODEL, else the shipped one)");
   cmd->add_option("--series", a->series,
                   "when the DICOM folder holds several series: the series' number in the list a failed read gives, or its "
@@ -146,7 +164,11 @@ void register_analyze(CLI::App& app, Runner& run) {
         const std::string& out = out_of[study_path];
         if (batch) std::printf("== %s\n", std::filesystem::path(out).filename().c_str());
         try {
-          analyze_one(analyzer, study_path, ro, out, i == 0 ? model_load_ms : -1);
+          const std::string dicom_out =
+              a->dicom_out.empty() ? ""
+              : batch ? (std::filesystem::path(a->dicom_out) / std::filesystem::path(out).filename()).string()
+                      : a->dicom_out;
+          analyze_one(analyzer, study_path, ro, out, dicom_out, i == 0 ? model_load_ms : -1);
         } catch (const ConfigError&) {
           throw;  // the same mistake would repeat for every study
         } catch (const Error& e) {

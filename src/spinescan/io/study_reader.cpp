@@ -239,6 +239,7 @@ Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOpti
     info->pixel_type = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
     info->series_uid = uid;
     info->num_series_in_folder = static_cast<int>(series.size());
+    info->dicom_files.assign(files.begin(), files.end());
     for (const auto& s : series)
       if (s.uid == uid) info->series_description = s.description;
   }

@@ -63,6 +63,9 @@ struct StudyInfo {
   std::string series_uid;        // DICOM only (a technical identifier, not a patient identifier)
   std::string series_description;
   int num_series_in_folder = 0;  // DICOM only
+  // DICOM only: the series' files in the order they were stacked (for results written back
+  // into the study, pacs/dicom_results.h). Paths may name the patient: never printed.
+  std::vector<std::string> dicom_files;
 };
 
 }  // namespace spinescan

@@ -7,11 +7,11 @@
 #include <itkMetaDataObject.h>
 
 #include <cstdio>
-#include <random>
 #include <sstream>
 
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
+#include "spinescan/io/dicom_uid.h"
 
 namespace fs = std::filesystem;
 
@@ -39,20 +39,6 @@ typename itk::Image<T, 3>::Pointer to_itk(const Volume<T>& v) {
   image->Allocate();
   std::copy(v.voxels.begin(), v.voxels.end(), image->GetBufferPointer());
   return image;
-}
-
-// A DICOM UID under the UUID root 2.25 (ISO/IEC 9834-8): the root plus a random 120-bit
-// integer in decimal, which stays under the 64-character limit.
-std::string make_uid() {
-  static std::random_device device;
-  unsigned __int128 value = 0;
-  for (int i = 0; i < 4; ++i) value = (value << 30) | (device() & 0x3FFFFFFFu);
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return "2.25." + digits;
 }
 
 std::string decimal(double x) {
@@ -90,9 +76,9 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
   using Image3 = itk::Image<int16_t, 3>;
   using Image2 = itk::Image<int16_t, 2>;
   auto image = to_itk(volume);
-  const std::string series_uid = options.series_uid.empty() ? make_uid() : options.series_uid;
-  const std::string study_uid = options.study_uid.empty() ? make_uid() : options.study_uid;
-  const std::string frame_uid = make_uid();
+  const std::string series_uid = options.series_uid.empty() ? make_dicom_uid() : options.series_uid;
+  const std::string study_uid = options.study_uid.empty() ? make_dicom_uid() : options.study_uid;
+  const std::string frame_uid = make_dicom_uid();
 
   // Orientation of every slice: the first two index axes; positions step along the third.
   std::ostringstream iop;
@@ -124,7 +110,7 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
     for (int p = 0; p < 3; ++p)
       ipp << (p ? "\\" : "") << decimal(volume.origin_lps[p] + volume.direction[p][2] * volume.spacing_mm[2] * k);
     put("0020|0032", ipp.str());
-    put("0008|0018", make_uid());
+    put("0008|0018", make_dicom_uid());
     dictionaries.push_back(&d);
     char name[32];
     std::snprintf(name, sizeof name, "slice_%04lld.dcm", static_cast<long long>(k));

@@ -173,6 +173,28 @@ std::string base64(const std::vector<uint8_t>& bytes) {
   return out;
 }
 
+RgbImage render_labelled_slice(const StudyAnalysis& a, int slice) {
+  RgbImage image = render_slice(a, slice);
+  const Display d = display_of(a.normalized);
+  constexpr int kScale = 2, kLineHeight = 7 * kScale + 4;
+  // At the bottom: the top holds the highest body's label.
+  image.draw_text(4, image.height - kLineHeight, "spinescan: check every finding", 255, 255, 255, kScale);
+  for (size_t i = 0; i < a.vertebrae.size(); ++i) {
+    const VertebraFinding& f = a.vertebrae[i];
+    const aggregate::TrackedBox* b = box_on_slice(f.track, slice);
+    if (!b) b = &f.track.largest();
+    const std::string text = vertebra_label(f, i) + (f.pathological ? " flagged" : "");
+    const Colour c = colour_of(f);
+    // Beside the box, on the posterior side (the bodies' anterior edges line up with the
+    // image's left, so there is room behind them); inside the image when it would leave it.
+    int x = static_cast<int>(b->x2 * d.zoom) + 4;
+    if (x + RgbImage::text_width(text, kScale) > image.width) x = std::max(0, image.width - RgbImage::text_width(text, kScale));
+    const int y = static_cast<int>((b->y1 + b->y2) / 2 * d.zoom * d.aspect) - kLineHeight / 2;
+    image.draw_text(x, y, text, c.r, c.g, c.b, kScale);
+  }
+  return image;
+}
+
 std::vector<int> key_slices(const StudyAnalysis& a) {
   const int num_slices = static_cast<int>(a.normalized.size[2]);
   std::vector<int> crossing(static_cast<size_t>(num_slices), 0);

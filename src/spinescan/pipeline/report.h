@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "spinescan/io/png.h"
 #include "spinescan/pipeline/analyze.h"
 
 namespace spinescan::pipeline {
@@ -15,6 +16,11 @@ nlohmann::json report_json(const StudyAnalysis& analysis, const nlohmann::json& 
 // The slices the report shows: the one crossing the most vertebrae (most central on ties),
 // then the evidence slices of the pathological vertebrae, most probable first (at most 4 in all).
 std::vector<int> key_slices(const StudyAnalysis& analysis);
+
+// A key slice as pixels with every vertebra boxed and its name, probability and verdict
+// written beside the box (for pictures that leave the tool without the HTML page's labels:
+// DICOM secondary captures).
+RgbImage render_labelled_slice(const StudyAnalysis& analysis, int slice);
 
 // Builds the report in "<out>.partial-<pid>" and renames it onto `out`, so a failure leaves
 // no half-written report. `out` may be absent, empty, or a previous report (replaced).
