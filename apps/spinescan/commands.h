@@ -47,6 +47,7 @@ inline void print_healthy_flag_line(const std::string& name, const nlohmann::jso
               h["p25"].get<double>(), h["median"].get<double>(), h["p75"].get<double>());
 }
 void register_analyze(CLI::App& app, Runner& run);
+void register_worker(CLI::App& app, Runner& run);
 
 // Appends the non-empty items of a comma-separated option value ("a,b,,c" -> a, b, c).
 inline void append_comma_list(const std::string& text, std::vector<std::string>* out) {

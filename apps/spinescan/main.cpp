@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
 
   cli::Runner run;
   cli::register_analyze(app, run);
+  cli::register_worker(app, run);
   cli::register_info(app, run);
   cli::register_synth(app, run);
   cli::register_dataset(app, run);

@@ -194,10 +194,7 @@ std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesS
   // Several series: the sagittal T2 one (description says T2, or long echo time).
   std::vector<const DicomSeriesSummary*> candidates;
   for (const auto& s : series) {
-    std::string d = s.description;
-    std::transform(d.begin(), d.end(), d.begin(), ::toupper);
-    const bool t2 = d.find("T2") != std::string::npos || s.echo_time_ms >= 60;
-    if (s.plane == "sagittal" && t2) candidates.push_back(&s);
+    if (s.plane == "sagittal" && looks_t2_weighted(s.description, s.echo_time_ms)) candidates.push_back(&s);
   }
   if (candidates.size() == 1) return candidates.front()->uid;
   std::ostringstream msg;
@@ -247,6 +244,12 @@ Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOpti
 }
 
 }  // namespace
+
+bool looks_t2_weighted(const std::string& series_description, double echo_time_ms) {
+  std::string d = series_description;
+  std::transform(d.begin(), d.end(), d.begin(), ::toupper);
+  return d.find("T2") != std::string::npos || echo_time_ms >= 60;
+}
 
 std::string detect_format(const fs::path& path) {
   SPINESCAN_CHECK(fs::exists(path), path.string(), ": no such file or folder");

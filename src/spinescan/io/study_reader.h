@@ -49,6 +49,11 @@ LoadedStudy load_study(const std::filesystem::path& path, const ReadOptions& opt
 // The checks load_study makes on a native volume; throws DataError naming `path`.
 void check_volume_content(const Volume<float>& native, const std::filesystem::path& path);
 
+// Whether a DICOM series is T2-weighted, as far as its headers tell: "T2" in its description
+// or an echo time of at least 60 ms (0 = unknown). Picks the series of a folder to read, and
+// the series a PACS worker analyses.
+bool looks_t2_weighted(const std::string& series_description, double echo_time_ms);
+
 // "NIfTI", "MetaImage", "NRRD" or "DICOM" from the path; throws DataError otherwise.
 std::string detect_format(const std::filesystem::path& path);
 

@@ -61,6 +61,12 @@ void quiet_dcmtk() {
                      "DICOM out: DCMTK's data dictionary is not loaded (is libdcmtk installed, or DCMDICTPATH wrong?)");
 }
 
+// New UIDs, or, with a seed, the same UIDs each time the same results are written.
+struct UidSource {
+  std::string seed;
+  std::string operator()(const std::string& role) const { return seed.empty() ? make_dicom_uid() : dicom_uid_from(seed + "|" + role); }
+};
+
 std::string text(DcmItem& item, const DcmTagKey& tag) {
   OFString value;
   item.findAndGetOFStringArray(tag, value);
@@ -256,7 +262,7 @@ struct SegmentationResult {
 };
 
 void write_segmentation(const pipeline::StudyAnalysis& a, SourceSeries& source, const nlohmann::json& model,
-                        const fs::path& path, SegmentationResult& out) {
+                        const UidSource& uids, const fs::path& path, SegmentationResult& out) {
   const SourceFrame& f0 = source.frames.front();
   DcmSegmentation* created = nullptr;
   check(DcmSegmentation::createBinarySegmentation(
@@ -266,10 +272,10 @@ void write_segmentation(const pipeline::StudyAnalysis& a, SourceSeries& source, 
         "segmentation");
   std::unique_ptr<DcmSegmentation> seg(created);
   check(seg->importFromSourceImage(*source.headers.front()->getDataset()), "patient and study of the source");
-  check(seg->getSeries().setSeriesInstanceUID(make_dicom_uid().c_str()), "series UID");
+  check(seg->getSeries().setSeriesInstanceUID(uids("seg-series").c_str()), "series UID");
   check(seg->getSeries().setSeriesNumber(std::to_string(kSegmentationSeriesNumber).c_str()), "series number");
   check(seg->getSeries().setSeriesDescription("spinescan vertebrae"), "series description");
-  check(seg->getSOPCommon().setSOPInstanceUID(make_dicom_uid().c_str()), "SOP instance UID");
+  check(seg->getSOPCommon().setSOPInstanceUID(uids("seg").c_str()), "SOP instance UID");
 
   FGPixelMeasures measures;
   check(measures.setPixelSpacing(source.pixel_spacing_text.c_str()), "pixel spacing");
@@ -283,7 +289,7 @@ void write_segmentation(const pipeline::StudyAnalysis& a, SourceSeries& source, 
         "orientation");
   check(seg->addForAllFrames(orientation), "plane orientation");
 
-  const std::string organisation = make_dicom_uid();
+  const std::string organisation = uids("dimension-organisation");
   auto& dims = seg->getDimensions();
   check(dims.addDimensionIndex(DCM_ReferencedSegmentNumber, organisation.c_str(), DCM_SegmentIdentificationSequence,
                                "ReferencedSegmentNumber"),
@@ -320,7 +326,7 @@ void write_segmentation(const pipeline::StudyAnalysis& a, SourceSeries& source, 
                              DcmSegTypes::SAT_AUTOMATIC, "spinescan"),
           "segment " + label);
     segment->setSegmentDescription("box around the body on each sagittal slice (no body mask)");
-    const std::string tracking_uid = make_dicom_uid();
+    const std::string tracking_uid = uids("tracking-" + label);
     segment->setTrackingID(label.c_str());
     segment->setTrackingUID(tracking_uid.c_str());
     Uint16 number = 0;
@@ -366,11 +372,12 @@ void write_segmentation(const pipeline::StudyAnalysis& a, SourceSeries& source, 
   save(out.file, path);
 }
 
-void write_report(const pipeline::StudyAnalysis& a, SourceSeries& source, SegmentationResult& seg, const nlohmann::json& model,
-                  const fs::path& path) {
+// Returns the report's SOP instance UID.
+std::string write_report(const pipeline::StudyAnalysis& a, SourceSeries& source, SegmentationResult& seg, const nlohmann::json& model,
+                         const UidSource& uids, const fs::path& path) {
   TID1500_MeasurementReport report(CMR_CID7021::ImagingMeasurementReport);
   check(report.setLanguage(CID5000_Languages::English), "language");
-  check(report.getObservationContext().addDeviceObserver(make_dicom_uid().c_str(), "spinescan", "spinescan",
+  check(report.getObservationContext().addDeviceObserver(uids("observer").c_str(), "spinescan", "spinescan",
                                                          model_name(model).c_str()),
         "observer");
   check(report.addProcedureReported(CMR_CID100::MRIUnspecifiedBodyRegion), "procedure");
@@ -442,8 +449,13 @@ void write_report(const pipeline::StudyAnalysis& a, SourceSeries& source, Segmen
   check(doc.completeDocument(), "completion");
   DcmFileFormat file;
   check(doc.write(*file.getDataset()), "report dataset");
+  // Our UIDs in place of the ones DCMTK made (nothing else refers to them).
+  const std::string instance = uids("sr");
+  check(file.getDataset()->putAndInsertString(DCM_SeriesInstanceUID, uids("sr-series").c_str()), "report series UID");
+  check(file.getDataset()->putAndInsertString(DCM_SOPInstanceUID, instance.c_str()), "report instance UID");
   add_contributing_equipment(*file.getDataset(), model);
   save(file, path);
+  return instance;
 }
 
 // The source frame through a canonical slice (the one whose centre maps closest to it).
@@ -459,7 +471,7 @@ size_t frame_through(int slice, const SourceSeries& source, const Volume<float>&
 }
 
 void write_capture(const pipeline::StudyAnalysis& a, const SourceSeries& source, int slice, int instance,
-                   const std::string& series_uid, const nlohmann::json& model, const fs::path& path) {
+                   const UidSource& uids, const nlohmann::json& model, const fs::path& path) {
   const RgbImage image = pipeline::render_labelled_slice(a, slice);
   DcmFileFormat file;
   DcmDataset& d = *file.getDataset();
@@ -475,9 +487,9 @@ void write_capture(const pipeline::StudyAnalysis& a, const SourceSeries& source,
     if (!d.tagExists(tag)) d.insertEmptyElement(tag);
   const std::string date = now("%Y%m%d"), time = now("%H%M%S");
   d.putAndInsertString(DCM_SOPClassUID, UID_SecondaryCaptureImageStorage);
-  d.putAndInsertString(DCM_SOPInstanceUID, make_dicom_uid().c_str());
+  d.putAndInsertString(DCM_SOPInstanceUID, uids("sc-" + std::to_string(instance)).c_str());
   d.putAndInsertString(DCM_Modality, "OT");
-  d.putAndInsertString(DCM_SeriesInstanceUID, series_uid.c_str());
+  d.putAndInsertString(DCM_SeriesInstanceUID, uids("sc-series").c_str());
   d.putAndInsertString(DCM_SeriesNumber, std::to_string(kCaptureSeriesNumber).c_str());
   d.putAndInsertString(DCM_SeriesDescription, "spinescan key slices");
   // Laterality (type 2C) is for paired structures: with the body part named, it stays absent.
@@ -539,7 +551,8 @@ Code level_code(const std::string& level) {
   return {};
 }
 
-DicomResultFiles write_dicom_results(const pipeline::StudyAnalysis& analysis, const nlohmann::json& model, const fs::path& folder) {
+DicomResultFiles write_dicom_results(const pipeline::StudyAnalysis& analysis, const nlohmann::json& model, const fs::path& folder,
+                                     const std::string& uid_seed) {
   SPINESCAN_CHECK(analysis.info.format == "DICOM" && !analysis.info.dicom_files.empty(),
                   "DICOM out needs a DICOM series as input (this study is ", analysis.info.format, ")");
   SPINESCAN_CHECK(analysis.refusal.empty(), "DICOM out: the study was not analysed");
@@ -549,12 +562,12 @@ DicomResultFiles write_dicom_results(const pipeline::StudyAnalysis& analysis, co
   StagedDirectory staged(folder, /*overwrite=*/true);
   DicomResultFiles files;
   SegmentationResult seg;
-  write_segmentation(analysis, source, model, staged.path() / "seg.dcm", seg);
-  write_report(analysis, source, seg, model, staged.path() / "sr.dcm");
-  const std::string capture_series = make_dicom_uid();
+  const UidSource uids{uid_seed};
+  write_segmentation(analysis, source, model, uids, staged.path() / "seg.dcm", seg);
+  files.report_sop_instance_uid = write_report(analysis, source, seg, model, uids, staged.path() / "sr.dcm");
   const auto slices = pipeline::key_slices(analysis);
   for (size_t i = 0; i < slices.size(); ++i)
-    write_capture(analysis, source, slices[i], static_cast<int>(i + 1), capture_series, model,
+    write_capture(analysis, source, slices[i], static_cast<int>(i + 1), uids, model,
                   staged.path() / ("sc_" + std::to_string(i + 1) + ".dcm"));
   staged.commit();
   files.segmentation = folder / "seg.dcm";

@@ -18,6 +18,7 @@ struct DicomResultFiles {
   std::filesystem::path segmentation;            // seg.dcm
   std::filesystem::path structured_report;       // sr.dcm
   std::vector<std::filesystem::path> captures;   // sc_1.dcm, sc_2.dcm, ... one per key slice
+  std::string report_sop_instance_uid;           // the SR's (a PACS worker stores it last: its presence means all are stored)
 };
 
 // Series numbers of what is written, far above what scanners give their own series.
@@ -26,9 +27,10 @@ inline constexpr int kSegmentationSeriesNumber = 9101, kReportSeriesNumber = 910
 // Writes the three series into `folder` (created, or replaced whole; nothing half-written).
 // `model` is Analyzer::model_description(). Throws DataError when the analysis did not come
 // from a DICOM series (DICOM out needs the source's UIDs and geometry), when the study was
-// refused, or when a source file cannot be read back.
+// refused, or when a source file cannot be read back. `uid_seed` empty: new UIDs; otherwise
+// every UID derives from it (io/dicom_uid.h), so the same results get the same UIDs.
 DicomResultFiles write_dicom_results(const pipeline::StudyAnalysis& analysis, const nlohmann::json& model,
-                                     const std::filesystem::path& folder);
+                                     const std::filesystem::path& folder, const std::string& uid_seed = "");
 
 // SNOMED CT code of a level name (CID 7603 for C1..L5; S1 and the sacrum outside it), or
 // empty when there is none (an unnamed body, L6).

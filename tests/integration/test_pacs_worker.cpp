@@ -1,0 +1,224 @@
+// `spinescan worker` against a real Orthanc (Debian's orthanc + orthanc-dicomweb), started by
+// this test on loopback at free ports with its own configuration and storage: two sagittal T2
+// series are uploaded, the worker is killed once mid-way and restarted, and in the end each
+// study holds exactly one SEG, one SR and one secondary-capture series, all valid by dciodvfy,
+// the worker's own results are never analysed, and SIGTERM stops it cleanly.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "spinescan/io/orientation.h"
+#include "spinescan/io/study_reader.h"
+#include "spinescan/io/volume_writer.h"
+#include "spinescan/pacs/orthanc.h"
+#include "test_util.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using spinescan::testing::read_file;
+using spinescan::testing::TempDir;
+
+constexpr const char* kOrthanc = "/usr/sbin/Orthanc";
+constexpr const char* kDicomWebPlugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+
+int free_port() {
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+// A child process running `command` (through sh, exec'd so the pid is the command's own),
+// its stdout and stderr into `log`.
+pid_t spawn(const std::string& command, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    FILE* out = std::fopen(log.c_str(), "a");
+    ::dup2(fileno(out), 1);
+    ::dup2(fileno(out), 2);
+    ::execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Exit status of `pid` once it ends within `timeout_s`, else -1 (and the process is killed).
+int wait_exit(pid_t pid, double timeout_s) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < end) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+template <class Predicate>
+bool wait_for(Predicate done, double timeout_s) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return done();
+}
+
+std::string command_output(const std::string& command) {
+  std::string out;
+  if (FILE* p = ::popen((command + " 2>&1").c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+class OrthancServer {
+ public:
+  explicit OrthancServer(const TempDir& tmp) {
+    http_port_ = free_port();
+    const int dicom_port = free_port();
+    fs::create_directories(tmp / "orthanc-db");
+    const nlohmann::json config = {{"Name", "spinescan-test"},
+                                   {"StorageDirectory", (tmp / "orthanc-db").string()},
+                                   {"IndexDirectory", (tmp / "orthanc-db").string()},
+                                   {"HttpPort", http_port_},
+                                   {"DicomPort", dicom_port},
+                                   {"RemoteAccessAllowed", false},
+                                   {"AuthenticationEnabled", false},
+                                   {"StableAge", 1},
+                                   {"Plugins", {kDicomWebPlugin}},
+                                   {"DicomWeb", {{"Enable", true}, {"Root", "/dicom-web/"}}}};
+    std::ofstream(tmp / "orthanc.json") << config.dump(2);
+    pid_ = spawn(std::string(kOrthanc) + " " + (tmp / "orthanc.json").string(), tmp / "orthanc.log");
+  }
+  ~OrthancServer() {
+    ::kill(pid_, SIGTERM);
+    if (wait_exit(pid_, 20) < 0) ADD_FAILURE() << "Orthanc did not stop on SIGTERM";
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+
+ private:
+  int http_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Series in Orthanc by modality, and their IDs.
+std::map<std::string, std::vector<std::string>> series_by_modality(spinescan::pacs::OrthancClient& client) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& s : client.get_json("/series?expand"))
+    out[s["MainDicomTags"].value("Modality", "")].push_back(s["ID"].get<std::string>());
+  return out;
+}
+
+TEST(PacsWorker, StoresSegSrAndCapturesIntoEachStudyOnceAcrossAKilledRestartAndStopsOnSigterm) {
+  if (!fs::exists(kOrthanc) || !fs::exists(kDicomWebPlugin))
+    GTEST_SKIP() << "Orthanc or its DICOMweb plugin is not installed (Debian: orthanc orthanc-dicomweb; scripts/setup.sh installs them)";
+  TempDir tmp;
+  OrthancServer server(tmp);
+  spinescan::pacs::OrthancOptions options;
+  options.url = server.url();
+  spinescan::pacs::OrthancClient client(options);
+  ASSERT_TRUE(wait_for(
+      [&] {
+        try {
+          client.get_json("/system");
+          return true;
+        } catch (const spinescan::Error&) {
+          return false;
+        }
+      },
+      30))
+      << read_file(tmp / "orthanc.log");
+
+  // Two studies: the bundled example in the canonical sagittal layout, as two patients.
+  const fs::path src(SPINESCAN_SOURCE_DIR);
+  const auto canonical = spinescan::to_canonical(spinescan::read_volume(src / "examples/phantom_study.nii.gz"));
+  spinescan::Volume<int16_t> v = canonical.like<int16_t>();
+  for (size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<int16_t>(std::lround(canonical.voxels[i]));
+  std::vector<fs::path> uploads;
+  for (const std::string who : {"A", "B"}) {
+    spinescan::DicomSeriesOptions o;
+    o.patient_name = "Doe^Jane" + who;
+    o.patient_id = "MRN4938" + who;
+    spinescan::write_dicom_series(v, tmp / ("series" + who), o);
+    for (const auto& f : fs::directory_iterator(tmp / ("series" + who))) uploads.push_back(f.path());
+  }
+  client.store(uploads);
+
+  const std::string worker = std::string(SPINESCAN_BINARY) + " worker --orthanc " + server.url() + " --state " +
+                             (tmp / "state").string() + " --poll-seconds 0.5";
+  pid_t pid = spawn(worker, tmp / "worker.log");
+  const auto reports = [&] { return series_by_modality(client)["SR"].size(); };
+  ASSERT_TRUE(wait_for([&] { return reports() >= 1; }, 120)) << read_file(tmp / "worker.log");
+  // Mid-way: one study's results are stored, the other's are being made or not yet begun.
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  // A second worker on the same state folder is refused while the first one runs.
+  pid = spawn(worker, tmp / "worker.log");
+  ASSERT_TRUE(wait_for([&] { return count_of(read_file(tmp / "worker.log"), "worker: watching") >= 2; }, 60));
+  const auto clash = command_output(worker + " --once");
+  EXPECT_NE(clash.find("another worker is using this state folder"), std::string::npos) << clash;
+  // Until both studies have results and the worker has seen its own six series and left them.
+  ASSERT_TRUE(wait_for(
+      [&] { return reports() >= 2 && count_of(read_file(tmp / "worker.log"), "skipped: spinescan's own result") >= 6; }, 120))
+      << read_file(tmp / "worker.log");
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid, 30), 0) << "the worker must stop cleanly on SIGTERM";
+  const std::string log = read_file(tmp / "worker.log");
+  EXPECT_NE(log.find("worker: stopped"), std::string::npos) << log;
+
+  // Exactly one result of each kind per study: nothing stored twice across the kill.
+  auto by_modality = series_by_modality(client);
+  EXPECT_EQ(by_modality["MR"].size(), 2u);
+  EXPECT_EQ(by_modality["SEG"].size(), 2u);
+  EXPECT_EQ(by_modality["SR"].size(), 2u);
+  EXPECT_EQ(by_modality["OT"].size(), 2u);
+  for (const auto& study : client.get_json("/studies")) {
+    std::map<std::string, int> kinds;
+    for (const auto& s : client.get_json("/studies/" + study.get<std::string>() + "/series"))
+      ++kinds[s["MainDicomTags"].value("Modality", "")];
+    EXPECT_EQ(kinds, (std::map<std::string, int>{{"MR", 1}, {"OT", 1}, {"SEG", 1}, {"SR", 1}}));
+  }
+  // Each stored result is valid DICOM by dicom3tools.
+  for (const char* modality : {"SEG", "SR", "OT"})
+    for (const auto& series : by_modality[modality]) {
+      const auto instances = client.get_json("/series/" + series + "/instances");
+      ASSERT_FALSE(instances.empty());
+      const fs::path file = tmp / (std::string(modality) + ".dcm");
+      client.download("/instances/" + instances[0]["ID"].get<std::string>() + "/file", file);
+      const std::string report = command_output("dciodvfy " + file.string());
+      EXPECT_EQ(report.find("Error"), std::string::npos) << modality << ":\n" << report;
+    }
+  // One line per series, no patient data.
+  for (const char* id : {"Doe", "Jane", "MRN4938"}) EXPECT_EQ(log.find(id), std::string::npos) << id << " in\n" << log;
+  EXPECT_GE(count_of(log, "analysed"), 2u) << log;
+}
+
+}  // namespace
