@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,71 @@ std::string report_name(const std::string& study) {
   }
   // The name becomes a folder under --out: nothing in it may climb out or hide a separator.
   return to_safe_name(name);
+}
+
+// One line of a manifest: the report folder's name and the study's path.
+struct ManifestEntry {
+  std::string name, study;
+};
+
+// studies.tsv: "NAME<TAB>PATH" per line (a header line "name<TAB>path" and lines starting with
+// '#' are skipped; relative paths are relative to the manifest's folder). NAME becomes a folder
+// under --out and must be a safe name.
+std::vector<ManifestEntry> read_manifest(const std::string& path) {
+  std::ifstream in(path);
+  SPINESCAN_CHECK(in, path, ": cannot read the manifest");
+  std::vector<ManifestEntry> entries;
+  std::set<std::string> names;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#' || (number == 1 && line.rfind("name\t", 0) == 0)) continue;
+    const size_t tab = line.find('\t');
+    SPINESCAN_CHECK(tab != std::string::npos && tab > 0 && tab + 1 < line.size(), path, ":", number,
+                    ": expected NAME<TAB>PATH");
+    ManifestEntry e{line.substr(0, tab), line.substr(tab + 1)};
+    SPINESCAN_CHECK(is_safe_name(e.name), path, ":", number, ": name '", e.name,
+                    "' may hold only letters, digits, '.', '_' and '-' (it names a report folder)");
+    SPINESCAN_CHECK(names.insert(e.name).second, path, ":", number, ": name '", e.name, "' is used twice");
+    if (std::filesystem::path(e.study).is_relative()) e.study = (std::filesystem::path(path).parent_path() / e.study).string();
+    entries.push_back(e);
+  }
+  SPINESCAN_CHECK(!entries.empty(), path, ": the manifest lists no study");
+  return entries;
+}
+
+// Which shard of an array job this process is: --shard-index/--shard-count, else Slurm's
+// array variables (index counted from the array's first task), else Kubernetes' Indexed Job
+// (JOB_COMPLETION_INDEX; the count from --shard-count or SPINESCAN_SHARD_COUNT). {0, 1}
+// when none is set: one process does everything.
+std::pair<int, int> shard_of(int index, int count) {
+  const auto env_int = [](const char* name, int* out) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return false;
+    char* end = nullptr;
+    const long x = std::strtol(v, &end, 10);
+    SPINESCAN_CHECK_AS(end && *end == '\0' && x >= 0 && x < (1 << 30), ConfigError, "environment variable ", name, "='", v,
+                       "' is not a non-negative integer");
+    *out = static_cast<int>(x);
+    return true;
+  };
+  if (index < 0) {
+    int task = 0, first = 0;
+    if (env_int("SLURM_ARRAY_TASK_ID", &task)) {
+      env_int("SLURM_ARRAY_TASK_MIN", &first);
+      index = task - first;
+      if (count <= 0) env_int("SLURM_ARRAY_TASK_COUNT", &count);
+    } else if (env_int("JOB_COMPLETION_INDEX", &task)) {
+      index = task;
+      if (count <= 0) env_int("SPINESCAN_SHARD_COUNT", &count);
+      SPINESCAN_CHECK_AS(count > 0, ConfigError, "JOB_COMPLETION_INDEX is set: give the number of shards with --shard-count or SPINESCAN_SHARD_COUNT");
+    } else {
+      index = 0;
+    }
+  }
+  if (count <= 0) count = 1;
+  SPINESCAN_CHECK_AS(index >= 0 && index < count, ConfigError, "shard index ", index, " is outside 0..", count - 1);
+  return {index, count};
 }
 
 // `model_load_ms` >= 0: the first study's timing line also says how long loading the models took.
@@ -92,16 +160,24 @@ void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, co
 void register_analyze(CLI::App& app, Runner& run) {
   struct Args {
     std::vector<std::string> studies;
-    std::string model = default_model_path(), out, series, device = "cpu", dicom_out;
+    std::string model = default_model_path(), out, series, device = "cpu", dicom_out, manifest;
     bool keep_identifiers = false;
+    int shard_index = -1, shard_count = 0;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("analyze", "Find, name and classify every vertebra of a study; write report.json and report.html");
   cmd->add_option("study", a->studies,
                   "DICOM series folder, .nii/.nii.gz, .mha/.mhd or .nrrd; several: one report each, in --out/study_001, "
                   "study_002, ... in the order given (with --keep-identifiers: --out/NAME, NAME the file name without its "
-                  "extension or the DICOM folder's name, the folder holding the file where two files share a name)")
-      ->required();
+                  "extension or the DICOM folder's name, the folder holding the file where two files share a name)");
+  cmd->add_option("--manifest", a->manifest,
+                  "studies.tsv: one study per line, NAME<TAB>PATH; reports go to --out/NAME. Studies already reported are "
+                  "skipped, a bad study is logged and the rest go on; with --shard-index/--shard-count (or a Slurm array, or a "
+                  "Kubernetes Indexed Job) this process takes every N-th study");
+  cmd->add_option("--shard-index", a->shard_index, "this shard, 0..N-1 (default: $SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN, "
+                                                   "else $JOB_COMPLETION_INDEX, else 0)");
+  cmd->add_option("--shard-count", a->shard_count, "number of shards N (default: $SLURM_ARRAY_TASK_COUNT, else "
+                                                   "$SPINESCAN_SHARD_COUNT, else 1)");
   cmd->add_option("--out", a->out, "report folder (created, or a previous report replaced); with several studies, "
                                    "the folder that holds their report folders")
       ->required();
@@ -121,18 +197,36 @@ void register_analyze(CLI::App& app, Runner& run) {
     run = [a] {
       // Several studies share one process: starting it (libtorch, about 1 s here) and
       // loading the models are paid once.
-      const bool batch = a->studies.size() > 1;
-      std::map<std::string, std::string> out_of;  // study -> report folder
-      if (!batch) {
-        out_of[a->studies[0]] = a->out;
+      struct Job {
+        std::string study, out, label;  // label: how messages name the study
+      };
+      std::vector<Job> jobs;
+      SPINESCAN_CHECK_AS(a->manifest.empty() != a->studies.empty(), ConfigError,
+                         a->manifest.empty() ? "give a study to analyse, or --manifest" : "give either studies or --manifest, not both");
+      const bool from_manifest = !a->manifest.empty();
+      if (from_manifest) {
+        const auto [index, count] = shard_of(a->shard_index, a->shard_count);
+        const auto entries = read_manifest(a->manifest);
+        for (size_t i = static_cast<size_t>(index); i < entries.size(); i += static_cast<size_t>(count))
+          jobs.push_back({entries[i].study, (std::filesystem::path(a->out) / entries[i].name).string(), entries[i].name});
+        std::printf("shard %d of %d: %zu of the manifest's %zu studies\n", index + 1, count, jobs.size(), entries.size());
+      } else {
+        SPINESCAN_CHECK_AS(a->shard_index < 0 && a->shard_count <= 0, ConfigError, "--shard-index and --shard-count need --manifest");
+      }
+      const bool batch = from_manifest || a->studies.size() > 1;
+      if (from_manifest) {
+        // named by the manifest
+      } else if (!batch) {
+        jobs.push_back({a->studies[0], a->out, "the study"});
       } else if (!a->keep_identifiers) {
         // By number: a study's file or folder name often holds the patient's name or record number.
         const int width = std::max<int>(3, static_cast<int>(std::to_string(a->studies.size()).size()));
+        std::set<std::string> seen;
         for (size_t i = 0; i < a->studies.size(); ++i) {
           const std::string number = std::to_string(i + 1);
           const std::string name = "study_" + std::string(static_cast<size_t>(width) - number.size(), '0') + number;
-          SPINESCAN_CHECK_AS(out_of.emplace(a->studies[i], (std::filesystem::path(a->out) / name).string()).second, ConfigError,
-                             "study ", i + 1, " is given twice");
+          SPINESCAN_CHECK_AS(seen.insert(a->studies[i]).second, ConfigError, "study ", i + 1, " is given twice");
+          jobs.push_back({a->studies[i], (std::filesystem::path(a->out) / name).string(), "study " + number});
         }
       } else {
         // Named after the file; where two files share a name (image.nii.gz in every case
@@ -140,14 +234,15 @@ void register_analyze(CLI::App& app, Runner& run) {
         std::map<std::string, int> uses;
         for (const auto& study : a->studies) ++uses[report_name(study)];
         std::map<std::string, std::string> study_of;  // report name -> study
-        for (const auto& study : a->studies) {
+        for (size_t i = 0; i < a->studies.size(); ++i) {
+          const std::string& study = a->studies[i];
           std::string name = report_name(study);
           if (uses[name] > 1) name = report_name(std::filesystem::path(study).lexically_normal().parent_path().string());
           SPINESCAN_CHECK_AS(!name.empty(), ConfigError, "cannot name a report folder after '", study, "'");
           const auto [it, fresh] = study_of.emplace(name, study);
           SPINESCAN_CHECK_AS(fresh, ConfigError, "two studies would share the report folder ", name, ": ", it->second, " and ", study,
                              " (analyze them separately)");
-          out_of[study] = (std::filesystem::path(a->out) / name).string();
+          jobs.push_back({study, (std::filesystem::path(a->out) / name).string(), "study " + std::to_string(i + 1)});
         }
       }
       pipeline::AnalyzerOptions options;
@@ -158,31 +253,38 @@ void register_analyze(CLI::App& app, Runner& run) {
       ReadOptions ro;
       ro.series_uid = a->series;
       ro.keep_identifiers = a->keep_identifiers;
-      int failed = 0;
-      for (size_t i = 0; i < a->studies.size(); ++i) {
-        const std::string& study_path = a->studies[i];
-        const std::string& out = out_of[study_path];
-        if (batch) std::printf("== %s\n", std::filesystem::path(out).filename().c_str());
+      int failed = 0, skipped = 0;
+      bool first = true;
+      for (const Job& job : jobs) {
+        const std::string name = std::filesystem::path(job.out).filename().string();
+        if (batch) std::printf("== %s\n", name.c_str());
+        const std::string dicom_out =
+            a->dicom_out.empty() ? "" : batch ? (std::filesystem::path(a->dicom_out) / name).string() : a->dicom_out;
+        // A manifest run is idempotent: what a previous run (or another attempt of this
+        // shard) reported is done. Reports and DICOM folders appear whole or not at all.
+        if (from_manifest && std::filesystem::exists(std::filesystem::path(job.out) / "report.json") &&
+            (dicom_out.empty() || std::filesystem::exists(std::filesystem::path(dicom_out) / "sr.dcm"))) {
+          std::printf("already reported; skipped\n");
+          ++skipped;
+          continue;
+        }
         try {
-          const std::string dicom_out =
-              a->dicom_out.empty() ? ""
-              : batch ? (std::filesystem::path(a->dicom_out) / std::filesystem::path(out).filename()).string()
-                      : a->dicom_out;
-          analyze_one(analyzer, study_path, ro, out, dicom_out, i == 0 ? model_load_ms : -1);
+          analyze_one(analyzer, job.study, ro, job.out, dicom_out, first ? model_load_ms : -1);
+          first = false;
         } catch (const ConfigError&) {
           throw;  // the same mistake would repeat for every study
         } catch (const Error& e) {
-          // The message names the study by number unless identifiers are kept: its path may
-          // hold the patient's name. A batch goes on past a bad study; the exit code says
-          // that one failed.
-          const std::string label = batch ? "study " + std::to_string(i + 1) : "the study";
+          // The message names the study by number (or its manifest name) unless identifiers
+          // are kept: its path may hold the patient's name. A batch goes on past a bad study;
+          // the exit code says that one failed.
           std::fflush(stdout);
-          std::cerr << "spinescan: error: " << (a->keep_identifiers ? e.what() : redact_path(e.what(), study_path, label)) << "\n";
+          std::cerr << "spinescan: error: " << (a->keep_identifiers ? e.what() : redact_path(e.what(), job.study, job.label)) << "\n";
           ++failed;
         }
       }
       if (batch)
-        std::printf("%zu of %zu studies analysed; reports in %s\n", a->studies.size() - failed, a->studies.size(), a->out.c_str());
+        std::printf("%zu of %zu studies analysed%s; reports in %s\n", jobs.size() - failed - skipped, jobs.size(),
+                    skipped ? (", " + std::to_string(skipped) + " already reported").c_str() : "", a->out.c_str());
       return failed ? kDataProblem : kOk;
     };
   });
