@@ -18,6 +18,7 @@ packages=(
   libgtest-dev libgmock-dev    # unit tests
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   dcmtk dicom3tools            # dsrdump and dciodvfy: the tests check the DICOM results with them
+  curl                         # scripts/pacs/local_orthanc.sh asks Orthanc whether it is up
   libcurl4-openssl-dev         # the PACS worker's HTTP client
   orthanc orthanc-dicomweb     # a real PACS for the worker's integration test (started by the test itself)
 )

@@ -1,12 +1,11 @@
 // `spinescan worker` against a real Orthanc (Debian's orthanc + orthanc-dicomweb), started by
-// this test on loopback at free ports with its own configuration and storage: two sagittal T2
+// this test (scripts/pacs/local_orthanc.sh) on loopback at free ports with its own
+// configuration and storage: two sagittal T2
 // series are uploaded, the worker is killed once mid-way and restarted, and in the end each
 // study holds exactly one SEG, one SR and one secondary-capture series, all valid by dciodvfy,
 // the worker's own results are never analysed, and SIGTERM stops it cleanly.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,21 +28,8 @@ namespace fs = std::filesystem;
 using spinescan::testing::read_file;
 using spinescan::testing::TempDir;
 
-constexpr const char* kOrthanc = "/usr/sbin/Orthanc";
+constexpr const char* kOrthanc = "/usr/sbin/Orthanc";  // checked before starting one
 constexpr const char* kDicomWebPlugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
-
-int free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
 
 // A child process running `command` (through sh, exec'd so the pid is the command's own),
 // its stdout and stderr into `log`.
@@ -99,34 +85,22 @@ size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
+// scripts/pacs/local_orthanc.sh: Orthanc with its DICOMweb plugin, its own config and storage.
 class OrthancServer {
  public:
-  explicit OrthancServer(const TempDir& tmp) {
-    http_port_ = free_port();
-    const int dicom_port = free_port();
-    fs::create_directories(tmp / "orthanc-db");
-    const nlohmann::json config = {{"Name", "spinescan-test"},
-                                   {"StorageDirectory", (tmp / "orthanc-db").string()},
-                                   {"IndexDirectory", (tmp / "orthanc-db").string()},
-                                   {"HttpPort", http_port_},
-                                   {"DicomPort", dicom_port},
-                                   {"RemoteAccessAllowed", false},
-                                   {"AuthenticationEnabled", false},
-                                   {"StableAge", 1},
-                                   {"Plugins", {kDicomWebPlugin}},
-                                   {"DicomWeb", {{"Enable", true}, {"Root", "/dicom-web/"}}}};
-    std::ofstream(tmp / "orthanc.json") << config.dump(2);
-    pid_ = spawn(std::string(kOrthanc) + " " + (tmp / "orthanc.json").string(), tmp / "orthanc.log");
+  explicit OrthancServer(const fs::path& root)
+      : root_(root), script_(fs::path(SPINESCAN_SOURCE_DIR) / "scripts/pacs/local_orthanc.sh") {
+    output_ = command_output(script_.string() + " start " + root.string());
+    const size_t at = output_.rfind("http://");
+    if (at != std::string::npos) url_ = output_.substr(at, output_.find_first_of("\r\n", at) - at);
   }
-  ~OrthancServer() {
-    ::kill(pid_, SIGTERM);
-    if (wait_exit(pid_, 20) < 0) ADD_FAILURE() << "Orthanc did not stop on SIGTERM";
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+  ~OrthancServer() { command_output(script_.string() + " stop " + root_.string()); }
+  const std::string& url() const { return url_; }
+  std::string log() const { return output_ + (fs::exists(root_ / "orthanc.log") ? read_file(root_ / "orthanc.log") : ""); }
 
  private:
-  int http_port_ = 0;
-  pid_t pid_ = -1;
+  fs::path root_, script_;
+  std::string output_, url_;
 };
 
 // Series in Orthanc by modality, and their IDs.
@@ -141,21 +115,11 @@ TEST(PacsWorker, StoresSegSrAndCapturesIntoEachStudyOnceAcrossAKilledRestartAndS
   if (!fs::exists(kOrthanc) || !fs::exists(kDicomWebPlugin))
     GTEST_SKIP() << "Orthanc or its DICOMweb plugin is not installed (Debian: orthanc orthanc-dicomweb; scripts/setup.sh installs them)";
   TempDir tmp;
-  OrthancServer server(tmp);
+  OrthancServer server(tmp / "orthanc");
+  ASSERT_FALSE(server.url().empty()) << server.log();
   spinescan::pacs::OrthancOptions options;
   options.url = server.url();
   spinescan::pacs::OrthancClient client(options);
-  ASSERT_TRUE(wait_for(
-      [&] {
-        try {
-          client.get_json("/system");
-          return true;
-        } catch (const spinescan::Error&) {
-          return false;
-        }
-      },
-      30))
-      << read_file(tmp / "orthanc.log");
 
   // Two studies: the bundled example in the canonical sagittal layout, as two patients.
   const fs::path src(SPINESCAN_SOURCE_DIR);
