@@ -67,6 +67,9 @@ OrthancClient::Response OrthancClient::request(const std::string& method, const 
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     if (!content_type.empty()) headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
     headers = curl_slist_append(headers, "Accept: application/dicom+json, application/json");
+    // No "Expect: 100-continue": libcurl would wait up to a second for Orthanc's go-ahead
+    // before sending every large body (measured: 1 s of each study's store).
+    headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   }
   const CURLcode code = curl_easy_perform(c);
