@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include <filesystem>
@@ -78,6 +80,33 @@ inline std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& p) {
   std::ifstream in(p);
   for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
   return out;
+}
+
+// What a shell command prints, stdout and stderr together; its exit status into `status`.
+inline std::string command_output(const std::string& command, int* status = nullptr) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int s = ::pclose(p);
+  if (status) *status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+  return out;
+}
+
+// How often `what` occurs in `text`.
+inline size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// A float volume rounded to int16 (to write it as a DICOM series).
+inline Volume<int16_t> rounded_to_int16(const Volume<float>& volume) {
+  Volume<int16_t> v = volume.like<int16_t>();
+  for (size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<int16_t>(std::lround(volume.voxels[i]));
+  return v;
 }
 
 inline void write_file(const std::filesystem::path& p, const std::string& content) {

@@ -290,8 +290,7 @@ TEST(Cli, NoPatientIdentifierReachesTheOutputOfADicomStudy) {
   const std::filesystem::path src(SPINESCAN_SOURCE_DIR);
   TempDir tmp;
   const auto volume = spinescan::read_volume(src / "examples/phantom_study.nii.gz");
-  spinescan::Volume<int16_t> v = volume.like<int16_t>();
-  for (size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<int16_t>(std::lround(volume.voxels[i]));
+  const spinescan::Volume<int16_t> v = spinescan::testing::rounded_to_int16(volume);
   spinescan::DicomSeriesOptions o;
   o.patient_name = "Doe^Jane";
   o.patient_id = "MRN493817";

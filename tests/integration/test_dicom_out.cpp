@@ -20,20 +20,11 @@
 
 namespace {
 
+using spinescan::testing::command_output;
+using spinescan::testing::count_of;
 using spinescan::testing::read_file;
 using spinescan::testing::run_cli;
 using spinescan::testing::TempDir;
-
-std::string command_output(const std::string& command) {
-  std::string out;
-  if (FILE* p = ::popen((command + " 2>&1").c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
-}
 
 bool have_tool(const std::string& name) { return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0; }
 
@@ -69,8 +60,7 @@ struct DicomExample {
   DicomExample() {
     const std::filesystem::path src(SPINESCAN_SOURCE_DIR);
     const auto volume = spinescan::read_volume(src / "examples/phantom_study.nii.gz");
-    spinescan::Volume<int16_t> v = volume.like<int16_t>();
-    for (size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<int16_t>(std::lround(volume.voxels[i]));
+    const spinescan::Volume<int16_t> v = spinescan::testing::rounded_to_int16(volume);
     spinescan::DicomSeriesOptions o;
     o.patient_name = "Doe^Jane";
     o.patient_id = "MRN493817";

@@ -25,6 +25,8 @@
 namespace {
 
 namespace fs = std::filesystem;
+using spinescan::testing::command_output;
+using spinescan::testing::count_of;
 using spinescan::testing::read_file;
 using spinescan::testing::TempDir;
 
@@ -68,23 +70,6 @@ bool wait_for(Predicate done, double timeout_s) {
   return done();
 }
 
-std::string command_output(const std::string& command) {
-  std::string out;
-  if (FILE* p = ::popen((command + " 2>&1").c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
-}
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // scripts/pacs/local_orthanc.sh: Orthanc with its DICOMweb plugin, its own config and storage.
 class OrthancServer {
  public:
@@ -124,8 +109,7 @@ TEST(PacsWorker, StoresSegSrAndCapturesIntoEachStudyOnceAcrossAKilledRestartAndS
   // Two studies: the bundled example in the canonical sagittal layout, as two patients.
   const fs::path src(SPINESCAN_SOURCE_DIR);
   const auto canonical = spinescan::to_canonical(spinescan::read_volume(src / "examples/phantom_study.nii.gz"));
-  spinescan::Volume<int16_t> v = canonical.like<int16_t>();
-  for (size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<int16_t>(std::lround(canonical.voxels[i]));
+  const spinescan::Volume<int16_t> v = spinescan::testing::rounded_to_int16(canonical);
   std::vector<fs::path> uploads;
   for (const std::string who : {"A", "B"}) {
     spinescan::DicomSeriesOptions o;

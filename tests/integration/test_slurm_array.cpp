@@ -17,28 +17,12 @@
 namespace {
 
 namespace fs = std::filesystem;
+using spinescan::testing::command_output;
+using spinescan::testing::count_of;
 using spinescan::testing::read_file;
 using spinescan::testing::TempDir;
 
-std::string command_output(const std::string& command, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int s = ::pclose(p);
-  if (status) *status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
-  return out;
-}
-
 bool have(const char* program) { return std::system((std::string("command -v ") + program + " >/dev/null 2>&1").c_str()) == 0; }
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // scripts/slurm/local_cluster.sh: munged, slurmctld and slurmd for one node, under `root`.
 class SlurmCluster {
