@@ -231,6 +231,18 @@ TEST(DicomOut, SegSrAndCapturesGoIntoTheSourceStudyAndTheSegmentsLieOnTheirBodie
   }
 }
 
+TEST(DicomOut, SeveralStudiesGetAFolderEachNamedAsTheirReports) {
+  DicomExample ex;
+  const auto r = run_cli("analyze " + ex.series.string() + " " + ex.series.string() + "/ --out " + (ex.tmp / "reports").string() +
+                         " --dicom-out " + (ex.tmp / "dicom").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"study_001", "study_002"}) {
+    EXPECT_TRUE(std::filesystem::exists(ex.tmp / "reports" / name / "report.json")) << name;
+    for (const char* file : {"seg.dcm", "sr.dcm", "sc_1.dcm"})
+      EXPECT_TRUE(std::filesystem::exists(ex.tmp / "dicom" / name / file)) << name << "/" << file;
+  }
+}
+
 TEST(DicomOut, NeedsADicomSourceAndSaysSoBeforeAnyWork) {
   TempDir tmp;
   const std::filesystem::path src(SPINESCAN_SOURCE_DIR);

@@ -1,8 +1,8 @@
 // `spinescan worker` against a real Orthanc (Debian's orthanc + orthanc-dicomweb), started by
 // this test (scripts/pacs/local_orthanc.sh) on loopback at free ports with its own
-// configuration and storage: two sagittal T2
+// configuration and storage: a T1 series (left, with the reason logged) and two sagittal T2
 // series are uploaded, the worker is killed once mid-way and restarted, and in the end each
-// study holds exactly one SEG, one SR and one secondary-capture series, all valid by dciodvfy,
+// T2 study holds exactly one SEG, one SR and one secondary-capture series, all valid by dciodvfy,
 // the worker's own results are never analysed, and SIGTERM stops it cleanly.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -118,6 +118,14 @@ TEST(PacsWorker, StoresSegSrAndCapturesIntoEachStudyOnceAcrossAKilledRestartAndS
     spinescan::write_dicom_series(v, tmp / ("series" + who), o);
     for (const auto& f : fs::directory_iterator(tmp / ("series" + who))) uploads.push_back(f.path());
   }
+  // A third patient's series is T1-weighted: the worker must leave it and say why.
+  spinescan::DicomSeriesOptions t1;
+  t1.patient_name = "Doe^JaneC";
+  t1.patient_id = "MRN4938C";
+  t1.series_description = "SAG T1 TSE";
+  t1.echo_time_ms = 12;
+  spinescan::write_dicom_series(v, tmp / "seriesC", t1);
+  for (const auto& f : fs::directory_iterator(tmp / "seriesC")) uploads.push_back(f.path());
   client.store(uploads);
 
   const std::string worker = std::string(SPINESCAN_BINARY) + " worker --orthanc " + server.url() + " --state " +
@@ -144,7 +152,7 @@ TEST(PacsWorker, StoresSegSrAndCapturesIntoEachStudyOnceAcrossAKilledRestartAndS
 
   // Exactly one result of each kind per study: nothing stored twice across the kill.
   auto by_modality = series_by_modality(client);
-  EXPECT_EQ(by_modality["MR"].size(), 2u);
+  EXPECT_EQ(by_modality["MR"].size(), 3u);
   EXPECT_EQ(by_modality["SEG"].size(), 2u);
   EXPECT_EQ(by_modality["SR"].size(), 2u);
   EXPECT_EQ(by_modality["OT"].size(), 2u);
@@ -152,6 +160,10 @@ TEST(PacsWorker, StoresSegSrAndCapturesIntoEachStudyOnceAcrossAKilledRestartAndS
     std::map<std::string, int> kinds;
     for (const auto& s : client.get_json("/studies/" + study.get<std::string>() + "/series"))
       ++kinds[s["MainDicomTags"].value("Modality", "")];
+    if (kinds.size() == 1) {
+      EXPECT_EQ(kinds, (std::map<std::string, int>{{"MR", 1}}));  // the T1 study: nothing added
+      continue;
+    }
     EXPECT_EQ(kinds, (std::map<std::string, int>{{"MR", 1}, {"OT", 1}, {"SEG", 1}, {"SR", 1}}));
   }
   // Each stored result is valid DICOM by dicom3tools.
@@ -165,8 +177,9 @@ TEST(PacsWorker, StoresSegSrAndCapturesIntoEachStudyOnceAcrossAKilledRestartAndS
       EXPECT_EQ(report.find("Error"), std::string::npos) << modality << ":\n" << report;
     }
   // One line per series, no patient data.
-  for (const char* id : {"Doe", "Jane", "MRN4938"}) EXPECT_EQ(log.find(id), std::string::npos) << id << " in\n" << log;
+  for (const char* id : {"Doe", "Jane", "MRN4938", "T1 TSE"}) EXPECT_EQ(log.find(id), std::string::npos) << id << " in\n" << log;
   EXPECT_GE(count_of(log, "analysed"), 2u) << log;
+  EXPECT_EQ(count_of(log, "skipped: not T2-weighted (echo time 12 ms)"), 1u) << log;
 }
 
 }  // namespace
