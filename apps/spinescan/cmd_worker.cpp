@@ -74,11 +74,19 @@ class Worker {
     SPINESCAN_CHECK_AS(changes.contains("Changes") && changes["Changes"].is_array(), pacs::PacsUnavailable,
                        "Orthanc's /changes answer has no 'Changes' list");
     for (const auto& c : changes["Changes"]) {
-      if (g_stop) return false;
+      if (g_stop) break;
       const int64_t seq = c.value("Seq", int64_t{0});
+      const size_t recorded = state_.outcome.size();
       if (c.value("ChangeType", "") == "StableSeries") process(c.value("ID", ""), seq);
       state_.last_change = std::max(state_.last_change, seq);
+      // Saved when a series got its outcome, and once per batch below: changes read again
+      // after a crash cost a lookup each, while a save per change would fsync hundreds of
+      // times for every uploaded series (one change per instance).
+      if (state_.outcome.size() != recorded) state_.save(args_.state);
+    }
+    if (g_stop) {
       state_.save(args_.state);
+      return false;
     }
     if (changes.contains("Last") && changes["Last"].is_number_integer())
       state_.last_change = std::max(state_.last_change, changes["Last"].get<int64_t>());
