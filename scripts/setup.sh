@@ -21,6 +21,8 @@ packages=(
   curl                         # scripts/pacs/local_orthanc.sh asks Orthanc whether it is up
   libcurl4-openssl-dev         # the PACS worker's HTTP client
   orthanc orthanc-dicomweb     # a real PACS for the worker's integration test (started by the test itself)
+  clang-14 libclang-rt-14-dev  # libFuzzer and its sanitizers: scripts/fuzz.sh, run by .ci/run
+  slurm-wlm munge              # a real one-node Slurm for the array test (started by the test itself)
 )
 
 missing=()

@@ -150,7 +150,7 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
   fs::create_directories(dir / "garbage_dicom");
   write_file(dir / "garbage_dicom/IM0001.dcm", std::string(400, 'z'));
   write_file(dir / "garbage_dicom/IM0002.dcm", std::string(400, 'y'));
-  add_folder("garbage_dicom", "no DICOM series");
+  add_folder("garbage_dicom", "not a DICOM Part 10 file");
   write_dicom_series(series, dir / "dicom_short_pixels");
   {
     const auto victim = dir / "dicom_short_pixels/slice_0002.dcm";
@@ -186,6 +186,27 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
     fs::remove(dir / "dicom_two_series/b");
   }
   add_folder("dicom_two_series", "--series");
+  // One file's series description claims 1 GiB (GDCM allocated it before finding the file short).
+  write_dicom_series(series, dir / "dicom_element_too_long");
+  {
+    const auto victim = dir / "dicom_element_too_long/slice_0001.dcm";
+    std::string bytes = read_file(victim);
+    const size_t at = bytes.find(std::string("\x08\x00\x3E\x10", 4));  // (0008,103E), implicit VR
+    if (at == std::string::npos) throw std::runtime_error("no series description in " + victim.string());
+    bytes.replace(at + 4, 4, std::string("\x00\x00\x00\x40", 4));
+    write_file(victim, bytes);
+  }
+  add_folder("dicom_element_too_long", "announces 1073741824 bytes");
+  // Files of a SOP class GDCM does not know, which it reads as legacy ACR-NEMA and may abort on.
+  write_dicom_series(series, dir / "dicom_unknown_sop_class");
+  for (const auto& f : fs::directory_iterator(dir / "dicom_unknown_sop_class")) {
+    std::string bytes = read_file(f.path());
+    const std::string mr = "1.2.840.10008.5.1.4.1.1.4", other = "1.2.840.10008.5.1.4.1.1.9";
+    for (size_t at = bytes.find(mr + std::string(1, '\0')); at != std::string::npos; at = bytes.find(mr + std::string(1, '\0'), at))
+      bytes.replace(at, mr.size(), other);
+    write_file(f.path(), bytes);
+  }
+  add_folder("dicom_unknown_sop_class", "SOP class");
   return out;
 }
 

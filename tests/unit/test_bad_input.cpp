@@ -127,7 +127,8 @@ TEST(BadInput, FolderWithoutDicom) {
   expect_load_error(tmp / "empty", {"empty", "no DICOM series"});
   write_file(tmp / "empty/notes.txt", "a text file");
   write_file(tmp / "empty/garbage.dcm", std::string(300, 'z'));  // named .dcm, not DICOM
-  expect_load_error(tmp / "empty", {"no DICOM series"});
+  // GDCM would parse every file of the folder: one that is no Part 10 DICOM file is named.
+  expect_load_error(tmp / "empty", {"not a DICOM Part 10 file"});
 }
 
 TEST(BadInput, TruncatedDicomSeries) {

@@ -148,10 +148,14 @@ LogisticRegression fit_intensity_model(const ClassifierData& train) {
 
 LogisticRegression LogisticRegression::from_json(const nlohmann::json& j) {
   LogisticRegression m;
-  m.mean_ = j.at("mean").get<std::vector<double>>();
-  m.sd_ = j.at("sd").get<std::vector<double>>();
-  m.w_ = j.at("weights").get<std::vector<double>>();
-  m.bias_ = j.at("bias").get<double>();
+  try {
+    m.mean_ = j.at("mean").get<std::vector<double>>();
+    m.sd_ = j.at("sd").get<std::vector<double>>();
+    m.w_ = j.at("weights").get<std::vector<double>>();
+    m.bias_ = j.at("bias").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(std::string("logistic regression: ") + e.what());
+  }
   SPINESCAN_CHECK_AS(m.mean_.size() == m.w_.size() && m.sd_.size() == m.w_.size(), ModelError,
                      "logistic regression with ", m.w_.size(), " weights but ", m.mean_.size(), " means");
   return m;

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "spinescan/core/errors.h"
@@ -122,6 +126,41 @@ void check_nifti_floats_finite(const fs::path& path, const NiftiFacts& f, uint64
   }
 }
 
+// Compressed voxel data from `offset` of `path` (zlib or gzip framing, as MetaIO and NRRD
+// write it) must inflate without error, to its end-of-stream marker, into at least
+// `data_bytes`. MetaIO returns a volume from a stream cut short without a word.
+void check_compressed_data_complete(const fs::path& path, uint64_t offset, uint64_t data_bytes, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  SPINESCAN_CHECK(in, path.string(), ": cannot open for reading");
+  in.seekg(static_cast<std::streamoff>(offset));
+  z_stream z{};
+  SPINESCAN_CHECK(inflateInit2(&z, 15 + 32) == Z_OK, path.string(), ": cannot start decompressing");  // 15 + 32: zlib or gzip
+  std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&z, inflateEnd);
+  std::vector<unsigned char> input(1 << 16), output(1 << 18);
+  uint64_t total = 0;
+  int code = Z_OK;
+  while (code != Z_STREAM_END) {
+    in.read(reinterpret_cast<char*>(input.data()), static_cast<std::streamsize>(input.size()));
+    const auto got = static_cast<uInt>(in.gcount());
+    if (got == 0) break;
+    z.next_in = input.data();
+    z.avail_in = got;
+    while (z.avail_in > 0 && code != Z_STREAM_END) {
+      z.next_out = output.data();
+      z.avail_out = static_cast<uInt>(output.size());
+      code = inflate(&z, Z_NO_FLUSH);
+      SPINESCAN_CHECK(code == Z_OK || code == Z_STREAM_END || code == Z_BUF_ERROR, path.string(), ": corrupt compressed ",
+                      what, " data (", z.msg ? z.msg : "zlib error", ")");
+      total += output.size() - z.avail_out;
+      if (code == Z_BUF_ERROR) break;  // needs more input
+    }
+  }
+  SPINESCAN_CHECK(code == Z_STREAM_END, path.string(), ": truncated compressed ", what, " data (it ends before its end-of-stream marker; ",
+                  total, " of the ", data_bytes, " bytes the header announces decompressed)");
+  SPINESCAN_CHECK(total >= data_bytes, path.string(), ": truncated ", what, " data (", total,
+                  " bytes decompressed, the header announces ", data_bytes, ")");
+}
+
 // Offset of the voxel data, or 0 when the data is not stored raw in this file.
 uint64_t data_offset(const fs::path& path, const std::string& format) {
   const std::string name = lower(path.filename().string());
@@ -145,6 +184,27 @@ uint64_t data_offset(const fs::path& path, const std::string& format) {
     return blank == std::string::npos ? 0 : blank + 2;
   }
   return 0;
+}
+
+// Where the compressed voxels of a single-file MetaImage (.mha, "CompressedData = True",
+// data LOCAL) or NRRD (.nrrd, "encoding: gzip") begin; {0, ""} for any other file.
+std::pair<uint64_t, const char*> compressed_data_offset(const fs::path& path, const std::string& format) {
+  const std::string name = lower(path.filename().string());
+  const std::string header = read_prefix(path, 1 << 16);
+  const std::string lheader = lower(header);
+  if (format == "MetaImage" && has_suffix(name, ".mha") && lheader.find("compresseddata = true") != std::string::npos) {
+    const auto key = lheader.find("elementdatafile");
+    if (key == std::string::npos) return {0, ""};
+    const auto eol = header.find('\n', key);
+    if (eol == std::string::npos || lheader.substr(key, eol - key).find("local") == std::string::npos) return {0, ""};
+    return {eol + 1, "MetaImage"};
+  }
+  if (format == "NRRD" && has_suffix(name, ".nrrd") &&
+      (lheader.find("encoding: gzip") != std::string::npos || lheader.find("encoding: gz") != std::string::npos)) {
+    const auto blank = header.find("\n\n");
+    return {blank == std::string::npos ? 0 : blank + 2, "NRRD"};
+  }
+  return {0, ""};
 }
 
 uint32_t le32(const std::string& s, size_t at) {
@@ -225,7 +285,7 @@ void check_metaimage_data_file(const fs::path& path, uint64_t data_bytes) {
     return;
   const fs::path data = fs::path(value).is_absolute() ? fs::path(value) : path.parent_path() / value;
   SPINESCAN_CHECK(fs::is_regular_file(data), path.string(), ": its data file ", value, " is missing");
-  if (lheader.find("compresseddata = true") != std::string::npos) return;
+  if (lheader.find("compresseddata = true") != std::string::npos) return check_compressed_data_complete(data, 0, data_bytes, "MetaImage");
   const uint64_t size = fs::file_size(data);
   SPINESCAN_CHECK(size >= data_bytes, path.string(), ": truncated MetaImage data file ", value, " (", size,
                   " bytes, the header announces ", data_bytes, ")");
@@ -233,10 +293,50 @@ void check_metaimage_data_file(const fs::path& path, uint64_t data_bytes) {
 
 }  // namespace
 
+void check_metaimage_header(const fs::path& path) {
+  const std::string header = read_prefix(path, 1 << 16);
+  size_t at = 0;
+  int line_number = 0;
+  while (at < header.size()) {
+    size_t eol = header.find('\n', at);
+    if (eol == std::string::npos) eol = header.size();
+    std::string line = header.substr(at, eol - at);
+    ++line_number;
+    at = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const auto fail = [&](const std::string& why) {
+      throw DataError(detail::concat(path.string(), ": not a readable MetaImage header (line ", line_number, ": ", why, ")"));
+    };
+    // MetaIO copies names and values into fixed 255-byte buffers unchecked.
+    if (line.size() > 255) fail("longer than 255 characters");
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) fail("no '='");
+    std::string key = line.substr(0, eq);
+    key.erase(0, key.find_first_not_of(" \t"));
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (key.empty() || key.size() > 64 ||
+        !std::all_of(key.begin(), key.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }))
+      fail("a field name holds other than letters, digits and '_'");
+    const std::string value = line.substr(eq + 1);
+    if (lower(key) == "ndims") {
+      // MetaIO sizes its per-axis arrays (DimSize, ElementSpacing, ...) by NDims in 255-value buffers.
+      char* end = nullptr;
+      const long n = std::strtol(value.c_str(), &end, 10);
+      if (end == value.c_str() || n < 1 || n > 8 || value.find_first_not_of(" \t", static_cast<size_t>(end - value.c_str())) != std::string::npos)
+        fail("NDims must be a whole number from 1 to 8");
+    }
+    if (lower(key) == "elementdatafile") return;  // the last header field; data or file names follow
+  }
+  throw DataError(path.string() + ": not a readable MetaImage header (no ElementDataFile field in its first 64 KiB)");
+}
+
 void check_file_complete(const fs::path& path, const std::string& format, uint64_t data_bytes) {
   const std::string name = lower(path.filename().string());
   if (format == "NIfTI" && has_suffix(name, ".nii.gz")) return check_gzip_nifti_complete(path, data_bytes);
   if (format == "MetaImage" && has_suffix(name, ".mhd")) return check_metaimage_data_file(path, data_bytes);
+  if (const auto [offset, what] = compressed_data_offset(path, format); offset > 0)
+    return check_compressed_data_complete(path, offset, data_bytes, what);
   const uint64_t offset = data_offset(path, format);
   if (offset == 0) return;
   const uint64_t size = fs::file_size(path);
@@ -254,27 +354,187 @@ void check_file_complete(const fs::path& path, const std::string& format, uint64
   }
 }
 
-void check_dicom_pixel_data_complete(const fs::path& path) {
+namespace {
+
+// A structural walk of a DICOM file (PS3.10 file meta group, then the data set in its transfer
+// syntax): every element's length fits inside what holds it (file, sequence, item), every
+// explicit VR is a real one, sequences and items are delimited and nested at most
+// kMaxDicomDepth deep. GDCM, as Debian builds it, aborts the whole process on some malformed
+// elements (an assert in its explicit-VR reader), and allocates whatever length an element
+// claims (1 GiB for a 2 kB file) before finding the file too short; it never sees a file that
+// fails this walk.
+constexpr int kMaxDicomDepth = 16;
+
+class DicomWalk {
+ public:
+  DicomWalk(const fs::path& path, const std::string& bytes) : path_(path), b_(bytes) {}
+
+  void run() {
+    // Part 10 only: GDCM reads a file without the preamble, or of a SOP class it does not know,
+    // as a legacy ACR-NEMA file, and aborts on some of those (an assert on the recognition code).
+    if (b_.size() < 132 || b_.compare(128, 4, "DICM") != 0) fail("no \"DICM\" preamble: not a DICOM Part 10 file", 0);
+    size_t at = 132;
+    std::string syntax, sop_class;
+    while (at + 8 <= b_.size() && u16(at, false) == 0x0002) {
+      const size_t before = at;
+      at = element(at, b_.size(), 0, true, false);
+      if (u16(before + 2, false) == 0x0010) syntax = value_text(before);
+      if (u16(before + 2, false) == 0x0002) sop_class = value_text(before);
+    }
+    if (!readable_sop_class(sop_class))
+      fail("media storage SOP class '" + sop_class + "' is none of the image storages spinescan reads (MR, CT, secondary capture) nor a DICOMDIR", 132);
+    if (syntax == "1.2.840.10008.1.2.1.99") fail("its transfer syntax is deflated explicit VR, which spinescan does not read", at);
+    const bool explicit_vr = syntax != "1.2.840.10008.1.2";
+    big_endian_ = syntax == "1.2.840.10008.1.2.2";
+    if (at >= b_.size()) fail("it holds no data set", at);
+    elements(at, b_.size(), 0, explicit_vr, false);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what, size_t at) const {
+    throw DataError(detail::concat(path_.string(), ": not a well-formed DICOM file (", what, ", at byte ", at, ")"));
+  }
+  uint16_t u16(size_t at, bool big) const {
+    const auto x = [&](size_t i) { return static_cast<uint16_t>(static_cast<unsigned char>(b_[at + i])); };
+    return big ? static_cast<uint16_t>(x(0) << 8 | x(1)) : static_cast<uint16_t>(x(1) << 8 | x(0));
+  }
+  uint32_t u32(size_t at, bool big) const {
+    return big ? static_cast<uint32_t>(u16(at, true)) << 16 | u16(at + 2, true)
+               : static_cast<uint32_t>(u16(at + 2, false)) << 16 | u16(at, false);
+  }
+  // The value of the short-VR element at `at`, without padding (the transfer syntax UID).
+  std::string value_text(size_t at) const {
+    std::string v = b_.substr(at + 8, u16(at + 6, false));
+    while (!v.empty() && (v.back() == '\0' || v.back() == ' ')) v.pop_back();
+    return v;
+  }
+  static bool readable_sop_class(const std::string& uid) {
+    static const char* const classes[] = {
+        "1.2.840.10008.5.1.4.1.1.4",     "1.2.840.10008.5.1.4.1.1.4.1",   // MR, enhanced MR image storage
+        "1.2.840.10008.5.1.4.1.1.2",     "1.2.840.10008.5.1.4.1.1.2.1",   // CT, enhanced CT
+        "1.2.840.10008.5.1.4.1.1.7",     "1.2.840.10008.5.1.4.1.1.7.1",   // secondary capture, multi-frame ones
+        "1.2.840.10008.5.1.4.1.1.7.2",   "1.2.840.10008.5.1.4.1.1.7.3",   "1.2.840.10008.5.1.4.1.1.7.4",
+        "1.2.840.10008.1.3.10"};  // DICOMDIR, often beside a series
+    return std::any_of(std::begin(classes), std::end(classes), [&](const char* c) { return uid == c; });
+  }
+  static bool known_vr(const std::string& vr) {
+    static const std::string all = "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV";
+    return vr.size() == 2 && std::isupper(static_cast<unsigned char>(vr[0])) && std::isupper(static_cast<unsigned char>(vr[1])) &&
+           all.find(vr) != std::string::npos && all.find(vr) % 3 == 0;
+  }
+  static bool long_vr(const std::string& vr) {
+    for (const char* v : {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
+      if (vr == v) return true;
+    return false;
+  }
+
+  // The elements of [at, end); in an item of undefined length, up to its delimiter (returns
+  // the position after it).
+  size_t elements(size_t at, size_t end, int depth, bool explicit_vr, bool until_item_end) {
+    while (at < end) {
+      if (end - at < 8) fail("an element header is cut short", at);
+      const bool big = big_endian_;
+      if (u16(at, big) == 0xFFFE) {
+        if (until_item_end && u16(at + 2, big) == 0xE00D) return at + 8;
+        fail("a delimiter where a data element belongs", at);
+      }
+      at = element(at, end, depth, explicit_vr, big);
+    }
+    if (until_item_end) fail("an item of undefined length has no delimiter", at);
+    return at;
+  }
+
+  size_t element(size_t at, size_t end, int depth, bool explicit_vr, bool big) {
+    const uint16_t group = u16(at, big), number = u16(at + 2, big);
+    std::string vr;
+    uint32_t length;
+    size_t value;
+    if (explicit_vr) {
+      vr = b_.substr(at + 4, 2);
+      if (!known_vr(vr)) fail(detail::concat("element (", hex(group), ",", hex(number), ") has no valid VR"), at);
+      if (long_vr(vr)) {
+        if (end - at < 12) fail("an element header is cut short", at);
+        length = u32(at + 8, big);
+        value = at + 12;
+      } else {
+        length = u16(at + 6, big);
+        value = at + 8;
+      }
+    } else {
+      length = u32(at + 4, big);
+      value = at + 8;
+    }
+    const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
+    if (length == 0xFFFFFFFFu) {
+      if (group == 0x7FE0 && number == 0x0010 && explicit_vr) return fragments(value, end, tag);
+      // Undefined length: a sequence (SQ, or any element of an implicit-VR set, or UN holding
+      // an implicit-VR sequence).
+      if (explicit_vr && vr != "SQ" && vr != "UN") fail(tag + " has an undefined length its VR cannot have", at);
+      return items(value, end, depth + 1, explicit_vr && vr == "SQ", true, tag);
+    }
+    if (length > end - value)
+      fail(detail::concat(tag, " announces ", length, " bytes where ", end - value, " remain: the file is truncated or corrupt"), at);
+    if (vr == "SQ") items(value, value + length, depth + 1, explicit_vr, false, tag);
+    return value + length;
+  }
+
+  size_t items(size_t at, size_t end, int depth, bool explicit_vr, bool undefined, const std::string& tag) {
+    if (depth > kMaxDicomDepth) fail(tag + ": sequences nested more than " + std::to_string(kMaxDicomDepth) + " deep", at);
+    while (at < end) {
+      if (end - at < 8) fail(tag + ": an item header is cut short", at);
+      const uint16_t group = u16(at, big_endian_), number = u16(at + 2, big_endian_);
+      const uint32_t length = u32(at + 4, big_endian_);
+      if (group == 0xFFFE && number == 0xE0DD) {
+        if (!undefined) fail(tag + ": a sequence delimiter inside a sequence of defined length", at);
+        return at + 8;
+      }
+      if (group != 0xFFFE || number != 0xE000) fail(tag + ": a sequence holds something other than items", at);
+      if (length == 0xFFFFFFFFu) {
+        at = elements(at + 8, end, depth, explicit_vr, true);
+      } else {
+        if (length > end - (at + 8)) fail(detail::concat(tag, ": an item announces ", length, " bytes where ", end - (at + 8), " remain"), at);
+        elements(at + 8, at + 8 + length, depth, explicit_vr, false);
+        at += 8 + length;
+      }
+    }
+    if (undefined) fail(tag + ": a sequence of undefined length has no delimiter", at);
+    return at;
+  }
+
+  // Encapsulated (compressed) pixel data: items of defined length up to a sequence delimiter.
+  size_t fragments(size_t at, size_t end, const std::string& tag) {
+    while (at < end) {
+      if (end - at < 8) fail(tag + ": a fragment header is cut short", at);
+      const uint16_t group = u16(at, big_endian_), number = u16(at + 2, big_endian_);
+      const uint32_t length = u32(at + 4, big_endian_);
+      if (group == 0xFFFE && number == 0xE0DD) return at + 8;
+      if (group != 0xFFFE || number != 0xE000 || length == 0xFFFFFFFFu) fail(tag + ": encapsulated pixel data holds no fragment", at);
+      if (length > end - (at + 8))
+        fail(detail::concat(tag, ": a pixel data fragment announces ", length, " bytes where ", end - (at + 8), " remain: the file is truncated"), at);
+      at += 8 + length;
+    }
+    fail(tag + ": encapsulated pixel data has no delimiter (the file is truncated)", at);
+  }
+
+  static std::string hex(uint16_t v) {
+    char s[5];
+    std::snprintf(s, sizeof s, "%04X", v);
+    return s;
+  }
+
+  const fs::path& path_;
+  const std::string& b_;
+  bool big_endian_ = false;
+};
+
+}  // namespace
+
+void check_dicom_file_structure(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
+  SPINESCAN_CHECK(in, path.string(), ": cannot open for reading");
   std::ostringstream s;
   s << in.rdbuf();
-  const std::string bytes = s.str();
-  static const std::string tag("\xE0\x7F\x10\x00", 4);  // (7FE0,0010), little endian
-  const auto at = bytes.rfind(tag);
-  if (at == std::string::npos) return;  // not an image file; the reader reports it
-  uint64_t value_start, length;
-  if (at + 12 <= bytes.size() && (bytes.compare(at + 4, 2, "OW") == 0 || bytes.compare(at + 4, 2, "OB") == 0)) {
-    length = le32(bytes, at + 8);  // explicit VR: tag, VR, 2 reserved bytes, 4-byte length
-    value_start = at + 12;
-  } else if (at + 8 <= bytes.size()) {
-    length = le32(bytes, at + 4);  // implicit VR: tag, 4-byte length
-    value_start = at + 8;
-  } else {
-    throw DataError(path.string() + ": truncated DICOM file (pixel data header cut)");
-  }
-  if (length == 0xFFFFFFFFu) return;  // encapsulated
-  SPINESCAN_CHECK(value_start + length <= bytes.size(), path.string(), ": truncated DICOM file (pixel data holds ",
-                  bytes.size() - value_start, " of ", length, " bytes)");
+  DicomWalk(path, s.str()).run();
 }
 
 }  // namespace spinescan

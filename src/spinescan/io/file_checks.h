@@ -10,12 +10,23 @@ namespace spinescan {
 
 // Single-file formats: the file must hold header + data_bytes. `format` is "NIfTI",
 // "MetaImage" or "NRRD". A .nii.gz must decompress without error to header + data_bytes
-// (zlib's readers as ITK uses them return a short stream without a word); compressed
-// MetaImage and NRRD data are left to their decompressors.
+// (zlib's readers as ITK uses them return a short stream without a word); so must the
+// compressed data of a MetaImage (.mha, or an .mhd's data file) or a gzip-encoded .nrrd.
 void check_file_complete(const std::filesystem::path& path, const std::string& format, uint64_t data_bytes);
 
-// The Pixel Data element (7FE0,0010) of an uncompressed little-endian DICOM file must fit in
-// the file. Encapsulated (compressed) pixel data is not checked.
-void check_dicom_pixel_data_complete(const std::filesystem::path& path);
+// A MetaImage header (.mha, .mhd) must be "Name = value" lines of at most 255 characters with
+// names of letters, digits and '_', NDims from 1 to 8, up to an ElementDataFile field in its
+// first 64 KiB. ITK's MetaIO copies names and values into fixed buffers without a bound and
+// aborts the process (glibc's overflow check) on a longer one.
+void check_metaimage_header(const std::filesystem::path& path);
+
+// A DICOM file must be well formed before GDCM reads it (GDCM aborts the process on some
+// malformed elements and allocates whatever length an element claims): the file meta group,
+// then every data element of the data set in its transfer syntax, fits in the file; VRs are
+// real ones; sequences, items and encapsulated pixel data are delimited and nested at most 16
+// deep. Only Part 10 files (the "DICM" preamble) of MR, CT, secondary capture or DICOMDIR
+// media storage are read: GDCM takes any other for a legacy ACR-NEMA file, a path on which it
+// also aborts. Deflated transfer syntax is refused. A truncated pixel data element is refused.
+void check_dicom_file_structure(const std::filesystem::path& path);
 
 }  // namespace spinescan

@@ -131,6 +131,7 @@ itk::ImageIOBase::Pointer open_file_header(const fs::path& path, const std::stri
   SPINESCAN_CHECK(fs::exists(path), path.string(), ": no such file");
   SPINESCAN_CHECK(fs::is_regular_file(path), path.string(), ": not a regular file");
   silence_library_warnings();
+  if (format == "MetaImage") check_metaimage_header(path);
   auto io = file_io_for(format);
   SPINESCAN_CHECK(io->CanReadFile(path.c_str()), path.string(), ": not a readable ", format,
                   " file (corrupt or truncated header?)");
@@ -156,6 +157,9 @@ itk::ImageIOBase::Pointer open_file_header(const fs::path& path, const std::stri
                     kMaxStudyVoxels, " (a lumbar MRI holds under 10^8)");
     num_voxels *= n;
   }
+  // GetComponentSize throws (outside any reader call) for a type the header does not name.
+  SPINESCAN_CHECK(io->GetComponentType() != itk::IOComponentEnum::UNKNOWNCOMPONENTTYPE, path.string(),
+                  ": the header names no voxel type ITK knows");
   check_file_complete(path, format, num_voxels * io->GetComponentSize());
   return io;
 }
@@ -219,7 +223,6 @@ Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOpti
   const auto files = names->GetFileNames(uid);
   SPINESCAN_CHECK(files.size() >= 2, folder.string(), ": DICOM series holds ", files.size(),
                   " image(s); a 3D volume needs at least 2 slices");
-  for (const auto& f : files) check_dicom_pixel_data_complete(f);
   using Image = itk::Image<float, 3>;
   auto io = itk::GDCMImageIO::New();
   auto reader = itk::ImageSeriesReader<Image>::New();
@@ -265,6 +268,10 @@ std::string detect_format(const fs::path& path) {
 std::vector<DicomSeriesSummary> list_dicom_series(const fs::path& folder) {
   SPINESCAN_CHECK(fs::is_directory(folder), folder.string(), ": not a folder");
   silence_library_warnings();
+  // GDCM parses every file of the folder to group them into series: each must be a well-formed
+  // DICOM file first (io/file_checks.h says why).
+  for (const auto& entry : fs::directory_iterator(folder))
+    if (entry.is_regular_file()) check_dicom_file_structure(entry.path());
   auto names = itk::GDCMSeriesFileNames::New();
   names->SetUseSeriesDetails(false);
   std::vector<std::string> uids;

@@ -98,6 +98,7 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
     put("0010|0020", options.patient_id);
     if (!options.patient_birth_date.empty()) put("0010|0030", options.patient_birth_date);
     if (!options.accession_number.empty()) put("0008|0050", options.accession_number);
+    put("0028|0004", "MONOCHROME2");  // type 1 in the MR image module; GDCM warns and guesses without it
     put("0018|0081", decimal(options.echo_time_ms));
     put("0018|0050", decimal(volume.spacing_mm[2]));
     put("0018|0088", decimal(volume.spacing_mm[2]));

@@ -15,6 +15,7 @@
 #include "spinescan/classify/samples.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/manifest.h"
+#include "spinescan/core/safe_name.h"
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
@@ -54,11 +55,54 @@ AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
     }
     s.intensity_model = j.value("intensity_model", nlohmann::json());
     s.provenance = j.value("provenance", nlohmann::json::object());
+    // The booster's file is read from, and written into, the bundle folder by this name.
+    SPINESCAN_CHECK_AS(is_safe_name(s.model_file), ModelError, "aggregator manifest: model_file '", s.model_file,
+                       "' is no plain file name ([A-Za-z0-9._-], not . or ..)");
+    SPINESCAN_CHECK_AS(s.threshold > 0 && s.threshold < 1, ModelError, "aggregator manifest: threshold ", s.threshold,
+                       " is not in (0, 1)");
+    const aggregate::LinkOptions& l = s.link;
+    SPINESCAN_CHECK_AS(l.min_iou >= 0 && l.min_iou <= 1 && l.duplicate_iou >= 0 && l.duplicate_iou <= 1 && l.max_gap >= 0 &&
+                           l.max_gap <= 64 && l.min_slices >= 1 && l.merge_distance >= 0 && l.merge_distance <= 10 &&
+                           l.min_length_fraction >= 0 && l.min_length_fraction <= 1 && l.midline_margin >= 0,
+                       ModelError, "aggregator manifest: link options out of range (", j.value("link", nlohmann::json()).dump(), ")");
     return s;
   } catch (const nlohmann::json::exception& e) {
-    // A field of the wrong type: the bundle is broken, and the message says which section.
+    // A field of the wrong type: the bundle is broken, and the message names the field.
     throw ModelError(std::string("aggregator manifest: ") + e.what());
   }
+}
+
+void check_bundle_manifest(const nlohmann::json& manifest) {
+  SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, "manifest.json holds ", manifest.type_name(), ", not an object");
+  const auto file_name = [&](const char* section, const nlohmann::json& holder, const char* fallback) {
+    const nlohmann::json name = holder.is_object() && holder.contains("weights") ? holder["weights"] : nlohmann::json(fallback);
+    SPINESCAN_CHECK_AS(name.is_string() && is_safe_name(name.get<std::string>()), ModelError, "manifest.json: ", section,
+                       " weights '", name.dump(), "' is no plain file name in the bundle ([A-Za-z0-9._-], not . or ..)");
+  };
+  for (const char* section : {"detector", "classifier", "aggregator", "ood"})
+    if (manifest.contains(section))
+      SPINESCAN_CHECK_AS(manifest[section].is_object(), ModelError, "manifest.json: section '", section, "' holds ",
+                         manifest[section].type_name(), ", not an object");
+  if (manifest.contains("detector")) {
+    detect::DetectorSpec::from_json(manifest["detector"]);
+    file_name("detector", manifest["detector"], "detector.pt");
+  }
+  if (manifest.contains("classifier")) {
+    classify::ClassifierSpec::from_json(manifest["classifier"]);
+    file_name("classifier", manifest["classifier"], "classifier.pt");
+  }
+  if (manifest.contains("aggregator")) {
+    const AggregatorSpec spec = AggregatorSpec::from_json(manifest["aggregator"]);
+    const nlohmann::json& net = spec.levels.level_net;
+    if (!net.is_null()) {
+      SPINESCAN_CHECK_AS(net.is_object() && net.contains("weights") && net.contains("spec"), ModelError,
+                         "manifest.json: the level model's level_net section needs weights and spec");
+      file_name("level net", net, "");
+      LevelNet::check_spec(net["spec"]);
+    }
+    if (spec.intensity_model.is_object()) classify::LogisticRegression::from_json(spec.intensity_model);
+  }
+  if (manifest.contains("ood")) aggregate::OodReference::from_json(manifest["ood"]);
 }
 
 struct Analyzer::Impl {
@@ -79,6 +123,9 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
   impl_->options = options;
   impl_->bundle = resolve_bundle_folder(bundle);
   impl_->manifest = read_manifest(impl_->bundle);
+  // Every section is checked before any weights are read: a broken bundle is one error, and
+  // nothing is half loaded.
+  check_bundle_manifest(impl_->manifest);
   impl_->device = detect::parse_device(options.device);
   impl_->detector = detect::load_detector(options.detector.empty() ? impl_->bundle : options.detector, impl_->device);
   if (!options.classifier.empty())

@@ -96,4 +96,10 @@ struct AggregatorSpec {
   static AggregatorSpec from_json(const nlohmann::json& j);
 };
 
+// Parses every stage a bundle's manifest describes (detector, classifier, aggregator with its
+// level model, intensity model, out-of-distribution reference) the way loading it would, and
+// checks the file names they point at, without reading any weights. ModelError naming the
+// section and field; nothing else escapes for any JSON value (fuzzed: fuzz/fuzz_bundle_manifest.cpp).
+void check_bundle_manifest(const nlohmann::json& manifest);
+
 }  // namespace spinescan::pipeline

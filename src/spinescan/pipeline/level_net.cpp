@@ -104,10 +104,9 @@ void LevelNet::save(const fs::path& weights_file) const {
   detect::save_weights(*impl_->net, weights_file, /*half_precision=*/true);
 }
 
-LevelNet LevelNet::load(const fs::path& weights_file, const nlohmann::json& spec) {
-  LevelNet out;
-  out.impl_ = std::make_unique<Impl>();
-  auto& impl = *out.impl_;
+namespace {
+// The network and crop recipe a level net's spec describes, checked.
+void parse_level_net_spec(const nlohmann::json& spec, LevelNet::Impl& impl) {
   try {
     impl.model = classify::convnext_options_from_json(spec.at("model"));
     impl.crop.size = spec.at("crop").at("size");
@@ -115,9 +114,22 @@ LevelNet LevelNet::load(const fs::path& weights_file, const nlohmann::json& spec
     impl.crop.neighbours = spec.at("crop").value("neighbours", 0);
     impl.training = spec.value("training", nlohmann::json::object());
   } catch (const nlohmann::json::exception& e) {
-    throw ModelError(weights_file.string() + ": the level net's description is incomplete (" + e.what() + ")");
+    throw ModelError(std::string("the level net's description is incomplete (") + e.what() + ")");
   }
   impl.crop.validate();
+}
+}  // namespace
+
+void LevelNet::check_spec(const nlohmann::json& spec) {
+  Impl impl;
+  parse_level_net_spec(spec, impl);
+}
+
+LevelNet LevelNet::load(const fs::path& weights_file, const nlohmann::json& spec) {
+  LevelNet out;
+  out.impl_ = std::make_unique<Impl>();
+  auto& impl = *out.impl_;
+  parse_level_net_spec(spec, impl);
   impl.net = models::ConvNext(impl.model);
   detect::load_weights(*impl.net, weights_file);
   impl.net->eval();

@@ -89,6 +89,8 @@ class LevelNet {
   void save(const std::filesystem::path& weights_file) const;
   nlohmann::json spec() const;
   static LevelNet load(const std::filesystem::path& weights_file, const nlohmann::json& spec);
+  // The checks load() makes on `spec` before it reads any weights; ModelError naming the field.
+  static void check_spec(const nlohmann::json& spec);
   static LevelNet train(const classify::ClassifierData& data, const LevelNetOptions& options);
   struct Impl;
 

@@ -1,0 +1,25 @@
+#include <filesystem>
+#include <fstream>
+
+#include "harness.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/core/manifest.h"
+#include "spinescan/pipeline/analyze.h"
+
+namespace spinescan::fuzz {
+
+bool bundle_manifest_input(const uint8_t* data, size_t size) {
+  const std::filesystem::path bundle = fresh_scratch_folder();
+  {
+    std::ofstream out(bundle / "manifest.json", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  try {
+    pipeline::check_bundle_manifest(read_manifest(bundle));
+  } catch (const Error&) {
+    return false;  // refused with a typed error: what a bad input must get
+  }
+  return true;
+}
+
+}  // namespace spinescan::fuzz

@@ -1,0 +1,12 @@
+// libFuzzer target: dataset (fuzz/harness.h).
+#include "harness.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spinescan::fuzz::initialize();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  spinescan::fuzz::dataset_input(data, size);
+  return 0;
+}
