@@ -4,7 +4,9 @@
 #                                    read_metaimage, read_nrrd, read_dicom_file, read_dicom_folder,
 #                                    dataset, splits, bundle_manifest) for SECONDS, or until it
 #                                    has run RUNS inputs when that comes first
-#   scripts/fuzz.sh --smoke SECONDS  every target for SECONDS each (what .ci/run does)
+#   scripts/fuzz.sh --smoke RUNS     every target for RUNS inputs, from its seeds and kept inputs
+#                                    only, with a fixed random seed: the same inputs every time,
+#                                    so a pass here is a pass in CI (what .ci/run does)
 #   scripts/fuzz.sh --list           the targets
 # Builds build-fuzz/ with clang-14 (AddressSanitizer, UndefinedBehaviorSanitizer, leak checks);
 # needs the ordinary build in build/ (scripts/setup.sh) for the seed writer and for the libtorch
@@ -16,14 +18,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(read_nifti read_nifti_gz read_metaimage read_nrrd read_dicom_file read_dicom_folder dataset splits bundle_manifest)
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 if [ "$1" = "--list" ]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 [ $# -eq 2 ] || [ $# -eq 3 ] || usage
-seconds=$2 runs=${3:--1}
+smoke=false
+if [ "$1" = "--smoke" ]; then
+  [ $# -eq 2 ] || usage
+  smoke=true seconds=600 runs=$2
+else
+  seconds=$2 runs=${3:--1}
+fi
 [[ "$runs" =~ ^-?[0-9]+$ ]] || { echo "fuzz.sh: RUNS must be a whole number" >&2; exit 2; }
 [[ "$seconds" =~ ^[0-9]+$ ]] && [ "$seconds" -ge 1 ] || { echo "fuzz.sh: SECONDS must be a whole number >= 1" >&2; exit 2; }
-if [ "$1" = "--smoke" ]; then
+if $smoke; then
   run=("${targets[@]}")
 else
   printf '%s\n' "${targets[@]}" | grep -qx -- "$1" || { echo "fuzz.sh: unknown target '$1' (--list)" >&2; exit 2; }
@@ -38,13 +46,17 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -DSPINESCAN_PREBUILT_DIR="$PWD/build" >/dev/null
 fi
 cmake --build build-fuzz -j "$(nproc)" --target $(printf 'fuzz_%s ' "${run[@]}") | grep -v '^\[' || true
-build/spinescan_fuzz_seeds build-fuzz/seeds .
+# Seeds are written again only when their writer changed (several runs may share them).
+if [ ! build-fuzz/seeds/.written -nt build/spinescan_fuzz_seeds ]; then
+  rm -rf build-fuzz/seeds && build/spinescan_fuzz_seeds build-fuzz/seeds . && touch build-fuzz/seeds/.written
+fi
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/spinescan-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 status=0
 for t in "${run[@]}"; do
-  corpus=build-fuzz/corpus/$t crashes=build-fuzz/crashes/$t
+  corpus=build-fuzz/corpus/$t crashes=build-fuzz/crashes/$t seed=()
+  if $smoke; then corpus=$scratch/corpus/$t seed=(-seed=1); fi
   mkdir -p "$corpus" "$crashes"
   dirs=("$corpus" "build-fuzz/seeds/$t")
   [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
@@ -52,16 +64,16 @@ for t in "${run[@]}"; do
   rc=0
   # One ITK thread: the inputs are small, and threads only add start-up cost per input.
   TMPDIR=$scratch ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/fuzz/lsan.supp \
-    "build-fuzz/fuzz_$t" "${dirs[@]}" -max_total_time="$seconds" -runs="$runs" -timeout=20 -rss_limit_mb=3072 \
+    "build-fuzz/fuzz_$t" "${dirs[@]}" -max_total_time="$seconds" -runs="$runs" "${seed[@]}" -timeout=20 -rss_limit_mb=3072 \
     -artifact_prefix="$crashes/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*' "$log" | tail -1 || true)
   if [ "$rc" -ne 0 ]; then
     status=1
     echo "$t: FAILED (exit $rc) after ${execs:-?} executions; input in $crashes/, log $log:"
     grep -m 5 -E 'ERROR|runtime error|deadly signal|uncaught|terminate|timeout|out-of-memory' "$log" || tail -5 "$log"
   else
-    took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | awk '{print $5}')
+    took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | awk '{print $5}' || true)
     echo "$t: ${execs:-?} executions in ${took:-$seconds} s, 0 crashes; ${cov:-no coverage line} (edges, features, corpus inputs)"
   fi
 done

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <utility>
@@ -278,11 +279,11 @@ void check_metaimage_data_file(const fs::path& path, uint64_t data_bytes) {
   std::string value = header.substr(eq + 1, eol == std::string::npos ? std::string::npos : eol - eq - 1);
   value.erase(0, value.find_first_not_of(" \t"));
   value.erase(value.find_last_not_of(" \t\r") + 1);
-  // LOCAL: the data follows the header (treated like .mha); LIST or a printf pattern names
-  // several files, which are left to the reader.
-  if (value.empty() || lower(value) == "local" || lower(value).rfind("list", 0) == 0 || value.find('%') != std::string::npos ||
-      value.find(' ') != std::string::npos)
-    return;
+  // LOCAL: the data follows the header. LIST or a printf pattern names one file per slice,
+  // which MetaIO reads past the end of its buffers when they are missing or malformed.
+  if (value.empty() || lower(value) == "local") return;
+  SPINESCAN_CHECK(lower(value).rfind("list", 0) != 0 && value.find('%') == std::string::npos && value.find(' ') == std::string::npos,
+                  path.string(), ": its ElementDataFile names several files (", value, "); spinescan reads a MetaImage whose voxels are in one file");
   const fs::path data = fs::path(value).is_absolute() ? fs::path(value) : path.parent_path() / value;
   SPINESCAN_CHECK(fs::is_regular_file(data), path.string(), ": its data file ", value, " is missing");
   if (lheader.find("compresseddata = true") != std::string::npos) return check_compressed_data_complete(data, 0, data_bytes, "MetaImage");
@@ -292,6 +293,59 @@ void check_metaimage_data_file(const fs::path& path, uint64_t data_bytes) {
 }
 
 }  // namespace
+
+void check_nifti_header(const fs::path& path) {
+  std::string h(540, '\0');
+  {
+    // gzread reads a plain file as it is, so one path serves .nii and .nii.gz.
+    std::unique_ptr<gzFile_s, int (*)(gzFile)> gz(gzopen(path.c_str(), "rb"), gzclose);
+    SPINESCAN_CHECK(gz != nullptr, path.string(), ": cannot open for reading");
+    const int got = gzread(gz.get(), h.data(), static_cast<unsigned>(h.size()));
+    h.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  }
+  const auto fail = [&](const std::string& why) { throw DataError(path.string() + ": not a readable NIfTI header (" + why + ")"); };
+  if (h.size() < 348) fail("shorter than 348 bytes");
+  int32_t sizeof_hdr;
+  std::memcpy(&sizeof_hdr, h.data(), 4);
+  const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;
+  const bool nifti2 = sizeof_hdr == 540 || sizeof_hdr == 0x1C020000;
+  if (!(sizeof_hdr == 348 || sizeof_hdr == 0x5C010000 || nifti2)) fail("its size field is neither 348 nor 540");
+  if (nifti2 && h.size() < 540) fail("a NIfTI-2 header shorter than 540 bytes");
+  const auto bytes = [&](size_t at, size_t n) {
+    std::string b = h.substr(at, n);
+    if (swapped) std::reverse(b.begin(), b.end());
+    return b;
+  };
+  const auto integer = [&](size_t at, size_t n) -> int64_t {
+    const std::string b = bytes(at, n);
+    if (n == 2) { int16_t v; std::memcpy(&v, b.data(), 2); return v; }
+    int64_t v; std::memcpy(&v, b.data(), 8); return v;
+  };
+  const auto real = [&](size_t at, size_t n) -> double {
+    const std::string b = bytes(at, n);
+    if (n == 4) { float v; std::memcpy(&v, b.data(), 4); return v; }
+    double v; std::memcpy(&v, b.data(), 8); return v;
+  };
+  // Field offsets of the NIfTI-1 (348-byte) and NIfTI-2 (540-byte) headers.
+  const size_t int_bytes = nifti2 ? 8 : 2, real_bytes = nifti2 ? 8 : 4;
+  const size_t dim_at = nifti2 ? 16 : 40, datatype_at = nifti2 ? 12 : 70, pixdim_at = nifti2 ? 104 : 76;
+  const int64_t num_dims = integer(dim_at, int_bytes);
+  if (num_dims < 1 || num_dims > 7) fail("dim[0] is " + std::to_string(num_dims) + ", not 1 to 7");
+  for (int64_t a = 1; a <= num_dims; ++a)
+    if (integer(dim_at + static_cast<size_t>(a) * int_bytes, int_bytes) < 1) fail("dim[" + std::to_string(a) + "] is below 1");
+  const int64_t datatype = integer(datatype_at, 2);
+  static const int64_t kTypes[] = {2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304};
+  if (std::find(std::begin(kTypes), std::end(kTypes), datatype) == std::end(kTypes)) fail("unknown datatype " + std::to_string(datatype));
+  // ITK turns these into the image's geometry with an SVD that aborts the process on NaN or Inf.
+  std::vector<size_t> reals;
+  for (size_t i = 0; i < 8; ++i) reals.push_back(pixdim_at + i * real_bytes);
+  const size_t scaling_at = nifti2 ? 176 : 112, quatern_at = nifti2 ? 352 : 256;
+  reals.push_back(scaling_at);
+  reals.push_back(scaling_at + real_bytes);
+  for (size_t i = 0; i < 6 + 12; ++i) reals.push_back(quatern_at + i * real_bytes);  // quatern b c d, qoffset x y z, srow x y z
+  for (size_t at : reals)
+    if (!std::isfinite(real(at, real_bytes))) fail("a spacing, scaling or orientation field is NaN or infinite");
+}
 
 void check_metaimage_header(const fs::path& path) {
   const std::string header = read_prefix(path, 1 << 16);
@@ -334,7 +388,9 @@ void check_metaimage_header(const fs::path& path) {
 void check_file_complete(const fs::path& path, const std::string& format, uint64_t data_bytes) {
   const std::string name = lower(path.filename().string());
   if (format == "NIfTI" && has_suffix(name, ".nii.gz")) return check_gzip_nifti_complete(path, data_bytes);
-  if (format == "MetaImage" && has_suffix(name, ".mhd")) return check_metaimage_data_file(path, data_bytes);
+  // An .mha normally holds its voxels (LOCAL) but may name a data file, as an .mhd does.
+  if (format == "MetaImage") check_metaimage_data_file(path, data_bytes);
+  if (format == "MetaImage" && has_suffix(name, ".mhd")) return;
   if (const auto [offset, what] = compressed_data_offset(path, format); offset > 0)
     return check_compressed_data_complete(path, offset, data_bytes, what);
   const uint64_t offset = data_offset(path, format);
@@ -388,6 +444,7 @@ class DicomWalk {
     big_endian_ = syntax == "1.2.840.10008.1.2.2";
     if (at >= b_.size()) fail("it holds no data set", at);
     elements(at, b_.size(), 0, explicit_vr, false);
+    if (sop_class != "1.2.840.10008.1.3.10") check_image_attributes();
   }
 
  private:
@@ -465,6 +522,10 @@ class DicomWalk {
       value = at + 8;
     }
     const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
+    if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
+        ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010)))
+      top_level_[static_cast<uint32_t>(group) << 16 | number] = {value, length};
+    if (depth == 0 && length == 0xFFFFFFFFu && group == 0x7FE0 && number == 0x0010) top_level_[0x7FE00010u] = {value, 0};
     if (length == 0xFFFFFFFFu) {
       if (group == 0x7FE0 && number == 0x0010 && explicit_vr) return fragments(value, end, tag);
       // Undefined length: a sequence (SQ, or any element of an implicit-VR set, or UN holding
@@ -516,6 +577,47 @@ class DicomWalk {
     fail(tag + ": encapsulated pixel data has no delimiter (the file is truncated)", at);
   }
 
+  // The image pixel module as GDCM asserts on it (Debian builds it with assertions: an
+  // out-of-range value aborts the process): a grey image, 8, 16 or 32 bits, sizes in range.
+  void check_image_attributes() const {
+    const auto has = [&](uint32_t tag) { return top_level_.count(tag) > 0; };
+    const auto text = [&](uint32_t tag) {
+      const auto [at, length] = top_level_.at(tag);
+      std::string v = b_.substr(at, length);
+      while (!v.empty() && (v.back() == '\0' || v.back() == ' ')) v.pop_back();
+      v.erase(0, v.find_first_not_of(' '));
+      return v;
+    };
+    const auto us = [&](uint32_t tag, const char* name) -> int {
+      if (!has(tag)) fail(std::string("no ") + name, 0);
+      const auto [at, length] = top_level_.at(tag);
+      if (length != 2) fail(std::string(name) + " is not one 16-bit value", at);
+      return u16(at, big_endian_);
+    };
+    if (!has(0x7FE00010u)) fail("no pixel data", 0);
+    if (has(0x00080016u) && !readable_sop_class(text(0x00080016u))) fail("its SOP class is none spinescan reads", top_level_.at(0x00080016u).first);
+    if (us(0x00280002u, "samples per pixel") != 1) fail("not a grey image (samples per pixel is not 1)", top_level_.at(0x00280002u).first);
+    const int rows = us(0x00280010u, "rows"), columns = us(0x00280011u, "columns");
+    const int allocated = us(0x00280100u, "bits allocated"), stored = us(0x00280101u, "bits stored");
+    const int high_bit = us(0x00280102u, "high bit"), representation = us(0x00280103u, "pixel representation");
+    if (rows < 1 || columns < 1) fail("an image of no rows or no columns", top_level_.at(0x00280010u).first);
+    if (allocated != 8 && allocated != 16 && allocated != 32) fail("bits allocated is not 8, 16 or 32", top_level_.at(0x00280100u).first);
+    if (stored < 1 || stored > allocated || high_bit < stored - 1 || high_bit >= allocated)
+      fail("bits stored and high bit do not fit the bits allocated", top_level_.at(0x00280101u).first);
+    if (representation != 0 && representation != 1) fail("pixel representation is neither 0 nor 1", top_level_.at(0x00280103u).first);
+    if (has(0x00280004u)) {
+      const std::string photometric = text(0x00280004u);
+      if (photometric != "MONOCHROME1" && photometric != "MONOCHROME2")
+        fail("photometric interpretation '" + photometric + "' is not a grey one", top_level_.at(0x00280004u).first);
+    }
+    if (has(0x00280008u)) {
+      const std::string frames = text(0x00280008u);
+      char* end = nullptr;
+      const long n = std::strtol(frames.c_str(), &end, 10);
+      if (frames.empty() || *end != '\0' || n < 1 || n > 4096) fail("number of frames is not 1 to 4096", top_level_.at(0x00280008u).first);
+    }
+  }
+
   static std::string hex(uint16_t v) {
     char s[5];
     std::snprintf(s, sizeof s, "%04X", v);
@@ -525,6 +627,7 @@ class DicomWalk {
   const fs::path& path_;
   const std::string& b_;
   bool big_endian_ = false;
+  std::map<uint32_t, std::pair<size_t, size_t>> top_level_;  // tag -> value offset, length (image module)
 };
 
 }  // namespace

@@ -14,6 +14,12 @@ namespace spinescan {
 // compressed data of a MetaImage (.mha, or an .mhd's data file) or a gzip-encoded .nrrd.
 void check_file_complete(const std::filesystem::path& path, const std::string& format, uint64_t data_bytes);
 
+// A NIfTI header (.nii, .nii.gz; NIfTI-1 or -2, either byte order) must have a valid size
+// field, 1 to 7 dimensions of at least one voxel, a known datatype, and finite spacing, scaling
+// and orientation fields. ITK aborts the process (an SVD's finiteness assert) on a NaN
+// orientation, and the NIfTI library prints its complaints on stderr.
+void check_nifti_header(const std::filesystem::path& path);
+
 // A MetaImage header (.mha, .mhd) must be "Name = value" lines of at most 255 characters with
 // names of letters, digits and '_', NDims from 1 to 8, up to an ElementDataFile field in its
 // first 64 KiB. ITK's MetaIO copies names and values into fixed buffers without a bound and
