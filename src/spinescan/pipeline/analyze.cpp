@@ -92,15 +92,18 @@ void check_bundle_manifest(const nlohmann::json& manifest) {
     file_name("classifier", manifest["classifier"], "classifier.pt");
   }
   if (manifest.contains("aggregator")) {
-    const AggregatorSpec spec = AggregatorSpec::from_json(manifest["aggregator"]);
-    const nlohmann::json& net = spec.levels.level_net;
-    if (!net.is_null()) {
+    AggregatorSpec::from_json(manifest["aggregator"]);
+    // The parts the spec copies are checked in place, so that an error's path starts at the root.
+    const nlohmann::json::json_pointer net_at("/aggregator/levels/head/level_net"), intensity_at("/aggregator/intensity_model");
+    if (manifest.contains(net_at)) {
+      const nlohmann::json& net = manifest.at(net_at);
       SPINESCAN_CHECK_AS(net.is_object() && net.contains("weights") && net.contains("spec"), ModelError,
                          "manifest.json: the level model's level_net section needs weights and spec");
       file_name("level net", net, "");
       LevelNet::check_spec(net["spec"]);
     }
-    if (spec.intensity_model.is_object()) classify::LogisticRegression::from_json(spec.intensity_model);
+    if (manifest.contains(intensity_at) && manifest.at(intensity_at).is_object())
+      classify::LogisticRegression::from_json(manifest.at(intensity_at));
   }
   if (manifest.contains("ood")) aggregate::OodReference::from_json(manifest["ood"]);
 }
