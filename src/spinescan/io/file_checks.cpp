@@ -311,6 +311,10 @@ void check_nifti_header(const fs::path& path) {
   const bool nifti2 = sizeof_hdr == 540 || sizeof_hdr == 0x1C020000;
   if (!(sizeof_hdr == 348 || sizeof_hdr == 0x5C010000 || nifti2)) fail("its size field is neither 348 nor 540");
   if (nifti2 && h.size() < 540) fail("a NIfTI-2 header shorter than 540 bytes");
+  // The single-file magic. Without it the library reads an ANALYZE 7.5 header, whose
+  // orientation is undefined and whose size fields it trusts with no data offset to check.
+  if (nifti2 ? h.compare(4, 8, std::string("n+2\0\r\n\032\n", 8)) != 0 : h.compare(344, 4, std::string("n+1\0", 4)) != 0)
+    fail("no single-file NIfTI magic (n+1 or n+2); ANALYZE 7.5 and header/image pairs are not read");
   const auto bytes = [&](size_t at, size_t n) {
     std::string b = h.substr(at, n);
     if (swapped) std::reverse(b.begin(), b.end());
@@ -335,7 +339,12 @@ void check_nifti_header(const fs::path& path) {
     if (integer(dim_at + static_cast<size_t>(a) * int_bytes, int_bytes) < 1) fail("dim[" + std::to_string(a) + "] is below 1");
   const int64_t datatype = integer(datatype_at, 2);
   static const int64_t kTypes[] = {2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304};
-  if (std::find(std::begin(kTypes), std::end(kTypes), datatype) == std::end(kTypes)) fail("unknown datatype " + std::to_string(datatype));
+  static const int64_t kBits[] = {8, 16, 32, 32, 64, 64, 24, 8, 16, 32, 64, 64, 128, 128, 256, 32};
+  const auto type = std::find(std::begin(kTypes), std::end(kTypes), datatype);
+  if (type == std::end(kTypes)) fail("unknown datatype " + std::to_string(datatype));
+  const int64_t bitpix = integer(nifti2 ? 14 : 72, 2);
+  if (bitpix != kBits[type - std::begin(kTypes)])
+    fail("bitpix " + std::to_string(bitpix) + " does not match datatype " + std::to_string(datatype));
   // ITK turns these into the image's geometry with an SVD that aborts the process on NaN or Inf.
   std::vector<size_t> reals;
   for (size_t i = 0; i < 8; ++i) reals.push_back(pixdim_at + i * real_bytes);
@@ -345,6 +354,29 @@ void check_nifti_header(const fs::path& path) {
   for (size_t i = 0; i < 6 + 12; ++i) reals.push_back(quatern_at + i * real_bytes);  // quatern b c d, qoffset x y z, srow x y z
   for (size_t at : reals)
     if (!std::isfinite(real(at, real_bytes))) fail("a spacing, scaling or orientation field is NaN or infinite");
+}
+
+void check_nrrd_header(const fs::path& path) {
+  const std::string header = read_prefix(path, 1 << 16);
+  if (header.rfind("NRRD000", 0) != 0) throw DataError(path.string() + ": not a NRRD file (no NRRD000 magic)");
+  size_t at = 0;
+  int line_number = 0;
+  while (at < header.size()) {
+    size_t eol = header.find('\n', at);
+    const bool last = eol == std::string::npos;
+    if (last) eol = header.size();
+    ++line_number;
+    // teem formats its complaint about a field, with the field, into a fixed 1 KiB buffer on the
+    // stack (biffAddf) and overwrites the stack past it.
+    if (eol - at > 512)
+      throw DataError(detail::concat(path.string(), ": not a readable NRRD header (line ", line_number, " is longer than 512 characters)"));
+    if (eol == at || (eol == at + 1 && header[at] == '\r')) return;  // the blank line that ends the header
+    at = eol + 1;
+  }
+  // A detached header (.nhdr) may simply end; an attached one's data starts after a blank line.
+  if (lower(path.filename().string()).size() >= 5 && has_suffix(lower(path.filename().string()), ".nhdr") && header.size() < (1u << 16))
+    return;
+  throw DataError(path.string() + ": not a readable NRRD header (no blank line ends it in its first 64 KiB)");
 }
 
 void check_metaimage_header(const fs::path& path) {

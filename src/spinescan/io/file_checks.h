@@ -15,10 +15,16 @@ namespace spinescan {
 void check_file_complete(const std::filesystem::path& path, const std::string& format, uint64_t data_bytes);
 
 // A NIfTI header (.nii, .nii.gz; NIfTI-1 or -2, either byte order) must have a valid size
-// field, 1 to 7 dimensions of at least one voxel, a known datatype, and finite spacing, scaling
+// field, the single-file magic, 1 to 7 dimensions of at least one voxel, a known datatype with
+// its bitpix, and finite spacing, scaling
 // and orientation fields. ITK aborts the process (an SVD's finiteness assert) on a NaN
 // orientation, and the NIfTI library prints its complaints on stderr.
 void check_nifti_header(const std::filesystem::path& path);
+
+// A NRRD header must start with the NRRD000 magic and be lines of at most 512 characters up to
+// the blank line that ends it (within 64 KiB): teem overruns a stack buffer formatting its
+// complaint about a longer field.
+void check_nrrd_header(const std::filesystem::path& path);
 
 // A MetaImage header (.mha, .mhd) must be "Name = value" lines of at most 255 characters with
 // names of letters, digits and '_', NDims from 1 to 8, up to an ElementDataFile field in its

@@ -133,6 +133,7 @@ itk::ImageIOBase::Pointer open_file_header(const fs::path& path, const std::stri
   silence_library_warnings();
   if (format == "MetaImage") check_metaimage_header(path);
   if (format == "NIfTI") check_nifti_header(path);
+  if (format == "NRRD") check_nrrd_header(path);
   auto io = file_io_for(format);
   SPINESCAN_CHECK(io->CanReadFile(path.c_str()), path.string(), ": not a readable ", format,
                   " file (corrupt or truncated header?)");
