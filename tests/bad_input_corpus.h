@@ -207,6 +207,18 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
     write_file(f.path(), bytes);
   }
   add_folder("dicom_unknown_sop_class", "SOP class");
+  // Every file announces 65535 x 65535 pixels (a reader would allocate 16 GiB per file).
+  write_dicom_series(series, dir / "dicom_absurd_size");
+  for (const auto& f : fs::directory_iterator(dir / "dicom_absurd_size")) {
+    std::string bytes = read_file(f.path());
+    for (const char* tag : {"\x28\x00\x10\x00\x02\x00\x00\x00", "\x28\x00\x11\x00\x02\x00\x00\x00"}) {  // rows, columns
+      const size_t at = bytes.find(std::string(tag, 8));
+      if (at == std::string::npos) throw std::runtime_error("no rows or columns in " + f.path().string());
+      bytes.replace(at + 8, 2, "\xFF\xFF");
+    }
+    write_file(f.path(), bytes);
+  }
+  add_folder("dicom_absurd_size", "pixels (at most 2^28");
   return out;
 }
 

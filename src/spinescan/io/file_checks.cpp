@@ -557,7 +557,10 @@ class DicomWalk {
     if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
         ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010)))
       top_level_[static_cast<uint32_t>(group) << 16 | number] = {value, length};
-    if (depth == 0 && length == 0xFFFFFFFFu && group == 0x7FE0 && number == 0x0010) top_level_[0x7FE00010u] = {value, 0};
+    if (depth == 0 && length == 0xFFFFFFFFu && group == 0x7FE0 && number == 0x0010) {
+      top_level_[0x7FE00010u] = {value, 0};
+      encapsulated_ = true;
+    }
     if (length == 0xFFFFFFFFu) {
       if (group == 0x7FE0 && number == 0x0010 && explicit_vr) return fragments(value, end, tag);
       // Undefined length: a sequence (SQ, or any element of an implicit-VR set, or UN holding
@@ -642,12 +645,22 @@ class DicomWalk {
       if (photometric != "MONOCHROME1" && photometric != "MONOCHROME2")
         fail("photometric interpretation '" + photometric + "' is not a grey one", top_level_.at(0x00280004u).first);
     }
+    uint64_t frames = 1;
     if (has(0x00280008u)) {
-      const std::string frames = text(0x00280008u);
+      const std::string text_frames = text(0x00280008u);
       char* end = nullptr;
-      const long n = std::strtol(frames.c_str(), &end, 10);
-      if (frames.empty() || *end != '\0' || n < 1 || n > 4096) fail("number of frames is not 1 to 4096", top_level_.at(0x00280008u).first);
+      const long n = std::strtol(text_frames.c_str(), &end, 10);
+      if (text_frames.empty() || *end != '\0' || n < 1 || n > 4096) fail("number of frames is not 1 to 4096", top_level_.at(0x00280008u).first);
+      frames = static_cast<uint64_t>(n);
     }
+    // Readers allocate what rows x columns x frames announce; uncompressed pixel data must hold
+    // it, and a compressed file may announce at most 2^28 pixels.
+    const uint64_t pixels = static_cast<uint64_t>(rows) * static_cast<uint64_t>(columns) * frames;
+    if (pixels > (uint64_t{1} << 28)) fail(detail::concat("the image module announces ", pixels, " pixels (at most 2^28 are read per file)"), 0);
+    const auto [pixel_at, pixel_bytes] = top_level_.at(0x7FE00010u);
+    if (!encapsulated_ && pixel_bytes < pixels * static_cast<uint64_t>(allocated / 8))
+      fail(detail::concat("pixel data holds ", pixel_bytes, " bytes where rows, columns and bits allocated announce ",
+                          pixels * static_cast<uint64_t>(allocated / 8), ": the file is truncated"), pixel_at);
   }
 
   static std::string hex(uint16_t v) {
@@ -659,6 +672,7 @@ class DicomWalk {
   const fs::path& path_;
   const std::string& b_;
   bool big_endian_ = false;
+  bool encapsulated_ = false;  // pixel data in fragments (a compressed transfer syntax)
   std::map<uint32_t, std::pair<size_t, size_t>> top_level_;  // tag -> value offset, length (image module)
 };
 

@@ -225,6 +225,20 @@ Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOpti
   const auto files = names->GetFileNames(uid);
   SPINESCAN_CHECK(files.size() >= 2, folder.string(), ": DICOM series holds ", files.size(),
                   " image(s); a 3D volume needs at least 2 slices");
+  {
+    // The series reader allocates files x rows x columns before it reads a pixel.
+    auto first = itk::GDCMImageIO::New();
+    first->SetFileName(files.front());
+    try {
+      first->ReadImageInformation();
+    } catch (const itk::ExceptionObject& e) {
+      throw DataError(folder.string() + ": cannot read DICOM header: " + itk_reason(e));
+    }
+    const uint64_t per_file = static_cast<uint64_t>(first->GetDimensions(0)) * first->GetDimensions(1);
+    SPINESCAN_CHECK(per_file >= 1 && per_file * files.size() <= kMaxStudyVoxels, folder.string(), ": the series announces ",
+                    files.size(), " images of ", first->GetDimensions(0), "x", first->GetDimensions(1),
+                    " pixels; spinescan reads at most ", kMaxStudyVoxels, " voxels");
+  }
   using Image = itk::Image<float, 3>;
   auto io = itk::GDCMImageIO::New();
   auto reader = itk::ImageSeriesReader<Image>::New();
