@@ -337,6 +337,12 @@ void check_nifti_header(const fs::path& path) {
   if (num_dims < 1 || num_dims > 7) fail("dim[0] is " + std::to_string(num_dims) + ", not 1 to 7");
   for (int64_t a = 1; a <= num_dims; ++a)
     if (integer(dim_at + static_cast<size_t>(a) * int_bytes, int_bytes) < 1) fail("dim[" + std::to_string(a) + "] is below 1");
+  // The voxels of a single file start after its header: an offset inside the header (the
+  // library then reads from the header's end) or a NaN would leave the size check below
+  // without an offset to check the file against.
+  const double vox_offset = nifti2 ? static_cast<double>(integer(168, 8)) : real(108, 4);
+  if (!(vox_offset >= (nifti2 ? 544 : 352)) || vox_offset > 1e15)
+    fail("vox_offset " + std::to_string(vox_offset) + " lies inside the header or is no number");
   const int64_t datatype = integer(datatype_at, 2);
   static const int64_t kTypes[] = {2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304};
   static const int64_t kBits[] = {8, 16, 32, 32, 64, 64, 24, 8, 16, 32, 64, 64, 128, 128, 256, 32};
