@@ -1,7 +1,13 @@
 #pragma once
 // Shared test helpers: a temporary folder and a small, fast phantom.
+#include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include <cmath>
 #include <cstdio>
@@ -14,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "spinescan/core/rng.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/data/phantom.h"
 #include "spinescan/data/splits.h"
@@ -131,6 +138,71 @@ inline Result run_cli(const std::string& args) {
   r.out = read_file(tmp / "out");
   r.err = read_file(tmp / "err");
   return r;
+}
+
+// Starts the CLI, kills it with SIGKILL after `delay`; whether it was still running then.
+inline bool kill_cli_after(const std::string& args, std::chrono::milliseconds delay) {
+  const std::string command = std::string("exec ") + SPINESCAN_BINARY + " " + args + " >/dev/null 2>&1";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(delay);
+  const bool running = waitpid(pid, nullptr, WNOHANG) == 0;
+  if (running) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  return running;
+}
+
+// Issue 20, section 6, for a training command `args` (without --out): runs it once whole in
+// tmp/full, then `kills` times from scratch in tmp/killed_K, each killed with SIGKILL at a seeded
+// random moment of the whole run's duration and resumed (--resume when a checkpoint landed).
+// Checks that at most the running epoch is lost, that the resumed run's metrics.jsonl equals
+// the whole run's on `keys` (within `tolerance`: training is deterministic), that no temporary
+// file is left, that every JSON file parses whole and that best/manifest.json exists. Returns
+// how many kills landed while the run was going.
+inline int expect_killed_runs_resume_to_the_whole_result(const std::filesystem::path& tmp, const std::string& args,
+                                                       const std::vector<std::string>& keys, double tolerance, int kills = 20) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto whole_run = run_cli(args + " --out " + (tmp / "full").string());
+  EXPECT_EQ(whole_run.exit_code, 0) << whole_run.err;
+  const auto whole_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const auto whole = read_jsonl(tmp / "full/metrics.jsonl");
+  EXPECT_GE(whole.size(), 2u);
+  Rng rng(2026);  // the same kill moments every run
+  int landed = 0;
+  for (int k = 0; k < kills; ++k) {
+    const std::filesystem::path run = tmp / ("killed_" + std::to_string(k));
+    const auto delay = std::chrono::milliseconds(static_cast<int64_t>(rng.uniform(0.05, 0.95) * static_cast<double>(whole_ms.count())));
+    landed += kill_cli_after(args + " --out " + run.string(), delay);
+    const std::string log = std::filesystem::exists(run / "metrics.jsonl") ? read_file(run / "metrics.jsonl") : "";
+    const size_t logged = static_cast<size_t>(std::count(log.begin(), log.end(), '\n'));  // a line cut short is not counted
+    const bool has_checkpoint = std::filesystem::exists(run / "checkpoints/last.json");
+    if (has_checkpoint) {
+      // The checkpoint holds every logged epoch but possibly the one being written.
+      const auto last = nlohmann::json::parse(read_file(run / "checkpoints/last.json"));
+      EXPECT_GE(last["epoch"].get<size_t>() + 2, logged) << "kill " << k;
+    }
+    const auto resumed = run_cli(args + " --out " + run.string() + (has_checkpoint ? " --resume" : ""));
+    EXPECT_EQ(resumed.exit_code, 0) << "kill " << k << " after " << delay.count() << " ms\n" << resumed.err;
+    const auto after = read_jsonl(run / "metrics.jsonl");
+    EXPECT_EQ(after.size(), whole.size()) << "kill " << k << ": " << read_file(run / "metrics.jsonl");
+    for (size_t e = 0; e < std::min(after.size(), whole.size()); ++e) {
+      EXPECT_EQ(after[e]["epoch"], whole[e]["epoch"]) << "kill " << k;
+      for (const auto& key : keys)
+        EXPECT_NEAR(after[e][key].get<double>(), whole[e][key].get<double>(), tolerance) << "kill " << k << ", epoch " << e + 1 << ", " << key;
+    }
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(run)) {
+      EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << "kill " << k << " left " << entry.path();
+      if (entry.path().extension() == ".json")
+        EXPECT_NO_THROW((void)nlohmann::json::parse(read_file(entry.path()))) << "kill " << k << ": " << entry.path();
+    }
+    EXPECT_TRUE(std::filesystem::exists(run / "best/manifest.json")) << "kill " << k;
+  }
+  return landed;
 }
 #endif
 

@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 
 #include "harness.h"
@@ -16,16 +14,10 @@
 namespace fs = std::filesystem;
 using namespace spinescan;
 using spinescan::testing::command_output;
+using spinescan::testing::read_file;
 using spinescan::testing::TempDir;
 
 namespace {
-
-std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Feeds `bytes` to the harness of the target named as in scripts/fuzz.sh.
 bool feed(const std::string& target, const std::string& bytes) {
@@ -56,7 +48,7 @@ TEST(FuzzInputs, EverySeedIsAcceptedAndEveryReaderSeedCutShortIsRefused) {
   for (const auto& dir : fs::directory_iterator(tmp / "seeds")) {
     const std::string target = dir.path().filename().string();
     for (const auto& seed : fs::directory_iterator(dir.path())) {
-      const std::string bytes = file_bytes(seed.path());
+      const std::string bytes = read_file(seed.path());
       EXPECT_TRUE(feed(target, bytes)) << target << "/" << seed.path().filename().string() << " is refused";
       ++seeds_per_target[target];
       if (target.rfind("read_", 0) == 0) {
@@ -80,7 +72,7 @@ TEST(FuzzInputs, EveryInputAFuzzRunFailedOnIsHandledWithATypedErrorOrAccepted) {
     for (const auto& input : fs::directory_iterator(dir.path())) {
       SCOPED_TRACE(input.path().string());
       // A crash ends the test program; an untyped exception fails here.
-      EXPECT_NO_THROW(feed(dir.path().filename().string(), file_bytes(input.path())));
+      EXPECT_NO_THROW(feed(dir.path().filename().string(), read_file(input.path())));
       ++inputs;
     }
   }

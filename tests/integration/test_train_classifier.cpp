@@ -90,6 +90,15 @@ TEST(TrainClassifier, ResumeRepeatsTheInterruptedEpochExactly) {
   for (size_t e = 0; e < 3; ++e) EXPECT_NEAR(a[e]["loss"].get<double>(), b[e]["loss"].get<double>(), 1e-4) << "epoch " << e + 1;
 }
 
+TEST(TrainClassifier, KilledAtTwentyRandomMomentsEachRunResumesToTheUninterruptedResult) {
+  // Issue 20, section 6: as the detector's test (tests/test_util.h), for `train classifier`.
+  Fixture f;
+  const std::string args = "-q --threads 1 train classifier --data " + f.data.string() + " --split " + f.split.string() +
+                           " --fold 0 --preset micro --crop-size 32 --batch 16 --samples-per-epoch 64 --epochs 4 --lr 3e-3"
+                           " --inner-val-cases 1 --patience 10 --augment 0 --device cpu --seed 0";
+  EXPECT_GE(spinescan::testing::expect_killed_runs_resume_to_the_whole_result(f.tmp.path(), args, {"loss", "val_within_source_auc"}, 1e-4), 15);
+}
+
 TEST(TrainClassifier, ParamsFilesSetKnownKeysAndExplicitFlagsWin) {
   classify::ClassifierTrainConfig c;
   classify::apply_params(c, {{"lr", 0.01}, {"preset", "femto"}, {"crop_size", 96}}, {"crop_size"});

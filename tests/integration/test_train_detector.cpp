@@ -109,28 +109,6 @@ namespace {
 
 // Starts `spinescan ARGS` (its output discarded), kills it with SIGKILL after `delay`, and
 // waits for it; true when it was still running (killed), false when it had ended.
-bool kill_after(const std::string& args, std::chrono::milliseconds delay) {
-  const std::string command = std::string("exec ") + SPINESCAN_BINARY + " " + args + " >/dev/null 2>&1";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  std::this_thread::sleep_for(delay);
-  const bool running = waitpid(pid, nullptr, WNOHANG) == 0;
-  if (running) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
-  return running;
-}
-
-// Complete lines of a metrics.jsonl (a line cut short by a kill is not counted).
-size_t complete_lines(const std::filesystem::path& p) {
-  const std::string text = read_file(p);
-  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
-}
-
 }  // namespace
 
 TEST(TrainDetector, KilledAtTwentyRandomMomentsEachRunResumesToTheUninterruptedResult) {
@@ -142,45 +120,8 @@ TEST(TrainDetector, KilledAtTwentyRandomMomentsEachRunResumesToTheUninterruptedR
                            " --fold 0 --size 128 --pixel-mm 2.5 --width-divisor 8 --fpn-channels 16 --head-convs 1 --batch 4"
                            " --samples-per-epoch 16 --epochs 4 --lr 2e-3 --warmup-steps 2 --inner-val-cases 1 --augment 0.5"
                            " --device cpu --seed 0";
-  const auto started = std::chrono::steady_clock::now();
-  ASSERT_EQ(spinescan::testing::run_cli(args + " --out " + (f.tmp / "full").string()).exit_code, 0);
-  const auto full_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  const auto full = read_jsonl(f.tmp / "full/metrics.jsonl");
-  ASSERT_EQ(full.size(), 4u);
-  Rng rng(2026);  // the same kill moments every run
-  int killed = 0;
-  for (int k = 0; k < 20; ++k) {
-    const std::filesystem::path run = f.tmp / ("killed_" + std::to_string(k));
-    const auto delay = std::chrono::milliseconds(static_cast<int64_t>(rng.uniform(0.05, 0.95) * static_cast<double>(full_ms.count())));
-    killed += kill_after(args + " --out " + run.string(), delay);
-    const size_t logged = std::filesystem::exists(run / "metrics.jsonl") ? complete_lines(run / "metrics.jsonl") : 0;
-    const bool has_checkpoint = std::filesystem::exists(run / "checkpoints/last.json");
-    if (has_checkpoint) {
-      // At most the epoch being written is lost: the checkpoint holds every logged epoch but
-      // possibly the last one.
-      const auto last = nlohmann::json::parse(read_file(run / "checkpoints/last.json"));
-      EXPECT_GE(last["epoch"].get<size_t>() + 2, logged) << "kill " << k;
-    }
-    const auto resumed = spinescan::testing::run_cli(args + " --out " + run.string() + (has_checkpoint ? " --resume" : ""));
-    ASSERT_EQ(resumed.exit_code, 0) << "kill " << k << " after " << delay.count() << " ms\n" << resumed.err;
-    const auto after = read_jsonl(run / "metrics.jsonl");
-    ASSERT_EQ(after.size(), full.size()) << "kill " << k << ": " << read_file(run / "metrics.jsonl");
-    for (size_t e = 0; e < full.size(); ++e) {
-      EXPECT_EQ(after[e]["epoch"], full[e]["epoch"]) << "kill " << k;
-      EXPECT_NEAR(after[e]["loss"].get<double>(), full[e]["loss"].get<double>(), 1e-5) << "kill " << k << ", epoch " << e + 1;
-      EXPECT_NEAR(after[e]["val_mean_iou"].get<double>(), full[e]["val_mean_iou"].get<double>(), 1e-5) << "kill " << k;
-    }
-    // Temporary files a kill left are removed on resume; every JSON file parses whole.
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(run)) {
-      const std::string name = entry.path().filename().string();
-      EXPECT_EQ(name.find(".tmp-"), std::string::npos) << "kill " << k << " left " << entry.path();
-      if (entry.path().extension() == ".json")
-        EXPECT_NO_THROW((void)nlohmann::json::parse(read_file(entry.path()))) << "kill " << k << ": " << entry.path();
-    }
-    EXPECT_EQ(read_file(run / "best/manifest.json").empty(), false) << "kill " << k;
-  }
   // Most kill moments fall while training runs (a few after it ended are fine, not all).
-  EXPECT_GE(killed, 15);
+  EXPECT_GE(spinescan::testing::expect_killed_runs_resume_to_the_whole_result(f.tmp.path(), args, {"loss", "val_mean_iou"}, 1e-5), 15);
 }
 
 TEST(EvaluateDetector, WritesMetricsAndOverlays) {
