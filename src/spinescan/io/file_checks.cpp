@@ -562,10 +562,9 @@ class DicomWalk {
     const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
     if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
         ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010)))
-      top_level_[static_cast<uint32_t>(group) << 16 | number] = {value, length};
+      top_level_.emplace(static_cast<uint32_t>(group) << 16 | number, std::make_pair(value, length));  // GDCM keeps the first of a repeated tag
     if (depth == 0 && length == 0xFFFFFFFFu && group == 0x7FE0 && number == 0x0010) {
-      top_level_[0x7FE00010u] = {value, 0};
-      encapsulated_ = true;
+      if (top_level_.emplace(0x7FE00010u, std::make_pair(value, size_t{0})).second) encapsulated_ = true;
     }
     if (length == 0xFFFFFFFFu) {
       if (group == 0x7FE0 && number == 0x0010 && explicit_vr) return fragments(value, end, tag);
