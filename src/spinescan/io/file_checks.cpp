@@ -389,6 +389,7 @@ void check_metaimage_header(const fs::path& path) {
   const std::string header = read_prefix(path, 1 << 16);
   size_t at = 0;
   int line_number = 0;
+  long num_dims = -1;
   while (at < header.size()) {
     size_t eol = header.find('\n', at);
     if (eol == std::string::npos) eol = header.size();
@@ -411,14 +412,38 @@ void check_metaimage_header(const fs::path& path) {
         !std::all_of(key.begin(), key.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }))
       fail("a field name holds other than letters, digits and '_'");
     const std::string value = line.substr(eq + 1);
-    if (lower(key) == "ndims") {
+    // Whole numbers in a value: all of them, or nothing when any word is not one.
+    const auto whole_numbers = [](const std::string& v) {
+      std::vector<long> out;
+      std::istringstream words(v);
+      std::string word;
+      while (words >> word) {
+        char* end = nullptr;
+        const long n = std::strtol(word.c_str(), &end, 10);
+        if (end == word.c_str() || *end != '\0') return std::vector<long>{};
+        out.push_back(n);
+      }
+      return out;
+    };
+    // MetaIO matches field names as written (case-sensitive).
+    if (key == "NDims") {
       // MetaIO sizes its per-axis arrays (DimSize, ElementSpacing, ...) by NDims in 255-value buffers.
-      char* end = nullptr;
-      const long n = std::strtol(value.c_str(), &end, 10);
-      if (end == value.c_str() || n < 1 || n > 8 || value.find_first_not_of(" \t", static_cast<size_t>(end - value.c_str())) != std::string::npos)
-        fail("NDims must be a whole number from 1 to 8");
+      const auto n = whole_numbers(value);
+      if (n.size() != 1 || n[0] < 1 || n[0] > 8) fail("NDims must be a whole number from 1 to 8");
+      num_dims = n[0];
     }
-    if (lower(key) == "elementdatafile") return;  // the last header field; data or file names follow
+    if (key == "DimSize") {
+      // MetaIO divides by these sizes.
+      const auto sizes = whole_numbers(value);
+      if (sizes.empty() || static_cast<long>(sizes.size()) != num_dims ||
+          std::any_of(sizes.begin(), sizes.end(), [](long n) { return n < 1; }))
+        fail("DimSize must be NDims whole numbers of at least 1, after NDims");
+    }
+    if (key == "ElementNumberOfChannels") {
+      const auto n = whole_numbers(value);
+      if (n.size() != 1 || n[0] < 1 || n[0] > 64) fail("ElementNumberOfChannels must be a whole number from 1 to 64");
+    }
+    if (key == "ElementDataFile") return;  // the last header field; data or file names follow
   }
   throw DataError(path.string() + ": not a readable MetaImage header (no ElementDataFile field in its first 64 KiB)");
 }

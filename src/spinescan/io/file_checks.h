@@ -27,7 +27,8 @@ void check_nifti_header(const std::filesystem::path& path);
 void check_nrrd_header(const std::filesystem::path& path);
 
 // A MetaImage header (.mha, .mhd) must be "Name = value" lines of at most 255 characters with
-// names of letters, digits and '_', NDims from 1 to 8, up to an ElementDataFile field in its
+// names of letters, digits and '_', NDims from 1 to 8, then DimSize of NDims sizes of at least
+// 1, up to an ElementDataFile field (names as MetaIO matches them: case-sensitive) in its
 // first 64 KiB. ITK's MetaIO copies names and values into fixed buffers without a bound and
 // aborts the process (glibc's overflow check) on a longer one.
 void check_metaimage_header(const std::filesystem::path& path);
