@@ -586,7 +586,9 @@ class DicomWalk {
     }
     const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
     if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
-        ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010)))
+        ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010) ||
+         (group == 0x0020 && (number == 0x0013 || number == 0x0032 || number == 0x0037)) ||
+         (group == 0x0018 && (number == 0x0050 || number == 0x0088))))
       top_level_.emplace(static_cast<uint32_t>(group) << 16 | number, std::make_pair(value, length));  // GDCM keeps the first of a repeated tag
     if (depth == 0 && length == 0xFFFFFFFFu && group == 0x7FE0 && number == 0x0010) {
       if (top_level_.emplace(0x7FE00010u, std::make_pair(value, size_t{0})).second) encapsulated_ = true;
@@ -675,6 +677,35 @@ class DicomWalk {
       if (photometric != "MONOCHROME1" && photometric != "MONOCHROME2")
         fail("photometric interpretation '" + photometric + "' is not a grey one", top_level_.at(0x00280004u).first);
     }
+    // Numbers GDCM sorts the series by and ITK builds the geometry from: a NaN or a word among
+    // them breaks the sort's ordering (GDCM's sort then reads past its array) or the geometry.
+    const auto numbers = [&](uint32_t tag, const char* name, size_t count, bool whole) {
+      if (!has(tag)) return;
+      const std::string v = text(tag);
+      std::vector<std::string> parts(1);
+      for (char c : v) {
+        if (c == '\\') parts.emplace_back();
+        else if (c != ' ') parts.back() += c;
+      }
+      bool ok = count == 0 || parts.size() == count;
+      for (const auto& part : parts) {
+        char* end = nullptr;
+        if (whole) {
+          const long long n = std::strtoll(part.c_str(), &end, 10);
+          ok = ok && !part.empty() && *end == '\0' && n > -(1LL << 31) && n < (1LL << 31);
+        } else {
+          const double x = std::strtod(part.c_str(), &end);
+          ok = ok && !part.empty() && *end == '\0' && std::isfinite(x) && std::abs(x) < 1e9;
+        }
+      }
+      if (!ok) fail(std::string(name) + " '" + v + "' is not " + (count ? std::to_string(count) + " " : "") + (whole ? "whole " : "finite ") + "number(s)", top_level_.at(tag).first);
+    };
+    numbers(0x00200013u, "instance number", 1, true);
+    numbers(0x00200032u, "image position (patient)", 3, false);
+    numbers(0x00200037u, "image orientation (patient)", 6, false);
+    numbers(0x00280030u, "pixel spacing", 2, false);
+    numbers(0x00180050u, "slice thickness", 1, false);
+    numbers(0x00180088u, "spacing between slices", 1, false);
     uint64_t frames = 1;
     if (has(0x00280008u)) {
       const std::string text_frames = text(0x00280008u);
