@@ -494,8 +494,12 @@ class DicomWalk {
     if (b_.size() < 132 || b_.compare(128, 4, "DICM") != 0) fail("no \"DICM\" preamble: not a DICOM Part 10 file", 0);
     size_t at = 132;
     std::string syntax, sop_class;
+    uint32_t previous_tag = 0;
     while (at + 8 <= b_.size() && u16(at, false) == 0x0002) {
       const size_t before = at;
+      const uint32_t tag = static_cast<uint32_t>(u16(at, false)) << 16 | u16(at + 2, false);
+      if (before > 132 && tag <= previous_tag) fail("file meta elements out of ascending order or repeated", at);
+      previous_tag = tag;
       at = element(at, b_.size(), 0, true, false);
       if (u16(before + 2, false) == 0x0010) syntax = value_text(before);
       if (u16(before + 2, false) == 0x0002) sop_class = value_text(before);
@@ -507,7 +511,7 @@ class DicomWalk {
     big_endian_ = syntax == "1.2.840.10008.1.2.2";
     if (at >= b_.size()) fail("it holds no data set", at);
     elements(at, b_.size(), 0, explicit_vr, false);
-    if (sop_class != "1.2.840.10008.1.3.10") check_image_attributes();
+    if (sop_class != "1.2.840.10008.1.3.10") check_image_attributes(sop_class);
   }
 
  private:
@@ -551,6 +555,8 @@ class DicomWalk {
   // The elements of [at, end); in an item of undefined length, up to its delimiter (returns
   // the position after it).
   size_t elements(size_t at, size_t end, int depth, bool explicit_vr, bool until_item_end) {
+    uint32_t previous_tag = 0;
+    bool first = true;
     while (at < end) {
       if (end - at < 8) fail("an element header is cut short", at);
       const bool big = big_endian_;
@@ -558,6 +564,12 @@ class DicomWalk {
         if (until_item_end && u16(at + 2, big) == 0xE00D) return at + 8;
         fail("a delimiter where a data element belongs", at);
       }
+      // PS3.5 7.1: ascending tags, each once. GDCM keeps the first of a repeated tag and builds
+      // inconsistent state from a set out of order.
+      const uint32_t tag = static_cast<uint32_t>(u16(at, big)) << 16 | u16(at + 2, big);
+      if (!first && tag <= previous_tag) fail("data elements out of ascending order or repeated", at);
+      previous_tag = tag;
+      first = false;
       at = element(at, end, depth, explicit_vr, big);
     }
     if (until_item_end) fail("an item of undefined length has no delimiter", at);
@@ -587,7 +599,7 @@ class DicomWalk {
     const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
     if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
         ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010) ||
-         (group == 0x0020 && (number == 0x0013 || number == 0x0032 || number == 0x0037)) ||
+         (group == 0x0020 && (number == 0x0013 || number == 0x0032 || number == 0x0037)) || (group == 0x0008 && number == 0x0010) ||
          (group == 0x0018 && (number == 0x0050 || number == 0x0088))))
       top_level_.emplace(static_cast<uint32_t>(group) << 16 | number, std::make_pair(value, length));  // GDCM keeps the first of a repeated tag
     if (depth == 0 && length == 0xFFFFFFFFu && group == 0x7FE0 && number == 0x0010) {
@@ -646,7 +658,7 @@ class DicomWalk {
 
   // The image pixel module as GDCM asserts on it (Debian builds it with assertions: an
   // out-of-range value aborts the process): a grey image, 8, 16 or 32 bits, sizes in range.
-  void check_image_attributes() const {
+  void check_image_attributes(const std::string& sop_class) const {
     const auto has = [&](uint32_t tag) { return top_level_.count(tag) > 0; };
     const auto text = [&](uint32_t tag) {
       const auto [at, length] = top_level_.at(tag);
@@ -662,7 +674,14 @@ class DicomWalk {
       return u16(at, big_endian_);
     };
     if (!has(0x7FE00010u)) fail("no pixel data", 0);
-    if (has(0x00080016u) && !readable_sop_class(text(0x00080016u))) fail("its SOP class is none spinescan reads", top_level_.at(0x00080016u).first);
+    if (has(0x00080016u) && text(0x00080016u) != sop_class)
+      fail("its SOP class UID differs from the file meta group's media storage SOP class", top_level_.at(0x00080016u).first);
+    if (has(0x00080010u)) {
+      // A retired ACR-NEMA recognition code: GDCM asserts that it names ACR-NEMA.
+      const std::string code = text(0x00080010u);
+      if (code.rfind("ACR-NEMA", 0) != 0 && code.rfind("ACRNEMA", 0) != 0)
+        fail("a recognition code (0008,0010) that names no ACR-NEMA version", top_level_.at(0x00080010u).first);
+    }
     if (us(0x00280002u, "samples per pixel") != 1) fail("not a grey image (samples per pixel is not 1)", top_level_.at(0x00280002u).first);
     const int rows = us(0x00280010u, "rows"), columns = us(0x00280011u, "columns");
     const int allocated = us(0x00280100u, "bits allocated"), stored = us(0x00280101u, "bits stored");
