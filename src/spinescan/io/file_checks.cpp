@@ -439,6 +439,15 @@ void check_metaimage_header(const fs::path& path) {
           std::any_of(sizes.begin(), sizes.end(), [](long n) { return n < 1; }))
         fail("DimSize must be NDims whole numbers of at least 1, after NDims");
     }
+    if (key == "CompressedDataSize" || key == "HeaderSize") {
+      // MetaIO allocates CompressedDataSize bytes as given (a negative one wraps to 2^64).
+      const auto n = whole_numbers(value);
+      const long lowest = key == "HeaderSize" ? -1 : 1;  // HeaderSize -1: "find the data at the file's end"
+      // An .mha holds the data it sizes; an .mhd's data file is checked once it is known.
+      const uint64_t highest = has_suffix(lower(path.filename().string()), ".mhd") ? uint64_t{1} << 34 : fs::file_size(path);
+      if (n.size() != 1 || n[0] < lowest || static_cast<uint64_t>(std::max(0L, n[0])) > highest)
+        fail(key + " must be a whole number from " + std::to_string(lowest) + " to the size of the data");
+    }
     if (key == "ElementNumberOfChannels") {
       const auto n = whole_numbers(value);
       if (n.size() != 1 || n[0] < 1 || n[0] > 64) fail("ElementNumberOfChannels must be a whole number from 1 to 64");
