@@ -334,7 +334,12 @@ void check_nifti_header(const fs::path& path) {
   const size_t int_bytes = nifti2 ? 8 : 2, real_bytes = nifti2 ? 8 : 4;
   const size_t dim_at = nifti2 ? 16 : 40, datatype_at = nifti2 ? 12 : 70, pixdim_at = nifti2 ? 104 : 76;
   const int64_t num_dims = integer(dim_at, int_bytes);
-  if (num_dims < 1 || num_dims > 7) fail("dim[0] is " + std::to_string(num_dims) + ", not 1 to 7");
+  if (num_dims < 2 || num_dims > 7) fail("dim[0] is " + std::to_string(num_dims) + ", not 2 to 7");
+  // ITK never returned from a 1-D header whose spacing was -1.3e34: spacings are checked here.
+  for (int64_t a = 1; a <= std::min<int64_t>(num_dims, 3); ++a) {
+    const double spacing = real(pixdim_at + static_cast<size_t>(a) * real_bytes, real_bytes);
+    if (!(spacing > 0 && spacing < 1e5)) fail("invalid spacing " + std::to_string(spacing) + " mm along axis " + std::to_string(a - 1));
+  }
   for (int64_t a = 1; a <= num_dims; ++a)
     if (integer(dim_at + static_cast<size_t>(a) * int_bytes, int_bytes) < 1) fail("dim[" + std::to_string(a) + "] is below 1");
   // The voxels of a single file start after its header: an offset inside the header (the
