@@ -137,9 +137,9 @@ TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
   write_file(tmp / "no_dicom/readme.txt", "nothing here");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"info " + (tmp / "missing.nii.gz").string(), "no such file"},
-      {"info " + (tmp / "truncated.nii.gz").string(), "the study: not a readable NIfTI file"},
+      {"info " + (tmp / "truncated.nii.gz").string(), "the study: not a readable NIfTI header"},
       {"info " + (tmp / "notes.txt").string(), "unsupported file type"},
-      {"info " + (tmp / "no_dicom").string(), "no DICOM series"},
+      {"info " + (tmp / "no_dicom").string(), "not a DICOM Part 10 file"},  // a folder may hold nothing else
       {"dataset check " + (tmp / "nowhere").string(), "no such dataset folder"},
       {"dataset split " + phantom_dataset().string() + " --folds 9", "exceeds the number of cases"},
   };
