@@ -162,50 +162,38 @@ void check_compressed_data_complete(const fs::path& path, uint64_t offset, uint6
                   " bytes decompressed, the header announces ", data_bytes, ")");
 }
 
-// Offset of the voxel data, or 0 when the data is not stored raw in this file.
-uint64_t data_offset(const fs::path& path, const std::string& format) {
+// Where a single file's own voxel data begins (0: elsewhere, or in an encoding not checked
+// here), and whether it is compressed: a .nii's vox_offset; an .mha's data after its
+// "ElementDataFile = LOCAL" line (compressed with "CompressedData = True"); a .nrrd's data
+// after the blank line that ends its header, raw or gzip.
+struct LocalVoxelData {
+  uint64_t offset = 0;
+  bool compressed = false;
+};
+
+LocalVoxelData local_voxel_data(const fs::path& path, const std::string& format) {
   const std::string name = lower(path.filename().string());
   if (format == "NIfTI") {
-    if (!has_suffix(name, ".nii")) return 0;  // .nii.gz: check_gzip_complete
-    return nifti_data_offset(read_prefix(path, 540));
+    if (!has_suffix(name, ".nii")) return {};  // .nii.gz: check_gzip_nifti_complete
+    return {nifti_data_offset(read_prefix(path, 540)), false};
   }
   const std::string header = read_prefix(path, 1 << 16);
   const std::string lheader = lower(header);
   if (format == "MetaImage") {
-    if (!has_suffix(name, ".mha") || lheader.find("compresseddata = true") != std::string::npos) return 0;
+    if (!has_suffix(name, ".mha")) return {};
     const auto key = lheader.find("elementdatafile");
-    if (key == std::string::npos) return 0;
+    if (key == std::string::npos) return {};
     const auto eol = header.find('\n', key);
-    if (eol == std::string::npos || lheader.substr(key, eol - key).find("local") == std::string::npos) return 0;
-    return eol + 1;
+    if (eol == std::string::npos || lheader.substr(key, eol - key).find("local") == std::string::npos) return {};
+    return {eol + 1, lheader.find("compresseddata = true") != std::string::npos};
   }
   if (format == "NRRD") {
-    if (!has_suffix(name, ".nrrd") || lheader.find("encoding: raw") == std::string::npos) return 0;
+    const bool gzip = lheader.find("encoding: gzip") != std::string::npos || lheader.find("encoding: gz") != std::string::npos;
+    if (!has_suffix(name, ".nrrd") || (!gzip && lheader.find("encoding: raw") == std::string::npos)) return {};
     const auto blank = header.find("\n\n");
-    return blank == std::string::npos ? 0 : blank + 2;
+    return {blank == std::string::npos ? 0 : blank + 2, gzip};
   }
-  return 0;
-}
-
-// Where the compressed voxels of a single-file MetaImage (.mha, "CompressedData = True",
-// data LOCAL) or NRRD (.nrrd, "encoding: gzip") begin; {0, ""} for any other file.
-std::pair<uint64_t, const char*> compressed_data_offset(const fs::path& path, const std::string& format) {
-  const std::string name = lower(path.filename().string());
-  const std::string header = read_prefix(path, 1 << 16);
-  const std::string lheader = lower(header);
-  if (format == "MetaImage" && has_suffix(name, ".mha") && lheader.find("compresseddata = true") != std::string::npos) {
-    const auto key = lheader.find("elementdatafile");
-    if (key == std::string::npos) return {0, ""};
-    const auto eol = header.find('\n', key);
-    if (eol == std::string::npos || lheader.substr(key, eol - key).find("local") == std::string::npos) return {0, ""};
-    return {eol + 1, "MetaImage"};
-  }
-  if (format == "NRRD" && has_suffix(name, ".nrrd") &&
-      (lheader.find("encoding: gzip") != std::string::npos || lheader.find("encoding: gz") != std::string::npos)) {
-    const auto blank = header.find("\n\n");
-    return {blank == std::string::npos ? 0 : blank + 2, "NRRD"};
-  }
-  return {0, ""};
+  return {};
 }
 
 uint32_t le32(const std::string& s, size_t at) {
@@ -468,10 +456,9 @@ void check_file_complete(const fs::path& path, const std::string& format, uint64
   // An .mha normally holds its voxels (LOCAL) but may name a data file, as an .mhd does.
   if (format == "MetaImage") check_metaimage_data_file(path, data_bytes);
   if (format == "MetaImage" && has_suffix(name, ".mhd")) return;
-  if (const auto [offset, what] = compressed_data_offset(path, format); offset > 0)
-    return check_compressed_data_complete(path, offset, data_bytes, what);
-  const uint64_t offset = data_offset(path, format);
+  const auto [offset, compressed] = local_voxel_data(path, format);
   if (offset == 0) return;
+  if (compressed) return check_compressed_data_complete(path, offset, data_bytes, format.c_str());
   const uint64_t size = fs::file_size(path);
   SPINESCAN_CHECK(size >= offset + data_bytes, path.string(), ": truncated ", format, " file (", size,
                   " bytes, the header announces ", offset + data_bytes, ")");
