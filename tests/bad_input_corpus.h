@@ -12,6 +12,12 @@
 #include <string>
 #include <vector>
 
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+
 #include "spinescan/io/volume_writer.h"
 #include "test_util.h"
 
@@ -49,6 +55,24 @@ inline std::vector<float> ramp(size_t n) {
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>(i % 13);
   return v;
+}
+
+// Rewrites a DICOM file in transfer syntax `xfer` with its pixel data replaced by one
+// encapsulated fragment of `fragment` (what a compressed file holds, here not decodable).
+inline void recode_with_encapsulated_pixels(const std::filesystem::path& path, E_TransferSyntax xfer, const std::string& fragment) {
+  DcmFileFormat file;
+  if (file.loadFile(path.c_str()).bad()) throw std::runtime_error("cannot load " + path.string());
+  DcmDataset* data = file.getDataset();
+  delete data->remove(DCM_PixelData);
+  auto* sequence = new DcmPixelSequence(DcmTag(DCM_PixelData, EVR_OB));
+  sequence->insert(new DcmPixelItem(DcmTag(DCM_Item, EVR_OB)));  // an empty basic offset table
+  auto* item = new DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
+  item->putUint8Array(reinterpret_cast<const Uint8*>(fragment.data()), static_cast<unsigned long>(fragment.size()));
+  sequence->insert(item);
+  auto* pixels = new DcmPixelData(DCM_PixelData);
+  pixels->putOriginalRepresentation(xfer, nullptr, sequence);
+  data->insert(pixels, true);
+  if (file.saveFile(path.c_str(), xfer).bad()) throw std::runtime_error("cannot write " + path.string());
 }
 
 }  // namespace bad_input_detail
@@ -219,6 +243,16 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
     write_file(f.path(), bytes);
   }
   add_folder("dicom_absurd_size", "pixels (at most 2^28");
+  // Pixel data in a transfer syntax no decoder here reads (H.264 video).
+  write_dicom_series(series, dir / "dicom_h264");
+  for (const auto& f : fs::directory_iterator(dir / "dicom_h264"))
+    recode_with_encapsulated_pixels(f.path(), EXS_MPEG4HighProfileLevel4_1, std::string(64, '\x11'));
+  add_folder("dicom_h264", "needs a decoder");
+  // JPEG 2000, which is read, over a fragment that is no JPEG 2000 code stream.
+  write_dicom_series(series, dir / "dicom_jpeg2000_garbage");
+  for (const auto& f : fs::directory_iterator(dir / "dicom_jpeg2000_garbage"))
+    recode_with_encapsulated_pixels(f.path(), EXS_JPEG2000LosslessOnly, std::string(64, '\x22'));
+  add_folder("dicom_jpeg2000_garbage", "cannot read DICOM series");
   return out;
 }
 

@@ -157,6 +157,16 @@ inline bool kill_cli_after(const std::string& args, std::chrono::milliseconds de
   return running;
 }
 
+// After a killed and resumed run: no temporary file is left in `folder` and every JSON file in
+// it parses whole.
+inline void expect_no_half_written_file(const std::filesystem::path& folder, const std::string& what) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(folder)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << what << " left " << entry.path();
+    if (entry.path().extension() == ".json")
+      EXPECT_TRUE(nlohmann::json::accept(read_file(entry.path()))) << what << ": " << entry.path() << " does not parse";
+  }
+}
+
 // Issue 20, section 6, for a training command `args` (without --out): runs it once whole in
 // tmp/full, then `kills` times from scratch in tmp/killed_K, each killed with SIGKILL at a seeded
 // random moment of the whole run's duration and resumed (--resume when a checkpoint landed).
@@ -195,11 +205,7 @@ inline int expect_killed_runs_resume_to_the_whole_result(const std::filesystem::
       for (const auto& key : keys)
         EXPECT_NEAR(after[e][key].get<double>(), whole[e][key].get<double>(), tolerance) << "kill " << k << ", epoch " << e + 1 << ", " << key;
     }
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(run)) {
-      EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << "kill " << k << " left " << entry.path();
-      if (entry.path().extension() == ".json")
-        EXPECT_NO_THROW((void)nlohmann::json::parse(read_file(entry.path()))) << "kill " << k << ": " << entry.path();
-    }
+    expect_no_half_written_file(run, "kill " + std::to_string(k));
     EXPECT_TRUE(std::filesystem::exists(run / "best/manifest.json")) << "kill " << k;
   }
   return landed;

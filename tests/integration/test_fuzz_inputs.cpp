@@ -116,3 +116,17 @@ TEST(FuzzInputs, EveryInputAFuzzRunFailedOnIsHandledWithATypedErrorOrAcceptedAnd
   // missing folder means the inputs were lost, not that nothing was found.
   EXPECT_GE(inputs, 1);
 }
+
+TEST(FuzzInputs, ALibrarysOwnPrintReachesTheDebugLogAndNotStandardError) {
+  // The kept NIfTI whose subnormal orientation makes vnl's SVD print on std::cerr: the study is
+  // read (it is a valid header), stderr holds only our warning, and -v shows the library's text.
+  TempDir tmp;
+  const fs::path study = tmp / "subnormal_sform.nii";
+  spinescan::testing::write_file(study, read_file(fs::path(SPINESCAN_SOURCE_DIR) / "fuzz/regressions/read_nifti/noise-04d2c65691b0b7"));
+  const auto quiet = spinescan::testing::run_cli("info " + study.string());
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err.find("vnl"), std::string::npos) << quiet.err;
+  const auto verbose = spinescan::testing::run_cli("-v info " + study.string());
+  EXPECT_NE(verbose.err.find("debug: library: "), std::string::npos) << verbose.err;
+  EXPECT_NE(verbose.err.find("vnl_svd"), std::string::npos) << verbose.err;
+}

@@ -3,8 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 
 #include "spinescan/classify/evaluate.h"
 #include "spinescan/classify/train.h"
@@ -134,6 +139,92 @@ TEST(EvaluateClassifier, WritesMetricsPlotsAndPredictionsForTheModelAndTheBaseli
     const std::string csv = read_file(std::filesystem::path(e.out) / "predictions.csv");
     EXPECT_GT(std::count(csv.begin(), csv.end(), '\n'), m["classification"]["vertebra_max"]["n"].get<int>());
   }
+}
+
+namespace {
+
+// The processes whose command line names `needle` (a run folder): a killed study must leave no
+// training child writing into a trial folder the resumed study reuses.
+std::vector<std::string> processes_naming(const std::string& needle) {
+  std::vector<std::string> found;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
+    std::string cmdline;
+    try {
+      cmdline = read_file(proc.path() / "cmdline");
+    } catch (...) {
+      continue;  // ended meanwhile
+    }
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) found.push_back(proc.path().filename().string() + ": " + cmdline);
+  }
+  return found;
+}
+
+// trials.csv rows (trial, state, value, seconds, parameters...) of the trials that completed,
+// without trial number and seconds: what an uninterrupted and a resumed study must share.
+std::vector<std::string> completed_trials(const std::filesystem::path& trials_csv) {
+  std::vector<std::string> rows;
+  std::istringstream lines(read_file(trials_csv));
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> cells;
+    std::istringstream fields(line);
+    for (std::string cell; std::getline(fields, cell, ',');) cells.push_back(cell);
+    if (cells.size() < 4 || cells[1] != "COMPLETE") continue;
+    std::string row = cells[2];
+    for (size_t i = 4; i < cells.size(); ++i) row += "," + cells[i];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST(TuneClassifier, KilledAtTwentyRandomMomentsTheStudyResumesToTheUninterruptedResult) {
+  // Issue 20, section 6, for `tune classifier`: the Optuna driver, its trial's training child
+  // and the SQLite study are killed together at a seeded random moment, and the same command
+  // run again must finish the study with what an uninterrupted study found: each trial's
+  // parameters and value, and the best. At most the running trial is lost (it is re-run from
+  // its last checkpoint, and counted as INTERRUPTED in trials.csv).
+  Fixture f;
+  const std::string args = "-q --threads 1 tune classifier --data " + f.data.string() + " --split " + f.split.string() +
+                           " --study-name t --trials 2 --epochs 2 --samples-per-epoch 32 --inner-val-cases 1 --device cpu";
+  auto study = [&](const std::string& name) {
+    return " --out " + (f.tmp / name).string() + " --study-db " + (f.tmp / (name + ".db")).string();
+  };
+  const auto started = std::chrono::steady_clock::now();
+  const auto whole_run = spinescan::testing::run_cli(args + study("full"));
+  ASSERT_EQ(whole_run.exit_code, 0) << whole_run.err;
+  const auto whole_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const auto whole_best = nlohmann::json::parse(read_file(f.tmp / "full/best.json"));
+  const auto whole_trials = completed_trials(f.tmp / "full/trials.csv");
+  ASSERT_EQ(whole_trials.size(), 2u) << read_file(f.tmp / "full/trials.csv");
+  Rng rng(2026);  // the same kill moments every run
+  int landed = 0, cut_off_trials = 0;
+  for (int k = 0; k < 20; ++k) {
+    const std::string name = "killed_" + std::to_string(k);
+    const auto delay = std::chrono::milliseconds(static_cast<int64_t>(rng.uniform(0.05, 0.95) * static_cast<double>(whole_ms.count())));
+    landed += spinescan::testing::kill_cli_after(args + study(name), delay);
+    // The kernel kills the training child when the driver dies (PR_SET_PDEATHSIG): soon, not at once.
+    std::vector<std::string> left = processes_naming((f.tmp / name / "trial_").string());
+    for (int wait = 0; wait < 50 && !left.empty(); ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      left = processes_naming((f.tmp / name / "trial_").string());
+    }
+    EXPECT_TRUE(left.empty()) << "kill " << k << " left running: " << left.front();
+    const auto resumed = spinescan::testing::run_cli(args + study(name));
+    ASSERT_EQ(resumed.exit_code, 0) << "kill " << k << " after " << delay.count() << " ms\n" << resumed.err;
+    const auto best = nlohmann::json::parse(read_file(f.tmp / name / "best.json"));
+    EXPECT_EQ(best["complete"], 2) << "kill " << k;
+    EXPECT_LE(best["interrupted"].get<int>(), 1) << "kill " << k;
+    cut_off_trials += best["interrupted"].get<int>();
+    EXPECT_EQ(best["best_value"], whole_best["best_value"]) << "kill " << k;
+    EXPECT_EQ(best["params"], whole_best["params"]) << "kill " << k;
+    EXPECT_EQ(completed_trials(f.tmp / name / "trials.csv"), whole_trials) << "kill " << k;
+    spinescan::testing::expect_no_half_written_file(f.tmp / name, "kill " + std::to_string(k));
+  }
+  std::cout << landed << " of 20 kills landed while the study ran; " << cut_off_trials << " cut a trial off\n";
+  EXPECT_GE(landed, 15);
+  EXPECT_GE(cut_off_trials, 5);  // the take-over of a cut-off trial is what this test is for
 }
 
 TEST(TuneClassifier, ATwoTrialStudyWritesItsDatabaseAndBestParamsAndContinues) {

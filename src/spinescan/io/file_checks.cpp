@@ -311,6 +311,7 @@ void check_nifti_header(const fs::path& path) {
   const auto integer = [&](size_t at, size_t n) -> int64_t {
     const std::string b = bytes(at, n);
     if (n == 2) { int16_t v; std::memcpy(&v, b.data(), 2); return v; }
+    if (n == 4) { int32_t v; std::memcpy(&v, b.data(), 4); return v; }
     int64_t v; std::memcpy(&v, b.data(), 8); return v;
   };
   const auto real = [&](size_t at, size_t n) -> double {
@@ -353,6 +354,23 @@ void check_nifti_header(const fs::path& path) {
   for (size_t i = 0; i < 6 + 12; ++i) reals.push_back(quatern_at + i * real_bytes);  // quatern b c d, qoffset x y z, srow x y z
   for (size_t at : reals)
     if (!std::isfinite(real(at, real_bytes))) fail("a spacing, scaling or orientation field is NaN or infinite");
+  // The orientation in use goes through that SVD too, which ran for minutes on a row of 1.7e38
+  // beside subnormals: its numbers must be of a size a scanner writes. The transform codes
+  // are 0 (none) to 5; a field of an unused transform may hold anything.
+  const int64_t qform_code = integer(nifti2 ? 344 : 252, nifti2 ? 4 : 2), sform_code = integer(nifti2 ? 348 : 254, nifti2 ? 4 : 2);
+  if (qform_code < 0 || qform_code > 5 || sform_code < 0 || sform_code > 5)
+    fail("qform_code " + std::to_string(qform_code) + " or sform_code " + std::to_string(sform_code) + " is not 0 to 5");
+  const auto check_range = [&](size_t at, double limit, const char* what) {
+    if (std::abs(real(at, real_bytes)) > limit) fail(std::string(what) + " " + std::to_string(real(at, real_bytes)) + " is out of range");
+  };
+  if (qform_code > 0) {
+    for (size_t i = 0; i < 3; ++i) check_range(quatern_at + i * real_bytes, 1.001, "a quaternion parameter");  // b^2 + c^2 + d^2 <= 1
+    for (size_t i = 3; i < 6; ++i) check_range(quatern_at + i * real_bytes, 1e7, "a qform offset (mm)");
+  }
+  if (sform_code > 0)
+    for (size_t row = 0; row < 3; ++row)
+      for (size_t col = 0; col < 4; ++col)
+        check_range(quatern_at + (6 + row * 4 + col) * real_bytes, col == 3 ? 1e7 : 1e5, col == 3 ? "an sform offset (mm)" : "an sform entry");
 }
 
 void check_nrrd_header(const fs::path& path) {
@@ -508,6 +526,9 @@ class DicomWalk {
     if (!readable_sop_class(sop_class))
       fail("media storage SOP class '" + sop_class + "' is none of the image storages spinescan reads (MR, CT, secondary capture) nor a DICOMDIR", 132);
     if (syntax == "1.2.840.10008.1.2.1.99") fail("its transfer syntax is deflated explicit VR, which spinescan does not read", at);
+    if (!syntax.empty() && !decodable_transfer_syntax(syntax))
+      throw DataError(path_.string() + ": its transfer syntax " + syntax +
+                      " needs a decoder spinescan lacks (it reads uncompressed, RLE, JPEG, JPEG-LS and JPEG 2000 pixel data)");
     const bool explicit_vr = syntax != "1.2.840.10008.1.2";
     big_endian_ = syntax == "1.2.840.10008.1.2.2";
     if (at >= b_.size()) fail("it holds no data set", at);
@@ -541,6 +562,19 @@ class DicomWalk {
         "1.2.840.10008.5.1.4.1.1.7.2",   "1.2.840.10008.5.1.4.1.1.7.3",   "1.2.840.10008.5.1.4.1.1.7.4",
         "1.2.840.10008.1.3.10"};  // DICOMDIR, often beside a series
     return std::any_of(std::begin(classes), std::end(classes), [&](const char* c) { return uid == c; });
+  }
+  // What GDCM as Debian builds it decodes (its own RLE, IJG JPEG, CharLS, OpenJPEG). Anything
+  // else (JPEG XL, HTJ2K, MPEG-2/4 and HEVC video, JPIP, a private or mistyped UID) is refused by
+  // name here, before GDCM reads the data set as a layout it may not have.
+  static bool decodable_transfer_syntax(const std::string& uid) {
+    static const char* const syntaxes[] = {
+        "1.2.840.10008.1.2",      "1.2.840.10008.1.2.1",    "1.2.840.10008.1.2.2",     // implicit, explicit, big endian
+        "1.2.840.10008.1.2.5",                                                           // RLE lossless
+        "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",  // JPEG baseline, extended, lossless
+        "1.2.840.10008.1.2.4.70",                                                        // JPEG lossless, first-order prediction
+        "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",                              // JPEG-LS lossless, near-lossless
+        "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"};                             // JPEG 2000 lossless, lossy
+    return std::any_of(std::begin(syntaxes), std::end(syntaxes), [&](const char* s) { return uid == s; });
   }
   static bool known_vr(const std::string& vr) {
     static const std::string all = "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV";

@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iostream>
 #include <sstream>
 
 #include "spinescan/core/errors.h"
@@ -40,27 +39,6 @@ void silence_library_warnings() {
   }();
   (void)done;
 }
-
-// Some library code writes to std::cerr itself, past ITK's warning switch: vnl's SVD reports
-// "suspicious return value" on a subnormal NIfTI orientation, MetaIO names what it could not
-// parse. For the lifetime of this object std::cerr goes into a buffer, and its lines reach our
-// log at debug level: one line of ours per refusal, the library's text for whoever asks (-v).
-class LibraryStderrToLog {
- public:
-  LibraryStderrToLog() : previous_(std::cerr.rdbuf(&captured_)) {}
-  ~LibraryStderrToLog() {
-    std::cerr.rdbuf(previous_);
-    std::istringstream lines(captured_.str());
-    for (std::string line; std::getline(lines, line);)
-      if (!line.empty()) log_debug("library: " + line);
-  }
-  LibraryStderrToLog(const LibraryStderrToLog&) = delete;
-  LibraryStderrToLog& operator=(const LibraryStderrToLog&) = delete;
-
- private:
-  std::stringbuf captured_;
-  std::streambuf* previous_;
-};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && std::equal(suffix.rbegin(), suffix.rend(), s.rbegin(),
@@ -306,7 +284,7 @@ std::string detect_format(const fs::path& path) {
 
 std::vector<DicomSeriesSummary> list_dicom_series(const fs::path& folder) {
   SPINESCAN_CHECK(fs::is_directory(folder), folder.string(), ": not a folder");
-  const LibraryStderrToLog library_output;
+  const LibraryOutputToLog library_output;  // vnl, MetaIO, GDCM's OpenJPEG callback
   silence_library_warnings();
   // GDCM parses every file of the folder to group them into series: each must be a well-formed
   // DICOM file first (io/file_checks.h says why).
@@ -349,7 +327,7 @@ std::vector<DicomSeriesSummary> list_dicom_series(const fs::path& folder) {
 }
 
 Volume<float> read_volume(const fs::path& path, StudyInfo* info, const ReadOptions& options) {
-  const LibraryStderrToLog library_output;
+  const LibraryOutputToLog library_output;  // vnl, MetaIO, GDCM's OpenJPEG callback
   const std::string format = detect_format(path);
   Volume<float> v = format == "DICOM" ? read_dicom(path, info, options) : read_file<float>(path, format, info);
   fill_geometry(info, v);
@@ -357,7 +335,7 @@ Volume<float> read_volume(const fs::path& path, StudyInfo* info, const ReadOptio
 }
 
 Volume<uint16_t> read_label_volume(const fs::path& path, StudyInfo* info) {
-  const LibraryStderrToLog library_output;
+  const LibraryOutputToLog library_output;  // vnl, MetaIO, GDCM's OpenJPEG callback
   const std::string format = detect_format(path);
   SPINESCAN_CHECK(format != "DICOM", path.string(), ": label volumes must be a single file (NIfTI, MHA or NRRD)");
   auto io = open_file_header(path, format);
