@@ -91,21 +91,27 @@ int main(int argc, char** argv) {
         if (s == 2) write_volume(converted<uint16_t>(v), file);
         write_bytes(out / target / ("seed_" + n), read_bytes(file));
       }
-      DicomSeriesOptions dicom;
-      dicom.series_uid = "1.2.826.0.1.3680043.10.1151.1." + n;
-      dicom.study_uid = "1.2.826.0.1.3680043.10.1151.2." + n;
-      const fs::path series = scratch / ("dicom" + n);
-      write_dicom_series(v, series, dicom);
-      std::vector<fs::path> files;
-      for (const auto& e : fs::directory_iterator(series)) files.push_back(e.path());
-      std::sort(files.begin(), files.end());
-      std::string folder;
-      for (size_t i = 0; i < files.size(); ++i) {
-        const std::string bytes = read_bytes(files[i]);
-        if (i == 0) write_bytes(out / "read_dicom_file" / ("seed_" + n), bytes);
-        folder += (i ? next : "") + bytes;
+      // Uncompressed, and for the second study also JPEG 2000 and lossless JPEG (seeds 3 and
+      // 4): the fuzzer then reaches GDCM's decoders (OpenJPEG, IJG) through their fragments.
+      for (const char* compression : s == 1 ? std::vector<const char*>{"", "jpeg2000", "jpeg"} : std::vector<const char*>{""}) {
+        const std::string id = *compression == 0 ? n : std::string(compression) == "jpeg2000" ? "3" : "4";
+        DicomSeriesOptions dicom;
+        dicom.series_uid = "1.2.826.0.1.3680043.10.1151.1." + id;
+        dicom.study_uid = "1.2.826.0.1.3680043.10.1151.2." + id;
+        dicom.compression = compression;
+        const fs::path series = scratch / ("dicom" + id);
+        write_dicom_series(v, series, dicom);
+        std::vector<fs::path> files;
+        for (const auto& e : fs::directory_iterator(series)) files.push_back(e.path());
+        std::sort(files.begin(), files.end());
+        std::string folder;
+        for (size_t i = 0; i < files.size(); ++i) {
+          const std::string bytes = read_bytes(files[i]);
+          if (i == 0) write_bytes(out / "read_dicom_file" / ("seed_" + id), bytes);
+          folder += (i ? next : "") + bytes;
+        }
+        write_bytes(out / "read_dicom_folder" / ("seed_" + id), folder);
       }
-      write_bytes(out / "read_dicom_folder" / ("seed_" + n), folder);
     }
 
     PhantomOptions options;

@@ -1,6 +1,7 @@
 // Every supported format and several acquisition directions read back to one canonical volume.
 #include <gtest/gtest.h>
 
+#include "spinescan/core/errors.h"
 #include "spinescan/io/orientation.h"
 #include "spinescan/io/study_reader.h"
 #include "spinescan/io/volume_writer.h"
@@ -76,6 +77,50 @@ TEST(IoFormats, DicomSeriesRoundTripsInEveryDirection) {
     EXPECT_EQ(s.info.num_series_in_folder, 1);
     expect_same_canonical(s.canonical, expected, "DICOM " + name);
   }
+}
+
+TEST(IoFormats, CompressedDicomSeriesReadBackVoxelForVoxel) {
+  // The transfer syntaxes a DICOM file may use (file_checks.cpp lists them; anything else is
+  // refused as needing a decoder spinescan lacks), each lossless: JPEG 2000 and JPEG written by
+  // ITK's GDCM writer, RLE and JPEG-LS (which ITK 5.2 does not write) by GDCM's gdcmconv.
+  TempDir tmp;
+  const Volume<float> expected = as_float(phantom().canonical_image);
+  struct Kind {
+    const char* name;
+    const char* transfer_syntax;
+    const char* gdcmconv_flag;  // nullptr: written by write_dicom_series itself
+  };
+  const Kind kinds[] = {{"jpeg2000", "1.2.840.10008.1.2.4.90", nullptr},
+                        {"jpeg", "1.2.840.10008.1.2.4.70", nullptr},
+                        {"rle", "1.2.840.10008.1.2.5", "--rle"},
+                        {"jpegls", "1.2.840.10008.1.2.4.80", "--jpegls"}};
+  const bool have_gdcmconv = std::system("command -v gdcmconv >/dev/null 2>&1") == 0;
+  int checked = 0;
+  for (const auto& kind : kinds) {
+    DicomSeriesOptions options;
+    const auto folder = tmp / kind.name;
+    if (!kind.gdcmconv_flag) {
+      options.compression = kind.name;
+      write_dicom_series(phantom().canonical_image, folder, options);
+    } else {
+      if (!have_gdcmconv) continue;  // libgdcm-tools, which scripts/setup.sh installs
+      write_dicom_series(phantom().canonical_image, folder, options);
+      for (const auto& f : std::filesystem::directory_iterator(folder)) {
+        const std::string command = std::string("gdcmconv ") + kind.gdcmconv_flag + " " + f.path().string() + " " +
+                                    f.path().string() + ".tmp && mv " + f.path().string() + ".tmp " + f.path().string();
+        ASSERT_EQ(std::system(command.c_str()), 0) << command;
+      }
+    }
+    const std::string first = spinescan::testing::read_file(folder / "slice_0000.dcm");
+    EXPECT_NE(first.find(kind.transfer_syntax), std::string::npos) << kind.name << " wrote another transfer syntax";
+    const LoadedStudy s = load_study(folder);
+    expect_same_canonical(s.canonical, expected, std::string("DICOM ") + kind.name);
+    ++checked;
+  }
+  EXPECT_GE(checked, 2);
+  DicomSeriesOptions unknown;
+  unknown.compression = "jpegxl";
+  EXPECT_THROW(write_dicom_series(phantom().canonical_image, tmp / "xl", unknown), ConfigError);
 }
 
 TEST(IoFormats, DicomFolderWithSeveralSeriesPicksTheSagittalT2OrTheOneAsked) {

@@ -7,6 +7,7 @@
 #include <itkMetaDataObject.h>
 
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "spinescan/core/atomic_file.h"
@@ -123,11 +124,22 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
   for (const auto& n : file_names) paths.push_back((staged.path() / n).string());
   auto io = itk::GDCMImageIO::New();
   io->KeepOriginalUIDOn();  // use the UIDs above, so all slices share one series
+  if (!options.compression.empty()) {
+    // ITK 5.2 names JPEG-LS and RLE too, but its writer refuses them ("Unknown compression type").
+    static const std::map<std::string, itk::GDCMImageIO::CompressionEnum> kinds = {
+        {"jpeg2000", itk::GDCMImageIO::JPEG2000}, {"jpeg", itk::GDCMImageIO::JPEG}};
+    const auto kind = kinds.find(options.compression);
+    SPINESCAN_CHECK_AS(kind != kinds.end(), ConfigError, "unknown DICOM compression '", options.compression,
+                       "' (jpeg2000 or jpeg)");
+    io->SetUseCompression(true);
+    io->SetCompressionType(kind->second);
+  }
   auto writer = itk::ImageSeriesWriter<Image3, Image2>::New();
   writer->SetInput(image);
   writer->SetImageIO(io);
   writer->SetFileNames(paths);
   writer->SetMetaDataDictionaryArray(&dictionaries);
+  writer->SetUseCompression(!options.compression.empty());  // each slice's writer sets the IO's flag from its own
   try {
     writer->Update();
   } catch (const itk::ExceptionObject& e) {

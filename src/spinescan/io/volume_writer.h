@@ -22,6 +22,9 @@ struct DicomSeriesOptions {
   std::string patient_id = "0";
   std::string patient_birth_date;  // YYYYMMDD, empty = not written
   std::string accession_number;    // empty = not written
+  // Pixel data compression: "" (uncompressed), "jpeg2000" or "jpeg", both lossless (what ITK
+  // 5.2's GDCM writer can do): readers' tests and fuzz seeds of compressed series.
+  std::string compression;
 };
 
 // One file per index-axis-2 slice ("slice_0000.dcm", ...) with position and orientation
