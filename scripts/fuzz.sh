@@ -63,8 +63,11 @@ for t in "${run[@]}"; do
   log=build-fuzz/$t.log
   rc=0
   # One ITK thread: the inputs are small, and threads only add start-up cost per input.
+  # -close_fd_mask=2: libFuzzer and the sanitizers report on their own copy of stderr, and
+  # descriptor 2 is discarded; the study readers redirect descriptor 2 while they run
+  # (LibraryOutputToLog), which would otherwise swallow a crash report made inside them.
   TMPDIR=$scratch ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/fuzz/lsan.supp \
-    "build-fuzz/fuzz_$t" "${dirs[@]}" -max_total_time="$seconds" -runs="$runs" "${seed[@]}" -timeout=20 -rss_limit_mb=3072 \
+    "build-fuzz/fuzz_$t" "${dirs[@]}" -max_total_time="$seconds" -runs="$runs" "${seed[@]}" -timeout=20 -rss_limit_mb=3072 -close_fd_mask=2 \
     -artifact_prefix="$crashes/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*' "$log" | tail -1 || true)
