@@ -123,6 +123,19 @@ TEST(Booster, LearnsARuleSavesLoadsAndRepeatsWithTheSameSeed) {
   EXPECT_GT(gain[0], gain[2]);  // the rule's main feature carries more gain than noise
   EXPECT_THROW(Booster::load(tmp / "missing.json"), ModelError);
   EXPECT_THROW(Booster::train({{1.0}, {1.0, 2.0}}, {0, 1}, p), DataError);
+  // A model file cut short: one line naming the file and XGBoost's reason, without XGBoost's
+  // timestamp, source position and stack trace (which used to follow on nine more lines).
+  spinescan::testing::write_file(tmp / "cut.json", read_file(tmp / "agg.json").substr(0, 300));
+  try {
+    (void)Booster::load(tmp / "cut.json");
+    ADD_FAILURE() << "a cut model file loaded";
+  } catch (const ModelError& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_NE(message.find("cut.json"), std::string::npos) << message;
+    EXPECT_EQ(message.find("Stack trace"), std::string::npos) << message;
+    EXPECT_EQ(message.find("json.cc"), std::string::npos) << message;
+  }
 }
 
 TEST(Booster, MonotoneConstraintKeepsTheOutputRisingWithAFeature) {

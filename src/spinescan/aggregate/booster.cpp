@@ -7,12 +7,25 @@
 
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
+#include "spinescan/core/logging.h"
 
 namespace spinescan::aggregate {
 
 namespace {
+// XGBoost's message: "[15:29:44] ./src/common/json.cc:407: Unknown construct, ..." followed by
+// the offending text and a stack trace; its first line without the time and source position.
+std::string xgboost_reason(const std::string& message) {
+  std::string line = message.substr(0, message.find('\n'));
+  if (!line.empty() && line[0] == '[') {
+    const size_t time_end = line.find("] ");
+    const size_t position_end = time_end == std::string::npos ? std::string::npos : line.find(": ", time_end + 2);
+    if (position_end != std::string::npos) line = line.substr(position_end + 2);
+  }
+  return line;
+}
+
 void check(int rc, const char* what) {
-  if (rc != 0) throw ModelError(std::string("XGBoost ") + what + ": " + XGBGetLastError());
+  if (rc != 0) throw ModelError(std::string("XGBoost ") + what + ": " + xgboost_reason(XGBGetLastError()));
 }
 
 // Owns a DMatrix built from rows (NaN = missing).
@@ -107,6 +120,7 @@ Booster Booster::load(const std::filesystem::path& file) {
   SPINESCAN_CHECK_AS(std::filesystem::exists(file), ModelError, file.string(), ": no such aggregator model");
   Booster b;
   check(XGBoosterCreate(nullptr, 0, &b.handle_), "create");
+  const LibraryOutputToLog library_output;  // XGBoost warns on stderr about older model formats
   check(XGBoosterLoadModel(b.handle_, file.c_str()), ("load " + file.string()).c_str());
   return b;
 }
