@@ -7,6 +7,10 @@
 #   scripts/fuzz.sh --smoke RUNS     every target for RUNS inputs, from its seeds and kept inputs
 #                                    only, with a fixed random seed: the same inputs every time,
 #                                    so a pass here is a pass in CI (what .ci/run does)
+#   scripts/fuzz.sh --unit-tests     the unit tests of the same code (readers, file checks,
+#                                    dataset, splits, atomic files, logging) built in build-fuzz/
+#                                    under AddressSanitizer, UndefinedBehaviorSanitizer and leak
+#                                    checks, without libFuzzer (what .ci/run does too)
 #   scripts/fuzz.sh --list           the targets
 # Builds build-fuzz/ with clang-14 (AddressSanitizer, UndefinedBehaviorSanitizer, leak checks);
 # needs the ordinary build in build/ (scripts/setup.sh) for the seed writer and for the libtorch
@@ -18,21 +22,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(read_nifti read_nifti_gz read_metaimage read_nrrd read_dicom_file read_dicom_folder dataset splits bundle_manifest)
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 if [ "$1" = "--list" ]; then printf '%s\n' "${targets[@]}"; exit 0; fi
-[ $# -eq 2 ] || [ $# -eq 3 ] || usage
-smoke=false
+unit_tests=false
+if [ "$1" = "--unit-tests" ]; then
+  [ $# -eq 1 ] || usage
+  unit_tests=true
+elif [ $# -ne 2 ] && [ $# -ne 3 ]; then
+  usage
+fi
+smoke=false seconds=1 runs=0
 if [ "$1" = "--smoke" ]; then
   [ $# -eq 2 ] || usage
   smoke=true seconds=600 runs=$2
-else
+elif ! $unit_tests; then
   seconds=$2 runs=${3:--1}
 fi
 [[ "$runs" =~ ^-?[0-9]+$ ]] || { echo "fuzz.sh: RUNS must be a whole number" >&2; exit 2; }
 [[ "$seconds" =~ ^[0-9]+$ ]] && [ "$seconds" -ge 1 ] || { echo "fuzz.sh: SECONDS must be a whole number >= 1" >&2; exit 2; }
 if $smoke; then
   run=("${targets[@]}")
+elif $unit_tests; then
+  run=()
 else
   printf '%s\n' "${targets[@]}" | grep -qx -- "$1" || { echo "fuzz.sh: unknown target '$1' (--list)" >&2; exit 2; }
   run=("$1")
@@ -44,6 +56,13 @@ cmake --build build --target spinescan_fuzz_seeds >/dev/null
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINESCAN_FUZZ=ON \
     -DSPINESCAN_PREBUILT_DIR="$PWD/build" >/dev/null
+fi
+if $unit_tests; then
+  cmake --build build-fuzz -j "$(nproc)" --target spinescan_sanitized_unit_tests | grep -v '^\[' || true
+  # A sanitizer report fails the test it happens in and ends the program (exit non-zero).
+  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+    build-fuzz/spinescan_sanitized_unit_tests --gtest_brief=1
+  exit
 fi
 cmake --build build-fuzz -j "$(nproc)" --target $(printf 'fuzz_%s ' "${run[@]}") | grep -v '^\[' || true
 # Seeds are written again only when their writer changed (several runs may share them).
