@@ -26,7 +26,8 @@ std::vector<std::string> split_files(const uint8_t* data, size_t size, size_t ma
 
 // Writes the input as a study of `format` in a scratch folder and loads it (load_study: the
 // reader, the completeness and content checks, the canonical reorientation). A DICOM file is
-// read as a series of two copies of it; a DICOM folder input is up to 8 files.
+// read as a series of two copies of it, the second with its image position moved; a DICOM
+// folder input is up to 8 files.
 bool read_study_input(StudyFormat format, const uint8_t* data, size_t size);
 
 // dataset.json, then vertebrae.csv: load_dataset, and check_dataset (its case volumes are

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +63,33 @@ std::vector<std::string> split_files(const uint8_t* data, size_t size, size_t ma
   return parts;
 }
 
+namespace {
+
+// The file again, with the first digit of each number of its first image position (0020,0032)
+// changed (0-8 up by one, 9 down): the second slice of a two-file series. Two copies at one
+// position are refused as no 3D volume (check_dicom_series_order) before GDCM reads pixels.
+std::string with_moved_image_position(std::string bytes) {
+  const size_t tag = bytes.find(std::string("\x20\x00\x32\x00", 4));
+  if (tag == std::string::npos) return bytes;
+  const bool explicit_vr = tag + 6 <= bytes.size() && bytes.compare(tag + 4, 2, "DS") == 0;
+  const size_t value = tag + 8;
+  if (value > bytes.size()) return bytes;
+  const size_t length = explicit_vr ? static_cast<unsigned char>(bytes[tag + 6]) | static_cast<unsigned char>(bytes[tag + 7]) << 8
+                                    : static_cast<unsigned char>(bytes[tag + 4]) | static_cast<unsigned char>(bytes[tag + 5]) << 8;
+  bool at_number_start = true;
+  for (size_t i = value; i < std::min(bytes.size(), value + length); ++i) {
+    char& c = bytes[i];
+    if (c == '\\') at_number_start = true;
+    if (at_number_start && c >= '0' && c <= '9') {
+      c = c == '9' ? '8' : static_cast<char>(c + 1);
+      at_number_start = false;
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
 bool read_study_input(StudyFormat format, const uint8_t* data, size_t size) {
   const fs::path folder = fresh_scratch_folder();
   const std::string bytes(reinterpret_cast<const char*>(data), size);
@@ -75,7 +103,7 @@ bool read_study_input(StudyFormat format, const uint8_t* data, size_t size) {
       study = folder / "series";
       fs::create_directories(study);
       write_bytes(study / "a.dcm", bytes);
-      write_bytes(study / "b.dcm", bytes);
+      write_bytes(study / "b.dcm", with_moved_image_position(bytes));
       break;
     case StudyFormat::dicom_folder: {
       study = folder / "series";

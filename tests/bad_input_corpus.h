@@ -243,6 +243,11 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
     write_file(f.path(), bytes);
   }
   add_folder("dicom_absurd_size", "pixels (at most 2^28");
+  // One slice twice (another file name, the same position): GDCM then sorted by instance number
+  // and read past its array; no 3D volume has two slices at one place.
+  write_dicom_series(series, dir / "dicom_repeated_slice");
+  fs::copy_file(dir / "dicom_repeated_slice/slice_0001.dcm", dir / "dicom_repeated_slice/slice_0001_again.dcm");
+  add_folder("dicom_repeated_slice", "same slice position");
   // Pixel data in a transfer syntax no decoder here reads (H.264 video).
   write_dicom_series(series, dir / "dicom_h264");
   for (const auto& f : fs::directory_iterator(dir / "dicom_h264"))

@@ -507,7 +507,7 @@ class DicomWalk {
  public:
   DicomWalk(const fs::path& path, const std::string& bytes) : path_(path), b_(bytes) {}
 
-  void run() {
+  DicomFileFacts run() {
     // Part 10 only: GDCM reads a file without the preamble, or of a SOP class it does not know,
     // as a legacy ACR-NEMA file, and aborts on some of those (an assert on the recognition code).
     if (b_.size() < 132 || b_.compare(128, 4, "DICM") != 0) fail("no \"DICM\" preamble: not a DICOM Part 10 file", 0);
@@ -533,12 +533,45 @@ class DicomWalk {
     big_endian_ = syntax == "1.2.840.10008.1.2.2";
     if (at >= b_.size()) fail("it holds no data set", at);
     elements(at, b_.size(), 0, explicit_vr, false);
-    if (sop_class != "1.2.840.10008.1.3.10") check_image_attributes(sop_class);
+    DicomFileFacts facts;
+    if (sop_class == "1.2.840.10008.1.3.10") return facts;  // a DICOMDIR: no image
+    check_image_attributes(sop_class);
+    facts.image = true;
+    for (char c : value_of(0x0020000Eu))  // GDCM's series key: the UID without any other character
+      if (c == '.' || std::isalnum(static_cast<unsigned char>(c))) facts.series_key += c;
+    const auto position = numbers_of(0x00200032u), orientation = numbers_of(0x00200037u);
+    if (position.size() == 3 && orientation.size() == 6) {
+      facts.has_geometry = true;
+      std::copy(position.begin(), position.end(), facts.position.begin());
+      std::copy(orientation.begin(), orientation.end(), facts.orientation.begin());
+    }
+    return facts;
   }
 
  private:
   [[noreturn]] void fail(const std::string& what, size_t at) const {
     throw DataError(detail::concat(path_.string(), ": not a well-formed DICOM file (", what, ", at byte ", at, ")"));
+  }
+  // A recorded top-level element's text without padding; empty when absent.
+  std::string value_of(uint32_t tag) const {
+    const auto found = top_level_.find(tag);
+    if (found == top_level_.end()) return "";
+    std::string v = b_.substr(found->second.first, found->second.second);
+    while (!v.empty() && (v.back() == '\0' || v.back() == ' ')) v.pop_back();
+    return v;
+  }
+  // Its backslash-separated decimal numbers (check_image_attributes has checked them).
+  std::vector<double> numbers_of(uint32_t tag) const {
+    std::vector<double> out;
+    const std::string v = value_of(tag);
+    if (v.empty()) return out;
+    size_t start = 0;
+    while (start <= v.size()) {
+      const size_t end = std::min(v.find('\\', start), v.size());
+      out.push_back(std::strtod(v.substr(start, end - start).c_str(), nullptr));
+      start = end + 1;
+    }
+    return out;
   }
   uint16_t u16(size_t at, bool big) const {
     const auto x = [&](size_t i) { return static_cast<uint16_t>(static_cast<unsigned char>(b_[at + i])); };
@@ -635,7 +668,7 @@ class DicomWalk {
     if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
         ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010) ||
          (group == 0x0020 && (number == 0x0013 || number == 0x0032 || number == 0x0037)) || (group == 0x0008 && number == 0x0010) ||
-         (group == 0x0018 && (number == 0x0050 || number == 0x0088))))
+         (group == 0x0018 && (number == 0x0050 || number == 0x0088)) || (group == 0x0020 && number == 0x000E)))
       top_level_.emplace(static_cast<uint32_t>(group) << 16 | number, std::make_pair(value, length));  // GDCM keeps the first of a repeated tag
     if (depth == 0 && length == 0xFFFFFFFFu && group == 0x7FE0 && number == 0x0010) {
       if (top_level_.emplace(0x7FE00010u, std::make_pair(value, size_t{0})).second) encapsulated_ = true;
@@ -793,12 +826,41 @@ class DicomWalk {
 
 }  // namespace
 
-void check_dicom_file_structure(const fs::path& path) {
+DicomFileFacts check_dicom_file_structure(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   SPINESCAN_CHECK(in, path.string(), ": cannot open for reading");
   std::ostringstream s;
   s << in.rdbuf();
-  DicomWalk(path, s.str()).run();
+  return DicomWalk(path, s.str()).run();
+}
+
+void check_dicom_series_order(const fs::path& folder, const std::vector<DicomFileFacts>& files) {
+  std::map<std::string, std::vector<const DicomFileFacts*>> series;
+  for (const auto& f : files)
+    if (f.image) series[f.series_key].push_back(&f);
+  int number = 0;
+  for (const auto& [key, members] : series) {
+    ++number;
+    if (members.size() < 2) continue;  // one image: nothing to order
+    const auto refuse = [&](const std::string& why) {
+      throw DataError(detail::concat(folder.string(), ": DICOM series ", number, " of this folder (", members.size(),
+                                     " images) is not one 3D volume: ", why));
+    };
+    for (const auto* f : members)
+      if (!f->has_geometry) refuse("an image has no image position and orientation (patient)");
+    const auto& o = members.front()->orientation;
+    for (const auto* f : members)
+      for (size_t i = 0; i < 6; ++i)
+        if (std::abs(f->orientation[i] - o[i]) > 1e-4) refuse("its images have different orientations");
+    // GDCM's order: the distance of each image position along the normal of the first image.
+    const double normal[3] = {o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]};
+    std::vector<double> distances;
+    for (const auto* f : members) distances.push_back(normal[0] * f->position[0] + normal[1] * f->position[1] + normal[2] * f->position[2]);
+    std::sort(distances.begin(), distances.end());
+    for (size_t i = 1; i < distances.size(); ++i)
+      if (distances[i] - distances[i - 1] < 1e-3)
+        refuse("two images lie at the same slice position (repeated slices, several echoes or time points?)");
+  }
 }
 
 }  // namespace spinescan

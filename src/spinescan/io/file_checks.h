@@ -2,9 +2,11 @@
 // Truncation checks that ITK does not make: its NIfTI and MetaImage readers return a volume
 // from a file cut short (the missing voxels are left as whatever memory held), and GDCM reads
 // a DICOM file whose pixel data ends early. Each function throws DataError naming the file.
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace spinescan {
 
@@ -40,6 +42,22 @@ void check_metaimage_header(const std::filesystem::path& path);
 // deep. Only Part 10 files (the "DICM" preamble) of MR, CT, secondary capture or DICOMDIR
 // media storage are read: GDCM takes any other for a legacy ACR-NEMA file, a path on which it
 // also aborts. Deflated transfer syntax is refused. A truncated pixel data element is refused.
-void check_dicom_file_structure(const std::filesystem::path& path);
+// Returns what check_dicom_series_order needs of the file.
+struct DicomFileFacts {
+  bool image = false;           // false: a DICOMDIR
+  std::string series_key;       // the series instance UID as GDCM groups by it ([.A-Za-z0-9] kept)
+  bool has_geometry = false;    // image position and orientation (patient) both present
+  std::array<double, 3> position{};
+  std::array<double, 6> orientation{};
+};
+DicomFileFacts check_dicom_file_structure(const std::filesystem::path& path);
+
+// The images of each series in a folder must be ordered by their positions: every one has an
+// image position and orientation, all share the orientation, and no two lie within 1e-3 mm
+// along its normal. GDCM otherwise falls back to sorting by instance number with a comparison
+// that is no strict ordering on such files, and std::sort then reads past its array (a crash
+// found by fuzzing); such a series is no single 3D volume anyway (repeated slices, echoes,
+// time points).
+void check_dicom_series_order(const std::filesystem::path& folder, const std::vector<DicomFileFacts>& files);
 
 }  // namespace spinescan

@@ -288,8 +288,10 @@ std::vector<DicomSeriesSummary> list_dicom_series(const fs::path& folder) {
   silence_library_warnings();
   // GDCM parses every file of the folder to group them into series: each must be a well-formed
   // DICOM file first (io/file_checks.h says why).
+  std::vector<DicomFileFacts> facts;
   for (const auto& entry : fs::directory_iterator(folder))
-    if (entry.is_regular_file()) check_dicom_file_structure(entry.path());
+    if (entry.is_regular_file()) facts.push_back(check_dicom_file_structure(entry.path()));
+  check_dicom_series_order(folder, facts);
   auto names = itk::GDCMSeriesFileNames::New();
   names->SetUseSeriesDetails(false);
   std::vector<std::string> uids;
