@@ -839,7 +839,8 @@ void check_dicom_series_order(const fs::path& folder, const std::vector<DicomFil
   for (const auto& f : files)
     if (f.image) series[f.series_key].push_back(&f);
   int number = 0;
-  for (const auto& [key, members] : series) {
+  for (const auto& entry : series) {
+    const std::vector<const DicomFileFacts*>& members = entry.second;  // a lambda below cannot capture a structured binding (C++17)
     ++number;
     if (members.size() < 2) continue;  // one image: nothing to order
     const auto refuse = [&](const std::string& why) {
