@@ -57,14 +57,23 @@ if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINESCAN_FUZZ=ON \
     -DSPINESCAN_PREBUILT_DIR="$PWD/build" >/dev/null
 fi
+# A build that fails stops here (a stale binary from an earlier build would otherwise run).
+build_fuzz() {
+  local out
+  if ! out=$(cmake --build build-fuzz -j "$(nproc)" --target "$@" 2>&1); then
+    printf '%s\n' "$out" | grep -v '^\[' >&2
+    echo "fuzz.sh: the build of build-fuzz/ failed" >&2
+    exit 1
+  fi
+}
 if $unit_tests; then
-  cmake --build build-fuzz -j "$(nproc)" --target spinescan_sanitized_unit_tests | grep -v '^\[' || true
+  build_fuzz spinescan_sanitized_unit_tests
   # A sanitizer report fails the test it happens in and ends the program (exit non-zero).
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
     build-fuzz/spinescan_sanitized_unit_tests --gtest_brief=1
   exit
 fi
-cmake --build build-fuzz -j "$(nproc)" --target $(printf 'fuzz_%s ' "${run[@]}") | grep -v '^\[' || true
+build_fuzz $(printf 'fuzz_%s ' "${run[@]}")
 # Seeds are written again only when their writer changed (several runs may share them).
 if [ ! build-fuzz/seeds/.written -nt build/spinescan_fuzz_seeds ]; then
   rm -rf build-fuzz/seeds && build/spinescan_fuzz_seeds build-fuzz/seeds . && touch build-fuzz/seeds/.written
