@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -162,6 +163,43 @@ void check_compressed_data_complete(const fs::path& path, uint64_t offset, uint6
                   " bytes decompressed, the header announces ", data_bytes, ")");
 }
 
+// A MetaImage header field as MetaIO reads it: the line whose name (before '=', trimmed) is
+// `name`, case-sensitive, up to the ElementDataFile line that ends the header; its value
+// trimmed, and where its line ends. A substring elsewhere (an ObjectType value that reads
+// "elementdatafile...") is no field: the checks below once looked at such a line and let a
+// compressed .mha without a size through to MetaIO, which allocated 2^63 bytes.
+struct MetaImageField {
+  std::string value;
+  size_t line_end = 0;  // the '\n' that ends its line, or the header's size
+};
+
+std::optional<MetaImageField> metaimage_field(const std::string& header, const std::string& name) {
+  size_t at = 0;
+  while (at < header.size()) {
+    size_t eol = header.find('\n', at);
+    if (eol == std::string::npos) eol = header.size();
+    const std::string line = header.substr(at, eol - at);
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) {
+      std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+      key.erase(0, key.find_first_not_of(" \t"));
+      key.erase(key.find_last_not_of(" \t") + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      value.erase(value.find_last_not_of(" \t\r") + 1);
+      if (key == name) return MetaImageField{value, eol};
+      if (key == "ElementDataFile") return std::nullopt;
+    }
+    at = eol + 1;
+  }
+  return std::nullopt;
+}
+
+// MetaIO takes a boolean field as true when its value starts with T, t or 1.
+bool metaimage_compressed(const std::string& header) {
+  const auto field = metaimage_field(header, "CompressedData");
+  return field && !field->value.empty() && (field->value[0] == 'T' || field->value[0] == 't' || field->value[0] == '1');
+}
+
 // Where a single file's own voxel data begins (0: elsewhere, or in an encoding not checked
 // here), and whether it is compressed: a .nii's vox_offset; an .mha's data after its
 // "ElementDataFile = LOCAL" line (compressed with "CompressedData = True"); a .nrrd's data
@@ -181,11 +219,9 @@ LocalVoxelData local_voxel_data(const fs::path& path, const std::string& format)
   const std::string lheader = lower(header);
   if (format == "MetaImage") {
     if (!has_suffix(name, ".mha")) return {};
-    const auto key = lheader.find("elementdatafile");
-    if (key == std::string::npos) return {};
-    const auto eol = header.find('\n', key);
-    if (eol == std::string::npos || lheader.substr(key, eol - key).find("local") == std::string::npos) return {};
-    return {eol + 1, lheader.find("compresseddata = true") != std::string::npos};
+    const auto data_file = metaimage_field(header, "ElementDataFile");
+    if (!data_file || lower(data_file->value) != "local" || data_file->line_end >= header.size()) return {};
+    return {data_file->line_end + 1, metaimage_compressed(header)};
   }
   if (format == "NRRD") {
     const bool gzip = lheader.find("encoding: gzip") != std::string::npos || lheader.find("encoding: gz") != std::string::npos;
@@ -258,25 +294,21 @@ void check_gzip_nifti_complete(const fs::path& path, uint64_t data_bytes) {
 // voxels. MetaIO itself prints its complaints on stderr and reads a short file as whole.
 void check_metaimage_data_file(const fs::path& path, uint64_t data_bytes) {
   const std::string header = read_prefix(path, 1 << 16);
-  const std::string lheader = lower(header);
-  const auto key = lheader.find("elementdatafile");
-  if (key == std::string::npos) return;  // the header reader reports it
-  const auto eq = header.find('=', key);
-  const auto eol = header.find('\n', key);
-  if (eq == std::string::npos || (eol != std::string::npos && eq > eol)) return;
-  std::string value = header.substr(eq + 1, eol == std::string::npos ? std::string::npos : eol - eq - 1);
-  value.erase(0, value.find_first_not_of(" \t"));
-  value.erase(value.find_last_not_of(" \t\r") + 1);
+  const auto field = metaimage_field(header, "ElementDataFile");
+  if (!field) return;  // the header reader reports it
+  const std::string& value = field->value;
   // LOCAL: the data follows the header. LIST or a printf pattern names one file per slice,
   // which MetaIO reads past the end of its buffers when they are missing or malformed.
   if (value.empty() || lower(value) == "local") return;
   SPINESCAN_CHECK(lower(value).rfind("list", 0) != 0 && value.find('%') == std::string::npos && value.find(' ') == std::string::npos,
-                  path.string(), ": its ElementDataFile names several files (", value, "); spinescan reads a MetaImage whose voxels are in one file");
+                  path.string(), ": its ElementDataFile names several files; spinescan reads a MetaImage whose voxels are in one file");
   const fs::path data = fs::path(value).is_absolute() ? fs::path(value) : path.parent_path() / value;
-  SPINESCAN_CHECK(fs::is_regular_file(data), path.string(), ": its data file ", value, " is missing");
-  if (lheader.find("compresseddata = true") != std::string::npos) return check_compressed_data_complete(data, 0, data_bytes, "MetaImage");
+  // The data file's name is not printed: it comes from the header (it may hold binary bytes,
+  // or a patient's name as the study's own file name may).
+  SPINESCAN_CHECK(fs::is_regular_file(data), path.string(), ": the data file its ElementDataFile names is missing");
+  if (metaimage_compressed(header)) return check_compressed_data_complete(data, 0, data_bytes, "MetaImage");
   const uint64_t size = fs::file_size(data);
-  SPINESCAN_CHECK(size >= data_bytes, path.string(), ": truncated MetaImage data file ", value, " (", size,
+  SPINESCAN_CHECK(size >= data_bytes, path.string(), ": truncated MetaImage data file (", size,
                   " bytes, the header announces ", data_bytes, ")");
 }
 
