@@ -495,7 +495,14 @@ void check_metaimage_header(const fs::path& path) {
       const auto n = whole_numbers(value);
       if (n.size() != 1 || n[0] < 1 || n[0] > 64) fail("ElementNumberOfChannels must be a whole number from 1 to 64");
     }
-    if (key == "ElementDataFile") return;  // the last header field; data or file names follow
+    if (key == "ElementDataFile") {  // the last header field; data or file names follow
+      // MetaIO sizes compressed data it is not told the size of from the stream's end, which
+      // for an empty ElementDataFile was a failed stream: it allocated 2^63 bytes.
+      if (value.find_first_not_of(" \t") == std::string::npos) fail("ElementDataFile names no data (LOCAL or a file)");
+      if (metaimage_compressed(header) && !metaimage_field(header, "CompressedDataSize"))
+        fail("compressed data without a CompressedDataSize");
+      return;
+    }
   }
   throw DataError(path.string() + ": not a readable MetaImage header (no ElementDataFile field in its first 64 KiB)");
 }
