@@ -565,6 +565,7 @@ class DicomWalk {
     if (!readable_sop_class(sop_class))
       fail("media storage SOP class '" + sop_class + "' is none of the image storages spinescan reads (MR, CT, secondary capture) nor a DICOMDIR", 132);
     if (syntax == "1.2.840.10008.1.2.1.99") fail("its transfer syntax is deflated explicit VR, which spinescan does not read", at);
+    syntax_ = syntax;
     if (!syntax.empty() && !decodable_transfer_syntax(syntax))
       throw DataError(path_.string() + ": its transfer syntax " + syntax +
                       " needs a decoder spinescan lacks (it reads uncompressed, RLE, JPEG, JPEG-LS and JPEG 2000 pixel data)");
@@ -713,7 +714,7 @@ class DicomWalk {
       if (top_level_.emplace(0x7FE00010u, std::make_pair(value, size_t{0})).second) encapsulated_ = true;
     }
     if (length == 0xFFFFFFFFu) {
-      if (group == 0x7FE0 && number == 0x0010 && explicit_vr) return fragments(value, end, tag);
+      if (group == 0x7FE0 && number == 0x0010 && explicit_vr) return fragments(value, end, tag, depth == 0);
       // Undefined length: a sequence (SQ, or any element of an implicit-VR set, or UN holding
       // an implicit-VR sequence).
       if (explicit_vr && vr != "SQ" && vr != "UN") fail(tag + " has an undefined length its VR cannot have", at);
@@ -749,7 +750,8 @@ class DicomWalk {
   }
 
   // Encapsulated (compressed) pixel data: items of defined length up to a sequence delimiter.
-  size_t fragments(size_t at, size_t end, const std::string& tag) {
+  size_t fragments(size_t at, size_t end, const std::string& tag, bool image_pixels) {
+    int index = 0;  // item 0 is the basic offset table; item 1 starts the first frame
     while (at < end) {
       if (end - at < 8) fail(tag + ": a fragment header is cut short", at);
       const uint16_t group = u16(at, big_endian_), number = u16(at + 2, big_endian_);
@@ -758,6 +760,7 @@ class DicomWalk {
       if (group != 0xFFFE || number != 0xE000 || length == 0xFFFFFFFFu) fail(tag + ": encapsulated pixel data holds no fragment", at);
       if (length > end - (at + 8))
         fail(detail::concat(tag, ": a pixel data fragment announces ", length, " bytes where ", end - (at + 8), " remain: the file is truncated"), at);
+      if (image_pixels && index++ == 1) first_fragment_ = {at + 8, length};
       at += 8 + length;
     }
     fail(tag + ": encapsulated pixel data has no delimiter (the file is truncated)", at);
@@ -791,6 +794,11 @@ class DicomWalk {
     }
     if (us(0x00280002u, "samples per pixel") != 1) fail("not a grey image (samples per pixel is not 1)", top_level_.at(0x00280002u).first);
     const int rows = us(0x00280010u, "rows"), columns = us(0x00280011u, "columns");
+    if (encapsulated_ && (syntax_ == "1.2.840.10008.1.2.4.50" || syntax_ == "1.2.840.10008.1.2.4.51" ||
+                          syntax_ == "1.2.840.10008.1.2.4.57" || syntax_ == "1.2.840.10008.1.2.4.70"))
+      check_jpeg_header(rows, columns);
+    if (encapsulated_ && (syntax_ == "1.2.840.10008.1.2.4.90" || syntax_ == "1.2.840.10008.1.2.4.91"))
+      check_jpeg2000_header(rows, columns);
     const int allocated = us(0x00280100u, "bits allocated"), stored = us(0x00280101u, "bits stored");
     const int high_bit = us(0x00280102u, "high bit"), representation = us(0x00280103u, "pixel representation");
     if (rows < 1 || columns < 1) fail("an image of no rows or no columns", top_level_.at(0x00280010u).first);
@@ -850,6 +858,89 @@ class DicomWalk {
                           pixels * static_cast<uint64_t>(allocated / 8), ": the file is truncated"), pixel_at);
   }
 
+  // The JPEG stream of the first frame up to its scan header, as the IJG library reads it:
+  // GDCM's JPEG codecs assert (abort) on any warning that library gives while reading the
+  // header (fuzzing found it: fuzz/open/), and the warnings come from bytes between segments,
+  // a stream that ends before its scan, or a JFIF version other than 1. The frame must also
+  // be one grey component of the image module's rows and columns.
+  void check_jpeg_header(int rows, int columns) const {
+    const size_t start = first_fragment_.first, length = first_fragment_.second;  // no structured binding: a lambda uses them
+    const auto bad = [&](const std::string& why) { fail("its JPEG pixel data " + why, start); };
+    const auto byte = [&](size_t at) { return static_cast<unsigned>(static_cast<unsigned char>(b_[at])); };
+    const size_t end = start + length;
+    if (length < 4 || byte(start) != 0xFF || byte(start + 1) != 0xD8) bad("does not start with a JPEG start-of-image marker");
+    bool frame_header = false;
+    size_t at = start + 2;
+    while (true) {
+      if (at + 4 > end) bad("ends before its scan header");
+      if (byte(at) != 0xFF) bad("holds bytes between its header segments");
+      const unsigned marker = byte(at + 1);
+      if (marker == 0xFF) {  // a fill byte before a marker
+        ++at;
+        continue;
+      }
+      const size_t segment = byte(at + 2) << 8 | byte(at + 3);
+      if (segment < 2 || at + 2 + segment > end) bad("has a header segment longer than its frame");
+      const bool start_of_frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      if (start_of_frame) {
+        if (segment < 8) bad("has a frame header cut short");
+        const unsigned precision = byte(at + 4), height = byte(at + 5) << 8 | byte(at + 6), width = byte(at + 7) << 8 | byte(at + 8);
+        if (byte(at + 9) != 1) bad("is not one grey component");
+        if (precision < 2 || precision > 16) bad("has a sample precision outside 2 to 16 bits");
+        if (static_cast<int>(height) != rows || static_cast<int>(width) != columns)
+          bad(detail::concat("is ", width, "x", height, " where the image module says ", columns, "x", rows));
+        frame_header = true;
+      }
+      if (marker == 0xE0 && segment >= 8 && b_.compare(at + 4, 5, std::string("JFIF\0", 5)) == 0 && byte(at + 9) != 1)
+        bad("has a JFIF version other than 1");
+      if (marker == 0xDA) {
+        if (!frame_header) bad("has a scan before its frame header");
+        return;
+      }
+      at += 2 + segment;
+    }
+  }
+
+  // The JPEG 2000 code stream of the first frame up to its first tile's data (SOD), as GDCM
+  // parses it before OpenJPEG sees it: its marker parser reads where the segment lengths point,
+  // past the fragment on a bogus one (a crash found by fuzzing). The stream must start with SOC
+  // and SIZ (a JP2 file wrapper is not DICOM's encoding), every marker segment must lie inside
+  // the fragment, and SIZ must describe one grey component of the image module's size.
+  void check_jpeg2000_header(int rows, int columns) const {
+    const size_t start = first_fragment_.first, length = first_fragment_.second;
+    const auto bad = [&](const std::string& why) { fail("its JPEG 2000 pixel data " + why, start); };
+    const auto byte = [&](size_t at) { return static_cast<uint32_t>(static_cast<unsigned char>(b_[at])); };
+    const auto be16 = [&](size_t at) { return byte(at) << 8 | byte(at + 1); };
+    const auto be32 = [&](size_t at) { return be16(at) << 16 | be16(at + 2); };
+    const size_t end = start + length;
+    if (length < 4 || be16(start) != 0xFF4F || be16(start + 2) != 0xFF51)
+      bad("does not start with a JPEG 2000 code stream (SOC, then SIZ)");
+    size_t at = start + 2;
+    while (true) {
+      if (at + 2 > end) bad("ends before its first tile's data");
+      if (byte(at) != 0xFF) bad("holds bytes between its marker segments");
+      const uint32_t marker = be16(at);
+      if (marker == 0xFF93) return;  // SOD: the tile's data follows
+      if ((marker >= 0xFF30 && marker <= 0xFF3F) || marker == 0xFF92) {  // markers without a segment
+        at += 2;
+        continue;
+      }
+      if (at + 4 > end) bad("has a marker segment cut short");
+      const size_t segment = be16(at + 2);
+      if (segment < 2 || at + 2 + segment > end) bad("has a marker segment longer than its frame");
+      if (marker == 0xFF51) {  // SIZ
+        if (segment < 41) bad("has a SIZ segment cut short");
+        const uint32_t width = be32(at + 6), height = be32(at + 10), x_offset = be32(at + 14), y_offset = be32(at + 18);
+        if (be16(at + 38) != 1) bad("is not one grey component");
+        if (x_offset >= width || y_offset >= height || width - x_offset != static_cast<uint32_t>(columns) ||
+            height - y_offset != static_cast<uint32_t>(rows))
+          bad(detail::concat("is ", width - x_offset, "x", height - y_offset, " where the image module says ", columns, "x", rows));
+        if ((byte(at + 40) & 0x7F) + 1 > 16) bad("has samples of more than 16 bits");
+      }
+      at += 2 + segment;
+    }
+  }
+
   static std::string hex(uint16_t v) {
     char s[5];
     std::snprintf(s, sizeof s, "%04X", v);
@@ -860,6 +951,8 @@ class DicomWalk {
   const std::string& b_;
   bool big_endian_ = false;
   bool encapsulated_ = false;  // pixel data in fragments (a compressed transfer syntax)
+  std::string syntax_;         // the transfer syntax UID
+  std::pair<size_t, size_t> first_fragment_{0, 0};  // offset, length of the image's first frame fragment
   std::map<uint32_t, std::pair<size_t, size_t>> top_level_;  // tag -> value offset, length (image module)
 };
 
