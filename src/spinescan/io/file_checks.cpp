@@ -570,6 +570,7 @@ class DicomWalk {
       throw DataError(path_.string() + ": its transfer syntax " + syntax +
                       " needs a decoder spinescan lacks (it reads uncompressed, RLE, JPEG, JPEG-LS and JPEG 2000 pixel data)");
     const bool explicit_vr = syntax != "1.2.840.10008.1.2";
+    explicit_vr_ = explicit_vr;
     big_endian_ = syntax == "1.2.840.10008.1.2.2";
     if (at >= b_.size()) fail("it holds no data set", at);
     elements(at, b_.size(), 0, explicit_vr, false);
@@ -783,6 +784,16 @@ class DicomWalk {
       if (length != 2) fail(std::string(name) + " is not one 16-bit value", at);
       return u16(at, big_endian_);
     };
+    // GDCM reads the image pixel module through typed attributes that assert the VR an explicit
+    // VR file gives (a pixel representation written as UL aborted the process: fuzzing).
+    if (explicit_vr_) {
+      static const std::pair<uint32_t, const char*> kModuleVrs[] = {
+          {0x00280002u, "US"}, {0x00280006u, "US"}, {0x00280010u, "US"}, {0x00280011u, "US"},
+          {0x00280100u, "US"}, {0x00280101u, "US"}, {0x00280102u, "US"}, {0x00280103u, "US"}};
+      for (const auto& [tag, vr] : kModuleVrs)
+        if (has(tag) && b_.compare(top_level_.at(tag).first - 4, 2, vr) != 0)
+          fail(detail::concat("element (0028,", hex(static_cast<uint16_t>(tag & 0xFFFF)), ") is not of VR ", vr), top_level_.at(tag).first);
+    }
     if (!has(0x7FE00010u)) fail("no pixel data", 0);
     if (has(0x00080016u) && text(0x00080016u) != sop_class)
       fail("its SOP class UID differs from the file meta group's media storage SOP class", top_level_.at(0x00080016u).first);
@@ -952,6 +963,7 @@ class DicomWalk {
   bool big_endian_ = false;
   bool encapsulated_ = false;  // pixel data in fragments (a compressed transfer syntax)
   std::string syntax_;         // the transfer syntax UID
+  bool explicit_vr_ = true;    // the data set's VRs are written (all but implicit VR little endian)
   std::pair<size_t, size_t> first_fragment_{0, 0};  // offset, length of the image's first frame fragment
   std::map<uint32_t, std::pair<size_t, size_t>> top_level_;  // tag -> value offset, length (image module)
 };
