@@ -253,11 +253,12 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
   for (const auto& f : fs::directory_iterator(dir / "dicom_h264"))
     recode_with_encapsulated_pixels(f.path(), EXS_MPEG4HighProfileLevel4_1, std::string(64, '\x11'));
   add_folder("dicom_h264", "needs a decoder");
-  // JPEG 2000, which is read, over a fragment that is no JPEG 2000 code stream.
+  // JPEG 2000, which is read, over a fragment that is no JPEG 2000 code stream: refused before
+  // GDCM decodes it (its marker parser read past a fragment; OpenJPEG printed on stderr).
   write_dicom_series(series, dir / "dicom_jpeg2000_garbage");
   for (const auto& f : fs::directory_iterator(dir / "dicom_jpeg2000_garbage"))
     recode_with_encapsulated_pixels(f.path(), EXS_JPEG2000LosslessOnly, std::string(64, '\x22'));
-  add_folder("dicom_jpeg2000_garbage", "cannot read DICOM series");
+  add_folder("dicom_jpeg2000_garbage", "JPEG 2000 pixel data does not start with a JPEG 2000 code stream");
   return out;
 }
 
