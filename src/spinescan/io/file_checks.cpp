@@ -772,9 +772,7 @@ class DicomWalk {
   void check_image_attributes(const std::string& sop_class) const {
     const auto has = [&](uint32_t tag) { return top_level_.count(tag) > 0; };
     const auto text = [&](uint32_t tag) {
-      const auto [at, length] = top_level_.at(tag);
-      std::string v = b_.substr(at, length);
-      while (!v.empty() && (v.back() == '\0' || v.back() == ' ')) v.pop_back();
+      std::string v = value_of(tag);
       v.erase(0, v.find_first_not_of(' '));
       return v;
     };
