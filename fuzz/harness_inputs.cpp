@@ -74,8 +74,10 @@ std::string with_moved_image_position(std::string bytes) {
   const bool explicit_vr = tag + 6 <= bytes.size() && bytes.compare(tag + 4, 2, "DS") == 0;
   const size_t value = tag + 8;
   if (value > bytes.size()) return bytes;
-  const size_t length = explicit_vr ? static_cast<unsigned char>(bytes[tag + 6]) | static_cast<unsigned char>(bytes[tag + 7]) << 8
-                                    : static_cast<unsigned char>(bytes[tag + 4]) | static_cast<unsigned char>(bytes[tag + 5]) << 8;
+  const auto byte_at = [&](size_t at) { return static_cast<size_t>(static_cast<unsigned char>(bytes[at])); };
+  // Explicit VR DS: a 2-byte length after the VR; implicit VR: a 4-byte length after the tag.
+  const size_t length = explicit_vr ? byte_at(tag + 6) | byte_at(tag + 7) << 8
+                                    : byte_at(tag + 4) | byte_at(tag + 5) << 8 | byte_at(tag + 6) << 16 | byte_at(tag + 7) << 24;
   bool at_number_start = true;
   for (size_t i = value; i < std::min(bytes.size(), value + length); ++i) {
     char& c = bytes[i];

@@ -163,11 +163,33 @@ void check_compressed_data_complete(const fs::path& path, uint64_t offset, uint6
                   " bytes decompressed, the header announces ", data_bytes, ")");
 }
 
-// A MetaImage header field as MetaIO reads it: the line whose name (before '=', trimmed) is
-// `name`, case-sensitive, up to the ElementDataFile line that ends the header; its value
-// trimmed, and where its line ends. A substring elsewhere (an ObjectType value that reads
-// "elementdatafile...") is no field: the checks below once looked at such a line and let a
-// compressed .mha without a size through to MetaIO, which allocated 2^63 bytes.
+// One line of a MetaImage header as MetaIO reads it: the field name before the first '=' and
+// the value after it, both trimmed of blanks (a CR line end too); `has_equals` false when the
+// line holds no '='. The one splitter of the header checks and of metaimage_field.
+struct MetaImageLine {
+  std::string key, value;
+  bool has_equals = false;
+};
+
+MetaImageLine split_metaimage_line(const std::string& line) {
+  MetaImageLine out;
+  const auto eq = line.find('=');
+  if (eq == std::string::npos) return out;
+  out.has_equals = true;
+  out.key = line.substr(0, eq);
+  out.value = line.substr(eq + 1);
+  out.key.erase(0, out.key.find_first_not_of(" \t"));
+  out.key.erase(out.key.find_last_not_of(" \t") + 1);
+  out.value.erase(0, out.value.find_first_not_of(" \t"));
+  out.value.erase(out.value.find_last_not_of(" \t\r") + 1);
+  return out;
+}
+
+// A MetaImage header field as MetaIO reads it: the line whose name is `name`, case-sensitive,
+// up to the ElementDataFile line that ends the header; its value, and where its line ends. A
+// substring elsewhere (an ObjectType value that reads "elementdatafile...") is no field: the
+// checks below once looked at such a line and let a compressed .mha without a size through to
+// MetaIO, which allocated 2^63 bytes.
 struct MetaImageField {
   std::string value;
   size_t line_end = 0;  // the '\n' that ends its line, or the header's size
@@ -178,16 +200,10 @@ std::optional<MetaImageField> metaimage_field(const std::string& header, const s
   while (at < header.size()) {
     size_t eol = header.find('\n', at);
     if (eol == std::string::npos) eol = header.size();
-    const std::string line = header.substr(at, eol - at);
-    const auto eq = line.find('=');
-    if (eq != std::string::npos) {
-      std::string key = line.substr(0, eq), value = line.substr(eq + 1);
-      key.erase(0, key.find_first_not_of(" \t"));
-      key.erase(key.find_last_not_of(" \t") + 1);
-      value.erase(0, value.find_first_not_of(" \t"));
-      value.erase(value.find_last_not_of(" \t\r") + 1);
-      if (key == name) return MetaImageField{value, eol};
-      if (key == "ElementDataFile") return std::nullopt;
+    const MetaImageLine line = split_metaimage_line(header.substr(at, eol - at));
+    if (line.has_equals) {
+      if (line.key == name) return MetaImageField{line.value, eol};
+      if (line.key == "ElementDataFile") return std::nullopt;
     }
     at = eol + 1;
   }
@@ -216,7 +232,6 @@ LocalVoxelData local_voxel_data(const fs::path& path, const std::string& format)
     return {nifti_data_offset(read_prefix(path, 540)), false};
   }
   const std::string header = read_prefix(path, 1 << 16);
-  const std::string lheader = lower(header);
   if (format == "MetaImage") {
     if (!has_suffix(name, ".mha")) return {};
     const auto data_file = metaimage_field(header, "ElementDataFile");
@@ -224,6 +239,7 @@ LocalVoxelData local_voxel_data(const fs::path& path, const std::string& format)
     return {data_file->line_end + 1, metaimage_compressed(header)};
   }
   if (format == "NRRD") {
+    const std::string lheader = lower(header);  // the encoding field matched regardless of case
     const bool gzip = lheader.find("encoding: gzip") != std::string::npos || lheader.find("encoding: gz") != std::string::npos;
     if (!has_suffix(name, ".nrrd") || (!gzip && lheader.find("encoding: raw") == std::string::npos)) return {};
     const auto blank = header.find("\n\n");
@@ -446,15 +462,13 @@ void check_metaimage_header(const fs::path& path) {
     };
     // MetaIO copies names and values into fixed 255-byte buffers unchecked.
     if (line.size() > 255) fail("longer than 255 characters");
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) fail("no '='");
-    std::string key = line.substr(0, eq);
-    key.erase(0, key.find_first_not_of(" \t"));
-    key.erase(key.find_last_not_of(" \t") + 1);
+    const MetaImageLine field = split_metaimage_line(line);
+    if (!field.has_equals) fail("no '='");
+    const std::string& key = field.key;
+    const std::string& value = field.value;
     if (key.empty() || key.size() > 64 ||
         !std::all_of(key.begin(), key.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }))
       fail("a field name holds other than letters, digits and '_'");
-    const std::string value = line.substr(eq + 1);
     // Whole numbers in a value: all of them, or nothing when any word is not one.
     const auto whole_numbers = [](const std::string& v) {
       std::vector<long> out;
@@ -498,7 +512,7 @@ void check_metaimage_header(const fs::path& path) {
     if (key == "ElementDataFile") {  // the last header field; data or file names follow
       // MetaIO sizes compressed data it is not told the size of from the stream's end, which
       // for an empty ElementDataFile was a failed stream: it allocated 2^63 bytes.
-      if (value.find_first_not_of(" \t") == std::string::npos) fail("ElementDataFile names no data (LOCAL or a file)");
+      if (value.empty()) fail("ElementDataFile names no data (LOCAL or a file)");
       if (metaimage_compressed(header) && !metaimage_field(header, "CompressedDataSize"))
         fail("compressed data without a CompressedDataSize");
       return;

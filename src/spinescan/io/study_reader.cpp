@@ -183,6 +183,53 @@ Volume<Pixel> read_file(const fs::path& path, const std::string& format, StudyIn
   return from_itk<Pixel>(reader->GetOutput());
 }
 
+// The folder's series, each with its files in slice order: one GDCM scan of the folder serves
+// choosing the series and reading it. Library output is captured by the caller.
+std::vector<DicomSeriesSummary> scan_dicom_series(const fs::path& folder) {
+  SPINESCAN_CHECK(fs::is_directory(folder), folder.string(), ": not a folder");
+  silence_library_warnings();
+  // GDCM parses every file of the folder to group them into series: each must be a well-formed
+  // DICOM file first (io/file_checks.h says why).
+  std::vector<DicomFileFacts> facts;
+  for (const auto& entry : fs::directory_iterator(folder))
+    if (entry.is_regular_file()) facts.push_back(check_dicom_file_structure(entry.path()));
+  check_dicom_series_order(folder, facts);
+  auto names = itk::GDCMSeriesFileNames::New();
+  names->SetUseSeriesDetails(false);
+  std::vector<std::string> uids;
+  try {
+    names->SetDirectory(folder.string());
+    uids = names->GetSeriesUIDs();
+  } catch (const itk::ExceptionObject& e) {
+    throw DataError(folder.string() + ": cannot scan for DICOM files: " + itk_reason(e));
+  }
+  SPINESCAN_CHECK(!uids.empty(), folder.string(), ": no DICOM series found in this folder");
+  std::vector<DicomSeriesSummary> out;
+  for (const auto& uid : uids) {
+    DicomSeriesSummary s;
+    s.uid = uid;
+    const auto files = names->GetFileNames(uid);
+    s.files.assign(files.begin(), files.end());
+    if (!files.empty()) {
+      auto io = itk::GDCMImageIO::New();
+      io->SetFileName(files.front());
+      try {
+        io->ReadImageInformation();
+        const auto& dict = io->GetMetaDataDictionary();
+        s.description = tag(dict, "0008|103e");
+        s.modality = tag(dict, "0008|0060");
+        s.plane = plane_from_orientation_tag(tag(dict, "0020|0037"));
+        const std::string te = tag(dict, "0018|0081");
+        s.echo_time_ms = te.empty() ? 0 : std::atof(te.c_str());
+      } catch (const itk::ExceptionObject& e) {
+        throw DataError(files.front() + ": cannot read DICOM header: " + itk_reason(e));
+      }
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
 std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesSummary>& series, const ReadOptions& options) {
   const std::string& wanted = options.series_uid;
   if (!wanted.empty()) {
@@ -209,7 +256,7 @@ std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesS
       << (candidates.empty() ? "none" : "more than one") << " looks like a sagittal T2; choose one with --series NUMBER:";
   for (size_t i = 0; i < series.size(); ++i) {
     const auto& s = series[i];
-    msg << " [" << i + 1 << ": " << s.plane << ", " << s.num_files << " files";
+    msg << " [" << i + 1 << ": " << s.plane << ", " << s.files.size() << " files";
     if (s.echo_time_ms > 0) msg << ", TE " << s.echo_time_ms << " ms";
     if (options.keep_identifiers) msg << ", " << s.uid << " '" << s.description << "'";
     msg << "]";
@@ -218,12 +265,11 @@ std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesS
 }
 
 Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOptions& options) {
-  const auto series = list_dicom_series(folder);
+  const auto series = scan_dicom_series(folder);
   const std::string uid = choose_series(folder, series, options);
-  auto names = itk::GDCMSeriesFileNames::New();
-  names->SetUseSeriesDetails(false);
-  names->SetDirectory(folder.string());
-  const auto files = names->GetFileNames(uid);
+  std::vector<std::string> files;
+  for (const auto& s : series)
+    if (s.uid == uid) files = s.files;
   SPINESCAN_CHECK(files.size() >= 2, folder.string(), ": DICOM series holds ", files.size(),
                   " image(s); a 3D volume needs at least 2 slices");
   {
@@ -256,7 +302,7 @@ Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOpti
     info->pixel_type = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
     info->series_uid = uid;
     info->num_series_in_folder = static_cast<int>(series.size());
-    info->dicom_files.assign(files.begin(), files.end());
+    info->dicom_files = files;
     for (const auto& s : series)
       if (s.uid == uid) info->series_description = s.description;
   }
@@ -283,49 +329,8 @@ std::string detect_format(const fs::path& path) {
 }
 
 std::vector<DicomSeriesSummary> list_dicom_series(const fs::path& folder) {
-  SPINESCAN_CHECK(fs::is_directory(folder), folder.string(), ": not a folder");
   const LibraryOutputToLog library_output;  // vnl, MetaIO, GDCM's OpenJPEG callback
-  silence_library_warnings();
-  // GDCM parses every file of the folder to group them into series: each must be a well-formed
-  // DICOM file first (io/file_checks.h says why).
-  std::vector<DicomFileFacts> facts;
-  for (const auto& entry : fs::directory_iterator(folder))
-    if (entry.is_regular_file()) facts.push_back(check_dicom_file_structure(entry.path()));
-  check_dicom_series_order(folder, facts);
-  auto names = itk::GDCMSeriesFileNames::New();
-  names->SetUseSeriesDetails(false);
-  std::vector<std::string> uids;
-  try {
-    names->SetDirectory(folder.string());
-    uids = names->GetSeriesUIDs();
-  } catch (const itk::ExceptionObject& e) {
-    throw DataError(folder.string() + ": cannot scan for DICOM files: " + itk_reason(e));
-  }
-  SPINESCAN_CHECK(!uids.empty(), folder.string(), ": no DICOM series found in this folder");
-  std::vector<DicomSeriesSummary> out;
-  for (const auto& uid : uids) {
-    DicomSeriesSummary s;
-    s.uid = uid;
-    const auto files = names->GetFileNames(uid);
-    s.num_files = static_cast<int>(files.size());
-    if (!files.empty()) {
-      auto io = itk::GDCMImageIO::New();
-      io->SetFileName(files.front());
-      try {
-        io->ReadImageInformation();
-        const auto& dict = io->GetMetaDataDictionary();
-        s.description = tag(dict, "0008|103e");
-        s.modality = tag(dict, "0008|0060");
-        s.plane = plane_from_orientation_tag(tag(dict, "0020|0037"));
-        const std::string te = tag(dict, "0018|0081");
-        s.echo_time_ms = te.empty() ? 0 : std::atof(te.c_str());
-      } catch (const itk::ExceptionObject& e) {
-        throw DataError(files.front() + ": cannot read DICOM header: " + itk_reason(e));
-      }
-    }
-    out.push_back(s);
-  }
-  return out;
+  return scan_dicom_series(folder);
 }
 
 Volume<float> read_volume(const fs::path& path, StudyInfo* info, const ReadOptions& options) {

@@ -26,7 +26,7 @@ struct DicomSeriesSummary {
   std::string modality;
   std::string plane;  // from ImageOrientationPatient: sagittal/coronal/axial
   double echo_time_ms = 0;
-  int num_files = 0;
+  std::vector<std::string> files;  // the series' files in GDCM's slice order
 };
 
 // Native-orientation intensity volume as stored (float), with what was read.
