@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "harness.h"
+#include <gdcmImageChangeTransferSyntax.h>
+#include <gdcmImageReader.h>
+#include <gdcmImageWriter.h>
 #include <nlohmann/json.hpp>
 
 #include "spinescan/data/phantom.h"
@@ -32,6 +35,24 @@ std::string read_bytes(const fs::path& path) {
 void write_bytes(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// The DICOM file again with its pixel data in another transfer syntax (RLE or JPEG-LS, which
+// ITK's writer does not write), by GDCM, which spinescan reads them with.
+std::string transcoded(const fs::path& file, const gdcm::TransferSyntax& syntax, const fs::path& out) {
+  gdcm::ImageReader reader;
+  reader.SetFileName(file.c_str());
+  if (!reader.Read()) throw std::runtime_error("GDCM cannot read the seed " + file.string());
+  gdcm::ImageChangeTransferSyntax change;
+  change.SetTransferSyntax(syntax);
+  change.SetInput(reader.GetImage());
+  if (!change.Change()) throw std::runtime_error("GDCM cannot transcode the seed " + file.string());
+  gdcm::ImageWriter writer;
+  writer.SetFileName(out.c_str());
+  writer.SetFile(reader.GetFile());
+  writer.SetImage(change.GetOutput());
+  if (!writer.Write()) throw std::runtime_error("GDCM cannot write " + out.string());
+  return read_bytes(out);
 }
 
 // A few slices of a phantom around its midline, subsampled in plane to cols x rows: a real
@@ -99,6 +120,7 @@ int main(int argc, char** argv) {
         dicom.series_uid = "1.2.826.0.1.3680043.10.1151.1." + id;
         dicom.study_uid = "1.2.826.0.1.3680043.10.1151.2." + id;
         dicom.compression = compression;
+        dicom.reproducible = true;
         const fs::path series = scratch / ("dicom" + id);
         write_dicom_series(v, series, dicom);
         std::vector<fs::path> files;
@@ -111,6 +133,19 @@ int main(int argc, char** argv) {
           folder += (i ? next : "") + bytes;
         }
         write_bytes(out / "read_dicom_folder" / ("seed_" + id), folder);
+        if (*compression != 0 || s != 1) continue;
+        // The same series in RLE (seed 5) and JPEG-LS (seed 6): GDCM's RLE decoder and CharLS.
+        const std::pair<const char*, gdcm::TransferSyntax::TSType> transcodings[] = {
+            {"5", gdcm::TransferSyntax::RLELossless}, {"6", gdcm::TransferSyntax::JPEGLSLossless}};
+        for (const auto& [other_id, syntax] : transcodings) {
+          std::string other_folder;
+          for (size_t i = 0; i < files.size(); ++i) {
+            const std::string bytes = transcoded(files[i], syntax, scratch / "transcoded.dcm");
+            if (i == 0) write_bytes(out / "read_dicom_file" / ("seed_" + std::string(other_id)), bytes);
+            other_folder += (i ? next : "") + bytes;
+          }
+          write_bytes(out / "read_dicom_folder" / ("seed_" + std::string(other_id)), other_folder);
+        }
       }
     }
 

@@ -79,7 +79,8 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
   auto image = to_itk(volume);
   const std::string series_uid = options.series_uid.empty() ? make_dicom_uid() : options.series_uid;
   const std::string study_uid = options.study_uid.empty() ? make_dicom_uid() : options.study_uid;
-  const std::string frame_uid = make_dicom_uid();
+  SPINESCAN_CHECK(!options.reproducible || !options.series_uid.empty(), "a reproducible DICOM series needs its series UID");
+  const std::string frame_uid = options.reproducible ? options.series_uid + ".0" : make_dicom_uid();
 
   // Orientation of every slice: the first two index axes; positions step along the third.
   std::ostringstream iop;
@@ -112,7 +113,11 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
     for (int p = 0; p < 3; ++p)
       ipp << (p ? "\\" : "") << decimal(volume.origin_lps[p] + volume.direction[p][2] * volume.spacing_mm[2] * k);
     put("0020|0032", ipp.str());
-    put("0008|0018", make_dicom_uid());
+    put("0008|0018", options.reproducible ? options.series_uid + "." + std::to_string(k + 1) : make_dicom_uid());
+    if (options.reproducible) {  // ITK writes the time of writing where these are missing
+      put("0008|0020", "20260101");
+      put("0008|0030", "000000");
+    }
     dictionaries.push_back(&d);
     char name[32];
     std::snprintf(name, sizeof name, "slice_%04lld.dcm", static_cast<long long>(k));

@@ -25,6 +25,9 @@ struct DicomSeriesOptions {
   // Pixel data compression: "" (uncompressed), "jpeg2000" or "jpeg", both lossless (what ITK
   // 5.2's GDCM writer can do): readers' tests and fuzz seeds of compressed series.
   std::string compression;
+  // Same volume and options, same bytes: the frame of reference and SOP instance UIDs derived
+  // from series_uid (which must then be set) and a fixed study date and time (fuzz seeds).
+  bool reproducible = false;
 };
 
 // One file per index-axis-2 slice ("slice_0000.dcm", ...) with position and orientation
