@@ -259,6 +259,17 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
   for (const auto& f : fs::directory_iterator(dir / "dicom_jpeg2000_garbage"))
     recode_with_encapsulated_pixels(f.path(), EXS_JPEG2000LosslessOnly, std::string(64, '\x22'));
   add_folder("dicom_jpeg2000_garbage", "JPEG 2000 pixel data does not start with a JPEG 2000 code stream");
+  // Lossless JPEG announced, a progressive frame of 16-bit samples inside (GDCM asserted on it:
+  // a folder fuzz crash): the frame must be the process its transfer syntax names.
+  write_dicom_series(series, dir / "dicom_jpeg_wrong_process");
+  const std::string progressive_frame("\xFF\xD8"                                       // start of image
+                                      "\xFF\xC2\x00\x0B\x10\x00\x10\x00\x10\x01\x01\x11\x00"  // 16-bit 16 x 16, one component
+                                      "\xFF\xDA\x00\x08\x01\x01\x00\x00\x3F\x00"          // scan header
+                                      "\x00\x00\x00\x00\x00\xFF\xD9",                         // data, end of image
+                                      32);
+  for (const auto& f : fs::directory_iterator(dir / "dicom_jpeg_wrong_process"))
+    recode_with_encapsulated_pixels(f.path(), EXS_JPEGProcess14SV1, progressive_frame);
+  add_folder("dicom_jpeg_wrong_process", "is no lossless frame, which its transfer syntax announces");
   return out;
 }
 

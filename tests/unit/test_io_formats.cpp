@@ -123,6 +123,28 @@ TEST(IoFormats, CompressedDicomSeriesReadBackVoxelForVoxel) {
   EXPECT_THROW(write_dicom_series(phantom().canonical_image, tmp / "xl", unknown), ConfigError);
 }
 
+TEST(IoFormats, AReproducibleDicomSeriesIsTheSameBytesEachTimeAndAnOrdinaryOneIsNot) {
+  // The fuzz seeds are written this way ("same arguments, same bytes"); an ordinary series gets
+  // fresh instance UIDs and the time of writing.
+  TempDir tmp;
+  DicomSeriesOptions options;
+  options.series_uid = "1.2.826.0.1.3680043.10.1151.1.9";
+  options.study_uid = "1.2.826.0.1.3680043.10.1151.2.9";
+  options.reproducible = true;
+  write_dicom_series(phantom().canonical_image, tmp / "a", options);
+  write_dicom_series(phantom().canonical_image, tmp / "b", options);
+  const auto slice = [&](const char* folder) { return spinescan::testing::read_file(tmp / folder / "slice_0003.dcm"); };
+  EXPECT_EQ(slice("a"), slice("b"));
+  EXPECT_NE(slice("a").find(options.series_uid + ".4"), std::string::npos) << "the SOP instance UID derives from the series UID";
+  options.reproducible = false;
+  write_dicom_series(phantom().canonical_image, tmp / "c", options);
+  EXPECT_NE(slice("a"), slice("c"));
+  EXPECT_EQ(load_study(tmp / "a").canonical.voxels, load_study(tmp / "c").canonical.voxels);
+  options.series_uid.clear();
+  options.reproducible = true;
+  EXPECT_THROW(write_dicom_series(phantom().canonical_image, tmp / "d", options), ConfigError);
+}
+
 TEST(IoFormats, DicomFolderWithSeveralSeriesPicksTheSagittalT2OrTheOneAsked) {
   TempDir tmp;
   const auto folder = tmp / "study";

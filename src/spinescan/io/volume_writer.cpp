@@ -79,7 +79,8 @@ void write_dicom_series(const Volume<int16_t>& volume, const fs::path& folder, c
   auto image = to_itk(volume);
   const std::string series_uid = options.series_uid.empty() ? make_dicom_uid() : options.series_uid;
   const std::string study_uid = options.study_uid.empty() ? make_dicom_uid() : options.study_uid;
-  SPINESCAN_CHECK(!options.reproducible || !options.series_uid.empty(), "a reproducible DICOM series needs its series UID");
+  SPINESCAN_CHECK_AS(!options.reproducible || (!options.series_uid.empty() && !options.study_uid.empty()), ConfigError,
+                     "a reproducible DICOM series needs its series and study UIDs");
   const std::string frame_uid = options.reproducible ? options.series_uid + ".0" : make_dicom_uid();
 
   // Orientation of every slice: the first two index axes; positions step along the third.

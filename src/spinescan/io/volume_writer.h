@@ -26,7 +26,8 @@ struct DicomSeriesOptions {
   // 5.2's GDCM writer can do): readers' tests and fuzz seeds of compressed series.
   std::string compression;
   // Same volume and options, same bytes: the frame of reference and SOP instance UIDs derived
-  // from series_uid (which must then be set) and a fixed study date and time (fuzz seeds).
+  // from series_uid (which must then be set, as study_uid must) and a fixed study date and
+  // time (fuzz seeds).
   bool reproducible = false;
 };
 
