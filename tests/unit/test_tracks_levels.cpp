@@ -142,7 +142,7 @@ TEST(Tracks, DropsShortLateralTracksOffTheColumn) {
   for (const auto& t : tracks) EXPECT_EQ(t.boxes.size(), 12u);
   LinkOptions keep_all;
   keep_all.min_length_fraction = 0;
-  keep_all.midline_margin = 100;
+  keep_all.midline_margin_slices = 100;
   EXPECT_EQ(link_tracks(boxes, keep_all).size(), 7u);
 }
 

@@ -60,7 +60,7 @@ std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions&
     };
     std::vector<Link> links;
     for (size_t t = 0; t < tracks.size(); ++t) {
-      if (slice - tracks[t].last_slice() > o.max_gap + 1) continue;
+      if (slice - tracks[t].last_slice() > o.max_gap_slices + 1) continue;
       for (size_t b = i; b < j; ++b) {
         const double iou = box_iou(tracks[t].boxes.back(), boxes[b]);
         if (iou >= o.min_iou) links.push_back({iou, t, b});
@@ -88,8 +88,8 @@ std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions&
         const auto& tb = tracks[b];
         const bool disjoint = ta.last_slice() < tb.first_slice() || tb.last_slice() < ta.first_slice();
         const double height = 0.5 * ((ta.largest().y2 - ta.largest().y1) + (tb.largest().y2 - tb.largest().y1));
-        if (disjoint && std::abs(ta.centre_y() - tb.centre_y()) < o.merge_distance * height &&
-            std::abs(ta.centre_x() - tb.centre_x()) < o.merge_distance * height) {
+        if (disjoint && std::abs(ta.centre_y() - tb.centre_y()) < o.merge_distance_body_heights * height &&
+            std::abs(ta.centre_x() - tb.centre_x()) < o.merge_distance_body_heights * height) {
           Track m = ta;
           m.boxes.insert(m.boxes.end(), tb.boxes.begin(), tb.boxes.end());
           std::stable_sort(m.boxes.begin(), m.boxes.end(), [](const TrackedBox& x, const TrackedBox& y) { return x.slice < y.slice; });
@@ -145,8 +145,8 @@ std::vector<Track> keep_spinal_column(std::vector<Track> tracks, const LinkOptio
   tracks.erase(std::remove_if(tracks.begin(), tracks.end(),
                               [&](const Track& t) {
                                 const bool short_track = t.boxes.size() < o.min_length_fraction * typical_length;
-                                const bool off_midline = t.first_slice() - o.midline_margin > midline ||
-                                                         t.last_slice() + o.midline_margin < midline;
+                                const bool off_midline = t.first_slice() - o.midline_margin_slices > midline ||
+                                                         t.last_slice() + o.midline_margin_slices < midline;
                                 return short_track || off_midline;
                               }),
                tracks.end());

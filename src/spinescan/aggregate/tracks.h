@@ -34,15 +34,15 @@ std::vector<TrackedBox> central_boxes(const Track& track);
 
 struct LinkOptions {
   double min_iou = 0.3;   // boxes on neighbouring slices with at least this overlap are one body
-  int max_gap = 1;        // slices a track may skip (a missed detection)
+  int max_gap_slices = 1;        // slices a track may skip (a missed detection)
   int min_slices = 2;     // shorter tracks are dropped (stray boxes)
-  double merge_distance = 0.35;  // tracks whose centres differ by less than this share of a body height, on disjoint slices, merge
+  double merge_distance_body_heights = 0.35;  // tracks whose centres differ by less than this share of a body height, on disjoint slices, merge
   // A vertebral body is seen on many sagittal slices around the midline; bowel, fat or a
   // lateral structure the detector took for a body is seen on a few lateral slices. Tracks
-  // shorter than this share of the median track, or not reaching within `midline_margin`
+  // shorter than this share of the median track, or not reaching within `midline_margin_slices`
   // slices of the midline, are dropped (each would shift every level name by one).
   double min_length_fraction = 0.4;
-  int midline_margin = 2;
+  int midline_margin_slices = 2;
   // Tracks whose boxes overlap by at least this IoU on the slices they share are one body
   // seen twice; the one with less detector evidence is dropped.
   double duplicate_iou = 0.25;

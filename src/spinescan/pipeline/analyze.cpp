@@ -30,8 +30,10 @@ nlohmann::json AggregatorSpec::to_json() const {
           {"features", features},
           {"threshold", threshold},
           {"levels", levels.to_json()},
-          {"link", {{"min_iou", link.min_iou}, {"max_gap", link.max_gap}, {"min_slices", link.min_slices}, {"merge_distance", link.merge_distance},
-                    {"min_length_fraction", link.min_length_fraction}, {"midline_margin", link.midline_margin},
+          // The manifest keys keep the names bundles were written with (no units); renaming
+          // them needs a manifest version bump.
+          {"link", {{"min_iou", link.min_iou}, {"max_gap", link.max_gap_slices}, {"min_slices", link.min_slices}, {"merge_distance", link.merge_distance_body_heights},
+                    {"min_length_fraction", link.min_length_fraction}, {"midline_margin", link.midline_margin_slices},
                     {"duplicate_iou", link.duplicate_iou}}},
           {"intensity_model", intensity_model},
           {"provenance", provenance}};
@@ -46,11 +48,11 @@ AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
     if (j.contains("levels")) s.levels = aggregate::LevelModel::from_json(j["levels"]);
     if (j.contains("link")) {
       s.link.min_iou = j["link"].value("min_iou", s.link.min_iou);
-      s.link.max_gap = j["link"].value("max_gap", s.link.max_gap);
+      s.link.max_gap_slices = j["link"].value("max_gap", s.link.max_gap_slices);
       s.link.min_slices = j["link"].value("min_slices", s.link.min_slices);
-      s.link.merge_distance = j["link"].value("merge_distance", s.link.merge_distance);
+      s.link.merge_distance_body_heights = j["link"].value("merge_distance", s.link.merge_distance_body_heights);
       s.link.min_length_fraction = j["link"].value("min_length_fraction", s.link.min_length_fraction);
-      s.link.midline_margin = j["link"].value("midline_margin", s.link.midline_margin);
+      s.link.midline_margin_slices = j["link"].value("midline_margin", s.link.midline_margin_slices);
       s.link.duplicate_iou = j["link"].value("duplicate_iou", s.link.duplicate_iou);
     }
     s.intensity_model = j.value("intensity_model", nlohmann::json());
@@ -61,9 +63,9 @@ AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
     SPINESCAN_CHECK_AS(s.threshold > 0 && s.threshold < 1, ModelError, "aggregator manifest: threshold ", s.threshold,
                        " is not in (0, 1)");
     const aggregate::LinkOptions& l = s.link;
-    SPINESCAN_CHECK_AS(l.min_iou >= 0 && l.min_iou <= 1 && l.duplicate_iou >= 0 && l.duplicate_iou <= 1 && l.max_gap >= 0 &&
-                           l.max_gap <= 64 && l.min_slices >= 1 && l.merge_distance >= 0 && l.merge_distance <= 10 &&
-                           l.min_length_fraction >= 0 && l.min_length_fraction <= 1 && l.midline_margin >= 0,
+    SPINESCAN_CHECK_AS(l.min_iou >= 0 && l.min_iou <= 1 && l.duplicate_iou >= 0 && l.duplicate_iou <= 1 && l.max_gap_slices >= 0 &&
+                           l.max_gap_slices <= 64 && l.min_slices >= 1 && l.merge_distance_body_heights >= 0 && l.merge_distance_body_heights <= 10 &&
+                           l.min_length_fraction >= 0 && l.min_length_fraction <= 1 && l.midline_margin_slices >= 0,
                        ModelError, "aggregator manifest: link options out of range (", j.value("link", nlohmann::json()).dump(), ")");
     return s;
   } catch (const nlohmann::json::exception& e) {
