@@ -47,6 +47,14 @@ TEST(BundleManifest, AWronglyTypedFieldIsNamedByItsPath) {
             std::string::npos);
 }
 
+TEST(BundleManifest, AMissingAggregatorFieldIsNamedNotDefaulted) {
+  // Issue 20 §5: nothing silently defaulted. These once fell back to built-in values.
+  EXPECT_NE(refusal([](auto& m) { m["aggregator"].erase("threshold"); }).find("threshold"), std::string::npos);
+  EXPECT_NE(refusal([](auto& m) { m["aggregator"]["link"].erase("max_gap"); }).find("max_gap"), std::string::npos);
+  EXPECT_NE(refusal([](auto& m) { m["aggregator"].erase("link"); }).find("link"), std::string::npos);
+  EXPECT_NE(refusal([](auto& m) { m["aggregator"].erase("features"); }).find("features"), std::string::npos);
+}
+
 TEST(BundleManifest, FileNamesThatLeaveTheBundleAndValuesOutOfRangeAreRefused) {
   EXPECT_NE(refusal([](auto& m) { m["aggregator"]["model_file"] = "../../x.json"; }).find("model_file"), std::string::npos);
   EXPECT_NE(refusal([](auto& m) { m["classifier"]["weights"] = "/etc/passwd"; }).find("classifier weights"), std::string::npos);

@@ -41,20 +41,21 @@ nlohmann::json AggregatorSpec::to_json() const {
 
 AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
   try {
+    // What `train aggregator` writes is required: a missing field is an error naming it, never
+    // a default the bundle did not choose. The level model and the intensity model are optional.
     AggregatorSpec s;
-    s.model_file = j.value("model_file", s.model_file);
-    s.features = j.value("features", std::vector<std::string>{});
-    s.threshold = j.value("threshold", s.threshold);
+    s.model_file = j.at("model_file").get<std::string>();
+    s.features = j.at("features").get<std::vector<std::string>>();
+    s.threshold = j.at("threshold").get<double>();
     if (j.contains("levels")) s.levels = aggregate::LevelModel::from_json(j["levels"]);
-    if (j.contains("link")) {
-      s.link.min_iou = j["link"].value("min_iou", s.link.min_iou);
-      s.link.max_gap_slices = j["link"].value("max_gap", s.link.max_gap_slices);
-      s.link.min_slices = j["link"].value("min_slices", s.link.min_slices);
-      s.link.merge_distance_body_heights = j["link"].value("merge_distance", s.link.merge_distance_body_heights);
-      s.link.min_length_fraction = j["link"].value("min_length_fraction", s.link.min_length_fraction);
-      s.link.midline_margin_slices = j["link"].value("midline_margin", s.link.midline_margin_slices);
-      s.link.duplicate_iou = j["link"].value("duplicate_iou", s.link.duplicate_iou);
-    }
+    const nlohmann::json& link = j.at("link");
+    s.link.min_iou = link.at("min_iou").get<double>();
+    s.link.max_gap_slices = link.at("max_gap").get<int>();
+    s.link.min_slices = link.at("min_slices").get<int>();
+    s.link.merge_distance_body_heights = link.at("merge_distance").get<double>();
+    s.link.min_length_fraction = link.at("min_length_fraction").get<double>();
+    s.link.midline_margin_slices = link.at("midline_margin").get<int>();
+    s.link.duplicate_iou = link.at("duplicate_iou").get<double>();
     s.intensity_model = j.value("intensity_model", nlohmann::json());
     s.provenance = j.value("provenance", nlohmann::json::object());
     // The booster's file is read from, and written into, the bundle folder by this name.
