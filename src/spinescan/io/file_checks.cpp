@@ -720,6 +720,7 @@ class DicomWalk {
       value = at + 8;
     }
     const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
+    if (depth == 0 && explicit_vr) top_level_vr_.emplace(static_cast<uint32_t>(group) << 16 | number, std::make_pair(vr, at));
     if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
         ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010) ||
          (group == 0x0020 && (number == 0x0013 || number == 0x0032 || number == 0x0037)) || (group == 0x0008 && number == 0x0010) ||
@@ -809,15 +810,25 @@ class DicomWalk {
       if (length != 2) fail(std::string(name) + " is not one 16-bit value", at);
       return u16(at, big_endian_);
     };
-    // GDCM reads the image pixel module through typed attributes that assert the VR an explicit
-    // VR file gives (a pixel representation written as UL aborted the process: fuzzing).
-    if (explicit_vr_) {
-      static const std::pair<uint32_t, const char*> kModuleVrs[] = {
-          {0x00280002u, "US"}, {0x00280006u, "US"}, {0x00280010u, "US"}, {0x00280011u, "US"},
-          {0x00280100u, "US"}, {0x00280101u, "US"}, {0x00280102u, "US"}, {0x00280103u, "US"}};
-      for (const auto& [tag, vr] : kModuleVrs)
-        if (has(tag) && b_.compare(top_level_.at(tag).first - 4, 2, vr) != 0)
-          fail(detail::concat("element (0028,", hex(static_cast<uint16_t>(tag & 0xFFFF)), ") is not of VR ", vr), top_level_.at(tag).first);
+    // GDCM reads the image attributes through typed attributes that assert the VR an explicit VR
+    // file gives (fuzzing: a pixel representation written as UL, a pixel spacing and an instance
+    // number of other VRs aborted the process): each must have its dictionary VR, or UN, which
+    // GDCM accepts and itself writes when it converts an implicit-VR file (RLE, JPEG-LS).
+    static const std::pair<uint32_t, const char*> kTypedVrs[] = {
+        {0x00280002u, "US"}, {0x00280006u, "US"}, {0x00280010u, "US"}, {0x00280011u, "US"},  // image pixel module
+        {0x00280100u, "US"}, {0x00280101u, "US"}, {0x00280102u, "US"}, {0x00280103u, "US"},
+        {0x00280030u, "DS"}, {0x00180088u, "DS"}, {0x00180050u, "DS"}, {0x00181164u, "DS"},  // spacings
+        {0x00182010u, "DS"}, {0x00200032u, "DS"}, {0x00200037u, "DS"},                       // position, orientation
+        {0x00281050u, "DS"}, {0x00281051u, "DS"}, {0x00281052u, "DS"}, {0x00281053u, "DS"},  // window, rescale
+        {0x00200012u, "IS"}, {0x00200013u, "IS"}, {0x00280008u, "IS"}, {0x00280034u, "IS"},  // numbers, frames, aspect
+        {0x00080016u, "UI"}, {0x00080018u, "UI"}, {0x0020000Du, "UI"}, {0x0020000Eu, "UI"}, {0x00200052u, "UI"},
+        {0x00080060u, "CS"}, {0x00280004u, "CS"}};
+    for (const auto& [tag, vr] : kTypedVrs) {
+      const auto found = top_level_vr_.find(tag);
+      if (found != top_level_vr_.end() && found->second.first != vr && found->second.first != "UN")
+        fail(detail::concat("element (", hex(static_cast<uint16_t>(tag >> 16)), ",", hex(static_cast<uint16_t>(tag & 0xFFFF)),
+                            ") is of VR ", found->second.first, ", not ", vr, " (or UN)"),
+             found->second.second);
     }
     if (!has(0x7FE00010u)) fail("no pixel data", 0);
     if (has(0x00080016u) && text(0x00080016u) != sop_class)
@@ -1000,6 +1011,7 @@ class DicomWalk {
   bool explicit_vr_ = true;    // the data set's VRs are written (all but implicit VR little endian)
   std::pair<size_t, size_t> first_fragment_{0, 0};  // offset, length of the image's first frame fragment
   std::map<uint32_t, std::pair<size_t, size_t>> top_level_;  // tag -> value offset, length (image module)
+  std::map<uint32_t, std::pair<std::string, size_t>> top_level_vr_;  // explicit VR: tag -> VR, header offset
 };
 
 }  // namespace
