@@ -841,12 +841,13 @@ class DicomWalk {
     }
     if (us(0x00280002u, "samples per pixel") != 1) fail("not a grey image (samples per pixel is not 1)", top_level_.at(0x00280002u).first);
     const int rows = us(0x00280010u, "rows"), columns = us(0x00280011u, "columns");
+    const int allocated = us(0x00280100u, "bits allocated"), stored = us(0x00280101u, "bits stored");
     if (encapsulated_ && (syntax_ == "1.2.840.10008.1.2.4.50" || syntax_ == "1.2.840.10008.1.2.4.51" ||
-                          syntax_ == "1.2.840.10008.1.2.4.57" || syntax_ == "1.2.840.10008.1.2.4.70"))
-      check_jpeg_header(rows, columns);
+                          syntax_ == "1.2.840.10008.1.2.4.57" || syntax_ == "1.2.840.10008.1.2.4.70" ||
+                          syntax_ == "1.2.840.10008.1.2.4.80" || syntax_ == "1.2.840.10008.1.2.4.81"))
+      check_jpeg_header(rows, columns, allocated);
     if (encapsulated_ && (syntax_ == "1.2.840.10008.1.2.4.90" || syntax_ == "1.2.840.10008.1.2.4.91"))
       check_jpeg2000_header(rows, columns);
-    const int allocated = us(0x00280100u, "bits allocated"), stored = us(0x00280101u, "bits stored");
     const int high_bit = us(0x00280102u, "high bit"), representation = us(0x00280103u, "pixel representation");
     if (rows < 1 || columns < 1) fail("an image of no rows or no columns", top_level_.at(0x00280010u).first);
     if (allocated != 8 && allocated != 16 && allocated != 32) fail("bits allocated is not 8, 16 or 32", top_level_.at(0x00280100u).first);
@@ -911,9 +912,16 @@ class DicomWalk {
   // a stream that ends before its scan, or a JFIF version other than 1. The frame must also
   // be one grey component of the image module's rows and columns, in the process (baseline,
   // extended or lossless) its transfer syntax names.
-  void check_jpeg_header(int rows, int columns) const {
+  //
+  // JPEG-LS (T.87) shares the layout, with its own frame (SOF55) and preset (LSE) markers: GDCM
+  // asserted when its frame was smaller than the image module (a folder fuzz crash). Only the
+  // markers that belong in the header are accepted (a stuffed FF00 there made the IJG library
+  // warn, and GDCM abort: a file fuzz crash), and samples must fit the bits allocated.
+  void check_jpeg_header(int rows, int columns, int bits_allocated) const {
     const size_t start = first_fragment_.first, length = first_fragment_.second;  // no structured binding: a lambda uses them
-    const auto bad = [&](const std::string& why) { fail("its JPEG pixel data " + why, start); };
+    const bool jpeg_ls = syntax_ == "1.2.840.10008.1.2.4.80" || syntax_ == "1.2.840.10008.1.2.4.81";
+    const std::string kind = jpeg_ls ? "JPEG-LS" : "JPEG";
+    const auto bad = [&](const std::string& why) { fail("its " + kind + " pixel data " + why, start); };
     const auto byte = [&](size_t at) { return static_cast<unsigned>(static_cast<unsigned char>(b_[at])); };
     const size_t end = start + length;
     if (length < 4 || byte(start) != 0xFF || byte(start + 1) != 0xD8) bad("does not start with a JPEG start-of-image marker");
@@ -927,22 +935,30 @@ class DicomWalk {
         ++at;
         continue;
       }
+      const bool start_of_frame =
+          jpeg_ls ? marker == 0xF7 : marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      const bool tables = jpeg_ls ? marker == 0xF8 : marker == 0xC4 || marker == 0xCC || marker == 0xDB;  // LSE; DHT, DAC, DQT
+      const bool other = marker == 0xDD || (marker >= 0xE0 && marker <= 0xEF) || marker == 0xFE || marker == 0xDA;  // DRI, APPn, COM, SOS
+      if (!start_of_frame && !tables && !other)
+        bad(detail::concat("has a marker (FF", hex(static_cast<uint16_t>(marker)).substr(2), ") that does not belong in its header"));
       const size_t segment = byte(at + 2) << 8 | byte(at + 3);
       if (segment < 2 || at + 2 + segment > end) bad("has a header segment longer than its frame");
-      const bool start_of_frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
       if (start_of_frame) {
         if (segment < 8) bad("has a frame header cut short");
         const unsigned precision = byte(at + 4), height = byte(at + 5) << 8 | byte(at + 6), width = byte(at + 7) << 8 | byte(at + 8);
         if (byte(at + 9) != 1) bad("is not one grey component");
         // Each JPEG transfer syntax names its process, and GDCM asserts on a frame of another
         // (a progressive frame of 16-bit samples aborted the folder fuzz run at 179,940 inputs).
+        // (JPEG-LS has one frame marker, SOF55.)
         const bool baseline = syntax_ == "1.2.840.10008.1.2.4.50", extended = syntax_ == "1.2.840.10008.1.2.4.51";
-        if (baseline && (marker != 0xC0 || precision != 8))
+        if (!jpeg_ls && baseline && (marker != 0xC0 || precision != 8))
           bad("is no baseline frame of 8-bit samples, which its transfer syntax announces");
-        if (extended && ((marker != 0xC0 && marker != 0xC1) || (precision != 8 && precision != 12)))
+        if (!jpeg_ls && extended && ((marker != 0xC0 && marker != 0xC1) || (precision != 8 && precision != 12)))
           bad("is no sequential frame of 8- or 12-bit samples, which its transfer syntax announces");
-        if (!baseline && !extended && marker != 0xC3) bad("is no lossless frame, which its transfer syntax announces");
+        if (!jpeg_ls && !baseline && !extended && marker != 0xC3) bad("is no lossless frame, which its transfer syntax announces");
         if (precision < 2 || precision > 16) bad("has a sample precision outside 2 to 16 bits");
+        if (static_cast<int>(precision) > bits_allocated)
+          bad(detail::concat("has samples of ", precision, " bits where the image module allocates ", bits_allocated));
         if (static_cast<int>(height) != rows || static_cast<int>(width) != columns)
           bad(detail::concat("is ", width, "x", height, " where the image module says ", columns, "x", rows));
         frame_header = true;
