@@ -584,7 +584,6 @@ class DicomWalk {
       throw DataError(path_.string() + ": its transfer syntax " + syntax +
                       " needs a decoder spinescan lacks (it reads uncompressed, RLE, JPEG, JPEG-LS and JPEG 2000 pixel data)");
     const bool explicit_vr = syntax != "1.2.840.10008.1.2";
-    explicit_vr_ = explicit_vr;
     big_endian_ = syntax == "1.2.840.10008.1.2.2";
     if (at >= b_.size()) fail("it holds no data set", at);
     elements(at, b_.size(), 0, explicit_vr, false);
@@ -1024,7 +1023,6 @@ class DicomWalk {
   bool big_endian_ = false;
   bool encapsulated_ = false;  // pixel data in fragments (a compressed transfer syntax)
   std::string syntax_;         // the transfer syntax UID
-  bool explicit_vr_ = true;    // the data set's VRs are written (all but implicit VR little endian)
   std::pair<size_t, size_t> first_fragment_{0, 0};  // offset, length of the image's first frame fragment
   std::map<uint32_t, std::pair<size_t, size_t>> top_level_;  // tag -> value offset, length (image module)
   std::map<uint32_t, std::pair<std::string, size_t>> top_level_vr_;  // explicit VR: tag -> VR, header offset

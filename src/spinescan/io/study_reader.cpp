@@ -267,9 +267,9 @@ std::string choose_series(const fs::path& folder, const std::vector<DicomSeriesS
 Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOptions& options) {
   const auto series = scan_dicom_series(folder);
   const std::string uid = choose_series(folder, series, options);
-  std::vector<std::string> files;
-  for (const auto& s : series)
-    if (s.uid == uid) files = s.files;
+  const DicomSeriesSummary& chosen =
+      *std::find_if(series.begin(), series.end(), [&](const DicomSeriesSummary& s) { return s.uid == uid; });
+  const std::vector<std::string>& files = chosen.files;
   SPINESCAN_CHECK(files.size() >= 2, folder.string(), ": DICOM series holds ", files.size(),
                   " image(s); a 3D volume needs at least 2 slices");
   {
@@ -303,8 +303,7 @@ Volume<float> read_dicom(const fs::path& folder, StudyInfo* info, const ReadOpti
     info->series_uid = uid;
     info->num_series_in_folder = static_cast<int>(series.size());
     info->dicom_files = files;
-    for (const auto& s : series)
-      if (s.uid == uid) info->series_description = s.description;
+    info->series_description = chosen.description;
   }
   return from_itk<float>(reader->GetOutput());
 }
