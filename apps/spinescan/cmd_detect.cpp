@@ -8,6 +8,7 @@
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/detect/detect_study.h"
+#include "spinescan/pipeline/report.h"
 
 namespace spinescan::cli {
 
@@ -53,8 +54,8 @@ void register_detect(CLI::App& app, Runner& run) {
       for (const auto& b : d.detections) {
         ++per_slice[static_cast<size_t>(b.slice)];
         boxes.push_back({{"slice", b.slice},
-                         {"box_pixels", {b.x1, b.y1, b.x2, b.y2}},
-                         {"box_mm", {b.x1 * v.spacing_mm[0], b.y1 * v.spacing_mm[1], b.x2 * v.spacing_mm[0], b.y2 * v.spacing_mm[1]}},
+                         {"box_pixels", pipeline::box_json(b.box)},
+                         {"box_mm", pipeline::box_json(b.box, v.spacing_mm[0], v.spacing_mm[1])},
                          {"score", b.score},
                          {"linked", b.linked}});
       }
@@ -66,11 +67,13 @@ void register_detect(CLI::App& app, Runner& run) {
             (per_slice[k] == per_slice[best_slice] && std::abs(k - middle) < std::abs(best_slice - middle)))
           best_slice = k;
       const nlohmann::json j = {
+          {"report_format", pipeline::kReportFormat},
           {"study", {{"format", d.info.format}, {"size", d.info.size_voxels}, {"spacing_mm", d.info.spacing_mm},
                      {"orientation", d.info.orientation_code}}},
           {"canonical", {{"slices", v.size[2]}, {"rows", v.size[1]}, {"cols", v.size[0]},
                          {"spacing_mm", {{"slice", v.spacing_mm[2]}, {"row", v.spacing_mm[1]}, {"col", v.spacing_mm[0]}}}}},
-          {"coordinates", "canonical pixels: x = column (anterior->posterior), y = row (superior->inferior), pixel edges"},
+          {"coordinates", "canonical pixels: x = column (anterior->posterior), y = row (superior->inferior); boxes are pixel edges, "
+                          "{x1, y1} the near edges, {x2, y2} the far ones (exclusive)"},
           {"operating_score", d.operating_score},
           {"linked_score", d.linked_score},
           {"overlay_slice", best_slice},

@@ -60,7 +60,7 @@ TEST(RealData, SpiderCaseIsLpsAndCanonicalSlicesShowSuperiorUp) {
   int compared = 0;
   for (const auto& slice : boxes_per_slice(labels, 50)) {
     if (slice.size() < 2) continue;
-    EXPECT_LT(slice.front().y1, slice.back().y1);
+    EXPECT_LT(slice.front().box.y1, slice.back().box.y1);
     ++compared;
   }
   EXPECT_GT(compared, 0);
@@ -68,7 +68,7 @@ TEST(RealData, SpiderCaseIsLpsAndCanonicalSlicesShowSuperiorUp) {
   const auto mid = boxes_per_slice(labels, 50)[labels.size[2] / 2];
   ASSERT_FALSE(mid.empty());
   for (const auto& b : mid) {
-    const double depth_mm = (b.x2 - b.x1) * labels.spacing_mm[0];
+    const double depth_mm = b.box.width() * labels.spacing_mm[0];
     EXPECT_GT(depth_mm, 15) << "label " << b.label;
     EXPECT_LT(depth_mm, 60) << "label " << b.label;
   }

@@ -436,14 +436,14 @@ TEST(Analyze, ReportMatchesThePhantomsTruth) {
   ASSERT_EQ(report["summary"]["num_vertebrae"].get<size_t>(), found.size());
   int previous_label = 0, first_offset = 0;
   for (size_t i = 0; i < found.size(); ++i) {
-    const auto& b = found[i]["box_voxel"];
+    const auto& b = found[i]["box_voxels"];
     double best = 0;
     const VertebraRow* body = nullptr;
     for (const auto& row : rows) {
-      const BodyBox& t = largest[row.label];
-      const double ix = std::min<double>(b["x1"].get<double>(), t.x2) - std::max<double>(b["x0"].get<double>(), t.x1);
-      const double iy = std::min<double>(b["y1"].get<double>(), t.y2) - std::max<double>(b["y0"].get<double>(), t.y1);
-      const double covered = std::max(0.0, ix) * std::max(0.0, iy) / ((t.x2 - t.x1) * (t.y2 - t.y1));
+      const ops::Box& t = largest[row.label].box;
+      const double ix = std::min<double>(b["x2"].get<double>(), t.x2) - std::max<double>(b["x1"].get<double>(), t.x1);
+      const double iy = std::min<double>(b["y2"].get<double>(), t.y2) - std::max<double>(b["y1"].get<double>(), t.y1);
+      const double covered = std::max(0.0, ix) * std::max(0.0, iy) / t.area();
       if (covered > best) best = covered, body = &row;
     }
     ASSERT_NE(body, nullptr) << "vertebra " << i;
@@ -457,8 +457,8 @@ TEST(Analyze, ReportMatchesThePhantomsTruth) {
     EXPECT_GT(body->label, previous_label) << "superior -> inferior";
     previous_label = body->label;
     EXPECT_TRUE(matched.insert(body->label).second) << "two vertebrae on one body";
-    EXPECT_LE(b["z0"].get<int>(), largest_slice[body->label]);
-    EXPECT_GT(b["z1"].get<int>(), largest_slice[body->label]);
+    EXPECT_LE(b["z1"].get<int>(), largest_slice[body->label]);
+    EXPECT_GT(b["z2"].get<int>(), largest_slice[body->label]);
     const double prob = found[i]["probability"].get<double>();
     EXPECT_TRUE(prob >= 0 && prob <= 1);
     EXPECT_EQ(found[i]["pathological"].get<bool>(), prob >= report["threshold"].get<double>());
@@ -468,13 +468,13 @@ TEST(Analyze, ReportMatchesThePhantomsTruth) {
     double largest_area = 0;
     for (const auto& s : found[i]["slices"]) {
       const auto& px = s["box_pixels"];
-      largest_area = std::max(largest_area, (px[2].get<double>() - px[0].get<double>()) * (px[3].get<double>() - px[1].get<double>()));
+      largest_area = std::max(largest_area, (px["x2"].get<double>() - px["x1"].get<double>()) * (px["y2"].get<double>() - px["y1"].get<double>()));
     }
     int judged = 0;
     bool evidence_judged = false;
     for (const auto& s : found[i]["slices"]) {
       const auto& px = s["box_pixels"];
-      const double area = (px[2].get<double>() - px[0].get<double>()) * (px[3].get<double>() - px[1].get<double>());
+      const double area = (px["x2"].get<double>() - px["x1"].get<double>()) * (px["y2"].get<double>() - px["y1"].get<double>());
       if (!s.contains("classifier_probability")) continue;
       ++judged;
       EXPECT_GE(area, 0.29 * largest_area) << "vertebra " << i << " slice " << s["slice"];

@@ -172,7 +172,8 @@ TEST(Cli, DetectWithTheShippedModelWritesBoxesAndAPicture) {
     } else {
       EXPECT_GE(score, j["operating_score"].get<double>()) << d.dump();
     }
-    EXPECT_LT(d["box_pixels"][0].get<double>(), d["box_pixels"][2].get<double>());
+    EXPECT_LT(d["box_pixels"]["x1"].get<double>(), d["box_pixels"]["x2"].get<double>());
+    EXPECT_LT(d["box_pixels"]["y1"].get<double>(), d["box_pixels"]["y2"].get<double>());
   }
   EXPECT_EQ(read_file(tmp / "det/overlay.png").substr(1, 3), "PNG");
   const Result show = run_cli("model show " + bundle.string());
@@ -202,7 +203,7 @@ TEST(Cli, ShippedDetectorFindsTheBodiesOfTheBundledExample) {
     for (const auto& d : j["detections"]) {
       if (d["slice"] != slice) continue;
       const auto& b = d["box_pixels"];
-      best = std::max(best, spinescan::eval::iou({t.x1, t.y1, t.x2, t.y2}, {b[0], b[1], b[2], b[3]}));
+      best = std::max(best, spinescan::ops::iou(t.box, {b["x1"].get<double>(), b["y1"].get<double>(), b["x2"].get<double>(), b["y2"].get<double>()}));
     }
     found += best >= 0.5;
   }

@@ -48,7 +48,7 @@ std::vector<Track> column_tracks(size_t n, const std::vector<double>& p_max) {
   std::vector<Track> tracks(n);
   for (size_t b = 0; b < n; ++b)
     for (int k = 1; k <= 6; ++k)
-      tracks[b].boxes.push_back({k, 20, 10.0 + 30 * b, 50, 30.0 + 30 * b, 0.9, p_max.empty() ? -1 : p_max[b] * (k == 3 ? 1 : 0.5)});
+      tracks[b].boxes.push_back({k, {20, 10.0 + 30 * b, 50, 30.0 + 30 * b}, 0.9, p_max.empty() ? -1 : p_max[b] * (k == 3 ? 1 : 0.5)});
   return tracks;
 }
 
@@ -229,14 +229,14 @@ TEST(TruthMatching, OneToOneByOverlapAndMissedBodiesCountAsMisses) {
     for (int b = 0; b < 3; ++b) {
       BodyBox box;
       box.label = b + 1;
-      box.x1 = 20, box.x2 = 50, box.y1 = 10 + 30 * b, box.y2 = 30 + 30 * b, box.area_px = 600;
+      box.box = {20, 10.0 + 30 * b, 50, 30.0 + 30 * b}, box.area_px = 600;
       truth.boxes_per_slice[static_cast<size_t>(k)].push_back(box);
     }
   truth.bodies = {{1, "L3", 0}, {2, "L4", 1}, {3, "L5", -1}};
   // Tracks over bodies 1 and 2 only, plus a stray track far away.
   auto tracks = column_tracks(2, {0.2, 0.9});
   Track stray;
-  for (int k = 2; k <= 3; ++k) stray.boxes.push_back({k, 60, 200, 70, 210, 0.4, 0.8});
+  for (int k = 2; k <= 3; ++k) stray.boxes.push_back({k, {60, 200, 70, 210}, 0.4, 0.8});
   tracks.push_back(stray);
   const auto match = pipeline::match_tracks_to_truth(tracks, truth);
   EXPECT_EQ(match, (std::vector<int>{1, 2, 0}));
@@ -389,9 +389,10 @@ TEST(Report, WritesJsonHtmlAndOverlaysAndRefusesAForeignFolder) {
   ASSERT_EQ(j["vertebrae"].size(), 3u);
   EXPECT_EQ(j["vertebrae"][1]["level"], "L4");
   EXPECT_EQ(j["vertebrae"][1]["pathological"], true);
-  EXPECT_EQ(j["vertebrae"][1]["box_voxel"]["z0"], 1);
-  EXPECT_EQ(j["vertebrae"][1]["box_voxel"]["z1"], 7);
-  EXPECT_DOUBLE_EQ(j["vertebrae"][1]["box_mm"]["z1"].get<double>(), 21.0);
+  EXPECT_EQ(j["report_format"], 2);
+  EXPECT_EQ(j["vertebrae"][1]["box_voxels"]["z1"], 1);
+  EXPECT_EQ(j["vertebrae"][1]["box_voxels"]["z2"], 7);
+  EXPECT_DOUBLE_EQ(j["vertebrae"][1]["box_mm"]["z2"].get<double>(), 21.0);
   EXPECT_EQ(j["summary"]["num_pathological"], 1);
   EXPECT_EQ(j["model"]["name"], "test model");
   const std::string html = read_file(out / "report.html");

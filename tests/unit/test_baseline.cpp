@@ -49,7 +49,7 @@ TEST(Baseline, FeaturesSeeABrightBodyAndABrightEndplate) {
   // outside the inner 80 % that counts as marrow.
   for (int y = 10; y < 30; ++y)
     for (int x = 10; x < 30; ++x) at(x, y, 1) = y < 12 ? 0.9f : 0.5f;
-  const CropBox box{10, 10, 30, 30};
+  const ops::Box box{10, 10, 30, 30};
   const auto f = intensity_features(v, 1, box);
   const auto& names = intensity_feature_names();
   ASSERT_EQ(f.size(), names.size());

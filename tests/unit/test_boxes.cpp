@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include "spinescan/core/errors.h"
 #include "spinescan/data/boxes.h"
 
 using namespace spinescan;
@@ -31,20 +30,20 @@ TEST(Boxes, RectanglesGiveTheirPixelEdgeBoxes) {
   ASSERT_EQ(boxes.size(), 3u);
   ASSERT_EQ(boxes[0].size(), 2u);
   EXPECT_EQ(boxes[0][0].label, 1);
-  EXPECT_EQ(boxes[0][0].x1, 3);
-  EXPECT_EQ(boxes[0][0].x2, 7);
-  EXPECT_EQ(boxes[0][0].y1, 2);
-  EXPECT_EQ(boxes[0][0].y2, 5);
+  EXPECT_EQ(boxes[0][0].box.x1, 3);
+  EXPECT_EQ(boxes[0][0].box.x2, 7);
+  EXPECT_EQ(boxes[0][0].box.y1, 2);
+  EXPECT_EQ(boxes[0][0].box.y2, 5);
   EXPECT_EQ(boxes[0][0].area_px, 12);
   EXPECT_EQ(boxes[0][1].label, 2);
-  EXPECT_EQ(boxes[0][1].x2 - boxes[0][1].x1, 3);
-  EXPECT_EQ(boxes[0][1].y2 - boxes[0][1].y1, 6);
+  EXPECT_EQ(boxes[0][1].box.width(), 3);
+  EXPECT_EQ(boxes[0][1].box.height(), 6);
   EXPECT_TRUE(boxes[1].empty());
   ASSERT_EQ(boxes[2].size(), 1u);
-  EXPECT_EQ(boxes[2][0].x1, 0);
-  EXPECT_EQ(boxes[2][0].x2, 20);
-  EXPECT_EQ(boxes[2][0].y1, 29);
-  EXPECT_EQ(boxes[2][0].y2, 30);
+  EXPECT_EQ(boxes[2][0].box.x1, 0);
+  EXPECT_EQ(boxes[2][0].box.x2, 20);
+  EXPECT_EQ(boxes[2][0].box.y1, 29);
+  EXPECT_EQ(boxes[2][0].box.y2, 30);
 }
 
 TEST(Boxes, NonConvexBodyGetsItsBoundingBoxAndTrueArea) {
@@ -54,10 +53,10 @@ TEST(Boxes, NonConvexBodyGetsItsBoundingBoxAndTrueArea) {
   const auto boxes = boxes_per_slice(v);
   ASSERT_EQ(boxes[0].size(), 1u);
   const BodyBox& b = boxes[0][0];
-  EXPECT_EQ(b.x1, 1);
-  EXPECT_EQ(b.x2, 8);
-  EXPECT_EQ(b.y1, 1);
-  EXPECT_EQ(b.y2, 9);
+  EXPECT_EQ(b.box.x1, 1);
+  EXPECT_EQ(b.box.x2, 8);
+  EXPECT_EQ(b.box.y1, 1);
+  EXPECT_EQ(b.box.y2, 9);
   EXPECT_EQ(b.area_px, 8 + 6);
 }
 
@@ -71,26 +70,23 @@ TEST(Boxes, SliversBelowTheMinimumAreaAreDropped) {
   EXPECT_EQ(filtered[0].label, 1);
 }
 
-TEST(Boxes, SamplesJoinLevelAndPathologyFromTheCsv) {
-  auto v = blank(10, 10, 2);
-  paint(v, 1, 2, 3, 2, 3, 1);
-  paint(v, 1, 5, 6, 5, 6, 2);
-  VertebraRow a;
-  a.case_name = "c";
-  a.label = 1;
-  a.level = "L4";
-  a.pathological = true;
-  VertebraRow b = a;
-  b.label = 2;
-  b.level = "L5";
-  b.pathological.reset();
-  const auto samples = slice_samples(v, {a, b});
-  ASSERT_EQ(samples.size(), 2u);
-  EXPECT_TRUE(samples[0].targets.empty());
-  ASSERT_EQ(samples[1].targets.size(), 2u);
-  EXPECT_EQ(samples[1].slice, 1);
-  EXPECT_EQ(samples[1].targets[0].level, "L4");
-  EXPECT_EQ(samples[1].targets[0].pathological, std::optional<bool>(true));
-  EXPECT_FALSE(samples[1].targets[1].pathological.has_value());
-  EXPECT_THROW(slice_samples(v, {a}), DataError);  // label 2 has no row
+TEST(Boxes, OneBoxTypeMeasuresItselfAndItsOverlap) {
+  const ops::Box a{10, 20, 30, 60};  // 20 wide, 40 high
+  EXPECT_DOUBLE_EQ(a.width(), 20);
+  EXPECT_DOUBLE_EQ(a.height(), 40);
+  EXPECT_DOUBLE_EQ(a.area(), 800);
+  EXPECT_DOUBLE_EQ(a.centre_x(), 20);
+  EXPECT_DOUBLE_EQ(a.centre_y(), 40);
+  // b overlaps a on 10 x 20 = 200 px; union 800 + 800 - 200.
+  const ops::Box b{20, 40, 40, 80};
+  EXPECT_DOUBLE_EQ(ops::iou(a, b), 200.0 / 1400.0);
+  EXPECT_DOUBLE_EQ(ops::iou(b, a), ops::iou(a, b));
+  EXPECT_DOUBLE_EQ(ops::iou(a, a), 1);
+  // Touching edges share no pixel (far edges are exclusive).
+  EXPECT_DOUBLE_EQ(ops::iou(a, {30, 20, 50, 60}), 0);
+  const ops::Box both = ops::enclosing(a, b);
+  EXPECT_DOUBLE_EQ(both.x1, 10);
+  EXPECT_DOUBLE_EQ(both.y1, 20);
+  EXPECT_DOUBLE_EQ(both.x2, 40);
+  EXPECT_DOUBLE_EQ(both.y2, 80);
 }

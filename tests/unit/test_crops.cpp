@@ -71,7 +71,7 @@ TEST(Crops, JitterMovesAndScalesTheWindow) {
   CropOptions o;
   o.size = 11;
   o.context = 0;
-  const CropBox box{40, 40, 60, 60};
+  const ops::Box box{40, 40, 60, 60};
   const auto centre = extract_crop(v, 0, box, o)[5 * 11 + 5];
   CropJitter shift;
   shift.shift_x = 0.1;  // 2 px right

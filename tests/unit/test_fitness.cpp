@@ -23,7 +23,7 @@ std::vector<aggregate::Track> column(int n, double height_px, double depth_px, d
   for (int i = 0; i < n; ++i) {
     aggregate::Track t;
     const double cy = 50 + i * step_px, cx = 80 + i * shift_px;
-    for (int s = 0; s < 3; ++s) t.boxes.push_back({s, cx - depth_px / 2, cy - height_px / 2, cx + depth_px / 2, cy + height_px / 2, 0.9});
+    for (int s = 0; s < 3; ++s) t.boxes.push_back({s, {cx - depth_px / 2, cy - height_px / 2, cx + depth_px / 2, cy + height_px / 2}, 0.9});
     tracks.push_back(t);
   }
   return tracks;
@@ -57,13 +57,13 @@ TEST(Fitness, RefusesWhatIsNoSpinalColumn) {
   EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(5, 28, 40, 0.5, 36), mm)), "side by side"));
   // A body far below the others: more than two missed bodies, or something else.
   auto gap = column(4, 28, 40, 36);
-  for (auto& b : gap.back().boxes) b.y1 += 80, b.y2 += 80;
+  for (auto& b : gap.back().boxes) b.box.y1 += 80, b.box.y2 += 80;
   EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(gap, mm)), "body heights apart"));
   // Overlapping "bodies" (18 of 28 mm).
   EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(column(4, 28, 40, 10), mm)), "overlapping by 64 %"));
   // A body cut by the top of the field: short and close to the next, yet not overlapping it.
   auto cut = column(5, 28, 40, 36);
-  for (auto& b : cut.front().boxes) b.y1 = b.y2 - 5;
+  for (auto& b : cut.front().boxes) b.box.y1 = b.box.y2 - 5;
   EXPECT_EQ(refusal_after_detection(column_geometry(cut, mm)), "");
   // One missed body (a step of two) and the lumbosacral turn (40 degrees) are a column still.
   auto missed = column(5, 28, 40, 36);
@@ -71,17 +71,17 @@ TEST(Fitness, RefusesWhatIsNoSpinalColumn) {
   EXPECT_EQ(refusal_after_detection(column_geometry(missed, mm)), "");
   // A stray track behind the column (a blob beside S1) is left out of the steps; many are no column.
   auto stray = column(6, 28, 40, 36);
-  for (auto& b : stray[5].boxes) b.x1 += 100, b.x2 += 100, b.y1 -= 20, b.y2 -= 20;
+  for (auto& b : stray[5].boxes) b.box.x1 += 100, b.box.x2 += 100, b.box.y1 -= 20, b.box.y2 -= 20;
   const auto with_stray = column_geometry(stray, mm);
   EXPECT_EQ(with_stray.num_off_column, 1);
   EXPECT_NEAR(with_stray.max_step_body_heights, 36.0 / 28, 1e-9);
   EXPECT_EQ(refusal_after_detection(with_stray), "");
   auto strays = column(5, 28, 40, 36);
   for (int i : {3, 4})
-    for (auto& b : strays[i].boxes) b.x1 += 100, b.x2 += 100;
+    for (auto& b : strays[i].boxes) b.box.x1 += 100, b.box.x2 += 100;
   EXPECT_TRUE(mentions(refusal_after_detection(column_geometry(strays, mm)), "2 of the 5 bodies found lie far in front of or behind"));
   auto turn = column(5, 28, 40, 36);
-  for (auto& b : turn.back().boxes) b.x1 += 30, b.x2 += 30;
+  for (auto& b : turn.back().boxes) b.box.x1 += 30, b.box.x2 += 30;
   EXPECT_EQ(refusal_after_detection(column_geometry(turn, mm)), "");
 }
 

@@ -17,14 +17,14 @@ using namespace spinescan::pipeline;
 TEST(LevelExamples, TheBoxBelowFollowsTheColumnsStep) {
   aggregate::Track upper, lower;
   for (int k = 0; k < 3; ++k) {
-    upper.boxes.push_back({k, 20, 10, 60, 40, 1});
-    lower.boxes.push_back({k, 25, 50, 65, 80, 1});  // 40 rows down, 5 columns back
+    upper.boxes.push_back({k, {20, 10, 60, 40}, 1});
+    lower.boxes.push_back({k, {25, 50, 65, 80}, 1});  // 40 rows down, 5 columns back
   }
   const aggregate::Track below = one_step_below(lower, upper);
   ASSERT_EQ(below.boxes.size(), 3u);
   EXPECT_DOUBLE_EQ(below.centre_y(), lower.centre_y() + 40);
   EXPECT_DOUBLE_EQ(below.centre_x(), lower.centre_x() + 5);
-  EXPECT_DOUBLE_EQ(below.boxes[0].y2 - below.boxes[0].y1, 30);  // same size
+  EXPECT_DOUBLE_EQ(below.boxes[0].box.height(), 30);  // same size
   EXPECT_EQ(below.boxes[2].slice, 2);
 }
 

@@ -57,17 +57,17 @@ TEST(LevelNet, LearnsFromTheLowestLabelledBodyAndTheBoxOneStepBelowOnCentralSlic
     cases_with_below += below_inside ? 1 : 0;
     for (size_t i = 0; i < central.size(); ++i) {
       EXPECT_EQ(lowest[i].slice, central[i].slice);
-      EXPECT_DOUBLE_EQ(lowest[i].box.y1, central[i].y1);
+      EXPECT_DOUBLE_EQ(lowest[i].box.y1, central[i].box.y1);
       if (!below_inside) continue;
       EXPECT_EQ(below[i].slice, central[i].slice);
-      EXPECT_DOUBLE_EQ(below[i].box.x1, central[i].x1 + dx);
-      EXPECT_DOUBLE_EQ(below[i].box.y2, central[i].y2 + dy);
+      EXPECT_DOUBLE_EQ(below[i].box.x1, central[i].box.x1 + dx);
+      EXPECT_DOUBLE_EQ(below[i].box.y2, central[i].box.y2 + dy);
     }
   }
   EXPECT_GE(cases_with_below, 2);
   // Central slices: at least half the largest box's area.
   aggregate::Track t;
-  t.boxes = {{0, 0, 0, 10, 10, 1}, {1, 0, 0, 20, 20, 1}, {2, 0, 0, 15, 15, 1}};
+  t.boxes = {{0, {0, 0, 10, 10}, 1}, {1, {0, 0, 20, 20}, 1}, {2, {0, 0, 15, 15}, 1}};
   const auto central = aggregate::central_boxes(t);
   ASSERT_EQ(central.size(), 2u);
   EXPECT_EQ(central[0].slice, 1);

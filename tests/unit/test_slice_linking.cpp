@@ -6,7 +6,7 @@
 
 using spinescan::detect::link_across_slices;
 using spinescan::detect::SliceLinking;
-using spinescan::eval::Box;
+using spinescan::ops::Box;
 using spinescan::eval::Prediction;
 
 namespace {

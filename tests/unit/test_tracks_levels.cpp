@@ -14,7 +14,7 @@ std::vector<TrackedBox> column(int n, int first, int last, int skip_slice = -1) 
   std::vector<TrackedBox> out;
   for (int k = first; k <= last; ++k) {
     if (k == skip_slice) continue;
-    for (int b = 0; b < n; ++b) out.push_back({k, 20.0 + k % 2, 10.0 + 40 * b, 60.0, 40.0 + 40 * b, 0.9});
+    for (int b = 0; b < n; ++b) out.push_back({k, {20.0 + k % 2, 10.0 + 40 * b, 60.0, 40.0 + 40 * b}, 0.9});
   }
   return out;
 }
@@ -47,7 +47,7 @@ TEST(Tracks, DropsStrayBoxesAndMergesABodyLostForLongerThanTheGap) {
 }
 
 TEST(Tracks, NeverPutsTwoBoxesOfOneSliceInATrack) {
-  std::vector<TrackedBox> boxes = {{0, 0, 0, 10, 10, 1}, {1, 0, 0, 10, 10, 1}, {1, 1, 1, 11, 11, 1}, {2, 1, 1, 11, 11, 1}};
+  std::vector<TrackedBox> boxes = {{0, {0, 0, 10, 10}, 1}, {1, {0, 0, 10, 10}, 1}, {1, {1, 1, 11, 11}, 1}, {2, {1, 1, 11, 11}, 1}};
   const auto tracks = link_tracks(boxes);
   for (const auto& t : tracks)
     for (size_t i = 1; i < t.boxes.size(); ++i) EXPECT_LT(t.boxes[i - 1].slice, t.boxes[i].slice);
@@ -82,7 +82,7 @@ TEST(Levels, WarnsWhenTheFieldOfViewCutsTheLowestBody) {
 TEST(Levels, FlagsAShortLowestBodyAsPossiblyTransitional) {
   auto boxes = column(5, 0, 5);
   for (auto& b : boxes)
-    if (b.y1 >= 170) b.y2 = b.y1 + 12;  // the lowest body 12 px high instead of 30
+    if (b.box.y1 >= 170) b.box.y2 = b.box.y1 + 12;  // the lowest body 12 px high instead of 30
   std::vector<std::string> warnings;
   name_levels(link_tracks(boxes), {"L5", 0.9}, {400, 1.0}, &warnings);
   ASSERT_EQ(warnings.size(), 1u);

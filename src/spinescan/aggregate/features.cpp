@@ -30,7 +30,7 @@ std::vector<double> mean_intensity_features(const Track& t, const Volume<float>&
   int n = 0;
   for (const auto& b : central_boxes(t)) {
     // The intensity model computed them for the judged boxes already (pipeline/analyze.cpp).
-    const auto f = b.intensity_features.empty() ? classify::intensity_features(v, b.slice, {b.x1, b.y1, b.x2, b.y2})
+    const auto f = b.intensity_features.empty() ? classify::intensity_features(v, b.slice, b.box)
                                                 : b.intensity_features;
     for (size_t i = 0; i < f.size(); ++i) sum[i] += f[i];
     ++n;
@@ -96,8 +96,8 @@ std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tra
   for (size_t i = 0; i < n; ++i) {
     evidence.push_back(slice_evidence(tracks[i]));
     const auto& big = tracks[i].largest();
-    height[i] = (big.y2 - big.y1) * v.spacing_mm[1];
-    depth[i] = (big.x2 - big.x1) * v.spacing_mm[0];
+    height[i] = big.box.height() * v.spacing_mm[1];
+    depth[i] = big.box.width() * v.spacing_mm[0];
     intensity.push_back(mean_intensity_features(tracks[i], v));
     signal[i] = intensity.back()[0];  // body_mean
   }

@@ -186,14 +186,14 @@ std::vector<NamedLevel> name_levels(const std::vector<Track>& tracks, const Leve
   double confidence = model.confidence;
   const TrackedBox& lowest = tracks.back().largest();
   // The lowest body touches the bottom edge of the image: it may not be the lowest one there is.
-  if (context.rows > 0 && (context.rows - lowest.y2) * context.row_mm < 3.0) {
+  if (context.rows > 0 && (context.rows - lowest.box.y2) * context.row_mm < 3.0) {
     if (warnings) warnings->push_back("the field of view cuts the lowest vertebra: levels are counted from it and may be off");
     confidence *= 0.5;
   }
   // A lowest body much lower than those above it (a sacralised L5 or an S1 the detector took
   // for a lumbar body) or more than the usual count of lumbar bodies hints at transitional anatomy.
   if (tracks.size() >= 4) {
-    auto height = [](const Track& t) { return t.largest().y2 - t.largest().y1; };
+    auto height = [](const Track& t) { return t.largest().box.height(); };
     const size_t n = tracks.size();
     const double above = (height(tracks[n - 2]) + height(tracks[n - 3]) + height(tracks[n - 4])) / 3;
     if (height(tracks[n - 1]) < 0.65 * above) {

@@ -5,44 +5,42 @@
 
 namespace spinescan::aggregate {
 
-double box_iou(const TrackedBox& a, const TrackedBox& b) {
-  const double w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1), h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
-  if (w <= 0 || h <= 0) return 0;
-  const double inter = w * h;
-  return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
-}
-
 double Track::centre_x() const {
   double sum = 0, weight = 0;
   for (const auto& b : boxes) {
-    sum += b.score * 0.5 * (b.x1 + b.x2);
+    sum += b.score * b.box.centre_x();
     weight += b.score;
   }
-  return weight > 0 ? sum / weight : 0.5 * (boxes.front().x1 + boxes.front().x2);
+  return weight > 0 ? sum / weight : boxes.front().box.centre_x();
 }
 
 double Track::centre_y() const {
   double sum = 0, weight = 0;
   for (const auto& b : boxes) {
-    sum += b.score * 0.5 * (b.y1 + b.y2);
+    sum += b.score * b.box.centre_y();
     weight += b.score;
   }
-  return weight > 0 ? sum / weight : 0.5 * (boxes.front().y1 + boxes.front().y2);
+  return weight > 0 ? sum / weight : boxes.front().box.centre_y();
 }
 
 const TrackedBox& Track::largest() const {
   return *std::max_element(boxes.begin(), boxes.end(), [](const TrackedBox& a, const TrackedBox& b) {
-    return (a.x2 - a.x1) * (a.y2 - a.y1) < (b.x2 - b.x1) * (b.y2 - b.y1);
+    return a.box.area() < b.box.area();
   });
+}
+
+const TrackedBox* Track::on_slice(int slice) const {
+  for (const auto& b : boxes)
+    if (b.slice == slice) return &b;
+  return nullptr;
 }
 
 std::vector<TrackedBox> central_boxes(const Track& track) {
   if (track.boxes.empty()) return {};
-  const auto area = [](const TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); };
-  const double largest = area(track.largest());
+  const double largest = track.largest().box.area();
   std::vector<TrackedBox> out;
   for (const auto& b : track.boxes)
-    if (area(b) >= 0.5 * largest) out.push_back(b);
+    if (b.box.area() >= 0.5 * largest) out.push_back(b);
   return out;
 }
 
@@ -62,7 +60,7 @@ std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions&
     for (size_t t = 0; t < tracks.size(); ++t) {
       if (slice - tracks[t].last_slice() > o.max_gap_slices + 1) continue;
       for (size_t b = i; b < j; ++b) {
-        const double iou = box_iou(tracks[t].boxes.back(), boxes[b]);
+        const double iou = ops::iou(tracks[t].boxes.back().box, boxes[b].box);
         if (iou >= o.min_iou) links.push_back({iou, t, b});
       }
     }
@@ -87,7 +85,7 @@ std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions&
         const auto& ta = tracks[a];
         const auto& tb = tracks[b];
         const bool disjoint = ta.last_slice() < tb.first_slice() || tb.last_slice() < ta.first_slice();
-        const double height = 0.5 * ((ta.largest().y2 - ta.largest().y1) + (tb.largest().y2 - tb.largest().y1));
+        const double height = 0.5 * (ta.largest().box.height() + tb.largest().box.height());
         if (disjoint && std::abs(ta.centre_y() - tb.centre_y()) < o.merge_distance_body_heights * height &&
             std::abs(ta.centre_x() - tb.centre_x()) < o.merge_distance_body_heights * height) {
           Track m = ta;
@@ -136,7 +134,7 @@ std::vector<Track> keep_spinal_column(std::vector<Track> tracks, const LinkOptio
       int shared = 0;
       for (const auto& x : tracks[a].boxes)
         for (const auto& y : tracks[b].boxes)
-          if (x.slice == y.slice) iou_sum += box_iou(x, y), ++shared;
+          if (x.slice == y.slice) iou_sum += ops::iou(x.box, y.box), ++shared;
       if (shared == 0 || iou_sum / shared < o.duplicate_iou) continue;
       duplicate[evidence(tracks[a]) < evidence(tracks[b]) ? a : b] = true;
     }

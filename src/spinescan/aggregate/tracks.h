@@ -6,11 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "spinescan/ops/box.h"
+
 namespace spinescan::aggregate {
 
 struct TrackedBox {
   int slice = 0;
-  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // canonical pixels (x = column A->P, y = row S->I)
+  ops::Box box;                            // canonical pixels
   double score = 0;                        // detector score
   double probability = -1;                 // classifier p(pathological) on this slice; -1 = not classified
   double intensity_probability = -1;       // the intensity model's p on this slice (classify/baseline.h); -1 = none
@@ -26,6 +28,8 @@ struct Track {
   double centre_y() const;
   // The box with the largest area (the slice through the body's middle, usually).
   const TrackedBox& largest() const;
+  // Its box on that slice; nullptr where the track does not reach it.
+  const TrackedBox* on_slice(int slice) const;
 };
 
 // The boxes through the body rather than its edge: area at least half the largest box's
@@ -51,8 +55,6 @@ struct LinkOptions {
 // Greedy one-to-one linking by IoU, slice after slice; returns tracks ordered superior ->
 // inferior (by centre row).
 std::vector<Track> link_tracks(std::vector<TrackedBox> boxes, const LinkOptions& options = {});
-
-double box_iou(const TrackedBox& a, const TrackedBox& b);
 
 // The column filter link_tracks applies last (see LinkOptions); needs 3 tracks to judge.
 std::vector<Track> keep_spinal_column(std::vector<Track> tracks, const LinkOptions& options = {});

@@ -52,9 +52,9 @@ const std::vector<std::string>& intensity_feature_names() {
   return names;
 }
 
-std::vector<double> intensity_features(const Volume<float>& v, int slice, const CropBox& b) {
+std::vector<double> intensity_features(const Volume<float>& v, int slice, const ops::Box& b) {
   SPINESCAN_CHECK(slice >= 0 && slice < v.size[2], "feature slice ", slice, " outside the volume");
-  const double w = b.x2 - b.x1, h = b.y2 - b.y1;
+  const double w = b.width(), h = b.height();
   // The inner 80 % of the box is marrow; the outer rows are the endplates, where Modic and
   // infectious changes start; the discs sit above and below.
   const auto body = region(v, slice, b.x1 + 0.1 * w, b.y1 + 0.1 * h, b.x2 - 0.1 * w, b.y2 - 0.1 * h);

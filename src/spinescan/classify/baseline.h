@@ -12,7 +12,7 @@
 namespace spinescan::classify {
 
 // Features of the body in `box` on canonical slice `slice` of a normalised volume.
-std::vector<double> intensity_features(const Volume<float>& normalized, int slice, const CropBox& box);
+std::vector<double> intensity_features(const Volume<float>& normalized, int slice, const ops::Box& box);
 const std::vector<std::string>& intensity_feature_names();
 
 // L2-regularised logistic regression on standardised features, class-weighted so both

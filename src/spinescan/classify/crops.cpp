@@ -22,17 +22,17 @@ void augment_crop_intensity(std::vector<float>& crop, double strength, Rng& rng)
   }
 }
 
-std::vector<float> extract_crop(const Volume<float>& v, int slice, const CropBox& box, const CropOptions& o,
+std::vector<float> extract_crop(const Volume<float>& v, int slice, const ops::Box& box, const CropOptions& o,
                                 const CropJitter& jitter) {
   o.validate();
   const int64_t cols = v.size[0], rows = v.size[1], slices = v.size[2];
   SPINESCAN_CHECK(slice >= 0 && slice < slices, "crop slice ", slice, " outside the volume's ", slices, " slices");
-  SPINESCAN_CHECK(box.x2 > box.x1 && box.y2 > box.y1, "crop box is empty");
+  SPINESCAN_CHECK(box.width() > 0 && box.height() > 0, "crop box is empty");
   const double col_mm = v.spacing_mm[0], row_mm = v.spacing_mm[1];
   // Work in mm so the crop is square on the patient whatever the pixel spacing.
-  const double w_mm = (box.x2 - box.x1) * col_mm, h_mm = (box.y2 - box.y1) * row_mm;
-  const double cx_mm = (0.5 * (box.x1 + box.x2) + jitter.shift_x * (box.x2 - box.x1)) * col_mm;
-  const double cy_mm = (0.5 * (box.y1 + box.y2) + jitter.shift_y * (box.y2 - box.y1)) * row_mm;
+  const double w_mm = box.width() * col_mm, h_mm = box.height() * row_mm;
+  const double cx_mm = (box.centre_x() + jitter.shift_x * box.width()) * col_mm;
+  const double cy_mm = (box.centre_y() + jitter.shift_y * box.height()) * row_mm;
   const double side_mm = std::max(w_mm, h_mm) * (1 + 2 * o.context) * (1 + jitter.scale);
   const double step_mm = side_mm / o.size;
   std::vector<float> out(static_cast<size_t>(o.channels()) * o.size * o.size, 0.0f);

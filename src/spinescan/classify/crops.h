@@ -9,6 +9,7 @@
 
 #include "spinescan/core/rng.h"
 #include "spinescan/io/volume.h"
+#include "spinescan/ops/box.h"
 
 namespace spinescan::classify {
 
@@ -18,10 +19,6 @@ struct CropOptions {
   int neighbours = 0;     // slices taken on each side: 2 * neighbours + 1 channels
   void validate() const;
   int channels() const { return 2 * neighbours + 1; }
-};
-
-struct CropBox {
-  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // canonical pixels (pixel edges)
 };
 
 // Random perturbation of the box before cropping (training only): centre shift as a
@@ -37,7 +34,7 @@ void augment_crop_intensity(std::vector<float>& crop, double strength, Rng& rng)
 
 // [channels * size * size], channel-major; channel `neighbours` is the slice itself and
 // neighbour slices beyond the volume repeat the nearest existing slice.
-std::vector<float> extract_crop(const Volume<float>& canonical, int slice, const CropBox& box, const CropOptions& options,
+std::vector<float> extract_crop(const Volume<float>& canonical, int slice, const ops::Box& box, const CropOptions& options,
                                 const CropJitter& jitter = {});
 
 }  // namespace spinescan::classify

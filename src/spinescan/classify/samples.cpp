@@ -46,7 +46,7 @@ ClassifierData load_classifier_data(const Dataset& d, const std::vector<std::str
         s.case_index = static_cast<int>(ci);
         s.slice = static_cast<int>(k);
         s.label = b.label;
-        s.box = {b.x1, b.y1, b.x2, b.y2};
+        s.box = b.box;
         s.area_fraction = fraction;
         const auto row = rows.find(b.label);
         SPINESCAN_CHECK_AS(row != rows.end(), DataError, entry.labels.string(), ": label ", b.label, " has no row in vertebrae.csv");

@@ -36,7 +36,7 @@ struct CropSample {
   int slice = 0;
   int label = 0;       // body label in the case's label volume
   std::string level;
-  CropBox box;
+  ops::Box box;
   int target = -1;     // 1 pathological, 0 healthy, -1 unknown (never trained on or scored)
   // False on a slice of a painted body that its lesion left unchanged (a focal metastasis
   // shows on a few of a body's slices): the body is pathological, but that crop shows nothing

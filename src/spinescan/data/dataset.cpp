@@ -251,7 +251,7 @@ DatasetStats compute_stats(const Dataset& d, const std::function<void(size_t, si
     for (const auto& slice_boxes : boxes_per_slice(labels)) {
       if (!slice_boxes.empty()) ++s.slices_with_bodies;
       for (const auto& b : slice_boxes) {
-        const double w = (b.x2 - b.x1) * labels.spacing_mm[0], h = (b.y2 - b.y1) * labels.spacing_mm[1];
+        const double w = b.box.width() * labels.spacing_mm[0], h = b.box.height() * labels.spacing_mm[1];
         widths.push_back(static_cast<float>(w));
         heights.push_back(static_cast<float>(h));
         aspects.push_back(static_cast<float>(h / w));

@@ -34,8 +34,9 @@ StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy&
       if (!kept[k][i]) continue;
       const auto& p = preds[k][i];
       const auto& g = slices[k].geometry;
-      out.detections.push_back({static_cast<int>(k), g.to_source_x(p.box.x1), g.to_source_y(p.box.y1),
-                                g.to_source_x(p.box.x2), g.to_source_y(p.box.y2), p.score, p.score < out.operating_score});
+      out.detections.push_back({static_cast<int>(k),
+                                {g.to_source_x(p.box.x1), g.to_source_y(p.box.y1), g.to_source_x(p.box.x2), g.to_source_y(p.box.y2)},
+                                p.score, p.score < out.operating_score});
     }
   return out;
 }
@@ -56,8 +57,8 @@ void write_detection_overlay(const std::filesystem::path& png, const StudyDetect
     }
   for (const auto& det : d.detections)
     if (det.slice == slice)
-      image.draw_rect(static_cast<int>(det.x1 * zoom), static_cast<int>(det.y1 * zoom * aspect), static_cast<int>(det.x2 * zoom) - 1,
-                      static_cast<int>(det.y2 * zoom * aspect) - 1, 255, 140, 0, 2);
+      image.draw_rect(static_cast<int>(det.box.x1 * zoom), static_cast<int>(det.box.y1 * zoom * aspect), static_cast<int>(det.box.x2 * zoom) - 1,
+                      static_cast<int>(det.box.y2 * zoom * aspect) - 1, 255, 140, 0, 2);
   write_png(png, image);
 }
 

@@ -6,12 +6,13 @@
 #include <vector>
 
 #include "spinescan/io/study_reader.h"
+#include "spinescan/ops/box.h"
 
 namespace spinescan::detect {
 
 struct SliceDetection {
   int slice = 0;
-  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // canonical pixels (x = column A->P, y = row S->I)
+  ops::Box box;  // canonical pixels
   double score = 0;
   bool linked = false;  // under the operating score, kept because a neighbouring slice confirms it
 };

@@ -68,7 +68,7 @@ std::vector<CanvasSlice> load_canvas_slices(const Dataset& d, const std::vector<
       for (const auto& b : boxes[static_cast<size_t>(k)]) {
         eval::GroundTruth g;
         const auto& geo = s.geometry;
-        g.box = {geo.to_canvas_x(b.x1), geo.to_canvas_y(b.y1), geo.to_canvas_x(b.x2), geo.to_canvas_y(b.y2)};
+        g.box = {geo.to_canvas_x(b.box.x1), geo.to_canvas_y(b.box.y1), geo.to_canvas_x(b.box.x2), geo.to_canvas_y(b.box.y2)};
         g.pathological = pathological[b.label];
         g.ignore = b.area_px * pixel_area_mm2 < o.min_body_area_mm2;
         s.truth.push_back(g);
@@ -81,7 +81,7 @@ std::vector<CanvasSlice> load_canvas_slices(const Dataset& d, const std::vector<
   return out;
 }
 
-std::vector<eval::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px) {
+std::vector<ops::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px) {
   struct Extent {
     int x1 = 1 << 30, y1 = 1 << 30, x2 = -1, y2 = -1;
     int64_t area = 0;
@@ -98,7 +98,7 @@ std::vector<eval::Box> boxes_from_label_map(const uint8_t* labels, int size, int
       e.y2 = std::max(e.y2, y + 1);
       ++e.area;
     }
-  std::vector<eval::Box> out;
+  std::vector<ops::Box> out;
   for (const auto& [label, e] : extents)
     if (e.area >= min_area_px) out.push_back({double(e.x1), double(e.y1), double(e.x2), double(e.y2)});
   return out;

@@ -49,6 +49,6 @@ std::vector<CanvasSlice> load_canvas_slices(const Dataset& dataset, const std::v
                                             const std::function<void(size_t, size_t)>& on_case = {});
 
 // Boxes (canvas px) of the labels in a size x size label map; bodies under min_area_px dropped.
-std::vector<eval::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px);
+std::vector<ops::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px);
 
 }  // namespace spinescan::detect

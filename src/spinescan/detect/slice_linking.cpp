@@ -26,10 +26,10 @@ std::vector<std::vector<bool>> link_across_slices(const std::vector<std::vector<
       if (n >= per_slice.size()) continue;  // k - 1 wraps past 0 to a huge index
       for (size_t j = 0; j < per_slice[n].size(); ++j) {
         if (kept[n][j] || per_slice[n][j].score < floor) continue;
-        if (eval::iou(per_slice[k][i].box, per_slice[n][j].box) < linking.min_iou) continue;
+        if (ops::iou(per_slice[k][i].box, per_slice[n][j].box) < linking.min_iou) continue;
         bool second_box = false;
         for (size_t m = 0; m < per_slice[n].size() && !second_box; ++m)
-          second_box = kept[n][m] && eval::iou(per_slice[n][m].box, per_slice[n][j].box) >= linking.max_iou_on_slice;
+          second_box = kept[n][m] && ops::iou(per_slice[n][m].box, per_slice[n][j].box) >= linking.max_iou_on_slice;
         if (second_box) continue;
         kept[n][j] = true;
         to_visit.emplace_back(n, j);

@@ -5,15 +5,6 @@
 
 namespace spinescan::eval {
 
-double iou(const Box& a, const Box& b) {
-  const double w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
-  const double h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
-  if (w <= 0 || h <= 0) return 0;
-  const double inter = w * h;
-  const double uni = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
-  return uni > 0 ? inter / uni : 0;
-}
-
 namespace {
 
 // Greedy matching of one slice's predictions (score order) to its truth at an IoU threshold.
@@ -28,7 +19,7 @@ std::vector<int> match_slice(const SliceResult& s, const std::vector<size_t>& or
     for (int pass = 0; pass < 2 && best_gt < 0; ++pass)
       for (size_t g = 0; g < s.truth.size(); ++g) {
         if (taken[g] || s.truth[g].ignore != (pass == 1)) continue;
-        const double v = iou(s.predictions[p].box, s.truth[g].box);
+        const double v = ops::iou(s.predictions[p].box, s.truth[g].box);
         if (v >= best) {
           best = v;
           best_gt = static_cast<int>(g);
@@ -92,7 +83,7 @@ DetectionSummary summarize_detection(const std::vector<SliceResult>& slices, dou
       if (g.ignore) continue;
       double best = 0;
       for (const auto& p : s.predictions)
-        if (p.score >= operating_score) best = std::max(best, iou(p.box, g.box));
+        if (p.score >= operating_score) best = std::max(best, ops::iou(p.box, g.box));
       iou_sum += best;
       ++d.num_truth;
       if (g.pathological) {

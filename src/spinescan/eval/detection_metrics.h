@@ -5,22 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "spinescan/ops/box.h"
+
 namespace spinescan::eval {
 
-struct Box {
-  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
-};
-double iou(const Box& a, const Box& b);
-
 struct GroundTruth {
-  Box box;
+  ops::Box box;
   bool pathological = false;
   // Ignored bodies (slivers below the minimum area) neither count as missed nor make a
   // prediction on them a false positive.
   bool ignore = false;
 };
 struct Prediction {
-  Box box;
+  ops::Box box;
   double score = 0;
 };
 struct SliceResult {

@@ -170,12 +170,6 @@ FrameToCanonical frame_to_canonical(const SourceFrame& f, const Volume<float>& c
   return m;
 }
 
-const aggregate::TrackedBox* box_on(const aggregate::Track& t, int slice) {
-  for (const auto& b : t.boxes)
-    if (b.slice == slice) return &b;
-  return nullptr;
-}
-
 // The vertebra's mask on one source frame: the pixels whose centre falls in its box on the
 // canonical slice through them (boxes are in pixel-edge coordinates: pixel i spans [i, i+1)).
 std::vector<Uint8> mask_on_frame(const aggregate::Track& track, const SourceFrame& f, const FrameToCanonical& m,
@@ -187,10 +181,10 @@ std::vector<Uint8> mask_on_frame(const aggregate::Track& track, const SourceFram
       const auto k = m.at(c, r);
       const long slice = std::lround(k[2]);
       if (slice < 0 || slice >= num_slices) continue;
-      const aggregate::TrackedBox* b = box_on(track, static_cast<int>(slice));
+      const aggregate::TrackedBox* b = track.on_slice(static_cast<int>(slice));
       if (!b) continue;
       const double x = k[0] + 0.5, y = k[1] + 0.5;
-      if (x >= b->x1 && x < b->x2 && y >= b->y1 && y < b->y2) {
+      if (x >= b->box.x1 && x < b->box.x2 && y >= b->box.y1 && y < b->box.y2) {
         mask[static_cast<size_t>(r) * f.columns + c] = 1;
         ++*set_pixels;
       }

@@ -190,8 +190,8 @@ namespace {
 // (SPIDER's volumes are cut close to the bodies: there every box is judged.)
 bool judged_box(const aggregate::Track& track, const aggregate::TrackedBox& box, double spacing_x, double spacing_y) {
   const classify::SampleOptions rule;
-  const auto area = [](const aggregate::TrackedBox& b) { return (b.x2 - b.x1) * (b.y2 - b.y1); };
-  return area(box) >= rule.min_area_fraction * area(track.largest()) && area(box) * spacing_x * spacing_y >= rule.min_area_mm2;
+  const double area_px = box.box.area();
+  return area_px >= rule.min_area_fraction * track.largest().box.area() && area_px * spacing_x * spacing_y >= rule.min_area_mm2;
 }
 
 // Classifier probability of every judged box of every track, one batch for the whole study.
@@ -202,7 +202,7 @@ void classify_boxes(classify::LoadedClassifier& c, const Volume<float>& normaliz
   for (auto& t : tracks)
     for (auto& b : t.boxes)
       if (judged_box(t, b, normalized.spacing_mm[0], normalized.spacing_mm[1])) {
-        crops.push_back(classify::extract_crop(normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}, c.spec.crop));
+        crops.push_back(classify::extract_crop(normalized, b.slice, b.box, c.spec.crop));
         judged.push_back(&b);
       }
   if (crops.empty()) return;
@@ -238,7 +238,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   // detector were trained on those, and the linked lateral boxes joined one case's neighbouring
   // bodies into an overlap the column check refuses (docs/model_card.md, "Slice linking").
   for (const auto& b : out.detections)
-    if (!b.linked) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1});
+    if (!b.linked) boxes.push_back({b.slice, b.box, b.score, -1});
   const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
   std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
   out.column = column_geometry(tracks, out.normalized.spacing_mm);
@@ -256,7 +256,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
     for (auto& t : tracks)
       for (auto& b : t.boxes)
         if (judged_box(t, b, out.normalized.spacing_mm[0], out.normalized.spacing_mm[1])) {
-          b.intensity_features = classify::intensity_features(out.normalized, b.slice, {b.x1, b.y1, b.x2, b.y2});
+          b.intensity_features = classify::intensity_features(out.normalized, b.slice, b.box);
           b.intensity_probability = s.intensity->predict(b.intensity_features);
         }
   out.timing_ms.emplace_back("intensity_model", since(t0));

@@ -22,8 +22,8 @@ std::string format(const char* pattern, double a, double b = 0, double c = 0) {
   return line;
 }
 
-double overlap_fraction(const aggregate::TrackedBox& a, const aggregate::TrackedBox& b) {
-  const double smaller_px = std::min(a.y2 - a.y1, b.y2 - b.y1);
+double overlap_fraction(const ops::Box& a, const ops::Box& b) {
+  const double smaller_px = std::min(a.height(), b.height());
   return smaller_px > 0 ? (std::min(a.y2, b.y2) - std::max(a.y1, b.y1)) / smaller_px : 0;
 }
 
@@ -35,8 +35,8 @@ double overlap_fraction(const aggregate::Track& upper, const aggregate::Track& l
   std::vector<double> shared;
   for (const auto& a : upper.boxes)
     for (const auto& b : lower.boxes)
-      if (a.slice == b.slice) shared.push_back(overlap_fraction(a, b));
-  return shared.empty() ? overlap_fraction(upper.largest(), lower.largest()) : median(shared);
+      if (a.slice == b.slice) shared.push_back(overlap_fraction(a.box, b.box));
+  return shared.empty() ? overlap_fraction(upper.largest().box, lower.largest().box) : median(shared);
 }
 
 }  // namespace
@@ -59,8 +59,8 @@ ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, cons
   std::vector<double> heights, depths;
   for (const auto& t : tracks) {
     const auto& b = t.largest();
-    heights.push_back((b.y2 - b.y1) * spacing_mm[1]);
-    depths.push_back((b.x2 - b.x1) * spacing_mm[0]);
+    heights.push_back(b.box.height() * spacing_mm[1]);
+    depths.push_back(b.box.width() * spacing_mm[0]);
   }
   g.median_height_mm = median(heights);
   g.median_depth_mm = median(depths);

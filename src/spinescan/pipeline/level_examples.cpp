@@ -13,7 +13,7 @@ aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate:
   const double dx = lowest.centre_x() - above_it.centre_x();
   const double dy = lowest.centre_y() - above_it.centre_y();
   aggregate::Track below = lowest;
-  for (auto& b : below.boxes) b.x1 += dx, b.x2 += dx, b.y1 += dy, b.y2 += dy;
+  for (auto& b : below.boxes) b.box.x1 += dx, b.box.x2 += dx, b.box.y1 += dy, b.box.y2 += dy;
   return below;
 }
 

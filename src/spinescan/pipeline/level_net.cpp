@@ -36,7 +36,7 @@ std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& 
       const int is_below = track == &pair->below ? 1 : 0;
       if (is_below && !pair->below_inside) continue;
       for (const auto& b : aggregate::central_boxes(*track))
-        out.push_back({static_cast<int>(ci), b.slice, {b.x1, b.y1, b.x2, b.y2}, is_below});
+        out.push_back({static_cast<int>(ci), b.slice, b.box, is_below});
     }
   }
   return out;
@@ -59,7 +59,7 @@ double LevelNet::logit(const Volume<float>& normalized, const aggregate::Track& 
   SPINESCAN_CHECK(impl_ != nullptr, "level net: no network");
   std::vector<std::vector<float>> crops;
   for (const auto& b : aggregate::central_boxes(track))
-    crops.push_back(classify::extract_crop(normalized, b.slice, {b.x1, b.y1, b.x2, b.y2}, impl_->crop));
+    crops.push_back(classify::extract_crop(normalized, b.slice, b.box, impl_->crop));
   if (crops.empty()) return std::nan("");
   const auto logits = classify::classifier_logits(impl_->net, crops, impl_->crop, torch::kCPU);
   double sum = 0;

@@ -43,7 +43,7 @@ struct LevelNetOptions {
 struct LevelNetExample {
   int case_index = 0;  // into ClassifierData::cases
   int slice = 0;
-  classify::CropBox box;
+  ops::Box box;
   int below = 0;
 };
 std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& data);

@@ -18,24 +18,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct VoxelBox {
-  double x0 = 1e18, x1 = -1e18, y0 = 1e18, y1 = -1e18;
-  int z0 = 1 << 30, z1 = -1;
-};
-
-VoxelBox union_box(const aggregate::Track& t) {
-  VoxelBox b;
-  for (const auto& x : t.boxes) {
-    b.x0 = std::min(b.x0, x.x1), b.x1 = std::max(b.x1, x.x2);
-    b.y0 = std::min(b.y0, x.y1), b.y1 = std::max(b.y1, x.y2);
-    b.z0 = std::min(b.z0, x.slice), b.z1 = std::max(b.z1, x.slice);
-  }
-  return b;
-}
-
 double round_to(double x, int digits) {
   const double f = std::pow(10.0, digits);
   return std::round(x * f) / f;
+}
+
+ops::Box enclosing_box(const aggregate::Track& t) {
+  ops::Box b = t.boxes.front().box;
+  for (const auto& x : t.boxes) b = ops::enclosing(b, x.box);
+  return b;
 }
 
 std::string html_escape(const std::string& s) {
@@ -74,12 +65,6 @@ Display display_of(const Volume<float>& v) {
   return d;
 }
 
-const aggregate::TrackedBox* box_on_slice(const aggregate::Track& t, int slice) {
-  for (const auto& b : t.boxes)
-    if (b.slice == slice) return &b;
-  return nullptr;
-}
-
 struct Colour {
   uint8_t r, g, b;
   std::string css() const {
@@ -110,12 +95,12 @@ RgbImage render_slice(const StudyAnalysis& a, int slice) {
       image.set(x, y, g, g, g);
     }
   for (const auto& f : a.vertebrae) {
-    const aggregate::TrackedBox* b = box_on_slice(f.track, slice);
+    const aggregate::TrackedBox* b = f.track.on_slice(slice);
     const int thickness = b ? 2 : 1;
     if (!b) b = &f.track.largest();
     const Colour c = colour_of(f);
-    image.draw_rect(static_cast<int>(b->x1 * d.zoom), static_cast<int>(b->y1 * d.zoom * d.aspect),
-                    static_cast<int>(b->x2 * d.zoom) - 1, static_cast<int>(b->y2 * d.zoom * d.aspect) - 1, c.r, c.g, c.b,
+    image.draw_rect(static_cast<int>(b->box.x1 * d.zoom), static_cast<int>(b->box.y1 * d.zoom * d.aspect),
+                    static_cast<int>(b->box.x2 * d.zoom) - 1, static_cast<int>(b->box.y2 * d.zoom * d.aspect) - 1, c.r, c.g, c.b,
                     thickness);
   }
   return image;
@@ -181,15 +166,15 @@ RgbImage render_labelled_slice(const StudyAnalysis& a, int slice) {
   image.draw_text(4, image.height - kLineHeight, "spinescan: check every finding", 255, 255, 255, kScale);
   for (size_t i = 0; i < a.vertebrae.size(); ++i) {
     const VertebraFinding& f = a.vertebrae[i];
-    const aggregate::TrackedBox* b = box_on_slice(f.track, slice);
+    const aggregate::TrackedBox* b = f.track.on_slice(slice);
     if (!b) b = &f.track.largest();
     const std::string text = vertebra_label(f, i) + (f.pathological ? " flagged" : "");
     const Colour c = colour_of(f);
     // Beside the box, on the posterior side (the bodies' anterior edges line up with the
     // image's left, so there is room behind them); inside the image when it would leave it.
-    int x = static_cast<int>(b->x2 * d.zoom) + 4;
+    int x = static_cast<int>(b->box.x2 * d.zoom) + 4;
     if (x + RgbImage::text_width(text, kScale) > image.width) x = std::max(0, image.width - RgbImage::text_width(text, kScale));
-    const int y = static_cast<int>((b->y1 + b->y2) / 2 * d.zoom * d.aspect) - kLineHeight / 2;
+    const int y = static_cast<int>((b->box.y1 + b->box.y2) / 2 * d.zoom * d.aspect) - kLineHeight / 2;
     image.draw_text(x, y, text, c.r, c.g, c.b, kScale);
   }
   return image;
@@ -215,6 +200,11 @@ std::vector<int> key_slices(const StudyAnalysis& a) {
   return slices;
 }
 
+nlohmann::json box_json(const ops::Box& box, double scale_x, double scale_y) {
+  return {{"x1", round_to(box.x1 * scale_x, 1)}, {"y1", round_to(box.y1 * scale_y, 1)},
+          {"x2", round_to(box.x2 * scale_x, 1)}, {"y2", round_to(box.y2 * scale_y, 1)}};
+}
+
 nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) {
   const auto& v = a.normalized;
   const auto& sp = v.spacing_mm;
@@ -223,13 +213,18 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
   double max_probability = -1;
   for (size_t i = 0; i < a.vertebrae.size(); ++i) {
     const auto& f = a.vertebrae[i];
-    const VoxelBox b = union_box(f.track);
     // A body not judged (no classifier, or below the levels the models learnt) shows no
     // classifier numbers either: they would read as a verdict.
     const bool judged = f.probability >= 0;
+    // The box holding the track's boxes, on its slices z1 <= slice < z2.
+    const ops::Box extent = enclosing_box(f.track);
+    const int z1 = f.track.first_slice(), z2 = f.track.last_slice() + 1;
+    nlohmann::json box_voxels = box_json(extent), box_mm = box_json(extent, sp[0], sp[1]);
+    box_voxels["z1"] = z1, box_voxels["z2"] = z2;
+    box_mm["z1"] = round_to(z1 * sp[2], 1), box_mm["z2"] = round_to(z2 * sp[2], 1);
     nlohmann::json slices = nlohmann::json::array();
     for (const auto& x : f.track.boxes) {
-      nlohmann::json s = {{"slice", x.slice}, {"box_pixels", {round_to(x.x1, 1), round_to(x.y1, 1), round_to(x.x2, 1), round_to(x.y2, 1)}},
+      nlohmann::json s = {{"slice", x.slice}, {"box_pixels", box_json(x.box)},
                           {"detector_score", round_to(x.score, 3)}};
       if (judged && x.probability >= 0) s["classifier_probability"] = round_to(x.probability, 4);
       slices.push_back(s);
@@ -240,10 +235,8 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
         {"level_confidence", round_to(f.level_confidence, 3)},
         {"probability", f.probability < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(f.probability, 4))},
         {"pathological", f.pathological},
-        {"box_voxel", {{"x0", round_to(b.x0, 1)}, {"x1", round_to(b.x1, 1)}, {"y0", round_to(b.y0, 1)}, {"y1", round_to(b.y1, 1)},
-                       {"z0", b.z0}, {"z1", b.z1 + 1}}},
-        {"box_mm", {{"x0", round_to(b.x0 * sp[0], 1)}, {"x1", round_to(b.x1 * sp[0], 1)}, {"y0", round_to(b.y0 * sp[1], 1)},
-                    {"y1", round_to(b.y1 * sp[1], 1)}, {"z0", round_to(b.z0 * sp[2], 1)}, {"z1", round_to((b.z1 + 1) * sp[2], 1)}}},
+        {"box_voxels", box_voxels},
+        {"box_mm", box_mm},
         {"evidence_slice", f.evidence.evidence_slice},
         {"max_slice_probability", !judged || f.evidence.max < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_to(f.evidence.max, 4))},
         {"slices", slices}};
@@ -256,6 +249,7 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
   for (const auto& [stage, ms] : a.timing_ms) timing[stage] = round_to(ms, 1);
   const bool refused = !a.refusal.empty();
   return {
+      {"report_format", kReportFormat},
       {"status", refused ? "not analysed" : "analysed"},
       {"not_analysed_because", refused ? nlohmann::json(a.refusal) : nlohmann::json(nullptr)},
       {"study", {{"format", info.format}, {"size", info.size_voxels}, {"spacing_mm", info.spacing_mm},
@@ -263,7 +257,7 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
       {"canonical", {{"slices", v.size[2]}, {"rows", v.size[1]}, {"cols", v.size[0]},
                      {"spacing_mm", {{"col", sp[0]}, {"row", sp[1]}, {"slice", sp[2]}}},
                      {"axes", "x = column (anterior->posterior), y = row (superior->inferior), z = slice (patient left->right); "
-                              "boxes are pixel edges, x1/y1/z1 exclusive"}}},
+                              "boxes are pixel edges: {x1, y1, z1} the near edges, {x2, y2, z2} the far ones (exclusive)"}}},
       {"model", model},
       {"probability_source", a.probability_source},
       {"threshold", a.threshold},
@@ -314,10 +308,10 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
             << base64(read_bytes(dir / name)) << "'/>";
     for (size_t i = 0; i < a.vertebrae.size(); ++i) {
       const auto& f = a.vertebrae[i];
-      const aggregate::TrackedBox* b = box_on_slice(f.track, slice);
+      const aggregate::TrackedBox* b = f.track.on_slice(slice);
       if (!b) b = &f.track.largest();
       // Names sit anterior to the body (left), where there is soft tissue, not anatomy to read.
-      const double x = b->x1 * d.zoom - 6, y = (b->y1 + b->y2) / 2 * d.zoom * d.aspect + 5;
+      const double x = b->box.x1 * d.zoom - 6, y = (b->box.y1 + b->box.y2) / 2 * d.zoom * d.aspect + 5;
       figures << "<text x='" << fixed(x, 1) << "' y='" << fixed(y, 1) << "' text-anchor='end' fill='" << colour_of(f).css()
               << "' class='" << (f.pathological ? "flag" : "ok") << "'>" << html_escape(vertebra_label(f, i)) << "</text>";
     }
@@ -334,8 +328,8 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
          << fixed(f.level_confidence, 2) << "</td><td>" << (f.probability < 0 ? "-" : fixed(f.probability, 2)) << "</td><td>"
          << (f.probability < 0 ? "not classified" : f.pathological ? "<b>flagged</b>" : "no finding") << "</td><td>"
          << f.track.boxes.size() << " (" << f.track.first_slice() << "-" << f.track.last_slice() << ")</td><td>"
-         << f.evidence.evidence_slice << "</td><td>" << fixed((big.y2 - big.y1) * a.normalized.spacing_mm[1], 1) << " x "
-         << fixed((big.x2 - big.x1) * a.normalized.spacing_mm[0], 1) << "</td></tr>\n";
+         << f.evidence.evidence_slice << "</td><td>" << fixed(big.box.height() * a.normalized.spacing_mm[1], 1) << " x "
+         << fixed(big.box.width() * a.normalized.spacing_mm[0], 1) << "</td></tr>\n";
   }
   std::ostringstream warnings;
   for (const auto& w : a.warnings) warnings << "<li>" << html_escape(w) << "</li>";

@@ -39,7 +39,7 @@ std::vector<int> match_tracks_to_truth(const std::vector<aggregate::Track>& trac
     for (const auto& b : tracks[t].boxes) {
       if (b.slice < 0 || b.slice >= static_cast<int>(truth.boxes_per_slice.size())) continue;
       for (const auto& g : truth.boxes_per_slice[static_cast<size_t>(b.slice)])
-        overlap[g.label] += aggregate::box_iou(b, {b.slice, g.x1, g.y1, g.x2, g.y2});
+        overlap[g.label] += ops::iou(b.box, g.box);
     }
     for (const auto& [label, sum] : overlap) {
       const double mean = sum / tracks[t].boxes.size();
@@ -83,7 +83,7 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
     r.evidence_slice = v.evidence.evidence_slice;
     r.from_bottom = static_cast<int>(a.vertebrae.size() - 1 - i);
     r.features = v.features;
-    for (const auto& b : v.track.boxes) r.track.boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score, -1, -1, {}});
+    for (const auto& b : v.track.boxes) r.track.boxes.push_back({b.slice, b.box, b.score, -1, -1, {}});
     out.push_back(std::move(r));
   }
   for (const auto& b : truth.bodies) {
@@ -102,7 +102,7 @@ nlohmann::json VertebraRecord::to_json() const {
   nlohmann::json f = nlohmann::json::array();
   for (double x : features) f.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr));
   nlohmann::json boxes = nlohmann::json::array();
-  for (const auto& b : track.boxes) boxes.push_back({b.slice, b.x1, b.y1, b.x2, b.y2, b.score});
+  for (const auto& b : track.boxes) boxes.push_back({b.slice, b.box.x1, b.box.y1, b.box.x2, b.box.y2, b.score});
   return {{"case", case_name}, {"fold", fold}, {"truth_label", truth_label}, {"truth_level", truth_level}, {"target", target},
           {"found", found}, {"level", level}, {"level_confidence", level_confidence}, {"probability", probability},
           {"max_probability", max_probability}, {"evidence_slice", evidence_slice}, {"from_bottom", from_bottom}, {"features", f},
@@ -148,8 +148,8 @@ VertebraRecord VertebraRecord::from_json(const nlohmann::json& j) {
   for (const auto& x : j.value("features", nlohmann::json::array()))
     r.features.push_back(x.is_null() ? std::numeric_limits<double>::quiet_NaN() : x.get<double>());
   for (const auto& b : j.value("boxes", nlohmann::json::array()))
-    r.track.boxes.push_back({b.at(0).get<int>(), b.at(1).get<double>(), b.at(2).get<double>(), b.at(3).get<double>(),
-                             b.at(4).get<double>(), b.at(5).get<double>(), -1, -1, {}});
+    r.track.boxes.push_back({b.at(0).get<int>(), {b.at(1).get<double>(), b.at(2).get<double>(), b.at(3).get<double>(), b.at(4).get<double>()},
+                             b.at(5).get<double>(), -1, -1, {}});
   return r;
 }
 
@@ -163,10 +163,10 @@ std::vector<eval::SliceResult> detection_slices(const StudyAnalysis& a, const Ca
     out[k].case_name = case_name;
     out[k].slice = static_cast<int>(k);
     for (const auto& g : truth.boxes_per_slice[k])
-      out[k].truth.push_back({{g.x1, g.y1, g.x2, g.y2}, target_of.count(g.label) && target_of[g.label] == 1, g.area_px * pixel_mm2 < min_body_mm2});
+      out[k].truth.push_back({g.box, target_of.count(g.label) && target_of[g.label] == 1, g.area_px * pixel_mm2 < min_body_mm2});
   }
   for (const auto& d : a.detections)
-    if (d.slice >= 0 && d.slice < static_cast<int>(out.size())) out[static_cast<size_t>(d.slice)].predictions.push_back({{d.x1, d.y1, d.x2, d.y2}, d.score});
+    if (d.slice >= 0 && d.slice < static_cast<int>(out.size())) out[static_cast<size_t>(d.slice)].predictions.push_back({d.box, d.score});
   return out;
 }
 
