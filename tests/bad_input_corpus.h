@@ -270,6 +270,27 @@ inline std::vector<BadInput> write_bad_input_corpus(const std::filesystem::path&
   for (const auto& f : fs::directory_iterator(dir / "dicom_jpeg_wrong_process"))
     recode_with_encapsulated_pixels(f.path(), EXS_JPEGProcess14SV1, progressive_frame);
   add_folder("dicom_jpeg_wrong_process", "is no lossless frame, which its transfer syntax announces");
+  // RLE whose header announces 131,072 segments (GDCM's decoder read where the header pointed,
+  // far past the fragment: a folder fuzz crash). A 16-bit grey frame has two.
+  write_dicom_series(series, dir / "dicom_rle_bad_header");
+  std::string rle_frame(64 + 16, '\0');
+  rle_frame[2] = '\x02';  // 0x00020000 segments, little endian
+  rle_frame[4] = '\x40';  // the first segment at 64
+  for (const auto& f : fs::directory_iterator(dir / "dicom_rle_bad_header"))
+    recode_with_encapsulated_pixels(f.path(), EXS_RLELossless, rle_frame);
+  add_folder("dicom_rle_bad_header", "announces 131072 segments");
+  // An element whose dictionary VR is OL (a surface mesh's point index list) in an implicit-VR
+  // file: ITK copies it into the metadata through GDCM's string filter, which aborts on OL.
+  write_dicom_series(series, dir / "dicom_unprintable_vr");
+  {
+    const auto victim = dir / "dicom_unprintable_vr/slice_0001.dcm";
+    std::string bytes = read_file(victim);
+    const size_t at = bytes.find(std::string("\xE0\x7F\x10\x00", 4));  // pixel data: (0066,0040) goes just before it
+    if (at == std::string::npos) throw std::runtime_error("no pixel data in " + victim.string());
+    bytes.insert(at, std::string("\x66\x00\x40\x00\x04\x00\x00\x00\x01\x00\x00\x00", 12));
+    write_file(victim, bytes);
+  }
+  add_folder("dicom_unprintable_vr", "has a dictionary VR (OD, OL, OV, SV or UV)");
   return out;
 }
 
