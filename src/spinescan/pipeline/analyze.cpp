@@ -238,7 +238,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   // detector were trained on those, and the linked lateral boxes joined one case's neighbouring
   // bodies into an overlap the column check refuses (docs/model_card.md, "Slice linking").
   for (const auto& b : out.detections)
-    if (!b.linked) boxes.push_back({b.slice, b.box, b.score, -1});
+    if (!b.linked) boxes.push_back({b.slice, b.box, b.score, -1, -1, {}});
   const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
   std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
   out.column = column_geometry(tracks, out.normalized.spacing_mm);
