@@ -719,7 +719,7 @@ class DicomWalk {
       value = at + 8;
     }
     const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
-    if (depth == 0) check_printable_vr(group, number, vr, explicit_vr, at);
+    if (depth == 0) check_printable_vr(group, number, tag, vr, explicit_vr, at);
     if (depth == 0 && explicit_vr) top_level_vr_.emplace(static_cast<uint32_t>(group) << 16 | number, std::make_pair(vr, at));
     if (depth == 0 && length != 0xFFFFFFFFu && length <= end - value &&
         ((group == 0x0028 && number <= 0x0103) || (group == 0x0008 && number == 0x0016) || (group == 0x7FE0 && number == 0x0010) ||
@@ -775,13 +775,13 @@ class DicomWalk {
   // run at 743,361 inputs: image type (0008,0008) written as OV). An implicit-VR or UN element
   // takes its dictionary VR there, so the public tags of those VRs are refused by number too
   // (GDCM's dictionary knows the OD and OL ones; the others are listed all the same).
-  void check_printable_vr(uint16_t group, uint16_t number, const std::string& vr, bool explicit_vr, size_t at) const {
+  void check_printable_vr(uint16_t group, uint16_t number, const std::string& tag, const std::string& vr, bool explicit_vr,
+                          size_t at) const {
     static const char* const kUnprintableVrs[] = {"OD", "OL", "OV", "SV", "UV"};
     static const uint32_t kTagsOfUnprintableVrs[] = {
         0x00660022u, 0x00660040u, 0x00660041u, 0x00660042u, 0x00660043u, 0x00660129u, 0x006A0011u,  // surface mesh, annotation
         0x0070150Du, 0x00701A07u, 0x00720073u, 0x00720075u, 0x00720081u, 0x00720082u, 0x00720083u,  // curves, hanging protocol
         0x7FE00001u, 0x7FE00002u, 0x7FE00009u};  // extended offset table, double float pixel data
-    const std::string tag = detail::concat("element (", hex(group), ",", hex(number), ")");
     if (explicit_vr && vr != "UN") {
       if (std::any_of(std::begin(kUnprintableVrs), std::end(kUnprintableVrs), [&](const char* v) { return vr == v; }))
         fail(tag + " is of VR " + vr + ", which the DICOM reader cannot copy into the image's metadata", at);
@@ -1083,7 +1083,7 @@ class DicomWalk {
   bool big_endian_ = false;
   bool encapsulated_ = false;  // pixel data in fragments (a compressed transfer syntax)
   std::string syntax_;         // the transfer syntax UID
-  std::vector<std::pair<size_t, size_t>> frame_fragments_;  // offset, length of each fragment after the offset table  // offset, length of the image's first frame fragment
+  std::vector<std::pair<size_t, size_t>> frame_fragments_;  // offset, length of each fragment after the offset table
   std::map<uint32_t, std::pair<size_t, size_t>> top_level_;  // tag -> value offset, length (image module)
   std::map<uint32_t, std::pair<std::string, size_t>> top_level_vr_;  // explicit VR: tag -> VR, header offset
 };
