@@ -174,7 +174,7 @@ RgbImage render_labelled_slice(const StudyAnalysis& a, int slice) {
     // image's left, so there is room behind them); inside the image when it would leave it.
     int x = static_cast<int>(b->box.x2 * d.zoom) + 4;
     if (x + RgbImage::text_width(text, kScale) > image.width) x = std::max(0, image.width - RgbImage::text_width(text, kScale));
-    const int y = static_cast<int>((b->box.y1 + b->box.y2) / 2 * d.zoom * d.aspect) - kLineHeight / 2;
+    const int y = static_cast<int>(b->box.centre_y() * d.zoom * d.aspect) - kLineHeight / 2;
     image.draw_text(x, y, text, c.r, c.g, c.b, kScale);
   }
   return image;
@@ -311,7 +311,7 @@ void write_report(const fs::path& out, const StudyAnalysis& a, const nlohmann::j
       const aggregate::TrackedBox* b = f.track.on_slice(slice);
       if (!b) b = &f.track.largest();
       // Names sit anterior to the body (left), where there is soft tissue, not anatomy to read.
-      const double x = b->box.x1 * d.zoom - 6, y = (b->box.y1 + b->box.y2) / 2 * d.zoom * d.aspect + 5;
+      const double x = b->box.x1 * d.zoom - 6, y = b->box.centre_y() * d.zoom * d.aspect + 5;
       figures << "<text x='" << fixed(x, 1) << "' y='" << fixed(y, 1) << "' text-anchor='end' fill='" << colour_of(f).css()
               << "' class='" << (f.pathological ? "flag" : "ok") << "'>" << html_escape(vertebra_label(f, i)) << "</text>";
     }
