@@ -53,7 +53,7 @@ void register_train(CLI::App& app, Runner& run) {
       const auto r = detect::train_detector(*c);
       std::cout << "epochs " << r.epochs_done << ", loss " << r.first_loss << " -> " << r.last_loss
                 << ", best inner-val mean IoU " << r.best_mean_iou << " (epoch " << r.best_epoch << ")\n";
-      return r.interrupted ? 130 : kOk;
+      return r.interrupted ? kInterrupted : kOk;
     };
   });
 
@@ -111,7 +111,7 @@ void register_train(CLI::App& app, Runner& run) {
       std::cout << "epochs " << r.epochs_done << ", loss " << r.first_loss << " -> " << r.last_loss
                 << ", best inner-val vertebra AUC " << r.best_val_auc << " (epoch " << r.best_epoch << ")"
                 << (r.stopped_early ? ", stopped early" : "") << "\n";
-      return r.interrupted ? 130 : kOk;
+      return r.interrupted ? kInterrupted : kOk;
     };
   });
 
@@ -187,8 +187,9 @@ void register_train(CLI::App& app, Runner& run) {
                      "each case is read by a detector that never saw it, and the head also learns from the detector's scores");
   levels->add_option("--records-cache", lv->records_cache, "folder for cached per-case records (default: --out); share it between folds");
   levels->add_option("--device", lv->device, "cpu, cuda or auto");
-  levels->add_option("--level-net-steps", lv->level_net_steps, "train the level net (a ConvNeXt telling L5 from S1 by the picture) for this many steps; 0: none, the image head only (the shipped model: 300, about 2.5 min on 2 cores)");
+  levels->add_option("--level-net-steps", lv->level_net_steps, "train the level net (a ConvNeXt telling L5 from S1 by the picture) for this many steps (a multiple of 50 above 50: a checkpoint every 50); 0: none, the image head only (the shipped model: 300, about 2.5 min on 2 cores)");
   levels->add_option("--seed", lv->seed, "seed of the level net's training");
+  levels->add_flag("--resume", lv->resume, "continue the level net's run in --out/level_net_run from its last checkpoint");
   levels->callback([&run, lv, level_detectors] {
     run = [lv, level_detectors] {
       append_comma_list(*level_detectors, &lv->detector_runs);

@@ -16,7 +16,8 @@ namespace spinescan::cli {
 
 // Exit codes: 0 success, 1 a problem with the input (data, files) or findings reported by a
 // check, 2 bad usage or configuration, 3 an internal error.
-enum ExitCode { kOk = 0, kDataProblem = 1, kUsage = 2, kInternal = 3 };
+// kInterrupted: Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
+enum ExitCode { kOk = 0, kDataProblem = 1, kUsage = 2, kInternal = 3, kInterrupted = 130 };
 
 using Runner = std::function<int()>;
 // The shipped model bundle: $SPINESCAN_MODEL, ./models/default, or models/default beside the program.

@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& e) {
     std::cerr << "spinescan: error: " << e.what() << "\n";
     return cli::kUsage;
+  } catch (const Interrupted& e) {
+    std::cerr << "spinescan: " << e.what() << "\n";
+    return cli::kInterrupted;
   } catch (const Error& e) {
     std::cerr << "spinescan: error: " << e.what() << "\n";
     return cli::kDataProblem;

@@ -188,9 +188,20 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 
   const auto run = p.tmp / "levels";
-  const Result r = run_cli("--threads 2 train levels --data " + p.data.string() + " --split " + p.split.string() + " --fold 0 --model " +
-                           p.bundle.string() + " --out " + run.string() + " --level-net-steps 20");
+  const std::string train_levels = "--threads 2 train levels --data " + p.data.string() + " --split " + p.split.string() +
+                                   " --fold 0 --model " + p.bundle.string() + " --out " + run.string() + " --level-net-steps 20";
+  const Result r = run_cli(train_levels);
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The level net trains in a run of its own (train/training_run.h): the same --out again is
+  // refused, and --resume finds that run complete and gives the same level model.
+  EXPECT_TRUE(std::filesystem::exists(run / "level_net_run" / "checkpoints" / "last.json"));
+  const std::string first_levels = read_file(run / "levels.json");
+  const Result again = run_cli(train_levels);
+  EXPECT_EQ(again.exit_code, 2) << again.err;
+  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+  const Result resumed = run_cli(train_levels + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(read_file(run / "levels.json"), first_levels);
   auto levels = nlohmann::json::parse(read_file(run / "levels.json"));
   EXPECT_TRUE(levels.contains("lowest_level"));
   // The level net: its weights beside levels.json, scored on the held-out cases' ground truth

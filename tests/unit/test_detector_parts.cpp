@@ -250,31 +250,3 @@ TEST(DetectorSpec, LinkedScoreRoundTripsDefaultsToTheOperatingScoreAndIsValidate
   EXPECT_THROW(DetectorSpec::from_json(j), ModelError);
 }
 
-TEST(TrainingCheckpoint, ResumingCutsTheLogBackToTheCheckpointAndRemovesTemporariesOfAKilledWrite) {
-  // A kill can land after an epoch's log line but before its checkpoint, in the middle of a
-  // line, or in the middle of an atomic write: resuming leaves the log with the checkpoint's
-  // epochs only and removes the temporary files (and nothing else).
-  spinescan::testing::TempDir tmp;
-  const auto run = tmp / "run";
-  std::filesystem::create_directories(run);
-  torch::nn::Linear model(3, 2);
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3));
-  save_training_checkpoint(run, *model, optimizer, 0, {{"epoch", 0}, {"step", 4}}, {{"epoch", 1}, {"loss", 0.5}});
-  save_training_checkpoint(run, *model, optimizer, 1, {{"epoch", 1}, {"step", 8}}, {{"epoch", 2}, {"loss", 0.4}});
-  {
-    std::ofstream log(run / "metrics.jsonl", std::ios::app);
-    const nlohmann::json third = {{"epoch", 3}, {"loss", 0.3}};
-    log << third.dump() << "\n" << "{\"epoch\": 4, \"lo";  // logged, then cut
-  }
-  spinescan::testing::write_file(run / ".model.pt.tmp-123-0", "half a file");
-  spinescan::testing::write_file(run / "notes.txt", "the user's");
-  torch::nn::Linear restored(3, 2);
-  torch::optim::AdamW restored_optimizer(restored->parameters(), torch::optim::AdamWOptions(1e-3));
-  const auto state = load_training_checkpoint(run, *restored, restored_optimizer);
-  EXPECT_EQ(state["epoch"], 1);
-  const nlohmann::json first = {{"epoch", 1}, {"loss", 0.5}}, second = {{"epoch", 2}, {"loss", 0.4}};
-  EXPECT_EQ(spinescan::testing::read_file(run / "metrics.jsonl"), first.dump() + "\n" + second.dump() + "\n");
-  EXPECT_FALSE(std::filesystem::exists(run / ".model.pt.tmp-123-0"));
-  EXPECT_TRUE(std::filesystem::exists(run / "notes.txt"));
-  EXPECT_TRUE(torch::equal(restored->weight, model->weight));
-}

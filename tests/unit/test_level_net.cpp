@@ -2,6 +2,7 @@
 // box one step below it, on central slices), and that a trained net saves and loads unchanged.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "spinescan/classify/samples.h"
@@ -30,6 +31,7 @@ LevelNetOptions small_net_options() {
   o.preset = "micro";
   o.crop_size = 32;
   o.steps = 30;
+  o.steps_per_epoch = 10;
   o.batch = 8;
   return o;
 }
@@ -77,7 +79,8 @@ TEST(LevelNet, LearnsFromTheLowestLabelledBodyAndTheBoxOneStepBelowOnCentralSlic
 TEST(LevelNet, TrainsAndLoadsBackTheSameNet) {
   const auto& data = phantom_data();
   const LevelNetOptions o = small_net_options();
-  const LevelNet net = LevelNet::train(data, o);
+  TempDir tmp;
+  const LevelNet net = LevelNet::train(data, o, tmp / "run");
   ASSERT_FALSE(net.empty());
   const auto column = ground_truth_column(data, 0);
   const auto& v = data.cases[0].normalized;
@@ -85,20 +88,20 @@ TEST(LevelNet, TrainsAndLoadsBackTheSameNet) {
   const double below = net.logit(v, one_step_below(column.back().track, column[column.size() - 2].track));
   EXPECT_TRUE(std::isfinite(lowest) && std::isfinite(below));
   EXPECT_TRUE(std::isnan(net.logit(v, aggregate::Track{})));  // no box, no answer
-  TempDir tmp;
   net.save(tmp / "level_net.pt");
   const LevelNet back = LevelNet::load(tmp / "level_net.pt", net.spec());
   EXPECT_NEAR(back.logit(v, column.back().track), lowest, 1e-2);  // stored as float16
   EXPECT_EQ(back.spec()["crop"]["size"], 32);
   // The same seed trains the same net.
-  EXPECT_NEAR(LevelNet::train(data, o).logit(v, column.back().track), lowest, 1e-5);
+  EXPECT_NEAR(LevelNet::train(data, o, tmp / "again").logit(v, column.back().track), lowest, 1e-5);
   // A description without its crop recipe is refused with a one-line model error.
   EXPECT_THROW(LevelNet::load(tmp / "level_net.pt", nlohmann::json::object()), ModelError);
 }
 
 TEST(LevelNet, ReadsTheLowestBodyTwiceAndSaysWhenItLooksTransitional) {
   const auto& data = phantom_data();
-  const LevelNet net = LevelNet::train(data, small_net_options());
+  TempDir tmp;
+  const LevelNet net = LevelNet::train(data, small_net_options(), tmp / "run");
   const auto labelled = ground_truth_column(data, 0);
   ASSERT_GE(labelled.size(), 3u);
   std::vector<aggregate::Track> column;
@@ -129,7 +132,6 @@ TEST(LevelNet, ReadsTheLowestBodyTwiceAndSaysWhenItLooksTransitional) {
   EXPECT_FALSE(net.indecisive(std::nan("")));
   // The ceiling follows the net's own smoothing (0.3: log(0.85 / 0.15) / 2 = 0.87); a net
   // trained without smoothing has none, and the default's is used.
-  TempDir tmp;
   net.save(tmp / "level_net.pt");
   auto spec = net.spec();
   spec["training"]["label_smoothing"] = 0.3;
@@ -137,4 +139,27 @@ TEST(LevelNet, ReadsTheLowestBodyTwiceAndSaysWhenItLooksTransitional) {
   EXPECT_TRUE(LevelNet::load(tmp / "level_net.pt", spec).indecisive(0.8));
   spec["training"]["label_smoothing"] = 0.0;
   EXPECT_TRUE(LevelNet::load(tmp / "level_net.pt", spec).indecisive(1.4));
+}
+
+TEST(LevelNet, AStoppedRunResumedTrainsTheSameNetAsAWholeOne) {
+  // The net's draws are one random stream through the run (as before it had epochs): the
+  // checkpoint keeps the stream, so resuming after the first of three epochs changes nothing.
+  const auto& data = phantom_data();
+  const LevelNetOptions o = small_net_options();
+  TempDir tmp;
+  const LevelNet whole = LevelNet::train(data, o, tmp / "whole");
+  LevelNetOptions stopped = o;
+  stopped.max_steps = 15;  // half way through the second epoch
+  EXPECT_THROW(LevelNet::train(data, stopped, tmp / "part"), ConfigError);
+  EXPECT_THROW(LevelNet::train(data, o, tmp / "part"), ConfigError);  // not over a run without resume
+  const LevelNet resumed = LevelNet::train(data, o, tmp / "part", true);
+  const auto column = ground_truth_column(data, 1);
+  const auto& v = data.cases[1].normalized;
+  EXPECT_DOUBLE_EQ(resumed.logit(v, column.back().track), whole.logit(v, column.back().track));
+  const std::string log = spinescan::testing::read_file(tmp / "part" / "metrics.jsonl");
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 3);  // one line per epoch, none twice
+  // Steps that do not split into whole epochs are refused before any training.
+  LevelNetOptions uneven = o;
+  uneven.steps = 25;
+  EXPECT_THROW(LevelNet::train(data, uneven, tmp / "uneven"), ConfigError);
 }

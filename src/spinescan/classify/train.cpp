@@ -2,11 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <atomic>
-#include <chrono>
 #include <cmath>
-#include <csignal>
-#include <fstream>
 #include <map>
 
 #include "spinescan/classify/classifier.h"
@@ -15,19 +11,14 @@
 #include "spinescan/core/logging.h"
 #include "spinescan/core/progress.h"
 #include "spinescan/core/rng.h"
-#include "spinescan/core/version.h"
 #include "spinescan/data/splits.h"
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/eval/classification_metrics.h"
-
-namespace fs = std::filesystem;
+#include "spinescan/train/training_run.h"
 
 namespace spinescan::classify {
 namespace {
-
-std::atomic<bool> g_interrupted{false};
-void on_interrupt(int) { g_interrupted = true; }
 
 // Within-source AUC of the per-vertebra mean probability: what early stopping and the
 // tuning study maximise. The plain AUC over all sources would reward telling the healthy
@@ -44,15 +35,6 @@ double validation_auc(const ClassifierData& data, const std::vector<double>& p) 
     }
   return within_source_auc(scores, labels, sources);
 }
-
-struct State {
-  int epoch = -1;
-  int64_t step = 0;
-  double best_auc = -1;
-  int best_epoch = -1;
-  int since_best = 0;
-  double first_loss = 0;
-};
 
 }  // namespace
 
@@ -132,7 +114,6 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   model.layer_scale_init = c.layer_scale;
   model.validate();
 
-  const fs::path run(c.out);
   const torch::Device device = detect::parse_device(c.device);
   const Dataset dataset = load_dataset(c.data);
   const Splits splits = Splits::load(c.split);
@@ -141,23 +122,12 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   const auto [train_cases, inner_val] =
       split_inner(dataset, splits.folds[static_cast<size_t>(c.fold)].train, c.inner_val_cases, c.seed);
   SPINESCAN_CHECK_AS(!inner_val.empty(), ConfigError, "need at least 2 training cases (one for inner validation)");
-  if (!c.resume && fs::exists(run / "checkpoints" / "last.json"))
-    throw ConfigError(run.string() + ": holds a training run already (pass --resume to continue it, or choose another --out)");
-  fs::create_directories(run);
   nlohmann::json config = c.to_json();
   config["model"] = convnext_options_to_json(model);
   config["train_cases"] = train_cases;
   config["inner_val_cases"] = inner_val;
   config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
-  config["git_revision"] = git_revision();
-  config["spinescan_version"] = version();
-  if (!c.resume) {
-    // A run killed before its first checkpoint starts again: its temporaries go, and the
-    // epoch it may have logged.
-    remove_interrupted_temporaries(run);
-    write_text_atomically(run / "config.json", config.dump(2) + "\n");
-    fs::remove(run / "metrics.jsonl");
-  }
+  train::TrainingRun run(c.out, config, c.resume);
 
   log_info("loading " + std::to_string(train_cases.size()) + " training and " + std::to_string(inner_val.size()) +
            " inner-validation cases");
@@ -183,151 +153,104 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   models::ConvNext net(model);
   net->to(device);
   torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
-  State st;
-  if (c.resume) {
-    const auto j = detect::load_training_checkpoint(run, *net, optimizer);
-    st.epoch = j.at("epoch");
-    st.step = j.at("step");
-    st.best_auc = j.at("best_auc");
-    st.best_epoch = j.at("best_epoch");
-    st.since_best = j.at("since_best");
-    st.first_loss = j.at("first_loss");
-    log_info("resuming after epoch " + std::to_string(st.epoch + 1));
-  }
 
-  const int steps_per_epoch = c.samples_per_epoch / c.batch;
-  const int64_t total_steps = static_cast<int64_t>(steps_per_epoch) * c.epochs;
-  const int64_t warmup_steps = std::max<int64_t>(1, static_cast<int64_t>(c.warmup_fraction * static_cast<double>(total_steps)));
-  auto previous_handler = std::signal(SIGINT, on_interrupt);
-  g_interrupted = false;
-  ClassifierTrainResult result;
-  result.epochs_done = st.epoch + 1;
-  const auto started = std::chrono::steady_clock::now();
-  Progress progress("train", total_steps, "steps", st.step);
-  net->train();
-  bool stopped_early = st.since_best >= c.patience;
-  for (int epoch = st.epoch + 1; epoch < c.epochs && !g_interrupted && !stopped_early; ++epoch) {
-    Rng rng = Rng::derived(c.seed, static_cast<uint64_t>(epoch));
-    double loss_sum = 0;
-    int steps = 0;
-    for (int s = 0; s < steps_per_epoch && !g_interrupted; ++s) {
-      if (c.max_steps > 0 && st.step >= c.max_steps) break;
-      auto images = torch::empty({c.batch, crop.channels(), crop.size, crop.size});
-      auto targets = torch::empty({c.batch, 1});
-      for (int b = 0; b < c.batch; ++b) {
-        const CropSample& sample = train.samples[drawer.draw(rng)];
-        CropJitter jitter;
-        if (c.augment > 0) {
-          jitter.shift_x = rng.uniform(-0.08, 0.08) * c.augment;
-          jitter.shift_y = rng.uniform(-0.08, 0.08) * c.augment;
-          jitter.scale = rng.uniform(-0.12, 0.12) * c.augment;
-        }
-        auto pixels = extract_crop(train.cases[static_cast<size_t>(sample.case_index)].normalized, sample.slice, sample.box,
-                                   crop, jitter);
-        if (c.augment > 0) augment_crop_intensity(pixels, c.augment, rng);
-        std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
-        targets[b][0] = static_cast<float>(sample.target);
+  train::EpochPlan plan;
+  plan.epochs = c.epochs;
+  plan.steps_per_epoch = c.samples_per_epoch / c.batch;
+  plan.max_steps = c.max_steps;
+  plan.patience = c.patience;
+  // Ties go to the later epoch: a small inner validation often saturates (AUC 1 on the
+  // phantoms from epoch 7 of 20), and the later model has seen more training.
+  plan.ties_are_better = true;
+  plan.seed = c.seed;
+  const int64_t total_steps = static_cast<int64_t>(plan.steps_per_epoch) * c.epochs;
+  plan.lr = {c.lr, std::max<int64_t>(1, static_cast<int64_t>(c.warmup_fraction * static_cast<double>(total_steps))), 0.01};
+  train::Stage stage;
+  stage.name = "train";
+  stage.step = [&](int, Rng& rng) {
+    auto images = torch::empty({c.batch, crop.channels(), crop.size, crop.size});
+    auto targets = torch::empty({c.batch, 1});
+    for (int b = 0; b < c.batch; ++b) {
+      const CropSample& sample = train.samples[drawer.draw(rng)];
+      CropJitter jitter;
+      if (c.augment > 0) {
+        jitter.shift_x = rng.uniform(-0.08, 0.08) * c.augment;
+        jitter.shift_y = rng.uniform(-0.08, 0.08) * c.augment;
+        jitter.scale = rng.uniform(-0.12, 0.12) * c.augment;
       }
-      const double frac = static_cast<double>(st.step) / static_cast<double>(std::max<int64_t>(1, total_steps));
-      double lr = c.lr * (0.01 + 0.99 * 0.5 * (1 + std::cos(M_PI * std::min(1.0, frac))));
-      if (st.step < warmup_steps) lr *= static_cast<double>(st.step + 1) / static_cast<double>(warmup_steps);
-      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      torch::manual_seed(rng.next() & 0x7FFFFFFFFFFFULL);  // drop-path draws, repeatable per step
-      const auto logits = net->forward(images.to(device));
-      const auto loss = torch::binary_cross_entropy_with_logits(logits, targets.to(device));
-      optimizer.zero_grad();
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(net->parameters(), 5.0);
-      optimizer.step();
-      loss_sum += loss.item<double>();
-      ++steps;
-      ++st.step;
-      char detail[96];
-      std::snprintf(detail, sizeof detail, "epoch %d/%d, loss %.4f", epoch + 1, c.epochs, loss_sum / steps);
-      progress.update(st.step, detail);
+      auto pixels = extract_crop(train.cases[static_cast<size_t>(sample.case_index)].normalized, sample.slice, sample.box,
+                                 crop, jitter);
+      if (c.augment > 0) augment_crop_intensity(pixels, c.augment, rng);
+      std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
+      targets[b][0] = static_cast<float>(sample.target);
     }
-    if (steps < steps_per_epoch) break;  // a partial epoch is not saved (see the detector's trainer)
-    const double mean_loss = loss_sum / steps;
-    if (epoch == 0) st.first_loss = mean_loss;
-    const auto logits = sample_logits(net, val, crop, device);
+    torch::manual_seed(rng.next() & 0x7FFFFFFFFFFFULL);  // drop-path draws, repeatable per step
+    const auto logits = net->forward(images.to(device));
+    const auto loss = torch::binary_cross_entropy_with_logits(logits, targets.to(device));
+    optimizer.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(net->parameters(), 5.0);
+    optimizer.step();
+    return train::StepLoss{loss.item<double>(), {}};
+  };
+  std::vector<double> logits;  // the inner-validation slices' logits of the epoch just validated
+  stage.validate = [&](int) {
+    logits = sample_logits(net, val, crop, device);
     std::vector<double> raw(logits.size());
     for (size_t i = 0; i < logits.size(); ++i) raw[i] = 1 / (1 + std::exp(-logits[i]));
     double auc = validation_auc(val, raw);
     if (!std::isfinite(auc)) auc = 0.5;  // inner validation with one class only: no ranking signal
-    st.epoch = epoch;
-    // Ties go to the later epoch: a small inner validation often saturates (AUC 1 on the
-    // phantoms from epoch 7 of 20), and the later model has seen more training.
-    const bool best = auc >= st.best_auc;
-    if (best) {
-      st.best_auc = auc;
-      st.best_epoch = epoch;
-      st.since_best = 0;
-      ClassifierSpec spec;
-      spec.preset = c.preset;
-      spec.model = model;
-      spec.crop = crop;
-      // Calibration and threshold from the inner-validation cases: the fold's own
-      // validation cases stay unseen until `evaluate classifier`.
-      std::vector<double> known_logits;
-      std::vector<int> known_labels;
-      for (size_t i = 0; i < logits.size(); ++i)
-        if (val.samples[i].target >= 0) {
-          known_logits.push_back(logits[i]);
-          known_labels.push_back(val.samples[i].target);
-        }
-      if (!known_logits.empty()) std::tie(spec.calibration_scale, spec.calibration_bias) = fit_platt(known_logits, known_labels);
-      std::vector<double> calibrated(logits.size());
-      for (size_t i = 0; i < logits.size(); ++i) calibrated[i] = spec.probability(logits[i]);
-      std::vector<double> vmax;
-      std::vector<int> vlabels;
-      for (const auto& v : aggregate_per_vertebra(val, calibrated))
-        if (v.target >= 0) {
-          vmax.push_back(v.max_probability);
-          vlabels.push_back(v.target);
-        }
-      if (!vmax.empty()) spec.threshold = eval::best_f1_threshold(vmax, vlabels);
-      spec.provenance = {{"run", config}, {"epoch", epoch + 1}, {"inner_validation", {{"within_source_vertebra_mean_auc", auc}}}};
-      save_classifier(net, spec, run / "best", false);
-    } else {
-      ++st.since_best;
-    }
-    stopped_early = st.since_best >= c.patience;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    detect::save_training_checkpoint(run, *net, optimizer, epoch,
-                                     {{"epoch", st.epoch},
-                                      {"step", st.step},
-                                      {"best_auc", st.best_auc},
-                                      {"best_epoch", st.best_epoch},
-                                      {"since_best", st.since_best},
-                                      {"first_loss", st.first_loss}},
-                                     {{"epoch", epoch + 1}, {"step", st.step}, {"loss", mean_loss}, {"val_within_source_auc", auc},
-                                      {"best", best}, {"elapsed_s", elapsed}});
-    progress.finish();
-    char summary[160];
-    std::snprintf(summary, sizeof summary, "epoch %d: loss %.4f, inner-val within-source vertebra AUC %.3f%s", epoch + 1, mean_loss, auc,
-                  best ? " (best)" : "");
-    log_info(summary);
-    result.epochs_done = epoch + 1;
-    result.last_loss = mean_loss;
-    if (c.max_steps > 0 && st.step >= c.max_steps) break;
-  }
-  std::signal(SIGINT, previous_handler);
-  result.interrupted = g_interrupted;
-  result.stopped_early = stopped_early;
-  result.first_loss = st.first_loss;
-  result.best_val_auc = st.best_auc;
-  result.best_epoch = st.best_epoch + 1;
-  if (result.interrupted) {
-    log_warning("interrupted: the last complete epoch is saved; continue with --resume");
-  } else {
-    write_text_atomically(run / "result.json", nlohmann::json{{"best_val_auc", result.best_val_auc},
-                                                              {"best_epoch", result.best_epoch},
-                                                              {"epochs_done", result.epochs_done},
-                                                              {"stopped_early", result.stopped_early},
-                                                              {"first_loss", result.first_loss},
-                                                              {"last_loss", result.last_loss}}
-                                                       .dump(2) + "\n");
-  }
+    char summary[64];
+    std::snprintf(summary, sizeof summary, "inner-val within-source vertebra AUC %.3f", auc);
+    return train::EpochScore{auc, {{"val_within_source_auc", auc}}, summary};
+  };
+  stage.save_best = [&](int epoch, const train::EpochScore& score) {
+    ClassifierSpec spec;
+    spec.preset = c.preset;
+    spec.model = model;
+    spec.crop = crop;
+    // Calibration and threshold from the inner-validation cases: the fold's own
+    // validation cases stay unseen until `evaluate classifier`.
+    std::vector<double> known_logits;
+    std::vector<int> known_labels;
+    for (size_t i = 0; i < logits.size(); ++i)
+      if (val.samples[i].target >= 0) {
+        known_logits.push_back(logits[i]);
+        known_labels.push_back(val.samples[i].target);
+      }
+    if (!known_logits.empty()) std::tie(spec.calibration_scale, spec.calibration_bias) = fit_platt(known_logits, known_labels);
+    std::vector<double> calibrated(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) calibrated[i] = spec.probability(logits[i]);
+    std::vector<double> vmax;
+    std::vector<int> vlabels;
+    for (const auto& v : aggregate_per_vertebra(val, calibrated))
+      if (v.target >= 0) {
+        vmax.push_back(v.max_probability);
+        vlabels.push_back(v.target);
+      }
+    if (!vmax.empty()) spec.threshold = eval::best_f1_threshold(vmax, vlabels);
+    spec.provenance = {{"run", run.config()},
+                       {"epoch", epoch + 1},
+                       {"inner_validation", {{"within_source_vertebra_mean_auc", score.score}}}};
+    save_classifier(net, spec, run.best_folder(), false);
+  };
+  const train::RunResult r = run.run(*net, optimizer, plan, stage);
+  ClassifierTrainResult result;
+  result.epochs_done = r.epochs_done;
+  result.best_epoch = r.best_epoch;
+  result.first_loss = r.first_loss;
+  result.last_loss = r.last_loss;
+  result.best_val_auc = r.best_score;
+  result.interrupted = r.interrupted;
+  result.stopped_early = r.stopped_early;
+  if (!result.interrupted)
+    write_text_atomically(run.folder() / "result.json", nlohmann::json{{"best_val_auc", result.best_val_auc},
+                                                                       {"best_epoch", result.best_epoch},
+                                                                       {"epochs_done", result.epochs_done},
+                                                                       {"stopped_early", result.stopped_early},
+                                                                       {"first_loss", result.first_loss},
+                                                                       {"last_loss", result.last_loss}}
+                                                                .dump(2) + "\n");
   return result;
 }
 

@@ -22,6 +22,10 @@ struct ConfigError : Error {
 struct ModelError : Error {
   using Error::Error;
 };
+// Ctrl-C in work that has no partial result to return (what was saved is in the message).
+struct Interrupted : Error {
+  using Error::Error;
+};
 
 namespace detail {
 template <class... Args>

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -37,6 +40,17 @@ class Rng {
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * uniform());
   }
   double normal(double mean, double sd) { return mean + sd * normal(); }
+  // The generator's whole state as text, and back: a resumed run continues the same stream.
+  std::string state() const {
+    std::ostringstream out;
+    out << engine_;
+    return out.str();
+  }
+  void restore(const std::string& state) {
+    std::istringstream in(state);
+    in >> engine_;
+    if (!in) throw std::invalid_argument("not a random generator's state");
+  }
   template <class T>
   void shuffle(std::vector<T>& v) {
     for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <torch/optim/optimizer.h>
 
 #include "spinescan/detect/canvas.h"
 #include "spinescan/detect/retinanet.h"
@@ -45,20 +44,5 @@ void save_detector(const RetinaNet& net, const DetectorSpec& spec, const std::fi
 // batch norms (faster, the same boxes; such a net cannot be saved again: pass false to re-pack).
 LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const torch::Device& device = torch::kCPU,
                              bool for_inference = true);
-
-// Training checkpoints of any stage: <run>/checkpoints/epoch_N/{model.pt, optimizer.pt},
-// and <run>/checkpoints/last.json (the trainer's state plus "folder") naming the newest
-// complete one, written last, so a kill at any moment leaves a consistent checkpoint.
-// Older epoch folders are removed. The epoch's line of <run>/metrics.jsonl (`metrics_line`,
-// holding "epoch": epoch + 1) is appended before last.json, so the log never lacks an epoch
-// the checkpoint holds; `state` must hold "epoch" (0-based).
-void save_training_checkpoint(const std::filesystem::path& run, const torch::nn::Module& model,
-                              torch::optim::Optimizer& optimizer, int epoch, nlohmann::json state,
-                              const nlohmann::json& metrics_line);
-// Loads the newest checkpoint into model and optimizer; returns the state saved with it.
-// metrics.jsonl is cut back to the checkpoint's epochs (a line of an epoch whose checkpoint
-// never landed, or a line cut short by a kill, goes). ConfigError when the run has none.
-nlohmann::json load_training_checkpoint(const std::filesystem::path& run, torch::nn::Module& model,
-                                        torch::optim::Optimizer& optimizer);
 
 }  // namespace spinescan::detect

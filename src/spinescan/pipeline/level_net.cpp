@@ -10,12 +10,12 @@
 #include "spinescan/classify/crops.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
-#include "spinescan/core/progress.h"
 #include "spinescan/core/rng.h"
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/models/convnext.h"
 #include "spinescan/pipeline/level_examples.h"
+#include "spinescan/train/training_run.h"
 
 namespace spinescan::pipeline {
 
@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 nlohmann::json LevelNetOptions::to_json() const {
   return {{"preset", preset}, {"crop_size", crop_size}, {"context", context}, {"steps", steps}, {"batch", batch},
           {"lr", lr}, {"weight_decay", weight_decay}, {"label_smoothing", label_smoothing}, {"augment", augment},
-          {"seed", seed}};
+          {"seed", seed}, {"steps_per_epoch", steps_per_epoch}};
 }
 
 std::vector<LevelNetExample> level_net_examples(const classify::ClassifierData& data) {
@@ -136,9 +136,13 @@ LevelNet LevelNet::load(const fs::path& weights_file, const nlohmann::json& spec
   return out;
 }
 
-LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOptions& o) {
-  SPINESCAN_CHECK_AS(o.steps >= 1 && o.batch >= 2 && o.lr > 0 && o.label_smoothing >= 0 && o.label_smoothing < 0.5, ConfigError,
-                     "level net: need steps >= 1, batch >= 2, lr > 0 and label smoothing in [0, 0.5)");
+LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOptions& o, const fs::path& run_folder, bool resume) {
+  SPINESCAN_CHECK_AS(o.steps >= 1 && o.steps_per_epoch >= 1 && o.batch >= 2 && o.lr > 0 && o.label_smoothing >= 0 &&
+                         o.label_smoothing < 0.5,
+                     ConfigError, "level net: need steps >= 1, steps per epoch >= 1, batch >= 2, lr > 0 and label smoothing in [0, 0.5)");
+  const int steps_per_epoch = std::min(o.steps, o.steps_per_epoch);
+  SPINESCAN_CHECK_AS(o.steps % steps_per_epoch == 0, ConfigError, "level net: steps (", o.steps,
+                     ") must be a multiple of the steps per epoch (", o.steps_per_epoch, ")");
   const auto examples = level_net_examples(data);
   std::vector<size_t> by_class[2];
   for (size_t i = 0; i < examples.size(); ++i) by_class[examples[i].below].push_back(i);
@@ -154,6 +158,11 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
   impl.model = models::ConvNextOptions::preset(o.preset);
   impl.model.validate();
   const torch::Device device = detect::parse_device(o.device);
+  nlohmann::json config = impl.training;
+  config["model"] = classify::convnext_options_to_json(impl.model);
+  config["cases"] = nlohmann::json::array();
+  for (const auto& k : data.cases) config["cases"].push_back(k.name);
+  train::TrainingRun run(run_folder, config, resume);
 
   torch::manual_seed(o.seed);
   impl.net = models::ConvNext(impl.model);
@@ -161,12 +170,17 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
   torch::optim::AdamW optimizer(impl.net->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   log_info("level net: " + std::to_string(by_class[0].size()) + " slices of lowest labelled bodies, " +
            std::to_string(by_class[1].size()) + " of the body below, " + std::to_string(data.cases.size()) + " cases");
-  Progress progress("level net", o.steps, "steps");
-  impl.net->train();
-  Rng rng(o.seed);
+  train::EpochPlan plan;
+  plan.epochs = o.steps / steps_per_epoch;
+  plan.steps_per_epoch = steps_per_epoch;
+  plan.max_steps = o.max_steps;
+  plan.seed = o.seed;
+  plan.rng = train::RngStream::kContinuous;  // one stream, as the net was trained before it had epochs
+  plan.lr = {o.lr, 0, 0.0};                  // cosine to zero, no warm-up
   const int64_t s = impl.crop.size;
-  double loss_sum = 0;
-  for (int step = 0; step < o.steps; ++step) {
+  train::Stage stage;
+  stage.name = "level net";
+  stage.step = [&](int, Rng& rng) {
     auto images = torch::empty({o.batch, 1, s, s});
     auto targets = torch::empty({o.batch, 1});
     for (int b = 0; b < o.batch; ++b) {
@@ -182,19 +196,21 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
       std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
       targets[b][0] = static_cast<float>(cls == 1 ? 1 - o.label_smoothing / 2 : o.label_smoothing / 2);
     }
-    const double lr = o.lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / o.steps));
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     const auto loss = torch::binary_cross_entropy_with_logits(impl.net->forward(images.to(device)), targets.to(device));
     optimizer.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(impl.net->parameters(), 5.0);
     optimizer.step();
-    loss_sum += loss.item<double>();
-    char detail[64];
-    std::snprintf(detail, sizeof detail, "loss %.4f", loss_sum / (step + 1));
-    progress.update(step + 1, detail);
-  }
-  progress.finish();
+    return train::StepLoss{loss.item<double>(), {}};
+  };
+  // No validation of its own: the level model measures the net on held-out cases
+  // (train_levels), so the last epoch is the one kept and the run has no best/.
+  stage.validate = [](int epoch) { return train::EpochScore{static_cast<double>(epoch), {}, ""}; };
+  const train::RunResult r = run.run(*impl.net, optimizer, plan, stage);
+  SPINESCAN_CHECK_AS(!r.interrupted, Interrupted, "level net: interrupted; the last complete epoch is saved in ",
+                     run_folder.string(), " (continue with --resume)");
+  SPINESCAN_CHECK_AS(r.epochs_done == plan.epochs, ConfigError, "level net: stopped after ", r.epochs_done, " of ", plan.epochs,
+                     " epochs (--max-steps)");
   impl.net->to(torch::kCPU);
   impl.net->eval();
   return out;

@@ -28,6 +28,10 @@ struct LevelNetOptions {
   int crop_size = 64;
   double context = 1.0;  // margin on each side, as a fraction of the box's larger side
   int steps = 500;
+  // A checkpoint every this many steps (a multiple of it when steps are more); one epoch of
+  // `steps` when they are fewer.
+  int steps_per_epoch = 50;
+  int max_steps = 0;  // stop after this many steps in all (tests of resuming); 0 = no limit
   int batch = 32;
   double lr = 1e-3;
   double weight_decay = 0.05;
@@ -91,7 +95,11 @@ class LevelNet {
   static LevelNet load(const std::filesystem::path& weights_file, const nlohmann::json& spec);
   // The checks load() makes on `spec` before it reads any weights; ModelError naming the field.
   static void check_spec(const nlohmann::json& spec);
-  static LevelNet train(const classify::ClassifierData& data, const LevelNetOptions& options);
+  // Trains in the run folder `run_folder` (train/training_run.h: config.json, metrics.jsonl,
+  // checkpoints/; no best/, the last epoch is the net), continuing it with `resume`. Throws
+  // Interrupted on Ctrl-C and ConfigError when max_steps stops it before the last epoch.
+  static LevelNet train(const classify::ClassifierData& data, const LevelNetOptions& options,
+                        const std::filesystem::path& run_folder, bool resume = false);
   struct Impl;
 
  private:

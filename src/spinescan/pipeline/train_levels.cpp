@@ -195,7 +195,7 @@ std::string train_levels(const LevelTrainConfig& c) {
     options.steps = c.level_net_steps;
     options.seed = c.seed;
     options.device = c.device;
-    const LevelNet net = LevelNet::train(train_data, options);
+    const LevelNet net = LevelNet::train(train_data, options, fs::path(c.out) / "level_net_run", c.resume);
     net.save(fs::path(c.out) / "level_net.pt");
     net_description = {{"weights", "level_net.pt"}, {"spec", net.spec()}};
     log_info("level net: reading the lowest found body of every case");

@@ -26,6 +26,7 @@ struct LevelTrainConfig {
   std::string records_cache;  // folder of cached records (default: out); share it between folds
   std::string device = "cpu";
   int level_net_steps = 0;  // > 0: train the level net (pipeline/level_net.h) for this many steps
+  bool resume = false;      // continue the level net's run in <out>/level_net_run
   uint64_t seed = 0;
 };
 
