@@ -21,6 +21,7 @@
 #include "spinescan/data/splits.h"
 #include "spinescan/io/orientation.h"
 #include "spinescan/io/study_reader.h"
+#include "spinescan/levels/naming_options.h"
 #include "test_util.h"
 
 using namespace spinescan;
@@ -305,8 +306,8 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
     double reading = std::nan("");
     for (const auto& w : report["warnings"]) {
       const std::string text = w;
-      const auto at = text.find("possible transitional vertebra");
-      if (at != std::string::npos) reading = std::stod(text.substr(text.find("(level net ") + 11));
+      const auto at = text.find("the level net reads ");
+      if (text.rfind("count the vertebrae: ", 0) == 0 && at != std::string::npos) reading = std::stod(text.substr(at + 20));
     }
     ASSERT_TRUE(std::isfinite(reading)) << report["warnings"].dump();
     for (const auto& v : report["vertebrae"])
@@ -361,9 +362,11 @@ TEST(TrainLevels, TheHeadsProbabilityNamesTheLowestBodyAndSaysWhenItIsUnsure) {
   const std::string study = d.case_named(p.heldout_case()).image.string();
   // A head that knows nothing (all weights 0: p = 0.5 before the prior), with a prior r: the
   // probability that the lowest body is the level below is r itself.
-  auto analyze_with_rate = [&](double rate, const std::string& name) {
+  auto analyze_with_rate = [&](double rate, const std::string& name, const nlohmann::json& naming = nlohmann::json::object()) {
     auto manifest = nlohmann::json::parse(read_file(copy / "manifest.json"));
     auto& levels = manifest["aggregator"]["levels"];
+    levels["naming"] = spinescan::levels::LevelNamingOptions{}.to_json();
+    for (const auto& [key, value] : naming.items()) levels["naming"][key] = value;
     levels.erase("rule");
     levels["lowest_level"] = "L5";
     levels["confidence"] = 0.9;
@@ -383,15 +386,22 @@ TEST(TrainLevels, TheHeadsProbabilityNamesTheLowestBodyAndSaysWhenItIsUnsure) {
   // p = 0.4: L5, with a warning, and no name surer than the head.
   EXPECT_EQ(unsure["vertebrae"].back()["level"], "L5");
   bool warned = false;
-  for (const auto& w : unsure["warnings"]) warned = warned || w.get<std::string>().find("may be S1 rather than L5") != std::string::npos;
+  // One warning that names what the names assume and what else the lowest body may be.
+  for (const auto& w : unsure["warnings"])
+    warned = warned || (w.get<std::string>().find("the names assume the lowest body found is L5 (the level head gives p = 0.40 for S1") !=
+                            std::string::npos &&
+                        w.get<std::string>().find("if it is S1 instead") != std::string::npos);
   EXPECT_TRUE(warned) << unsure["warnings"].dump();
   for (const auto& v : unsure["vertebrae"]) EXPECT_LE(v["level_confidence"].get<double>(), 0.6 + 1e-9);
+  // The unsure band is the bundle's: narrowed to (0.45, 0.8), p = 0.4 is no longer warned of.
+  const auto narrow = analyze_with_rate(0.4, "report_narrow", {{"unsure_p_low", 0.45}});
+  for (const auto& w : narrow["warnings"]) EXPECT_EQ(w.get<std::string>().find("level head gives"), std::string::npos) << w;
   for (const auto& v : unsure["vertebrae"]) EXPECT_TRUE(v["probability"].is_number()) << v.dump();
   // p = 0.95: S1, every name one step down the column, no such warning.
   EXPECT_EQ(sure["vertebrae"].back()["level"], "S1");
   for (size_t i = 0; i < sure["vertebrae"].size(); ++i)
     EXPECT_EQ(sure["vertebrae"][i]["level"], aggregate::level_above(unsure["vertebrae"][i]["level"].get<std::string>(), -1)) << i;
-  for (const auto& w : sure["warnings"]) EXPECT_EQ(w.get<std::string>().find("may be"), std::string::npos) << w;
+  for (const auto& w : sure["warnings"]) EXPECT_EQ(w.get<std::string>().find("level head gives"), std::string::npos) << w;
   // S1, below the lowest level the models learnt from, is named but not judged, and said so;
   // the bodies above keep their verdicts.
   const auto& s1 = sure["vertebrae"].back();
@@ -411,7 +421,9 @@ TEST(TrainLevels, TheHeadsProbabilityNamesTheLowestBodyAndSaysWhenItIsUnsure) {
   EXPECT_EQ(leaning["vertebrae"].back()["level"], "S1");
   EXPECT_EQ(leaning["vertebrae"].back()["probability"], unsure["vertebrae"].back()["probability"]);
   bool warned_l5 = false;
-  for (const auto& w : leaning["warnings"]) warned_l5 = warned_l5 || w.get<std::string>().find("may be L5 rather than S1") != std::string::npos;
+  for (const auto& w : leaning["warnings"])
+    warned_l5 = warned_l5 || (w.get<std::string>().find("the names assume the lowest body found is S1") != std::string::npos &&
+                               w.get<std::string>().find("if it is L5 instead") != std::string::npos);
   EXPECT_TRUE(warned_l5) << leaning["warnings"].dump();
 }
 

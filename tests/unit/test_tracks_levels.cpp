@@ -1,14 +1,33 @@
-// Linking per-slice boxes into 3D vertebrae, and naming their levels.
+// Linking per-slice boxes into 3D vertebrae, and naming their levels (levels/decision.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "spinescan/aggregate/levels.h"
 #include "spinescan/aggregate/tracks.h"
+#include "spinescan/core/errors.h"
+#include "spinescan/levels/decision.h"
 
 using namespace spinescan::aggregate;
+using spinescan::levels::decide_levels;
+using spinescan::levels::LevelDecision;
+using spinescan::levels::LevelEvidence;
+using spinescan::levels::LevelWarning;
 
 namespace {
+LevelModel model_l5() {
+  LevelModel m;
+  m.lowest_level = "L5";
+  m.confidence = 0.9;
+  return m;
+}
+LevelEvidence evidence_rows(int rows) {
+  LevelEvidence e;
+  e.rows = rows;
+  e.row_mm = 1.0;
+  return e;
+}
+
 // A column of `n` bodies 30 px high with 10 px discs, seen on slices [first, last].
 std::vector<TrackedBox> column(int n, int first, int last, int skip_slice = -1) {
   std::vector<TrackedBox> out;
@@ -60,33 +79,67 @@ TEST(Levels, CountsUpwardsFromTheLowestBody) {
   EXPECT_EQ(level_above("T1", 1), "");
   EXPECT_EQ(level_above("X9", 0), "");
   const auto tracks = link_tracks(column(6, 0, 5));
-  std::vector<std::string> warnings;
-  const auto named = name_levels(tracks, {"L5", 0.9}, {400, 1.0}, &warnings);
-  ASSERT_EQ(named.size(), 6u);
+  const LevelDecision d = decide_levels(tracks, model_l5(), evidence_rows(400));
+  ASSERT_EQ(d.names.size(), 6u);
   const std::vector<std::string> expected = {"T12", "L1", "L2", "L3", "L4", "L5"};
-  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(named[i].level, expected[i]);
-  EXPECT_DOUBLE_EQ(named[5].confidence, 0.9);
-  EXPECT_LT(named[0].confidence, named[5].confidence);
-  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(d.names, expected);
+  EXPECT_DOUBLE_EQ(d.confidences[5], 0.9);
+  EXPECT_DOUBLE_EQ(d.confidences[0], 0.9 * std::pow(0.98, 5));  // 2 % a step up
+  EXPECT_TRUE(d.warnings.empty());
+  EXPECT_EQ(d.unjudged_level, "");  // a model without an alternative level hides nothing
 }
 
 TEST(Levels, WarnsWhenTheFieldOfViewCutsTheLowestBody) {
   const auto tracks = link_tracks(column(5, 0, 5));  // lowest body ends at row 200
-  std::vector<std::string> warnings;
-  const auto named = name_levels(tracks, {"L5", 0.9}, {201, 1.0}, &warnings);
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("field of view"), std::string::npos);
-  EXPECT_LT(named.back().confidence, 0.9);
+  const LevelDecision d = decide_levels(tracks, model_l5(), evidence_rows(201));
+  ASSERT_EQ(d.warnings, std::vector<LevelWarning>{LevelWarning::kFieldCutsLowest});
+  EXPECT_NE(d.messages()[0].find("field of view"), std::string::npos);
+  EXPECT_DOUBLE_EQ(d.confidences.back(), 0.45);
 }
 
-TEST(Levels, FlagsAShortLowestBodyAsPossiblyTransitional) {
+TEST(Levels, EverySignOfATransitionalVertebraGivesOneWarningThatNamesTheAssumption) {
   auto boxes = column(5, 0, 5);
   for (auto& b : boxes)
     if (b.box.y1 >= 170) b.box.y2 = b.box.y1 + 12;  // the lowest body 12 px high instead of 30
-  std::vector<std::string> warnings;
-  name_levels(link_tracks(boxes), {"L5", 0.9}, {400, 1.0}, &warnings);
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("transitional"), std::string::npos);
+  const auto tracks = link_tracks(boxes);
+  // The short lowest body alone.
+  const LevelDecision shorter = decide_levels(tracks, model_l5(), evidence_rows(400));
+  ASSERT_EQ(shorter.warnings, std::vector<LevelWarning>{LevelWarning::kCountTheVertebrae});
+  const std::string line = shorter.messages()[0];
+  EXPECT_EQ(line.rfind("count the vertebrae: the names assume the lowest body found is L5 (it is 40 % of the height", 0), 0u) << line;
+  EXPECT_NE(line.find("transitional vertebra"), std::string::npos) << line;
+  EXPECT_DOUBLE_EQ(shorter.confidences.back(), 0.9 * 0.6);
+  // With an indecisive level net too: still one warning, with both reasons, and no name
+  // surer than the net's reading.
+  LevelEvidence both = evidence_rows(400);
+  both.net_logit = 0.5;
+  both.net_ceiling = 2.94;
+  both.net_indecisive = true;
+  const LevelDecision d = decide_levels(tracks, model_l5(), both);
+  ASSERT_EQ(d.warnings, std::vector<LevelWarning>{LevelWarning::kCountTheVertebrae});
+  ASSERT_EQ(d.messages().size(), 1u);
+  EXPECT_NE(d.messages()[0].find("the level net reads +0.50"), std::string::npos) << d.messages()[0];
+  EXPECT_NE(d.messages()[0].find("40 % of the height"), std::string::npos) << d.messages()[0];
+  EXPECT_DOUBLE_EQ(d.confidences.back(), 1 / (1 + std::exp(-0.5)) * 0.6);
+  // The thresholds are the model's: a lower bar for "short" sees nothing to warn of.
+  LevelModel lenient = model_l5();
+  lenient.naming.short_lowest_fraction = 0.3;
+  EXPECT_TRUE(decide_levels(tracks, lenient, evidence_rows(400)).warnings.empty());
+}
+
+TEST(Levels, NamingOptionsTravelWithTheLevelModel) {
+  LevelModel m = model_l5();
+  m.naming.bottom_margin_mm = 5;
+  nlohmann::json j = m.to_json();
+  EXPECT_DOUBLE_EQ(LevelModel::from_json(j).naming.bottom_margin_mm, 5.0);
+  j.erase("naming");  // a bundle made before they were stored: the values it was measured with
+  EXPECT_DOUBLE_EQ(LevelModel::from_json(j).naming.bottom_margin_mm, 3.0);
+  EXPECT_DOUBLE_EQ(LevelModel::from_json(j).naming.unsure_p_high, 0.8);
+  j["naming"] = m.naming.to_json();
+  j["naming"]["confidence_kept_per_step"] = 1.5;
+  EXPECT_THROW(LevelModel::from_json(j), spinescan::ModelError);
+  j["naming"].erase("confidence_kept_per_step");
+  EXPECT_THROW(LevelModel::from_json(j), spinescan::ModelError);
 }
 
 // Lowest bodies of 12 training cases: L5 in 8 (a confident box), S1 in 4 (a box the detector

@@ -93,7 +93,7 @@ std::string LevelModel::lowest_for(const std::vector<std::string>& names, const 
 }
 
 nlohmann::json LevelModel::to_json() const {
-  nlohmann::json j = {{"lowest_level", lowest_level}, {"confidence", confidence}};
+  nlohmann::json j = {{"lowest_level", lowest_level}, {"confidence", confidence}, {"naming", naming.to_json()}};
   if (!alternative_level.empty() && head.fitted()) {
     j["head"] = {{"alternative_level", alternative_level}, {"cues", head_cues}, {"logistic_regression", head.to_json()},
                  {"alternative_rate", alternative_rate}, {"training_accuracy", rule_accuracy}};
@@ -109,6 +109,7 @@ LevelModel LevelModel::from_json(const nlohmann::json& j) {
   LevelModel m;
   m.lowest_level = j.value("lowest_level", m.lowest_level);
   m.confidence = j.value("confidence", m.confidence);
+  if (j.contains("naming")) m.naming = levels::LevelNamingOptions::from_json(j["naming"]);
   if (j.contains("rule")) {
     const auto& r = j["rule"];
     m.alternative_level = r.value("alternative_level", "");
@@ -177,40 +178,6 @@ LevelModel learn_lowest_level(const std::vector<std::vector<double>>& features, 
   }
   m.rule_accuracy = static_cast<double>(best_right) / levels.size();
   return m;
-}
-
-std::vector<NamedLevel> name_levels(const std::vector<Track>& tracks, const LevelModel& model, const LevelContext& context,
-                                    std::vector<std::string>* warnings) {
-  std::vector<NamedLevel> out(tracks.size());
-  if (tracks.empty()) return out;
-  double confidence = model.confidence;
-  const TrackedBox& lowest = tracks.back().largest();
-  // The lowest body touches the bottom edge of the image: it may not be the lowest one there is.
-  if (context.rows > 0 && (context.rows - lowest.box.y2) * context.row_mm < 3.0) {
-    if (warnings) warnings->push_back("the field of view cuts the lowest vertebra: levels are counted from it and may be off");
-    confidence *= 0.5;
-  }
-  // A lowest body much lower than those above it (a sacralised L5 or an S1 the detector took
-  // for a lumbar body) or more than the usual count of lumbar bodies hints at transitional anatomy.
-  if (tracks.size() >= 4) {
-    auto height = [](const Track& t) { return t.largest().box.height(); };
-    const size_t n = tracks.size();
-    const double above = (height(tracks[n - 2]) + height(tracks[n - 3]) + height(tracks[n - 4])) / 3;
-    if (height(tracks[n - 1]) < 0.65 * above) {
-      if (warnings)
-        warnings->push_back("the lowest vertebra is unusually low (" + std::to_string(static_cast<int>(100 * height(tracks[n - 1]) / above)) +
-                            " % of the three above): possible transitional vertebra (sacralised L5 / S1), check the level names");
-      confidence *= 0.6;
-    }
-  }
-  for (size_t i = 0; i < tracks.size(); ++i) {
-    const int steps = static_cast<int>(tracks.size() - 1 - i);
-    out[i].level = level_above(model.lowest_level, steps);
-    // Each step up adds a chance of a missed or doubled body; 2 % a step, from the
-    // detector's per-body recall.
-    out[i].confidence = out[i].level.empty() ? 0 : confidence * std::pow(0.98, steps);
-  }
-  return out;
 }
 
 }  // namespace spinescan::aggregate

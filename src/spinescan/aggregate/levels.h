@@ -1,16 +1,17 @@
 #pragma once
-// Level names for tracks ordered superior -> inferior, counted upwards from the lowest one.
-// Which level the lowest detected body is (L5 when the detector was trained on data where the
-// sacrum is not a labelled body, S1 when it was) is learnt by `train aggregator` from the
-// training cases, with how often that was right: that rate is the naming confidence.
-// Counting fails when the field of view cuts the lowest body or when the spine has a
-// transitional vertebra (sacralised L5, lumbarised S1 / "L6"); both are flagged, not hidden.
+// The level model: which level the lowest found body is, from its cues; levels/decision.h
+// counts the others upwards from it. Which level that is (L5 when the detector was trained on
+// data where the sacrum is not a labelled body, S1 when it was) is learnt from the training
+// cases, with how often that was right: that rate is the naming confidence. Counting fails when
+// the field of view cuts the lowest body or when the spine has a transitional vertebra
+// (sacralised L5, lumbarised S1 / "L6"); both are warned of, not hidden.
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "spinescan/aggregate/tracks.h"
 #include "spinescan/classify/baseline.h"
+#include "spinescan/levels/naming_options.h"
 
 namespace spinescan::aggregate {
 
@@ -50,6 +51,8 @@ struct LevelModel {
   // is known it takes the place of the image head's log-odds: both read the pixels around the
   // body, and the net learns from every slice of every training case.
   nlohmann::json level_net;
+  // The thresholds the decision names levels with (levels/decision.h), stored as "naming".
+  levels::LevelNamingOptions naming;
 
   // The level of the lowest found body given its features.
   std::string lowest_for(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
@@ -81,19 +84,5 @@ LowestCues lowest_body_cues(const std::vector<std::string>& feature_names, const
 // `feature_names`; others are never tried). Confidence is left for the caller to measure.
 LevelModel learn_lowest_level(const std::vector<std::vector<double>>& lowest_features, const std::vector<std::string>& true_levels,
                               const std::vector<std::string>& feature_names, const std::vector<std::string>& cue_candidates);
-
-struct NamedLevel {
-  std::string level;
-  double confidence = 0;
-};
-
-struct LevelContext {
-  int rows = 0;           // canonical rows of the study (S->I extent)
-  double row_mm = 1.0;    // row spacing
-};
-
-// Names tracks (ordered superior -> inferior); appends human-readable warnings.
-std::vector<NamedLevel> name_levels(const std::vector<Track>& tracks, const LevelModel& model, const LevelContext& context,
-                                    std::vector<std::string>* warnings);
 
 }  // namespace spinescan::aggregate

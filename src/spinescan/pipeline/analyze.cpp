@@ -19,6 +19,7 @@
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
+#include "spinescan/levels/decision.h"
 #include "spinescan/pipeline/level_net.h"
 
 namespace spinescan::pipeline {
@@ -263,41 +264,22 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   t0 = Clock::now();
 
   const auto features = aggregate::vertebra_features(tracks, out.normalized);
-  aggregate::LevelModel levels = s.aggregator_spec ? s.aggregator_spec->levels : aggregate::LevelModel{};
-  double p_alternative = -1;  // the level head's p that the lowest body is the alternative level; -1: no head
-  bool transitional = false;  // the level net found the lowest body's look ambiguous (warned)
+  // The level decision (levels/decision.h) from what this study shows of its lowest body.
+  const aggregate::LevelModel level_model = s.aggregator_spec ? s.aggregator_spec->levels : aggregate::LevelModel{};
+  levels::LevelEvidence level_evidence;
+  level_evidence.rows = static_cast<int>(out.normalized.size[1]);
+  level_evidence.row_mm = out.normalized.spacing_mm[1];
   if (!features.empty()) {
-    // The head's probability makes the naming confidence of this study: a lowest body that
-    // could be either level is said to be so, and the names are to be checked.
-    const double net_logit = s.level_net.empty() ? std::nan("") : s.level_net.read_lowest(out.normalized, tracks).logit();
-    const auto cues = aggregate::lowest_body_cues(aggregate::vertebra_feature_names(), features.back(), net_logit);
-    p_alternative = levels.alternative_probability(cues.names, cues.values);
-    const std::string usual = levels.lowest_level;
-    levels.lowest_level = levels.lowest_for(cues.names, cues.values);
-    if (p_alternative >= 0) {
-      levels.confidence = std::min(levels.confidence, std::max(p_alternative, 1 - p_alternative));
-      if (p_alternative > 0.2 && p_alternative < 0.8) {
-        char line[200];
-        std::snprintf(line, sizeof line, "the lowest vertebra found may be %s rather than %s (p = %.2f for %s): check the level names",
-                      (levels.lowest_level == usual ? levels.alternative_level : usual).c_str(), levels.lowest_level.c_str(),
-                      p_alternative, levels.alternative_level.c_str());
-        out.warnings.push_back(line);
-      }
+    if (!s.level_net.empty()) {
+      level_evidence.net_logit = s.level_net.read_lowest(out.normalized, tracks).logit();
+      level_evidence.net_ceiling = s.level_net.ceiling();
+      level_evidence.net_indecisive = s.level_net.indecisive(level_evidence.net_logit);
     }
-    if (!s.level_net.empty() && s.level_net.indecisive(net_logit)) {
-      transitional = true;
-      levels.confidence = std::min(levels.confidence, 1 / (1 + std::exp(-std::abs(net_logit))));
-      char line[320];
-      std::snprintf(line, sizeof line,
-                    "possible transitional vertebra: the lowest body looks neither clearly lumbar nor clearly sacral "
-                    "(level net %+.2f, on a scale from -%.1f lumbar to +%.1f sacral); with a sacralised L5 or a "
-                    "lumbarised S1 every name may be one level off, so check the count",
-                    net_logit, s.level_net.ceiling(), s.level_net.ceiling());
-      out.warnings.push_back(line);
-    }
+    level_evidence.lowest =
+        aggregate::lowest_body_cues(aggregate::vertebra_feature_names(), features.back(), level_evidence.net_logit);
   }
-  const auto names = aggregate::name_levels(
-      tracks, levels, {static_cast<int>(out.normalized.size[1]), out.normalized.spacing_mm[1]}, &out.warnings);
+  const levels::LevelDecision level_decision = levels::decide_levels(tracks, level_model, level_evidence);
+  for (auto& line : level_decision.messages()) out.warnings.push_back(std::move(line));
 
   std::vector<aggregate::SliceEvidence> evidence;
   for (const auto& t : tracks) evidence.push_back(aggregate::slice_evidence(t));
@@ -334,20 +316,15 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   // The body below the lowest level the training data labelled (S1 under L5 on SPIDER, where
   // the sacrum is not a labelled body) is named but not judged: neither the classifier nor the
   // aggregator saw one in training, so a probability there would be a number without meaning.
-  // Unless the level head is unsure (0.2 < p < 0.8) or the lowest body may be transitional
-  // (both warned above): then the body may well be the labelled level above it, and its
-  // verdict is kept rather than hidden.
-  const bool level_warned = (p_alternative > 0.2 && p_alternative < 0.8) || transitional;
-  const std::string unlabelled_below =
-      s.aggregator_spec && !s.aggregator_spec->levels.alternative_level.empty() && !level_warned
-          ? aggregate::level_above(s.aggregator_spec->levels.lowest_level, -1) : "";
+  // The decision leaves it judged when the lowest body's level is in doubt.
+  const std::string& unlabelled_below = level_decision.unjudged_level;
   bool unjudged = false;
   for (size_t i = 0; i < tracks.size(); ++i) {
     VertebraFinding f;
     f.evidence = evidence[i];
     f.track = std::move(tracks[i]);
-    f.level = names[i].level;
-    f.level_confidence = names[i].confidence;
+    f.level = level_decision.names[i];
+    f.level_confidence = level_decision.confidences[i];
     f.features = features[i];
     f.probability = probabilities[i];
     if (!unlabelled_below.empty() && f.level == unlabelled_below && f.probability >= 0) f.probability = -1, unjudged = true;
@@ -356,7 +333,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   }
   if (unjudged)
     out.warnings.push_back(unlabelled_below + " is named but not judged: the models learnt from bodies down to " +
-                           s.aggregator_spec->levels.lowest_level + " only");
+                           level_decision.trained_down_to + " only");
 
   // What the models were not trained for is said, not hidden.
   const auto& info = out.info;

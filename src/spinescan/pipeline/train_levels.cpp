@@ -40,7 +40,7 @@ nlohmann::json cue_values(const std::vector<std::string>& names, const std::vect
 }
 
 // The level net's readings of a case's lowest found body, and whether analyze would warn of a
-// possible transitional vertebra (LevelNet::indecisive).
+// possible transitional vertebra (LevelNet::indecisive; one of the signs of levels/decision.h).
 struct NetReading {
   LowestBodyReading reading;
   bool transitional_warning = false;
