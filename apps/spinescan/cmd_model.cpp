@@ -8,7 +8,7 @@
 #include "spinescan/classify/bundle.h"
 #include "spinescan/detect/bundle.h"
 #include "spinescan/pipeline/train_aggregator.h"
-#include "spinescan/pipeline/train_levels.h"
+#include "spinescan/levels/train_levels.h"
 #include "spinescan/pipeline/train_ood.h"
 
 namespace spinescan::cli {
@@ -73,7 +73,7 @@ void register_model(CLI::App& app, Runner& run) {
   add_levels->add_option("--bundle", al->bundle, "bundle folder to write into");
   add_levels->callback([&run, al] {
     run = [al] {
-      pipeline::add_levels_to_bundle(al->run, al->bundle);
+      levels::add_levels_to_bundle(al->run, al->bundle);
       std::cout << "wrote the level model into " << al->bundle << "/manifest.json\n";
       return kOk;
     };

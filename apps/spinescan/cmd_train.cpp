@@ -8,7 +8,7 @@
 
 #include "commands.h"
 #include "spinescan/pipeline/train_aggregator.h"
-#include "spinescan/pipeline/train_levels.h"
+#include "spinescan/levels/train_levels.h"
 #include "spinescan/pipeline/train_ood.h"
 #include "spinescan/core/logging.h"
 #include "spinescan/classify/train.h"
@@ -168,7 +168,7 @@ void register_train(CLI::App& app, Runner& run) {
     };
   });
 
-  auto lv = std::make_shared<pipeline::LevelTrainConfig>();
+  auto lv = std::make_shared<levels::LevelTrainConfig>();
   lv->model = default_model_path();
   CLI::App* levels = cmd->add_subcommand(
       "levels", "Re-learn a bundle's level model (is the lowest body found L5 or S1?) from the ground truth of a fold's training cases");
@@ -193,7 +193,7 @@ void register_train(CLI::App& app, Runner& run) {
   levels->callback([&run, lv, level_detectors] {
     run = [lv, level_detectors] {
       append_comma_list(*level_detectors, &lv->detector_runs);
-      const auto m = nlohmann::json::parse(pipeline::train_levels(*lv));
+      const auto m = nlohmann::json::parse(levels::train_levels(*lv));
       for (const char* set : {"heldout_fold", "training_cases"})
         for (const char* which : {"levels", "bundle_levels"}) {
           const auto& a = m[set][which];

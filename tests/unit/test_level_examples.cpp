@@ -1,4 +1,4 @@
-// The lowest-level rule learnt from ground truth (pipeline/level_examples.h): examples of each
+// The lowest-level rule learnt from ground truth (levels/level_examples.h): examples of each
 // way the lowest found body can relate to the lowest labelled one, and the rule picking
 // between the detector's usual level and the one below it.
 #include <gtest/gtest.h>
@@ -8,10 +8,11 @@
 
 #include "spinescan/aggregate/features.h"
 #include "spinescan/classify/samples.h"
-#include "spinescan/pipeline/level_examples.h"
+#include "spinescan/levels/level_examples.h"
 #include "test_util.h"
 
 using namespace spinescan;
+using namespace spinescan::levels;
 using namespace spinescan::pipeline;
 
 TEST(LevelExamples, TheBoxBelowFollowsTheColumnsStep) {

@@ -1,4 +1,4 @@
-// The level net (pipeline/level_net.h): what it learns from (the lowest labelled body and the
+// The level net (levels/level_net.h): what it learns from (the lowest labelled body and the
 // box one step below it, on central slices), and that a trained net saves and loads unchanged.
 #include <gtest/gtest.h>
 
@@ -8,11 +8,12 @@
 #include "spinescan/classify/samples.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/data/dataset.h"
-#include "spinescan/pipeline/level_examples.h"
-#include "spinescan/pipeline/level_net.h"
+#include "spinescan/levels/level_examples.h"
+#include "spinescan/levels/level_net.h"
 #include "test_util.h"
 
 using namespace spinescan;
+using namespace spinescan::levels;
 using namespace spinescan::pipeline;
 using spinescan::testing::TempDir;
 

@@ -32,7 +32,7 @@ struct LevelModel {
   bool alternative_when_above = true;
   double rule_accuracy = 0;
   // A level head, used instead of the rule when present: logistic regression on `head_cues`
-  // (class-balanced, fitted on ground-truth examples, pipeline/level_examples.h), whose
+  // (class-balanced, fitted on ground-truth examples, levels/level_examples.h), whose
   // log-odds are shifted by the prior log(r / (1 - r)), r = `alternative_rate`: how often the
   // lowest body a detector finds on new studies is the alternative level.
   std::vector<std::string> head_cues;
@@ -45,7 +45,7 @@ struct LevelModel {
   // (pixels below the body; how sure a detector was that a body is there).
   std::vector<std::string> score_cues;
   classify::LogisticRegression score_head;
-  // Optional level net (pipeline/level_net.h: a ConvNeXt on the picture around the body,
+  // Optional level net (levels/level_net.h: a ConvNeXt on the picture around the body,
   // trained on ground truth): its description, {"weights": file in the bundle, "spec": ...}; null
   // = none. Where its logit (cue "level_net_logit", class-balanced, so a log likelihood ratio)
   // is known it takes the place of the image head's log-odds: both read the pixels around the

@@ -20,7 +20,7 @@
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/levels/decision.h"
-#include "spinescan/pipeline/level_net.h"
+#include "spinescan/levels/level_net.h"
 
 namespace spinescan::pipeline {
 
@@ -104,7 +104,7 @@ void check_bundle_manifest(const nlohmann::json& manifest) {
       SPINESCAN_CHECK_AS(net.is_object() && net.contains("weights") && net.contains("spec"), ModelError,
                          "manifest.json: the level model's level_net section needs weights and spec");
       file_name("level net", net, "");
-      LevelNet::check_spec(net["spec"]);
+      levels::LevelNet::check_spec(net["spec"]);
     }
     if (manifest.contains(intensity_at) && manifest.at(intensity_at).is_object())
       classify::LogisticRegression::from_json(manifest.at(intensity_at));
@@ -122,7 +122,7 @@ struct Analyzer::Impl {
   std::optional<AggregatorSpec> aggregator_spec;
   aggregate::Booster aggregator;
   std::optional<classify::LogisticRegression> intensity;
-  LevelNet level_net;  // empty unless the level model has one
+  levels::LevelNet level_net;  // empty unless the level model has one
   aggregate::OodReference ood;  // empty unless the bundle has one
 };
 
@@ -150,7 +150,7 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
     if (!net.is_null()) {
       SPINESCAN_CHECK_AS(net.contains("weights") && net.contains("spec"), ModelError, impl_->bundle.string(),
                          ": the level model's level_net section needs weights and spec");
-      impl_->level_net = LevelNet::load(impl_->bundle / net["weights"].get<std::string>(), net["spec"]);
+      impl_->level_net = levels::LevelNet::load(impl_->bundle / net["weights"].get<std::string>(), net["spec"]);
     }
     impl_->aggregator_spec = spec;
   }

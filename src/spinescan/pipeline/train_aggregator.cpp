@@ -22,7 +22,7 @@
 #include "spinescan/eval/classification_metrics.h"
 #include "spinescan/pipeline/end_to_end.h"
 #include "spinescan/pipeline/evaluate.h"
-#include "spinescan/pipeline/level_examples.h"
+#include "spinescan/levels/level_examples.h"
 
 namespace spinescan::pipeline {
 
@@ -133,10 +133,10 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
 
   // Levels: learnt on the training cases, applied to every case.
   const auto& train_cases = splits.folds[static_cast<size_t>(c.fold)].train;
-  std::optional<LowestLevelExamples> examples;
-  if (c.level_examples == "ground-truth") examples = ground_truth_lowest_examples(classify::load_classifier_data(dataset, train_cases));
-  const aggregate::LevelModel levels = learn_levels(records, train_cases, examples ? &*examples : nullptr, c.below_rate);
-  name_records(levels, &records);
+  std::optional<levels::LowestLevelExamples> examples;
+  if (c.level_examples == "ground-truth") examples = levels::ground_truth_lowest_examples(classify::load_classifier_data(dataset, train_cases));
+  const aggregate::LevelModel level_model = levels::learn_levels(records, train_cases, examples ? &*examples : nullptr, c.below_rate);
+  levels::name_records(level_model, &records);
 
   aggregate::BoosterParams booster = c.booster;
   if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints();
@@ -218,7 +218,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
                       {"aggregator_inner_cv_best_f1", best_train_f1},
                       {"max_over_slices", max_threshold}}},
       {"vertebrae_3d", vertebrae_found(records)},
-      {"levels_model", levels.to_json()},
+      {"levels_model", level_model.to_json()},
       {"heldout_fold", report([&](const VertebraRecord& r) { return r.fold == c.fold; })},
       {"all_folds", report([](const VertebraRecord&) { return true; })},
       {"by_source_all_folds", by_source},
@@ -230,7 +230,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   spec.features = aggregate::vertebra_feature_names();
   spec.intensity_model = heldout_intensity_model;
   spec.threshold = threshold;
-  spec.levels = levels;
+  spec.levels = level_model;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                      {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
                      {"detector_runs", c.detector_runs.empty() ? nlohmann::json(c.model) : nlohmann::json(c.detector_runs)},

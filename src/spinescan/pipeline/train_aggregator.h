@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "spinescan/aggregate/booster.h"
-#include "spinescan/pipeline/level_examples.h"
+#include "spinescan/levels/level_examples.h"
 
 namespace spinescan::pipeline {
 
@@ -30,10 +30,10 @@ struct AggregatorTrainConfig {
   // Where the level model learns to tell the lowest labelled body from the one below:
   // "detections" (a one-feature rule on the records' lowest bodies: it sees the body below only
   // in the cases where the detector boxed it) or "ground-truth" (a level head on examples of
-  // both from every training case, pipeline/level_examples.h; what `train levels` fits).
+  // both from every training case, levels/level_examples.h; what `train levels` fits).
   // The default stays "detections" until the head is measured on phantoms as well.
   std::string level_examples = "detections";
-  double below_rate = kMeasuredBelowRate;  // the level head's prior when the records cannot tell (learn_levels)
+  double below_rate = levels::kMeasuredBelowRate;  // the level head's prior when the records cannot tell (learn_levels)
   std::string threshold_rule = "half-best-f1";  // or "best-f1" (see train_aggregator.cpp)
   // "within-source": rows weighted so every source shows the label at the same rate
   // (classify::within_source_weights); "class": every row weight 1.

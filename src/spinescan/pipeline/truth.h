@@ -51,7 +51,7 @@ struct VertebraRecord {
   int from_bottom = -1;       // position counted from the lowest found vertebra (0 = lowest); -1 when not found
   std::vector<double> features;  // empty when not found
   aggregate::Track track;        // found: the detector's boxes (slice, box, score); empty when not found
-  // The level net's mean logit on this body (pipeline/level_net.h), where `train levels` computed
+  // The level net's mean logit on this body (levels/level_net.h), where `train levels` computed
   // it (the lowest found body of a case); not stored: it depends on the net, not the detector.
   double level_net_logit = std::numeric_limits<double>::quiet_NaN();
   nlohmann::json to_json() const;

@@ -22,7 +22,9 @@
 #include "spinescan/classify/samples.h"
 #include "spinescan/pipeline/truth.h"
 
-namespace spinescan::pipeline {
+namespace spinescan::levels {
+
+using pipeline::VertebraRecord;  // what the end-to-end evaluation records of each body
 
 struct LowestLevelExamples {
   std::vector<std::vector<double>> features;  // aggregate::vertebra_feature_names() columns of the lowest track
@@ -47,7 +49,7 @@ std::vector<LabelledTrack> ground_truth_column(const classify::ClassifierData& d
 // body down lies, following the column's curve.
 aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate::Track& above_it);
 
-// What the level net learns from in one case (pipeline/level_net.h) and is scored on: its
+// What the level net learns from in one case (levels/level_net.h) and is scored on: its
 // lowest labelled body and the box one step below it; none for a case with fewer than two
 // labelled bodies. `below_inside` is false when the box's centre is outside the image.
 struct LowestAndBelow {
@@ -118,4 +120,4 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
 // Records named by `model` (level of each found vertebra counted up from the lowest).
 void name_records(const aggregate::LevelModel& model, std::vector<VertebraRecord>* records);
 
-}  // namespace spinescan::pipeline
+}  // namespace spinescan::levels

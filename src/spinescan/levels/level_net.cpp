@@ -1,4 +1,4 @@
-#include "spinescan/pipeline/level_net.h"
+#include "spinescan/levels/level_net.h"
 
 #include <torch/torch.h>
 
@@ -14,10 +14,10 @@
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/models/convnext.h"
-#include "spinescan/pipeline/level_examples.h"
+#include "spinescan/levels/level_examples.h"
 #include "spinescan/train/training_run.h"
 
-namespace spinescan::pipeline {
+namespace spinescan::levels {
 
 namespace fs = std::filesystem;
 
@@ -216,4 +216,4 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
   return out;
 }
 
-}  // namespace spinescan::pipeline
+}  // namespace spinescan::levels

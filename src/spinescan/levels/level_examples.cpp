@@ -1,4 +1,4 @@
-#include "spinescan/pipeline/level_examples.h"
+#include "spinescan/levels/level_examples.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,9 @@
 #include "spinescan/aggregate/features.h"
 #include "spinescan/aggregate/levels.h"
 
-namespace spinescan::pipeline {
+namespace spinescan::levels {
+
+using namespace pipeline;
 
 aggregate::Track one_step_below(const aggregate::Track& lowest, const aggregate::Track& above_it) {
   const double dx = lowest.centre_x() - above_it.centre_x();
@@ -222,4 +224,4 @@ void name_records(const aggregate::LevelModel& model, std::vector<VertebraRecord
     if (r.found) r.level = aggregate::level_above(lowest[r.case_name], r.from_bottom);
 }
 
-}  // namespace spinescan::pipeline
+}  // namespace spinescan::levels

@@ -1,4 +1,4 @@
-#include "spinescan/pipeline/train_levels.h"
+#include "spinescan/levels/train_levels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,11 +17,13 @@
 #include "spinescan/pipeline/analyze.h"
 #include "spinescan/pipeline/end_to_end.h"
 #include "spinescan/pipeline/evaluate.h"
-#include "spinescan/pipeline/level_examples.h"
-#include "spinescan/pipeline/level_net.h"
+#include "spinescan/levels/level_examples.h"
+#include "spinescan/levels/level_net.h"
 #include "spinescan/eval/classification_metrics.h"
 
-namespace spinescan::pipeline {
+namespace spinescan::levels {
+
+using namespace pipeline;  // the analyzer and its records, which the level model is measured on
 
 namespace fs = std::filesystem;
 
@@ -268,4 +270,4 @@ void add_levels_to_bundle(const std::string& run, const std::string& bundle) {
   write_manifest_section(bundle, "aggregator", section);
 }
 
-}  // namespace spinescan::pipeline
+}  // namespace spinescan::levels

@@ -21,7 +21,7 @@
 #include "spinescan/aggregate/tracks.h"
 #include "spinescan/classify/samples.h"
 
-namespace spinescan::pipeline {
+namespace spinescan::levels {
 
 struct LevelNetOptions {
   std::string preset = "atto";
@@ -106,4 +106,4 @@ class LevelNet {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace spinescan::pipeline
+}  // namespace spinescan::levels

@@ -1,16 +1,16 @@
 #pragma once
 // `spinescan train levels`: re-learns only the level model of a bundle's aggregator (which
 // level the lowest found body is, and the rule that tells it from the one below) from the
-// ground truth of a fold's training cases (pipeline/level_examples.h), measures its
+// ground truth of a fold's training cases (levels/level_examples.h), measures its
 // confidence with the bundle's detector (or out-of-fold detectors) on those cases, and scores
 // it beside the bundle's current level model on the fold's held-out cases. `model add-levels` puts it into the
 // bundle; the boosted trees are left as they are.
 #include <cstdint>
 #include <string>
 
-#include "spinescan/pipeline/level_examples.h"
+#include "spinescan/levels/level_examples.h"
 
-namespace spinescan::pipeline {
+namespace spinescan::levels {
 
 struct LevelTrainConfig {
   std::string data, split, out;
@@ -25,7 +25,7 @@ struct LevelTrainConfig {
   std::vector<std::string> detector_runs;
   std::string records_cache;  // folder of cached records (default: out); share it between folds
   std::string device = "cpu";
-  int level_net_steps = 0;  // > 0: train the level net (pipeline/level_net.h) for this many steps
+  int level_net_steps = 0;  // > 0: train the level net (levels/level_net.h) for this many steps
   bool resume = false;      // continue the level net's run in <out>/level_net_run
   uint64_t seed = 0;
 };
@@ -38,4 +38,4 @@ std::string train_levels(const LevelTrainConfig& config);
 // Replaces the level model in a bundle's aggregator section with <run>/levels.json.
 void add_levels_to_bundle(const std::string& run, const std::string& bundle);
 
-}  // namespace spinescan::pipeline
+}  // namespace spinescan::levels
