@@ -51,6 +51,11 @@ void register_evaluate(CLI::App& app, Runner& run) {
                   m["levels"]["accuracy"].is_null() ? -1.0 : m["levels"]["accuracy"].get<double>(), m["levels"]["n"].get<int>(),
                   m["vertebrae_3d"]["found"].get<int>(), m["vertebrae_3d"]["truth"].get<int>(), m["vertebrae_3d"]["extra_tracks"].get<int>(),
                   m["detection"]["mean_iou"].get<double>());
+      const auto& warned = m["levels"]["count_warning"];
+      std::printf("%-30s %d of %d studies warned to count the vertebrae: %d of the %d named wrong, %d of the %d named right\n",
+                  "level warning", warned["cases_warned"].get<int>(), m["levels"]["cases"].get<int>(),
+                  warned["named_wrong_warned"].get<int>(), warned["named_wrong"].get<int>(), warned["named_right_warned"].get<int>(),
+                  m["levels"]["cases_all_right"].get<int>());
       std::cout << "written to " << e->out << "/metrics.json\n";
       return kOk;
     };

@@ -251,6 +251,7 @@ TEST(TruthMatching, OneToOneByOverlapAndMissedBodiesCountAsMisses) {
     f.level = std::vector<std::string>{"L3", "L5", "S1"}[i];
     a.vertebrae.push_back(f);
   }
+  a.level_warnings = {spinescan::levels::LevelWarning::kCountTheVertebrae};
   const auto records = pipeline::vertebra_records(a, truth, "case_1");
   ASSERT_EQ(records.size(), 4u);  // 3 found (one stray) + 1 missed body
   EXPECT_EQ(records[1].truth_level, "L4");
@@ -263,11 +264,32 @@ TEST(TruthMatching, OneToOneByOverlapAndMissedBodiesCountAsMisses) {
   const auto round_trip = pipeline::VertebraRecord::from_json(records[0].to_json());
   EXPECT_EQ(round_trip.features.size(), records[0].features.size());
   EXPECT_EQ(round_trip.truth_level, "L3");
+  EXPECT_TRUE(round_trip.count_warned);
+  for (const auto& r : records) EXPECT_TRUE(r.count_warned);  // the study's warning, on each of its records
 
   // Levels: L3 right, L4 named L5 wrong; the stray and the missed body are not counted.
   const auto levels = pipeline::level_accuracy(records);
   EXPECT_EQ(levels["n"], 2);
   EXPECT_DOUBLE_EQ(levels["accuracy"].get<double>(), 0.5);
+  // The study is named wrong (L4 as L5) and was warned: the warning reached it.
+  EXPECT_EQ(levels["count_warning"]["named_wrong"], 1);
+  EXPECT_EQ(levels["count_warning"]["named_wrong_warned"], 1);
+  EXPECT_EQ(levels["count_warning"]["named_right_warned"], 0);
+  // A second study, named right and warned too: a false warning; a third, right and not warned.
+  auto more = records;
+  for (const char* name : {"case_2", "case_3"}) {
+    pipeline::VertebraRecord r;
+    r.case_name = name;
+    r.found = true;
+    r.truth_label = 1;
+    r.truth_level = r.level = "L4";
+    r.count_warned = std::string(name) == "case_2";
+    more.push_back(r);
+  }
+  const auto both = pipeline::level_accuracy(more)["count_warning"];
+  EXPECT_EQ(both["cases_warned"], 2);
+  EXPECT_EQ(both["named_right_warned"], 1);
+  EXPECT_EQ(both["named_wrong"], 1);
 }
 
 TEST(EndToEndMetrics, MissesAreFalseNegativesAndIntervalsHoldThePointEstimate) {

@@ -280,6 +280,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   }
   const levels::LevelDecision level_decision = levels::decide_levels(tracks, level_model, level_evidence);
   for (auto& line : level_decision.messages()) out.warnings.push_back(std::move(line));
+  out.level_warnings = level_decision.warnings;
 
   std::vector<aggregate::SliceEvidence> evidence;
   for (const auto& t : tracks) evidence.push_back(aggregate::slice_evidence(t));

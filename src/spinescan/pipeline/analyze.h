@@ -15,6 +15,7 @@
 #include "spinescan/aggregate/tracks.h"
 #include "spinescan/detect/detect_study.h"
 #include "spinescan/io/study_reader.h"
+#include "spinescan/levels/decision.h"
 #include "spinescan/pipeline/fitness.h"
 
 namespace spinescan::pipeline {
@@ -36,6 +37,8 @@ struct StudyAnalysis {
   std::vector<detect::SliceDetection> detections;  // the detector's boxes, linked ones included (detect_study.h)
   std::vector<VertebraFinding> vertebrae;          // superior -> inferior
   std::vector<std::string> warnings;
+  // The level decision's warnings (levels/decision.h), also among `warnings` as text.
+  std::vector<levels::LevelWarning> level_warnings;
   std::string probability_source;  // "aggregator", "classifier (max over slices)" or "none"
   double threshold = 0.5;
   std::vector<std::pair<std::string, double>> timing_ms;  // stage -> wall milliseconds

@@ -117,8 +117,9 @@ nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, cons
 
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records) {
   int right = 0, n = 0;
-  std::map<std::string, bool> case_ok;
+  std::map<std::string, bool> case_ok, case_warned;
   for (const auto& r : records) {
+    case_warned[r.case_name] = case_warned[r.case_name] || r.count_warned;
     if (!r.found || r.truth_label == 0 || r.truth_level.empty()) continue;
     ++n;
     const bool ok = r.level == r.truth_level;
@@ -126,10 +127,19 @@ nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records) {
     auto it = case_ok.emplace(r.case_name, true).first;
     it->second = it->second && ok;
   }
-  int cases_right = 0;
-  for (const auto& [c, ok] : case_ok) cases_right += ok ? 1 : 0;
+  int cases_right = 0, right_warned = 0, wrong_warned = 0;
+  for (const auto& [c, ok] : case_ok) {
+    cases_right += ok ? 1 : 0;
+    (ok ? right_warned : wrong_warned) += case_warned[c] ? 1 : 0;
+  }
+  // The "count the vertebrae" warning as a yardstick: it should reach every study named wrong
+  // and few of those named right.
   return {{"accuracy", n ? static_cast<double>(right) / n : std::nan("")}, {"n", n}, {"right", right},
-          {"cases_all_right", cases_right}, {"cases", case_ok.size()}};
+          {"cases_all_right", cases_right}, {"cases", case_ok.size()},
+          {"count_warning", {{"cases_warned", right_warned + wrong_warned},
+                             {"named_wrong", static_cast<int>(case_ok.size()) - cases_right},
+                             {"named_wrong_warned", wrong_warned},
+                             {"named_right_warned", right_warned}}}};
 }
 
 }  // namespace spinescan::pipeline

@@ -44,7 +44,8 @@ std::vector<eval::ReliabilityBin> calibration_bins(const std::vector<VertebraRec
 nlohmann::json calibration_json(const std::vector<eval::ReliabilityBin>& bins);
 
 // Share of found vertebrae matched to a body of known level whose level was named right;
-// {accuracy, n, cases_all_right, cases}.
+// {accuracy, n, cases_all_right, cases, count_warning}; count_warning: of those cases, how
+// many got the "count the vertebrae" warning, among those named wrong and those named right.
 nlohmann::json level_accuracy(const std::vector<VertebraRecord>& records);
 
 }  // namespace spinescan::pipeline

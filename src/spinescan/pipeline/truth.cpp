@@ -65,6 +65,7 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
   for (const auto& b : truth.bodies) body_of[b.label] = &b;
   std::vector<VertebraRecord> out;
   std::map<int, bool> found;
+  const bool count_warned = std::count(a.level_warnings.begin(), a.level_warnings.end(), levels::LevelWarning::kCountTheVertebrae) > 0;
   for (size_t i = 0; i < a.vertebrae.size(); ++i) {
     const auto& v = a.vertebrae[i];
     VertebraRecord r;
@@ -78,6 +79,7 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
     }
     r.level = v.level;
     r.level_confidence = v.level_confidence;
+    r.count_warned = count_warned;
     r.probability = std::max(0.0, v.probability);
     r.max_probability = std::max(0.0, v.evidence.max);
     r.evidence_slice = v.evidence.evidence_slice;
@@ -93,6 +95,7 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
     r.truth_label = b.label;
     r.truth_level = b.level;
     r.target = b.target;
+    r.count_warned = count_warned;
     out.push_back(std::move(r));
   }
   return out;
@@ -104,7 +107,7 @@ nlohmann::json VertebraRecord::to_json() const {
   nlohmann::json boxes = nlohmann::json::array();
   for (const auto& b : track.boxes) boxes.push_back({b.slice, b.box.x1, b.box.y1, b.box.x2, b.box.y2, b.score});
   return {{"case", case_name}, {"fold", fold}, {"truth_label", truth_label}, {"truth_level", truth_level}, {"target", target},
-          {"found", found}, {"level", level}, {"level_confidence", level_confidence}, {"probability", probability},
+          {"found", found}, {"level", level}, {"level_confidence", level_confidence}, {"count_warned", count_warned}, {"probability", probability},
           {"max_probability", max_probability}, {"evidence_slice", evidence_slice}, {"from_bottom", from_bottom}, {"features", f},
           {"boxes", boxes}};
 }
@@ -141,6 +144,7 @@ VertebraRecord VertebraRecord::from_json(const nlohmann::json& j) {
   r.found = j.value("found", false);
   r.level = j.value("level", "");
   r.level_confidence = j.value("level_confidence", 0.0);
+  r.count_warned = j.value("count_warned", false);
   r.probability = j.value("probability", 0.0);
   r.max_probability = j.value("max_probability", 0.0);
   r.evidence_slice = j.value("evidence_slice", -1);

@@ -45,6 +45,7 @@ struct VertebraRecord {
   bool found = false;
   std::string level;          // named by the pipeline
   double level_confidence = 0;
+  bool count_warned = false;  // the study got the "count the vertebrae" warning (levels/decision.h)
   double probability = 0;     // the bundle's final probability (0 when not found)
   double max_probability = 0; // calibrated max over slices (0 when not found)
   int evidence_slice = -1;
@@ -59,8 +60,8 @@ struct VertebraRecord {
 };
 // How analyze computes a record; part of the key of cached records, raised when that changes
 // (2: only the boxes of at least 30 % of a body's largest box are classified; 3: the boxes are
-// stored).
-constexpr int kRecordsVersion = 3;
+// stored; 4: whether the study was warned to count the vertebrae).
+constexpr int kRecordsVersion = 4;
 
 // Records cached in a JSONL file whose first line is `key` (what they were computed from):
 // read back when the key matches, else computed by `compute` and written atomically.
