@@ -52,7 +52,7 @@ void register_train(CLI::App& app, Runner& run) {
     run = [c] {
       const auto r = detect::train_detector(*c);
       std::cout << "epochs " << r.epochs_done << ", loss " << r.first_loss << " -> " << r.last_loss
-                << ", best inner-val mean IoU " << r.best_mean_iou << " (epoch " << r.best_epoch << ")\n";
+                << ", best inner-val mean IoU " << r.best_score << " (epoch " << r.best_epoch << ")\n";
       return r.interrupted ? kInterrupted : kOk;
     };
   });
@@ -109,7 +109,7 @@ void register_train(CLI::App& app, Runner& run) {
       }
       const auto r = classify::train_classifier(*k);
       std::cout << "epochs " << r.epochs_done << ", loss " << r.first_loss << " -> " << r.last_loss
-                << ", best inner-val vertebra AUC " << r.best_val_auc << " (epoch " << r.best_epoch << ")"
+                << ", best inner-val vertebra AUC " << r.best_score << " (epoch " << r.best_epoch << ")"
                 << (r.stopped_early ? ", stopped early" : "") << "\n";
       return r.interrupted ? kInterrupted : kOk;
     };

@@ -234,17 +234,9 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
                        {"inner_validation", {{"within_source_vertebra_mean_auc", score.score}}}};
     save_classifier(net, spec, run.best_folder(), false);
   };
-  const train::RunResult r = run.run(*net, optimizer, plan, stage);
-  ClassifierTrainResult result;
-  result.epochs_done = r.epochs_done;
-  result.best_epoch = r.best_epoch;
-  result.first_loss = r.first_loss;
-  result.last_loss = r.last_loss;
-  result.best_val_auc = r.best_score;
-  result.interrupted = r.interrupted;
-  result.stopped_early = r.stopped_early;
+  const ClassifierTrainResult result = run.run(*net, optimizer, plan, stage);
   if (!result.interrupted)
-    write_text_atomically(run.folder() / "result.json", nlohmann::json{{"best_val_auc", result.best_val_auc},
+    write_text_atomically(run.folder() / "result.json", nlohmann::json{{"best_val_auc", result.best_score},
                                                                        {"best_epoch", result.best_epoch},
                                                                        {"epochs_done", result.epochs_done},
                                                                        {"stopped_early", result.stopped_early},

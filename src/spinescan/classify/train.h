@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "spinescan/train/run_result.h"
+
 namespace spinescan {
 struct Dataset;
 }
@@ -50,12 +52,8 @@ struct ClassifierTrainConfig {
 // ConfigError for an unknown key or a value of the wrong type.
 void apply_params(ClassifierTrainConfig& config, const nlohmann::json& params, const std::set<std::string>& keep = {});
 
-struct ClassifierTrainResult {
-  int epochs_done = 0, best_epoch = 0;
-  double first_loss = 0, last_loss = 0;
-  double best_val_auc = 0;  // inner validation, per vertebra (mean over slices), within source
-  bool interrupted = false, stopped_early = false;
-};
+// best_score: the inner-validation AUC per vertebra (mean over slices), within source.
+using ClassifierTrainResult = train::RunResult;
 
 // The training cases held out for early stopping and calibration: n_val of them (at most all
 // but one), half from cases with a pathological body so the AUC is defined, the rest from

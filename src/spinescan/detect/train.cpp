@@ -203,15 +203,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
                        {"inner_validation", {{"mean_iou", v.mean_iou}, {"recall_at_50", v.recall_at_50}, {"ap50", v.ap50}}}};
     save_detector(net, spec, run.best_folder(), false);
   };
-  const train::RunResult r = run.run(*net, optimizer, plan, stage);
-  DetectorTrainResult result;
-  result.epochs_done = r.epochs_done;
-  result.first_loss = r.first_loss;
-  result.last_loss = r.last_loss;
-  result.best_mean_iou = r.best_score;
-  result.best_epoch = r.best_epoch;
-  result.interrupted = r.interrupted;
-  return result;
+  return run.run(*net, optimizer, plan, stage);
 }
 
 }  // namespace spinescan::detect

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "spinescan/train/run_result.h"
+
 namespace spinescan::detect {
 
 struct DetectorTrainConfig {
@@ -36,13 +38,7 @@ struct DetectorTrainConfig {
   int head_convs = 2;
 };
 
-struct DetectorTrainResult {
-  int epochs_done = 0;
-  double first_loss = 0, last_loss = 0;  // mean loss of the first and the last epoch
-  double best_mean_iou = 0;
-  int best_epoch = -1;
-  bool interrupted = false;
-};
+using DetectorTrainResult = train::RunResult;  // best_score: the inner-validation mean IoU
 
 DetectorTrainResult train_detector(const DetectorTrainConfig& config);
 

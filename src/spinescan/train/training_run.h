@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "spinescan/core/rng.h"
+#include "spinescan/train/run_result.h"
 
 namespace spinescan::train {
 
@@ -62,14 +63,6 @@ struct EpochScore {
   double score = 0;                                   // higher is better; chooses best/
   nlohmann::json metrics = nlohmann::json::object();  // added to the epoch's metrics.jsonl line
   std::string summary;                                // the tail of the epoch's log line
-};
-
-struct RunResult {
-  int epochs_done = 0;
-  int best_epoch = 0;  // 1-based; 0 before any epoch ended
-  double best_score = -1;
-  double first_loss = 0, last_loss = 0;  // mean loss of the first and the last epoch
-  bool interrupted = false, stopped_early = false;
 };
 
 // What the stage does; each is called on the trainer's thread, between checkpoints.
