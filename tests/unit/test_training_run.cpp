@@ -186,6 +186,26 @@ TEST(TrainingRun, CtrlCKeepsTheLastCompleteEpochAndGivesBackTheUsersHandler) {
   EXPECT_EQ(std::signal(SIGINT, previous), custom_handler);
 }
 
+TEST(TrainingRun, ResumesOnlyWithTheRunsOwnSettingsButForTheDevice) {
+  TempDir tmp;
+  Regression r;
+  EpochPlan plan = small_plan(RngStream::kPerEpoch);
+  plan.max_steps = 4;
+  const nlohmann::json config = {{"lr", 0.05}, {"epochs", 3}, {"device", "cpu"}};
+  TrainingRun(tmp / "run", config, false).run(*r.model, r.optimizer, plan, r.stage());
+  nlohmann::json other = config;
+  other["lr"] = 0.1;
+  try {
+    TrainingRun(tmp / "run", other, true);
+    ADD_FAILURE() << "resumed with another learning rate";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lr (0.05 then, 0.1 now)"), std::string::npos) << e.what();
+  }
+  nlohmann::json elsewhere = config;
+  elsewhere["device"] = "cuda";
+  EXPECT_NO_THROW(TrainingRun(tmp / "run", elsewhere, true));
+}
+
 TEST(TrainingRun, RefusesToOverwriteARunAndToResumeNothing) {
   TempDir tmp;
   Regression r;

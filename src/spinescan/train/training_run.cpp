@@ -11,6 +11,7 @@
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
+#include "spinescan/core/manifest.h"
 #include "spinescan/core/progress.h"
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
@@ -87,6 +88,19 @@ TrainingRun::TrainingRun(fs::path folder, nlohmann::json config, bool resume)
   fs::create_directories(folder_);
   config_["git_revision"] = git_revision();
   config_["spinescan_version"] = version();
+  if (resume_ && fs::exists(folder_ / "config.json")) {
+    // A resumed run must be the run it continues: epochs of one setting followed by epochs of
+    // another would be neither. The code's revision and the device may change.
+    const nlohmann::json before = read_json_file(folder_ / "config.json", "a training run's configuration");
+    std::string changed;
+    for (const auto& [key, value] : config_.items()) {
+      if (key == "git_revision" || key == "spinescan_version" || key == "device") continue;
+      if (!before.contains(key) || before[key] != value)
+        changed += (changed.empty() ? "" : ", ") + key + " (" + (before.contains(key) ? before[key].dump() : "unset") + " then, " +
+                   value.dump() + " now)";
+    }
+    SPINESCAN_CHECK_AS(changed.empty(), ConfigError, folder_.string(), ": --resume with other settings than the run's: ", changed);
+  }
   if (!resume_) {
     // A run killed before its first checkpoint starts again: its temporaries go, and the
     // epoch it may have logged.

@@ -84,7 +84,8 @@ class TrainingRun {
   // Opens the run folder. A fresh run refuses a folder that holds a run already, removes what a
   // run killed before its first checkpoint left (temporaries, a logged epoch) and writes
   // config.json, adding "git_revision" and "spinescan_version". With `resume` the folder must
-  // hold a checkpoint (ConfigError otherwise, when run() starts).
+  // hold a checkpoint (ConfigError otherwise, when run() starts), and `config` must be the one
+  // in config.json but for the device (ConfigError naming each setting that differs).
   TrainingRun(std::filesystem::path folder, nlohmann::json config, bool resume);
   const std::filesystem::path& folder() const { return folder_; }
   std::filesystem::path best_folder() const { return folder_ / "best"; }
