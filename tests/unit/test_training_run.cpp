@@ -28,7 +28,7 @@ struct Regression {
   Stage stage(std::vector<int>* saved_best = nullptr) {
     Stage s;
     s.name = "test";
-    s.step = [this](int, Rng& rng) {
+    s.step = [this](int, int, Rng& rng) {
       auto x = torch::empty({8, 3});
       for (int i = 0; i < 8; ++i)
         for (int j = 0; j < 3; ++j) x[i][j] = rng.normal();
@@ -173,9 +173,9 @@ TEST(TrainingRun, CtrlCKeepsTheLastCompleteEpochAndGivesBackTheUsersHandler) {
   Stage stage = r.stage();
   const auto step = stage.step;
   int steps = 0;
-  stage.step = [&](int epoch, Rng& rng) {
+  stage.step = [&](int epoch, int step_in_epoch, Rng& rng) {
     if (epoch == 1 && ++steps == 2) std::raise(SIGINT);  // in the middle of the second epoch
-    return step(epoch, rng);
+    return step(epoch, step_in_epoch, rng);
   };
   const auto previous = std::signal(SIGINT, custom_handler);
   const RunResult result = TrainingRun(tmp / "run", {}, false).run(*r.model, r.optimizer, small_plan(RngStream::kPerEpoch), stage);

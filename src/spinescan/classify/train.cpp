@@ -167,7 +167,7 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   plan.lr = {c.lr, std::max<int64_t>(1, static_cast<int64_t>(c.warmup_fraction * static_cast<double>(total_steps))), 0.01};
   train::Stage stage;
   stage.name = "train";
-  stage.step = [&](int, Rng& rng) {
+  stage.step = [&](int, int, Rng& rng) {
     auto images = torch::empty({c.batch, crop.channels(), crop.size, crop.size});
     auto targets = torch::empty({c.batch, 1});
     for (int b = 0; b < c.batch; ++b) {

@@ -153,17 +153,14 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   plan.lr = {c.lr, c.warmup_steps, 0.01};
   const int64_t min_area_px = static_cast<int64_t>(std::ceil(data_options.min_body_area_mm2 / (c.pixel_mm * c.pixel_mm)));
   std::vector<size_t> order;  // the epoch's slices, batch after batch
-  size_t next = 0;
   train::Stage stage;
   stage.name = "train";
   stage.begin_epoch = [&](int, Rng& rng) {
     order = draw_epoch(train_slices, plan.steps_per_epoch * c.batch, c.empty_fraction, rng);
-    next = 0;
   };
-  stage.step = [&](int, Rng& rng) {
-    const std::vector<size_t> pick(order.begin() + static_cast<std::ptrdiff_t>(next),
-                                   order.begin() + static_cast<std::ptrdiff_t>(next + static_cast<size_t>(c.batch)));
-    next += static_cast<size_t>(c.batch);
+  stage.step = [&](int, int step_in_epoch, Rng& rng) {
+    const auto first = order.begin() + static_cast<std::ptrdiff_t>(step_in_epoch) * c.batch;
+    const std::vector<size_t> pick(first, first + c.batch);
     std::vector<SliceAugmentation> augmentations;
     for (size_t k = 0; k < pick.size(); ++k) augmentations.push_back(draw_augmentation(ranges, c.augment, c.canvas_size, rng));
     Batch batch = make_batch(train_slices, pick, augmentations, c.canvas_size, min_area_px);

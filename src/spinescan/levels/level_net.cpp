@@ -180,7 +180,7 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
   const int64_t s = impl.crop.size;
   train::Stage stage;
   stage.name = "level net";
-  stage.step = [&](int, Rng& rng) {
+  stage.step = [&](int, int, Rng& rng) {
     auto images = torch::empty({o.batch, 1, s, s});
     auto targets = torch::empty({o.batch, 1});
     for (int b = 0; b < o.batch; ++b) {

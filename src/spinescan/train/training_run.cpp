@@ -132,7 +132,6 @@ RunResult TrainingRun::run(torch::nn::Module& model, torch::optim::Optimizer& op
   const auto reached_max_steps = [&] { return plan.max_steps > 0 && state.step >= plan.max_steps; };
   InterruptScope interrupt_scope;
   RunResult result;
-  result.epochs_done = state.epoch + 1;
   bool stopped_early = plan.patience > 0 && state.since_best >= plan.patience;
   Progress progress(stage.name, total_steps, "steps", state.step);
   model.train();
@@ -149,7 +148,7 @@ RunResult TrainingRun::run(torch::nn::Module& model, torch::optim::Optimizer& op
     for (int s = 0; s < plan.steps_per_epoch && !g_interrupted && !reached_max_steps(); ++s) {
       const double lr = plan.lr.at(state.step, total_steps);
       for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      const StepLoss loss = stage.step(epoch, rng);
+      const StepLoss loss = stage.step(epoch, s, rng);
       loss_sum += loss.total;
       if (part_sums.empty())
         for (const auto& [name, value] : loss.parts) part_sums.emplace_back(name, 0.0);
@@ -192,9 +191,9 @@ RunResult TrainingRun::run(torch::nn::Module& model, torch::optim::Optimizer& op
     char loss_text[64];
     std::snprintf(loss_text, sizeof loss_text, "epoch %d: loss %.4f", epoch + 1, mean_loss);
     log_info(std::string(loss_text) + (score.summary.empty() ? "" : ", " + score.summary) + (best ? " (best)" : ""));
-    result.epochs_done = epoch + 1;
     if (reached_max_steps()) break;
   }
+  result.epochs_done = state.epoch + 1;
   result.interrupted = g_interrupted;
   result.stopped_early = stopped_early;
   result.first_loss = state.first_loss;

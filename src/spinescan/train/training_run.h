@@ -70,8 +70,9 @@ struct Stage {
   std::string name;  // progress label, "train"
   // Optional: before an epoch's first step, with the epoch's generator (what the epoch draws).
   std::function<void(int epoch, Rng& rng)> begin_epoch;
-  // One optimisation step at the learning rate the run has set on the optimizer.
-  std::function<StepLoss(int epoch, Rng& rng)> step;
+  // One optimisation step (the epoch's `step_in_epoch`-th, from 0) at the learning rate the run
+  // has set on the optimizer.
+  std::function<StepLoss(int epoch, int step_in_epoch, Rng& rng)> step;
   // Validation after each complete epoch.
   std::function<EpochScore(int epoch)> validate;
   // Writes best_folder() for the epoch just validated when its score is the best so far.
