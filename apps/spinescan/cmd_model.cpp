@@ -1,10 +1,13 @@
-// spinescan model add-detector|show: building and inspecting model bundles.
+// spinescan model add-*|upgrade|show: building, upgrading and inspecting model bundles.
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
+#include "spinescan/core/manifest.h"
+#include "spinescan/pipeline/analyze.h"
 #include "spinescan/classify/bundle.h"
 #include "spinescan/detect/bundle.h"
 #include "spinescan/pipeline/train_aggregator.h"
@@ -53,22 +56,19 @@ void register_model(CLI::App& app, Runner& run) {
   });
   auto show_path = std::make_shared<std::string>("models/default");
   auto ag = std::make_shared<AddArgs>();
-  CLI::App* add_agg = cmd->add_subcommand("add-aggregator", "Put a trained aggregator (boosted trees, level model) into a bundle");
+  CLI::App* add_agg = cmd->add_subcommand("add-aggregator", "Put a trained aggregator (boosted trees) into a bundle; its level model stays");
   add_agg->add_option("run", ag->run, "run folder of `spinescan train aggregator`")->required();
   add_agg->add_option("--bundle", ag->bundle, "bundle folder to write into");
-  auto levels_from_run = std::make_shared<bool>(false);
-  add_agg->add_flag("--levels-from-run", *levels_from_run,
-                    "replace the bundle's level model with the run's own rule (by default the bundle's stays)");
-  add_agg->callback([&run, ag, levels_from_run] {
-    run = [ag, levels_from_run] {
-      const auto bytes = pipeline::add_aggregator_to_bundle(ag->run, ag->bundle, *levels_from_run);
+  add_agg->callback([&run, ag] {
+    run = [ag] {
+      const auto bytes = pipeline::add_aggregator_to_bundle(ag->run, ag->bundle);
       std::cout << "wrote " << ag->bundle << "/aggregator.json (" << bytes / 1024.0 << " KiB) and manifest.json\n";
       return kOk;
     };
   });
 
   auto al = std::make_shared<AddArgs>();
-  CLI::App* add_levels = cmd->add_subcommand("add-levels", "Put a level model (`spinescan train levels`) into a bundle's aggregator");
+  CLI::App* add_levels = cmd->add_subcommand("add-levels", "Put a level model (`spinescan train levels`) into a bundle");
   add_levels->add_option("run", al->run, "run folder of `spinescan train levels`")->required();
   add_levels->add_option("--bundle", al->bundle, "bundle folder to write into");
   add_levels->callback([&run, al] {
@@ -87,6 +87,25 @@ void register_model(CLI::App& app, Runner& run) {
     run = [ao] {
       pipeline::add_ood_to_bundle(ao->run, ao->bundle);
       std::cout << "wrote the out-of-distribution reference into " << ao->bundle << "/manifest.json\n";
+      return kOk;
+    };
+  });
+
+  auto upgrade_path = std::make_shared<std::string>();
+  CLI::App* upgrade = cmd->add_subcommand("upgrade", "Rewrite an older bundle's manifest.json in this version's layout");
+  upgrade->add_option("bundle", *upgrade_path, "bundle folder")->required();
+  upgrade->callback([&run, upgrade_path] {
+    run = [upgrade_path] {
+      const std::filesystem::path folder = *upgrade_path;
+      const pipeline::ManifestUpgrade up = pipeline::upgrade_manifest(read_manifest(folder));
+      if (up.changes.empty()) {
+        std::cout << folder.string() << "/manifest.json is already version " << kManifestVersion << "\n";
+        return kOk;
+      }
+      pipeline::check_bundle_manifest(up.manifest);  // the result must load, or nothing is written
+      write_text_atomically(folder / "manifest.json", up.manifest.dump(2) + "\n");
+      for (const auto& line : up.changes) std::cout << line << "\n";
+      std::cout << "wrote " << folder.string() << "/manifest.json\n";
       return kOk;
     };
   });

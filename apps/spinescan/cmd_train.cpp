@@ -138,13 +138,6 @@ void register_train(CLI::App& app, Runner& run) {
   agg->add_option("--threshold-rule", g->threshold_rule,
                   "half-best-f1 (half the inner-CV best F1: the optimum for calibrated probabilities) or best-f1 "
                   "(the score where the inner-CV F1 peaked)");
-  agg->add_option("--level-examples", g->level_examples,
-                  "what the level model (is the lowest body L5 or S1?) learns from: detections (a one-feature rule on the "
-                  "records' lowest bodies) or ground-truth (a level head on each training case's lowest labelled body, the "
-                  "one above and the one below, as `train levels`)");
-  agg->add_option("--below-rate", g->below_rate,
-                  "prior of the level head: how often the detector boxes the body below the lowest labelled one on new "
-                  "studies (used when the records show it in fewer than 3 cases)");
   agg->add_option("--balance", g->balance,
                   "within-source (rows weighted so every source shows the label at the same rate; the trees cannot "
                   "learn a scanner) or class (every row counts once)");
@@ -157,9 +150,10 @@ void register_train(CLI::App& app, Runner& run) {
       for (const char* set : {"heldout_fold", "all_folds"}) {
         print_metrics_line(std::string(set) + " aggregator", m[set]["aggregator"], 34);
         print_metrics_line(std::string(set) + " max over slices", m[set]["max_over_slices"], 34);
-        std::printf("%-34s %.3f (n=%d)\n", (std::string(set) + " level accuracy").c_str(),
-                    m[set]["levels"]["accuracy"].is_null() ? -1.0 : m[set]["levels"]["accuracy"].get<double>(),
-                    m[set]["levels"]["n"].get<int>());
+        if (m[set].contains("levels"))  // named by the bundle's level model, when it has one
+          std::printf("%-34s %.3f (n=%d)\n", (std::string(set) + " level accuracy").c_str(),
+                      m[set]["levels"]["accuracy"].is_null() ? -1.0 : m[set]["levels"]["accuracy"].get<double>(),
+                      m[set]["levels"]["n"].get<int>());
       }
       for (const auto& [source, x] : m["by_source_all_folds"].items())
         print_healthy_flag_line("all_folds " + source + " shortcut", x["healthy_flag_rate"], 34);
@@ -196,12 +190,13 @@ void register_train(CLI::App& app, Runner& run) {
       const auto m = nlohmann::json::parse(levels::train_levels(*lv));
       for (const char* set : {"heldout_fold", "training_cases"})
         for (const char* which : {"levels", "bundle_levels"}) {
+          if (!m[set].contains(which)) continue;  // a bundle without a level model has nothing to compare
           const auto& a = m[set][which];
           std::printf("%-14s %-14s level accuracy %s (n=%d), cases all right %d of %d\n", set,
-                      std::string(which) == "levels" ? "new rule" : "bundle's", a["accuracy"].is_null() ? "-" : std::to_string(a["accuracy"].get<double>()).substr(0, 5).c_str(),
+                      std::string(which) == "levels" ? "new model" : "bundle's", a["accuracy"].is_null() ? "-" : std::to_string(a["accuracy"].get<double>()).substr(0, 5).c_str(),
                       a["n"].get<int>(), a["cases_all_right"].get<int>(), a["cases"].get<int>());
         }
-      std::cout << "rule: " << m["levels_model"].dump() << "\n";
+      std::cout << "level model: " << m["levels_model"].dump() << "\n";
       std::cout << "wrote " << lv->out << "/levels.json and metrics.json\n";
       return kOk;
     };

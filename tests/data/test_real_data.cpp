@@ -96,10 +96,11 @@ TEST(RealData, ShippedDetectorFindsTheBodiesOfAHeldOutCase) {
   EXPECT_GT(m["detection"]["recall_at_50"].get<double>(), 0.85) << m["detection"].dump();
 }
 
-// The shipped bundle (detector, classifier and aggregator all trained on fold 0's training
-// cases) on fold 0's ten held-out cases, end to end. Measured when the bundle was packed:
-// every body found, levels 0.808 (two cases where S1 was boxed and counting slipped by one),
-// vertebra AUC 0.957 pooled over both sources. The bounds leave room, not a free pass.
+// The shipped bundle (every stage trained on fold 0's training cases) on fold 0's ten held-out
+// cases, end to end. Measured with the level model of `train levels` (docs/model_card.md):
+// every body found, levels 0.904 (one study named one level off), vertebra AUC 0.964 pooled
+// over both sources. These cases were held out of training but not of design: the level
+// stage's design was chosen looking at them. The bounds leave room, not a free pass.
 TEST(RealData, ShippedBundleEndToEndOnTheHeldOutFold) {
   SKIP_WITHOUT_REAL_DATA();
   const std::filesystem::path bundle = std::filesystem::path(SPINESCAN_SOURCE_DIR) / "models/default";
@@ -118,6 +119,6 @@ TEST(RealData, ShippedBundleEndToEndOnTheHeldOutFold) {
   EXPECT_EQ(m["vertebrae_3d"]["found"], m["vertebrae_3d"]["truth"]);
   EXPECT_TRUE(m["refused"].empty()) << "real lumbar studies refused: " << m["refused"].dump();
   for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) EXPECT_GT(h["n"].get<int>(), 0) << source;
-  EXPECT_GE(m["levels"]["accuracy"].get<double>(), 0.75) << m["levels"].dump();
+  EXPECT_GE(m["levels"]["accuracy"].get<double>(), 0.85) << m["levels"].dump();
   EXPECT_GE(m["classification"]["vertebra"]["auc"].get<double>(), 0.85) << m["classification"]["vertebra"].dump();
 }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -45,7 +46,8 @@ struct Pipeline {
     const std::filesystem::path shipped = std::filesystem::path(SPINESCAN_SOURCE_DIR) / "models/default";
     std::filesystem::copy_file(shipped / "detector.pt", bundle / "detector.pt");
     auto manifest = nlohmann::json::parse(read_file(shipped / "manifest.json"));
-    std::ofstream(bundle / "manifest.json") << nlohmann::json{{"name", "phantom test bundle"}, {"detector", manifest["detector"]}}.dump(2);
+    std::ofstream(bundle / "manifest.json")
+        << nlohmann::json{{"version", manifest["version"]}, {"name", "phantom test bundle"}, {"detector", manifest["detector"]}}.dump(2);
     for (int k = 0; k < 3; ++k) {
       classify::ClassifierTrainConfig c;
       c.data = data.string();
@@ -93,8 +95,11 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
       EXPECT_GT(m[set][method]["n"].get<int>(), 0) << set << " " << method;
       EXPECT_TRUE(m[set][method].contains("ci95")) << set << " " << method;
     }
-  EXPECT_GT(m["all_folds"]["levels"]["n"].get<int>(), 20);
-  EXPECT_TRUE(m["levels_model"].contains("lowest_level"));
+  // Levels are not this stage's: the bundle has no level model yet, so none are reported, and
+  // the spec that goes into a bundle has none.
+  EXPECT_FALSE(m["all_folds"].contains("levels"));
+  EXPECT_TRUE(m["levels_named_by"].is_null());
+  EXPECT_FALSE(nlohmann::json::parse(read_file(p.tmp / "agg/aggregator_spec.json")).contains("levels"));
   // The operating threshold is half the inner-CV best F1 (the optimum for calibrated
   // probabilities), and the trees were monotone in the probability columns.
   EXPECT_EQ(m["thresholds"]["aggregator_rule"], "half-best-f1");
@@ -147,9 +152,8 @@ TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
   ASSERT_EQ(with.size(), without.size());
   EXPECT_EQ(with[0]["detector_runs"].size(), 3u);
   EXPECT_FALSE(without[0].contains("detector_runs"));
-  // A record's level is named by the bundle's level model, which `model add-aggregator` has
-  // changed since the first run; train aggregator re-names them from its own. The rest is what
-  // the detector and the classifier found.
+  // A record's level is named by the bundle's level model; the rest is what the detector and
+  // the classifier found.
   for (size_t i = 1; i < with.size(); ++i) {
     auto a = with[i], b = without[i];
     for (auto* r : {&a, &b}) r->erase("level"), r->erase("level_confidence");
@@ -168,25 +172,11 @@ TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
 TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.add_aggregator.exit_code, 0) << p.add_aggregator.err;
-  // The aggregator trained above learnt its level rule from its detections (the default);
-  // asked to, it fits the level head on ground truth, re-using its records.
-  const auto agg = nlohmann::json::parse(read_file(p.tmp / "agg/aggregator_spec.json"));
-  EXPECT_EQ(agg["provenance"]["level_examples"], "detections");
-  const auto gt_out = p.tmp / "agg_gt";
-  std::filesystem::create_directories(gt_out);
-  std::filesystem::copy_file(p.tmp / "agg/records.jsonl", gt_out / "records.jsonl");
-  const Result gt = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
-                            " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " + p.bundle.string() +
-                            " --out " + gt_out.string() + " --rounds 20 --level-examples ground-truth");
-  ASSERT_EQ(gt.exit_code, 0) << gt.err;
-  EXPECT_NE(gt.err.find("re-using"), std::string::npos) << gt.err;
-  const auto gt_spec = nlohmann::json::parse(read_file(gt_out / "aggregator_spec.json"));
-  EXPECT_EQ(gt_spec["provenance"]["level_examples"], "ground-truth");
-  EXPECT_TRUE(gt_spec["levels"].contains("lowest_level"));
-  const Result bad = run_cli("train aggregator --data " + p.data.string() + " --split " + p.split.string() + " --classifiers " +
-                             p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " + p.bundle.string() + " --out " +
-                             (p.tmp / "agg_bad").string() + " --level-examples guesses");
-  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  // `train aggregator` has no say in levels any more: its level options are gone.
+  const Result old_option = run_cli("train aggregator --data " + p.data.string() + " --split " + p.split.string() + " --classifiers " +
+                                    p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " + p.bundle.string() + " --out " +
+                                    (p.tmp / "agg_bad").string() + " --level-examples ground-truth");
+  EXPECT_EQ(old_option.exit_code, 2) << old_option.err;
 
   const auto run = p.tmp / "levels";
   const std::string train_levels = "--threads 2 train levels --data " + p.data.string() + " --split " + p.split.string() +
@@ -228,10 +218,11 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   const auto m = nlohmann::json::parse(read_file(run / "metrics.json"));
   const size_t heldout = Splits::load(p.split).folds[0].val.size();
   EXPECT_EQ(m["heldout_fold"]["lowest"].size(), heldout);
-  for (const char* which : {"levels", "bundle_levels"}) {
-    EXPECT_GT(m["heldout_fold"][which]["n"].get<int>(), 0) << which;
-    EXPECT_EQ(m["heldout_fold"][which]["n"], m["heldout_fold"]["levels"]["n"]) << "same vertebrae for both models";
-  }
+  EXPECT_GT(m["heldout_fold"]["levels"]["n"].get<int>(), 0);
+  // The bundle has no level model to compare with; the new one carries its held-out accuracy.
+  EXPECT_FALSE(m["heldout_fold"].contains("bundle_levels"));
+  EXPECT_TRUE(m["bundle_levels_model"].is_null());
+  EXPECT_EQ(levels["provenance"]["heldout_fold"], m["heldout_fold"]["levels"]);
   EXPECT_EQ(m["level_net"]["heldout_ground_truth"].size(), heldout);
   EXPECT_TRUE(m["level_net"]["auc"].is_number()) << m["level_net"].dump();
   EXPECT_EQ(m["heldout_fold"].contains("without_level_net"), used);  // scored without its net when it has one
@@ -248,37 +239,52 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
     EXPECT_EQ(r["transitional_warning"].get<bool>(), std::abs(row["cues"]["level_net_logit"].get<double>()) < 0.5 * std::log(0.95 / 0.05)) << row.dump();
   }
 
-  // Into a copy of the bundle: its manifest's level model becomes levels.json, the rest stays.
+  // Into a copy of the bundle: its manifest's "levels" section becomes levels.json, the rest stays.
   const auto copy = p.tmp / "bundle_levels";
   std::filesystem::copy(p.bundle, copy, std::filesystem::copy_options::recursive);
   const auto before = nlohmann::json::parse(read_file(copy / "manifest.json"));
   const Result add = run_cli("model add-levels " + run.string() + " --bundle " + copy.string());
   ASSERT_EQ(add.exit_code, 0) << add.err;
   auto after = nlohmann::json::parse(read_file(copy / "manifest.json"));
-  EXPECT_EQ(after["aggregator"]["levels"], levels);
-  after["aggregator"]["levels"] = before["aggregator"]["levels"];
+  EXPECT_EQ(after["levels"], levels);
+  after.erase("levels");
   EXPECT_EQ(after, before);
-  // A retrained verdict leaves that level model where it is; --levels-from-run brings the run's
-  // own rule back. Done on a second copy: the one above goes on to analyze.
   {
+    // Bundle assembly in every order: the classifier, the aggregator and the level model put
+    // into a bundle holding only the detector give the same bundle whatever the order.
+    const std::vector<std::string> steps = {"model add-classifier " + p.runs[0], "model add-aggregator " + (p.tmp / "agg").string(),
+                                            "model add-levels " + run.string()};
+    std::vector<int> order = {0, 1, 2};
+    std::optional<nlohmann::json> first;
+    int orders = 0;
+    do {
+      const auto b = p.tmp / ("bundle_order" + std::to_string(orders++));
+      std::filesystem::create_directories(b);
+      std::filesystem::copy_file(p.bundle / "detector.pt", b / "detector.pt");
+      std::ofstream(b / "manifest.json") << nlohmann::json{{"version", before["version"]}, {"detector", before["detector"]}}.dump(2);
+      for (const int k : order) {
+        const Result step = run_cli(steps[static_cast<size_t>(k)] + " --bundle " + b.string());
+        ASSERT_EQ(step.exit_code, 0) << steps[static_cast<size_t>(k)] << ": " << step.err;
+      }
+      auto m = nlohmann::json::parse(read_file(b / "manifest.json"));
+      EXPECT_EQ(m["levels"], levels) << b;
+      EXPECT_TRUE(m.contains("classifier") && m.contains("aggregator")) << b;
+      EXPECT_FALSE(m["aggregator"].contains("levels")) << b;
+      m["classifier"]["provenance"].erase("packed_by");
+      if (!first) first = m;
+      EXPECT_EQ(m, *first) << "order " << order[0] << order[1] << order[2];
+      // (classifier.pt is a zip whose entry names hold the temporary file's name: its size only)
+      for (const char* file : {"aggregator.json", "level_net.pt"})
+        EXPECT_TRUE(read_file(b / file) == read_file(p.tmp / "bundle_order0" / file)) << b << " " << file;
+      EXPECT_EQ(std::filesystem::file_size(b / "classifier.pt"), std::filesystem::file_size(p.tmp / "bundle_order0" / "classifier.pt"));
+    } while (std::next_permutation(order.begin(), order.end()));
+    EXPECT_EQ(orders, 6);
+    // A retrained verdict leaves the level model where it is.
     const auto kept = p.tmp / "bundle_kept_levels";
     std::filesystem::copy(copy, kept, std::filesystem::copy_options::recursive);
     const Result keep = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + kept.string());
     ASSERT_EQ(keep.exit_code, 0) << keep.err;
-    EXPECT_EQ(nlohmann::json::parse(read_file(kept / "manifest.json"))["aggregator"]["levels"], levels);
-    const Result replace =
-        run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + kept.string() + " --levels-from-run");
-    ASSERT_EQ(replace.exit_code, 0) << replace.err;
-    EXPECT_EQ(nlohmann::json::parse(read_file(kept / "manifest.json"))["aggregator"]["levels"], agg["levels"]);
-    // A bundle with no level model has nothing to keep: the run's rule goes in, and it says so.
-    const auto bare = p.tmp / "bundle_no_levels";
-    std::filesystem::create_directories(bare);
-    std::filesystem::copy_file(kept / "detector.pt", bare / "detector.pt");
-    std::ofstream(bare / "manifest.json") << nlohmann::json{{"name", "bare"}, {"detector", before["detector"]}}.dump(2);
-    const Result nothing = run_cli("model add-aggregator " + (p.tmp / "agg").string() + " --bundle " + bare.string());
-    EXPECT_EQ(nothing.exit_code, 0) << nothing.err;
-    EXPECT_NE(nothing.err.find("no level model to keep"), std::string::npos) << nothing.err;
-    EXPECT_EQ(nlohmann::json::parse(read_file(bare / "manifest.json"))["aggregator"]["levels"], agg["levels"]);
+    EXPECT_EQ(nlohmann::json::parse(read_file(kept / "manifest.json"))["levels"], levels);
     // A corrupt manifest is an error that leaves it as it was, never a fresh one without the other stages.
     const auto broken = p.tmp / "bundle_broken_manifest";
     std::filesystem::create_directories(broken);
@@ -287,6 +293,9 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
     EXPECT_EQ(corrupt.exit_code, 1) << corrupt.err;
     EXPECT_EQ(read_file(broken / "manifest.json"), "{\"detector\": {");
     EXPECT_FALSE(std::filesystem::exists(broken / "aggregator.json"));
+    const Result corrupt_levels = run_cli("model add-levels " + run.string() + " --bundle " + broken.string());
+    EXPECT_EQ(corrupt_levels.exit_code, 1) << corrupt_levels.err;
+    EXPECT_EQ(read_file(broken / "manifest.json"), "{\"detector\": {");
   }
   const Dataset d = load_dataset(p.data);
   const Result analyzed = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " + copy.string() +
@@ -297,7 +306,7 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   // and no level name is surer than the reading makes the lowest body.
   {
     auto manifest = nlohmann::json::parse(read_file(copy / "manifest.json"));
-    manifest["aggregator"]["levels"]["head"]["level_net"]["spec"]["training"]["label_smoothing"] = 1e-9;
+    manifest["levels"]["head"]["level_net"]["spec"]["training"]["label_smoothing"] = 1e-9;
     std::ofstream(copy / "manifest.json") << manifest.dump(2);
     const Result warned = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " +
                                   copy.string() + " --out " + (p.tmp / "report_transitional").string());
@@ -312,7 +321,7 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
     ASSERT_TRUE(std::isfinite(reading)) << report["warnings"].dump();
     for (const auto& v : report["vertebrae"])
       EXPECT_LE(v["level_confidence"].get<double>(), 1 / (1 + std::exp(-std::abs(reading))) + 1e-3) << v.dump();
-    manifest["aggregator"]["levels"] = levels;
+    manifest["levels"] = levels;
     std::ofstream(copy / "manifest.json") << manifest.dump(2);
   }
   // The net's weights came into the bundle with the level model, and analyze reads them.
@@ -364,10 +373,9 @@ TEST(TrainLevels, TheHeadsProbabilityNamesTheLowestBodyAndSaysWhenItIsUnsure) {
   // probability that the lowest body is the level below is r itself.
   auto analyze_with_rate = [&](double rate, const std::string& name, const nlohmann::json& naming = nlohmann::json::object()) {
     auto manifest = nlohmann::json::parse(read_file(copy / "manifest.json"));
-    auto& levels = manifest["aggregator"]["levels"];
+    auto& levels = manifest["levels"];
     levels["naming"] = spinescan::levels::LevelNamingOptions{}.to_json();
     for (const auto& [key, value] : naming.items()) levels["naming"][key] = value;
-    levels.erase("rule");
     levels["lowest_level"] = "L5";
     levels["confidence"] = 0.9;
     levels["head"] = {{"alternative_level", "S1"},

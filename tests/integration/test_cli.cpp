@@ -271,6 +271,62 @@ TEST(Cli, AWronglyTypedBundleFieldIsOneLineAndExitOne) {
   EXPECT_FALSE(std::filesystem::exists(tmp / "report"));
 }
 
+TEST(Cli, AVersionOneBundleIsRefusedUntilUpgradedAndUpgradingKeepsItsLevelModel) {
+  // Manifest version 1 kept the level model inside the aggregator section, where `train
+  // aggregator` could put its one-feature rule. This spinescan refuses such a bundle with one
+  // line naming the command that upgrades it; the upgrade moves a learnt level model to its
+  // own section (so the bundle names levels exactly as before) and drops a rule.
+  const std::filesystem::path src(SPINESCAN_SOURCE_DIR);
+  const std::string study = (src / "examples/phantom_study.nii.gz").string();
+  TempDir tmp;
+  std::filesystem::copy(src / "models/default", tmp / "v1", std::filesystem::copy_options::recursive);
+  const auto shipped = nlohmann::json::parse(read_file(src / "models/default/manifest.json"));
+  ASSERT_EQ(shipped["version"], 2);
+  auto v1 = shipped;
+  v1.erase("version");
+  v1["aggregator"]["levels"] = v1["levels"];
+  v1.erase("levels");
+  std::ofstream(tmp / "v1/manifest.json") << v1.dump(2);
+  const Result refused = run_cli("analyze " + study + " --model " + (tmp / "v1").string() + " --out " + (tmp / "r1").string());
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("spinescan model upgrade " + (tmp / "v1").string()), std::string::npos) << refused.err;
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "r1"));
+
+  const Result upgraded = run_cli("model upgrade " + (tmp / "v1").string());
+  ASSERT_EQ(upgraded.exit_code, 0) << upgraded.err;
+  EXPECT_NE(upgraded.out.find("moved the level model"), std::string::npos) << upgraded.out;
+  EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "v1/manifest.json")), shipped);
+  EXPECT_NE(run_cli("model upgrade " + (tmp / "v1").string()).out.find("already version 2"), std::string::npos);
+  ASSERT_EQ(run_cli("-q analyze " + study + " --model " + (tmp / "v1").string() + " --out " + (tmp / "r2").string()).exit_code, 0);
+  ASSERT_EQ(run_cli("-q analyze " + study + " --out " + (tmp / "r3").string()).exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "r2/report.json"))["vertebrae"],
+            nlohmann::json::parse(read_file(tmp / "r3/report.json"))["vertebrae"]);
+
+  // A version 1 rule is dropped, and the upgrade says how to get a level model back.
+  auto with_rule = v1;
+  with_rule["aggregator"]["levels"] = {{"lowest_level", "L5"}, {"confidence", 0.8},
+                                       {"rule", {{"alternative_level", "S1"}, {"cue", "score_mean"}, {"threshold", 0.7}}}};
+  std::ofstream(tmp / "v1/manifest.json") << with_rule.dump(2);
+  const Result dropped = run_cli("model upgrade " + (tmp / "v1").string());
+  ASSERT_EQ(dropped.exit_code, 0) << dropped.err;
+  EXPECT_NE(dropped.out.find("dropped the one-feature level rule (score_mean)"), std::string::npos) << dropped.out;
+  const auto after = nlohmann::json::parse(read_file(tmp / "v1/manifest.json"));
+  EXPECT_FALSE(after.contains("levels"));
+  EXPECT_FALSE(after["aggregator"].contains("levels"));
+
+  // A manifest from a newer spinescan is refused, by analyze and by upgrade, and left alone.
+  auto newer = shipped;
+  newer["version"] = 3;
+  const std::string newer_text = newer.dump(2);
+  std::ofstream(tmp / "v1/manifest.json") << newer_text;
+  const Result too_new = run_cli("analyze " + study + " --model " + (tmp / "v1").string() + " --out " + (tmp / "r4").string());
+  EXPECT_EQ(too_new.exit_code, 1) << too_new.err;
+  EXPECT_NE(too_new.err.find("newer spinescan"), std::string::npos) << too_new.err;
+  EXPECT_EQ(run_cli("model upgrade " + (tmp / "v1").string()).exit_code, 1);
+  EXPECT_EQ(read_file(tmp / "v1/manifest.json"), newer_text);
+}
+
 namespace {
 
 // Every regular file under `dir`, read whole.

@@ -1,5 +1,5 @@
-// The lowest-level rule learnt from ground truth (levels/level_examples.h): examples of each
-// way the lowest found body can relate to the lowest labelled one, and the rule picking
+// The level head learnt from ground truth (levels/level_examples.h): examples of each
+// way the lowest found body can relate to the lowest labelled one, and the head picking
 // between the detector's usual level and the one below it.
 #include <gtest/gtest.h>
 
@@ -108,10 +108,13 @@ TEST(LevelExamples, HeadFromGroundTruthPicksBetweenTheUsualLevelAndTheOneBelow) 
       records.push_back(r);
     }
   }
-  // Without ground truth: always L5, no rule, no head.
-  const aggregate::LevelModel plain = learn_levels(records, cases);
+  // Ground truth of L5 alone: too few examples of the other level for a head, always L5.
+  LowestLevelExamples l5_only;
+  for (int c = 0; c < 8; ++c) l5_only.features.push_back(row_with("slice_disc_below_mean", 0.6)), l5_only.levels.push_back("L5");
+  const aggregate::LevelModel plain = learn_levels(records, cases, l5_only);
   EXPECT_EQ(plain.lowest_level, "L5");
   EXPECT_TRUE(plain.alternative_level.empty());
+  EXPECT_FALSE(plain.head.fitted());
   // Ground truth: under L5 a bright band, under S1 (one step below) a dark one; L4 examples
   // (the detector missing L5) are not part of this pair and must not disturb it.
   LowestLevelExamples gt;
@@ -120,12 +123,12 @@ TEST(LevelExamples, HeadFromGroundTruthPicksBetweenTheUsualLevelAndTheOneBelow) 
     gt.features.push_back(row_with("slice_disc_below_mean", 0.1 + 0.02 * c)), gt.levels.push_back("S1");
     gt.features.push_back(row_with("slice_disc_below_mean", 0.05)), gt.levels.push_back("L4");
   }
-  const aggregate::LevelModel m = learn_levels(records, cases, &gt, 0.2);
+  const aggregate::LevelModel m = learn_levels(records, cases, gt, 0.2);
   EXPECT_EQ(m.lowest_level, "L5");  // the usual level stays the default
   EXPECT_EQ(m.alternative_level, "S1");
   EXPECT_TRUE(m.head.fitted());
   EXPECT_EQ(m.head_cues, image_level_cue_names());
-  EXPECT_DOUBLE_EQ(m.rule_accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(m.head_training_accuracy, 1.0);
   // The records show no S1, so the prior is the one given, and there is no score head.
   EXPECT_DOUBLE_EQ(m.alternative_rate, 0.2);
   EXPECT_FALSE(m.score_head.fitted());
@@ -175,7 +178,7 @@ TEST(LevelExamples, OutOfFoldRecordsGiveThePriorAndAScoreHeadOnTheDetectorsDoubt
     }
   }
   const LowestLevelExamples gt = disc_below_examples();
-  const aggregate::LevelModel m = learn_levels(records, cases, &gt, 0.05);
+  const aggregate::LevelModel m = learn_levels(records, cases, gt, 0.05);
   EXPECT_EQ(m.lowest_level, "L5");
   EXPECT_EQ(m.alternative_level, "S1");
   // The prior is what the records show (4 of 12), not the default given.
@@ -210,7 +213,7 @@ TEST(LevelExamples, OutOfFoldRecordsGiveThePriorAndAScoreHeadOnTheDetectorsDoubt
   // The net reads every case right but one: case 0's S1, which it calls L5 firmly.
   for (auto& r : records)
     if (r.from_bottom == 0) r.level_net_logit = r.case_name == "case0" ? -10.0 : r.truth_level.empty() ? 3.0 : -3.0;
-  const aggregate::LevelModel with_net = learn_levels(records, cases, &gt, 0.05, net);
+  const aggregate::LevelModel with_net = learn_levels(records, cases, gt, 0.05, net);
   EXPECT_EQ(with_net.level_net, net);
   const auto cue_names = aggregate::lowest_cue_names(names);
   const auto cues_of = [&](double net_logit) { return aggregate::lowest_body_cues(names, doubtful, net_logit).values; };

@@ -142,48 +142,29 @@ TEST(Levels, NamingOptionsTravelWithTheLevelModel) {
   EXPECT_THROW(LevelModel::from_json(j), spinescan::ModelError);
 }
 
-// Lowest bodies of 12 training cases: L5 in 8 (a confident box), S1 in 4 (a box the detector
-// was unsure of). p_max separates them too: whether it may be the cue is the candidates' say.
-struct LowestBodies {
-  std::vector<std::string> names = {"p_max", "score_mean"};
-  std::vector<std::vector<double>> features;
-  std::vector<std::string> levels;
-  LowestBodies() {
-    for (int i = 0; i < 8; ++i) features.push_back({0.1 + 0.01 * i, 0.9 + 0.01 * i}), levels.push_back("L5");
-    for (int i = 0; i < 4; ++i) features.push_back({0.8 + 0.01 * i, 0.5 + 0.02 * i}), levels.push_back("S1");
+// Manifest version 2 has no one-feature rule: a level model holding one is refused with the
+// commands that replace it, and an alternative level without a head is never said.
+TEST(Levels, TheVersionOneRuleIsRefusedAndNoHeadMeansTheUsualLevel) {
+  const nlohmann::json rule = {{"lowest_level", "L5"},
+                               {"confidence", 0.8},
+                               {"rule", {{"alternative_level", "S1"}, {"cue", "score_mean"}, {"threshold", 0.7},
+                                         {"alternative_when_above", false}, {"training_accuracy", 1.0}}}};
+  try {
+    LevelModel::from_json(rule);
+    ADD_FAILURE() << "a version 1 rule was read";
+  } catch (const spinescan::ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("spinescan train levels"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model add-levels"), std::string::npos) << e.what();
   }
-};
-
-TEST(Levels, LearnsWhenTheLowestBodyIsS1FromACue) {
-  const LowestBodies t;
-  const LevelModel m = learn_lowest_level(t.features, t.levels, t.names, {"score_mean"});
-  EXPECT_EQ(m.lowest_level, "L5");
-  EXPECT_EQ(m.alternative_level, "S1");
-  EXPECT_EQ(m.cue, "score_mean");
-  EXPECT_DOUBLE_EQ(m.rule_accuracy, 1.0);
-  EXPECT_EQ(m.lowest_for(t.names, {0.1, 0.95}), "L5");
-  EXPECT_EQ(m.lowest_for(t.names, {0.1, 0.55}), "S1");
-  EXPECT_EQ(m.lowest_for(t.names, {0.1, std::nan("")}), "L5");  // no cue: the common level
-  // The rule survives its JSON round trip (it is stored in the bundle).
-  const LevelModel back = LevelModel::from_json(m.to_json());
-  EXPECT_EQ(back.lowest_for(t.names, {0.1, 0.55}), "S1");
-  EXPECT_EQ(back.lowest_for(t.names, {0.1, 0.95}), "L5");
-}
-
-TEST(Levels, NoRuleWithoutACandidateCueOrEnoughCasesOfTheOtherLevel) {
-  const LowestBodies t;
-  // p_max separates the two as well, but a pathology probability is no level cue.
-  const LevelModel only_p = learn_lowest_level(t.features, t.levels, t.names, {"p_max"});
-  EXPECT_EQ(only_p.cue, "p_max");  // named candidates are honoured...
-  const LevelModel none = learn_lowest_level(t.features, t.levels, t.names, {"not_a_feature"});
-  EXPECT_TRUE(none.alternative_level.empty());  // ...and nothing else is tried
-  EXPECT_DOUBLE_EQ(none.rule_accuracy, 8.0 / 12.0);
-  // Two S1 cases are too few to learn a rule from.
-  std::vector<std::vector<double>> f(t.features.begin(), t.features.end() - 2);
-  std::vector<std::string> l(t.levels.begin(), t.levels.end() - 2);
-  const LevelModel few = learn_lowest_level(f, l, t.names, {"score_mean"});
-  EXPECT_TRUE(few.alternative_level.empty());
-  EXPECT_EQ(few.lowest_for(t.names, {0.1, 0.5}), "L5");
+  nlohmann::json plain = rule;
+  plain.erase("rule");
+  const LevelModel m = LevelModel::from_json(plain);
+  EXPECT_EQ(m.lowest_for({"score_mean"}, {0.1}), "L5");
+  LevelModel headless = m;
+  headless.alternative_level = "S1";  // without a fitted head it cannot be picked
+  EXPECT_EQ(headless.lowest_for({"score_mean"}, {0.1}), "L5");
+  EXPECT_FALSE(headless.to_json().contains("head"));
+  EXPECT_FALSE(headless.to_json().contains("rule"));
 }
 
 TEST(Tracks, DropsShortLateralTracksOffTheColumn) {

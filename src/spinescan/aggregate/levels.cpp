@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 #include "spinescan/core/errors.h"
 #include "spinescan/data/dataset.h"
@@ -80,28 +79,18 @@ double LevelModel::alternative_probability(const std::vector<std::string>& names
 }
 
 std::string LevelModel::lowest_for(const std::vector<std::string>& names, const std::vector<double>& f) const {
-  if (alternative_level.empty()) return lowest_level;
-  if (head.fitted()) {
-    const double p = alternative_probability(names, f);
-    return p > 0.5 ? alternative_level : lowest_level;
-  }
-  const auto it = std::find(names.begin(), names.end(), cue);
-  if (it == names.end()) return lowest_level;
-  const double x = f[static_cast<size_t>(it - names.begin())];
-  if (std::isnan(x)) return lowest_level;
-  return (x > cue_threshold) == alternative_when_above ? alternative_level : lowest_level;
+  if (alternative_level.empty() || !head.fitted()) return lowest_level;
+  return alternative_probability(names, f) > 0.5 ? alternative_level : lowest_level;
 }
 
 nlohmann::json LevelModel::to_json() const {
   nlohmann::json j = {{"lowest_level", lowest_level}, {"confidence", confidence}, {"naming", naming.to_json()}};
   if (!alternative_level.empty() && head.fitted()) {
     j["head"] = {{"alternative_level", alternative_level}, {"cues", head_cues}, {"logistic_regression", head.to_json()},
-                 {"alternative_rate", alternative_rate}, {"training_accuracy", rule_accuracy}};
+                 {"alternative_rate", alternative_rate}, {"training_accuracy", head_training_accuracy}};
     if (score_head.fitted()) j["head"]["score_head"] = {{"cues", score_cues}, {"logistic_regression", score_head.to_json()}};
     if (!level_net.is_null()) j["head"]["level_net"] = level_net;
-  } else if (!alternative_level.empty())
-    j["rule"] = {{"alternative_level", alternative_level}, {"cue", cue}, {"threshold", cue_threshold},
-                 {"alternative_when_above", alternative_when_above}, {"training_accuracy", rule_accuracy}};
+  }
   return j;
 }
 
@@ -110,73 +99,22 @@ LevelModel LevelModel::from_json(const nlohmann::json& j) {
   m.lowest_level = j.value("lowest_level", m.lowest_level);
   m.confidence = j.value("confidence", m.confidence);
   if (j.contains("naming")) m.naming = levels::LevelNamingOptions::from_json(j["naming"]);
-  if (j.contains("rule")) {
-    const auto& r = j["rule"];
-    m.alternative_level = r.value("alternative_level", "");
-    m.cue = r.value("cue", "");
-    m.cue_threshold = r.value("threshold", 0.0);
-    m.alternative_when_above = r.value("alternative_when_above", true);
-    m.rule_accuracy = r.value("training_accuracy", 0.0);
-  }
+  SPINESCAN_CHECK_AS(!j.contains("rule"), ModelError,
+                     "the level model is the one-feature rule of manifest version 1, which this spinescan no longer has: "
+                     "learn one with `spinescan train levels` and put it in with `spinescan model add-levels`");
   if (j.contains("head")) {
     const auto& h = j["head"];
     m.alternative_level = h.value("alternative_level", "");
     m.head_cues = h.at("cues").get<std::vector<std::string>>();
     m.head = classify::LogisticRegression::from_json(h.at("logistic_regression"));
     m.alternative_rate = h.value("alternative_rate", 0.5);
-    m.rule_accuracy = h.value("training_accuracy", 0.0);
+    m.head_training_accuracy = h.value("training_accuracy", 0.0);
     if (h.contains("score_head")) {
       m.score_cues = h["score_head"].at("cues").get<std::vector<std::string>>();
       m.score_head = classify::LogisticRegression::from_json(h["score_head"].at("logistic_regression"));
     }
     if (h.contains("level_net")) m.level_net = h["level_net"];
   }
-  return m;
-}
-
-LevelModel learn_lowest_level(const std::vector<std::vector<double>>& features, const std::vector<std::string>& levels,
-                              const std::vector<std::string>& names, const std::vector<std::string>& cue_candidates) {
-  LevelModel m;
-  std::map<std::string, int> votes;
-  for (const auto& l : levels) ++votes[l];
-  if (votes.empty()) return m;
-  std::vector<std::pair<int, std::string>> ranked;
-  for (const auto& [level, n] : votes) ranked.push_back({n, level});
-  std::sort(ranked.rbegin(), ranked.rend());
-  m.lowest_level = ranked[0].second;
-  m.rule_accuracy = static_cast<double>(ranked[0].first) / levels.size();
-  // Two levels seen, the second at least 3 times: try every feature and threshold for the
-  // stump that tells them apart best; keep it only if it beats always saying the first.
-  if (ranked.size() < 2 || ranked[1].first < 3) return m;
-  const std::string alternative = ranked[1].second;
-  int best_right = ranked[0].first;
-  for (size_t f = 0; f < names.size(); ++f) {
-    if (std::find(cue_candidates.begin(), cue_candidates.end(), names[f]) == cue_candidates.end()) continue;
-    std::vector<double> values;
-    for (const auto& row : features)
-      if (!std::isnan(row[f])) values.push_back(row[f]);
-    std::sort(values.begin(), values.end());
-    for (size_t i = 0; i + 1 < values.size(); ++i) {
-      if (values[i] == values[i + 1]) continue;
-      const double threshold = 0.5 * (values[i] + values[i + 1]);
-      for (bool above : {true, false}) {
-        int right = 0;
-        for (size_t k = 0; k < features.size(); ++k) {
-          const double x = features[k][f];
-          const std::string said = !std::isnan(x) && (x > threshold) == above ? alternative : m.lowest_level;
-          right += said == levels[k];
-        }
-        if (right > best_right) {
-          best_right = right;
-          m.alternative_level = alternative;
-          m.cue = names[f];
-          m.cue_threshold = threshold;
-          m.alternative_when_above = above;
-        }
-      }
-    }
-  }
-  m.rule_accuracy = static_cast<double>(best_right) / levels.size();
   return m;
 }
 

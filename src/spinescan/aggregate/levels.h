@@ -22,22 +22,17 @@ struct LevelModel {
   std::string lowest_level = "L5";
   double confidence = 0.5;  // share of training cases where counting from the lowest body named every matched body right
   // Whether the detector boxes S1 can vary from study to study (it is a body, but fused to the
-  // sacrum and often not labelled in training data). When the training cases' lowest found
-  // body is sometimes one level and sometimes another, a one-feature rule on the lowest
-  // body's features (e.g. the signal of what lies below it: a disc under L5, fused sacrum
-  // under S1) picks between the two; `rule_accuracy` is its share right on the training cases.
-  std::string alternative_level;  // "" = always lowest_level
-  std::string cue;                // feature name (aggregate::vertebra_feature_names())
-  double cue_threshold = 0;
-  bool alternative_when_above = true;
-  double rule_accuracy = 0;
-  // A level head, used instead of the rule when present: logistic regression on `head_cues`
+  // sacrum and often not labelled in training data). The level head picks between lowest_level
+  // and `alternative_level` ("" = always lowest_level) from the lowest body's cues.
+  std::string alternative_level;
+  // The level head: logistic regression on `head_cues`
   // (class-balanced, fitted on ground-truth examples, levels/level_examples.h), whose
   // log-odds are shifted by the prior log(r / (1 - r)), r = `alternative_rate`: how often the
   // lowest body a detector finds on new studies is the alternative level.
   std::vector<std::string> head_cues;
   classify::LogisticRegression head;
   double alternative_rate = 0.5;
+  double head_training_accuracy = 0;  // class-balanced, before the prior; stored as "training_accuracy"
   // Optional second head on the detector's own cues (`score_cues`, e.g. its mean score over
   // the body's slices), fitted class-balanced on the lowest bodies out-of-fold detectors found
   // (ground truth cannot teach these: every ground-truth box has score 1). Its log-odds are
@@ -54,7 +49,8 @@ struct LevelModel {
   // The thresholds the decision names levels with (levels/decision.h), stored as "naming".
   levels::LevelNamingOptions naming;
 
-  // The level of the lowest found body given its features.
+  // The level of the lowest found body given its features: the head's pick, lowest_level
+  // without a head.
   std::string lowest_for(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features) const;
   // The `cues` columns of a feature row (NaN where a cue is missing): the heads' inputs.
   static std::vector<double> columns(const std::vector<std::string>& cues, const std::vector<std::string>& feature_names,
@@ -64,6 +60,7 @@ struct LevelModel {
   double alternative_probability(const std::vector<std::string>& feature_names, const std::vector<double>& lowest_features,
                                  bool with_score_head = true) const;
   nlohmann::json to_json() const;
+  // ModelError for the one-feature "rule" of manifest version 1, which this version does not have.
   static LevelModel from_json(const nlohmann::json& j);
 };
 
@@ -78,11 +75,5 @@ const std::vector<std::string>& lowest_relative_cue_names();
 std::vector<std::string> lowest_cue_names(const std::vector<std::string>& feature_names);  // LowestCues::names
 LowestCues lowest_body_cues(const std::vector<std::string>& feature_names, const std::vector<double>& lowest,
                             double level_net_logit);
-
-// Learns lowest_level and the rule from the training cases' lowest found bodies: their
-// features and their true levels; the rule's cue is one of `cue_candidates` (names in
-// `feature_names`; others are never tried). Confidence is left for the caller to measure.
-LevelModel learn_lowest_level(const std::vector<std::vector<double>>& lowest_features, const std::vector<std::string>& true_levels,
-                              const std::vector<std::string>& feature_names, const std::vector<std::string>& cue_candidates);
 
 }  // namespace spinescan::aggregate

@@ -10,15 +10,35 @@ namespace fs = std::filesystem;
 
 namespace spinescan {
 
+int manifest_version(const nlohmann::json& manifest) {
+  if (!manifest.is_object() || !manifest.contains("version")) return 1;
+  const nlohmann::json& v = manifest["version"];
+  SPINESCAN_CHECK_AS(v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= 1000, ModelError,
+                     "manifest.json: version ", v.dump(), " is not a positive integer");
+  return static_cast<int>(v.get<int64_t>());
+}
+
+void check_manifest_version(const nlohmann::json& manifest, const std::string& folder) {
+  const int v = manifest_version(manifest);
+  const std::string file = folder == "BUNDLE" ? std::string("manifest.json") : (fs::path(folder) / "manifest.json").string();
+  SPINESCAN_CHECK_AS(v <= kManifestVersion, ModelError, file, " is version ", v, "; this spinescan reads version ", kManifestVersion,
+                     ": the bundle was made by a newer spinescan");
+  SPINESCAN_CHECK_AS(v == kManifestVersion, ModelError, file, " is version ", v, ", from before the level model had a section of its "
+                     "own and the one-feature level rule was dropped; this spinescan reads version ", kManifestVersion,
+                     ": run `spinescan model upgrade ", folder, "` once");
+}
+
 void write_manifest_section(const fs::path& folder, const std::string& section, const nlohmann::json& value) {
   fs::create_directories(folder);
-  nlohmann::json manifest = nlohmann::json::object();
+  nlohmann::json manifest = {{"version", kManifestVersion}};
   const fs::path path = folder / "manifest.json";
   // A manifest that cannot be read is an error, never replaced: replacing it would drop the
   // other stages' sections (and with them the bundle's provenance) without a word.
   if (fs::exists(path)) {
     manifest = read_manifest(folder);
     SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, path.string(), ": not a JSON object; fix or remove it");
+    SPINESCAN_CHECK_AS(manifest_version(manifest) <= kManifestVersion, ModelError, path.string(), ": version ",
+                       manifest_version(manifest), " was made by a newer spinescan; this one writes version ", kManifestVersion);
   }
   manifest[section] = value;
   write_text_atomically(path, manifest.dump(2) + "\n");

@@ -1,13 +1,30 @@
 #pragma once
 // A model bundle's manifest.json holds one section per stage ("detector", "classifier",
-// "aggregator"); each stage writes its own section and keeps the others.
+// "aggregator", "levels", "ood"); each stage writes its own section and keeps the others.
+// Its "version" says which layout it has.
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 namespace spinescan {
 
-// Sets manifest[section] = value in <folder>/manifest.json (created when absent), atomically.
+// The manifest layout this spinescan reads. Version 2: the level model is a section of its
+// own ("levels", written only by `model add-levels` from `train levels`), and version 1's
+// one-feature level rule is gone. A manifest without "version" is version 1, whose level
+// model sat inside "aggregator" (`spinescan model upgrade` turns one into version 2).
+constexpr int kManifestVersion = 2;
+
+// The manifest's "version" (1 when absent); ModelError when it is not a positive integer.
+int manifest_version(const nlohmann::json& manifest);
+
+// ModelError unless `manifest` (of the bundle `folder`, "BUNDLE" when not known) is version
+// kManifestVersion: for an older one the message says what changed and which command upgrades
+// it; for a newer one, that a newer spinescan made it.
+void check_manifest_version(const nlohmann::json& manifest, const std::string& folder = "BUNDLE");
+
+// Sets manifest[section] = value in <folder>/manifest.json, atomically. A new manifest is
+// version kManifestVersion; an older one keeps its version (analysis refuses it until it is
+// upgraded), a newer one is refused.
 void write_manifest_section(const std::filesystem::path& folder, const std::string& section, const nlohmann::json& value);
 
 // The parsed <folder>/manifest.json; ModelError when missing or invalid.

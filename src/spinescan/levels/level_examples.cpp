@@ -154,7 +154,7 @@ PairRows pair_rows(const std::vector<std::string>& names, const std::vector<std:
 }  // namespace
 
 aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,
-                                   const LowestLevelExamples* ground_truth, double default_alternative_rate,
+                                   const LowestLevelExamples& ground_truth, double default_alternative_rate,
                                    const nlohmann::json& level_net) {
   CaseRecords by_case = group_by_case(records);
   const std::vector<std::string> names = aggregate::lowest_cue_names(aggregate::vertebra_feature_names());
@@ -166,41 +166,42 @@ aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, c
     lowest_features.push_back(lowest_cues(lowest).values);
     lowest_levels.push_back(lowest.true_level);
   }
-  aggregate::LevelModel model = aggregate::learn_lowest_level(lowest_features, lowest_levels, names, aggregate::level_cue_feature_names());
-  if (ground_truth) {
-    // The two levels the head picks between: the one the detector's lowest body usually is,
-    // and the other one its records show or, when they show one only, the level below it
-    // (the detector boxing the unlabelled body there on new studies).
-    const std::string usual = model.lowest_level;
-    const std::string other = !model.alternative_level.empty() ? model.alternative_level : aggregate::level_above(usual, -1);
-    aggregate::LevelModel head_model;
-    head_model.lowest_level = usual;
-    head_model.alternative_level = other;
-    head_model.head_cues = image_level_cue_names();
+  // The two levels the head picks between: the one the detector's lowest body usually is, and
+  // the other one its records show in at least 3 cases or, when they do not, the level below it
+  // (the detector boxing the unlabelled body there on new studies).
+  std::map<std::string, int> votes;
+  for (const auto& l : lowest_levels) ++votes[l];
+  std::vector<std::pair<int, std::string>> ranked;
+  for (const auto& [level, n] : votes) ranked.push_back({n, level});
+  std::sort(ranked.rbegin(), ranked.rend());
+  aggregate::LevelModel model;
+  if (!ranked.empty()) model.lowest_level = ranked[0].second;
+  const std::string usual = model.lowest_level;
+  const std::string other = ranked.size() >= 2 && ranked[1].first >= 3 ? ranked[1].second : aggregate::level_above(usual, -1);
+  const PairRows examples =
+      pair_rows(aggregate::vertebra_feature_names(), ground_truth.features, ground_truth.levels, image_level_cue_names(), usual, other);
+  if (!examples.y.empty()) {
+    model.alternative_level = other;
+    model.head_cues = image_level_cue_names();
     // The net answers one question: is the lowest body the one below the lowest labelled
     // level? It is no evidence for another pair (e.g. L4 when detectors often miss L5).
-    if (other == aggregate::level_above(usual, -1)) head_model.level_net = level_net;
-    const PairRows examples = pair_rows(aggregate::vertebra_feature_names(), ground_truth->features, ground_truth->levels, head_model.head_cues, usual, other);
-    if (!examples.y.empty()) {
-      head_model.head.fit(examples.x, examples.y);
-      // How often the lowest found body is the other level on studies the detector did not
-      // train on: the records say when they show it (out-of-fold detectors), else the caller.
-      const auto seen = std::count(lowest_levels.begin(), lowest_levels.end(), other);
-      head_model.alternative_rate =
-          seen >= 3 ? static_cast<double>(seen) / static_cast<double>(lowest_levels.size()) : default_alternative_rate;
-      // The score head on the records' lowest bodies: only out-of-fold records show the
-      // detector's scores on the body below.
-      const PairRows found = seen >= 3 ? pair_rows(names, lowest_features, lowest_levels, score_level_cue_names(), usual, other) : PairRows{};
-      if (!found.y.empty()) {
-        head_model.score_cues = score_level_cue_names();
-        head_model.score_head.fit(found.x, found.y);
-      }
-      int right = 0;
-      for (size_t i = 0; i < examples.x.size(); ++i) right += (head_model.head.predict(examples.x[i]) > 0.5) == (examples.y[i] == 1);
-      head_model.rule_accuracy = static_cast<double>(right) / static_cast<double>(examples.x.size());  // balanced, before the prior
-      model = head_model;
-    }  // else too few examples of one level: the records' own model stands
-  }
+    if (other == aggregate::level_above(usual, -1)) model.level_net = level_net;
+    model.head.fit(examples.x, examples.y);
+    // How often the lowest found body is the other level on studies the detector did not
+    // train on: the records say when they show it (out-of-fold detectors), else the caller.
+    const auto seen = std::count(lowest_levels.begin(), lowest_levels.end(), other);
+    model.alternative_rate = seen >= 3 ? static_cast<double>(seen) / static_cast<double>(lowest_levels.size()) : default_alternative_rate;
+    // The score head on the records' lowest bodies: only out-of-fold records show the
+    // detector's scores on the body below.
+    const PairRows found = seen >= 3 ? pair_rows(names, lowest_features, lowest_levels, score_level_cue_names(), usual, other) : PairRows{};
+    if (!found.y.empty()) {
+      model.score_cues = score_level_cue_names();
+      model.score_head.fit(found.x, found.y);
+    }
+    int right = 0;
+    for (size_t i = 0; i < examples.x.size(); ++i) right += (model.head.predict(examples.x[i]) > 0.5) == (examples.y[i] == 1);
+    model.head_training_accuracy = static_cast<double>(right) / static_cast<double>(examples.x.size());  // balanced, before the prior
+  }  // else too few ground-truth examples of one of the two levels: always the usual level
   int right = 0, counted = 0;
   for (const auto& name : cases) {
     const std::string lowest = lowest_level_of_case(model, by_case[name]);

@@ -1,12 +1,12 @@
 #pragma once
-// Examples for the lowest-level rule (aggregate::LevelModel) from ground truth alone.
+// Examples for the level head (aggregate::LevelModel) from ground truth alone.
 //
-// The rule has to tell, for the lowest body the detector found, whether it is the lowest
+// The head has to tell, for the lowest body the detector found, whether it is the lowest
 // labelled body (L5 where the sacrum is unlabelled) or the unlabelled one below it (S1),
 // which the detector boxes now and then on studies it did not train on. Learnt from the
 // detector's own output, it sees that second kind a handful of times (6 of 47 studies with
-// out-of-fold detectors), and a one-feature threshold on image cues fitted to five cases did
-// not carry over to new ones. From ground truth every training study gives one of each kind: its lowest
+// out-of-fold detectors), and the one-feature threshold on image cues that manifest version 1
+// fitted to those few cases did not carry over to new ones. From ground truth every training study gives one of each kind: its lowest
 // labelled body, and a body-sized box one vertebral step below it (the step between the two
 // lowest labelled bodies, so it follows the curve of the column), which lands on the body
 // beneath (and, for a detector that misses the lowest labelled body, the body above it).
@@ -102,18 +102,18 @@ std::string lowest_level_of_case(const aggregate::LevelModel& model, const std::
 constexpr double kMeasuredBelowRate = 6.0 / 47.0;
 
 // The level model: which level the lowest found body is, from the detector's records of the
-// training `cases` (the level most of them show). With `ground_truth` examples, a level head
-// (LevelModel::head: logistic regression on image_level_cue_names()) fitted on them picks
-// between that level and the other one (the records' second level, else the level below);
-// its prior is the share of the records' cases showing the other level when at least 3 do
+// training `cases` (the level most of them show). A level head (LevelModel::head: logistic
+// regression on image_level_cue_names()) fitted on the `ground_truth` examples picks between
+// that level and the other one (the records' second level when at least 3 cases show it, else
+// the level below); with too few examples of either, the usual level is always said. The
+// head's prior is the share of the records' cases showing the other level when at least 3 do
 // (out-of-fold records; a score head on score_level_cue_names() is then fitted on their lowest
-// bodies too), else `default_alternative_rate`. Without, a one-feature rule on the records' lowest bodies
-// (LevelModel). Its confidence is the share of those cases in which counting up from the
-// lowest body names every matched vertebra right (smoothed).
+// bodies too), else `default_alternative_rate`. Its confidence is the share of those cases in
+// which counting up from the lowest body names every matched vertebra right (smoothed).
 // With a `level_net` description (LevelModel::level_net), the head uses the level net's logit
 // where the records carry one (VertebraRecord::level_net_logit), also for the confidence.
 aggregate::LevelModel learn_levels(const std::vector<VertebraRecord>& records, const std::vector<std::string>& cases,
-                                   const LowestLevelExamples* ground_truth = nullptr,
+                                   const LowestLevelExamples& ground_truth,
                                    double default_alternative_rate = kMeasuredBelowRate,
                                    const nlohmann::json& level_net = nullptr);
 

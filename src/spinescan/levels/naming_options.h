@@ -1,6 +1,6 @@
 #pragma once
 // The thresholds of the level decision (levels/decision.h). They are part of the level model
-// and travel with it in the bundle's manifest (aggregator.levels.naming), so a bundle names
+// and travel with it in the bundle's manifest ("levels" section, "naming"), so a bundle names
 // levels the way it was measured to; `train levels` writes them. Bundles made before they were
 // stored get the values they were measured with, the defaults here.
 #include <nlohmann/json.hpp>

@@ -52,15 +52,15 @@ using Readings = std::map<std::string, NetReading>;  // by case
 // Per case: what the lowest found body is, what each model says, the head's probability for
 // the other level, the cue values it saw and the level net's two readings.
 nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, const aggregate::LevelModel& model,
-                                const aggregate::LevelModel& bundle_model, const Readings& readings) {
+                                const std::optional<aggregate::LevelModel>& bundle_model, const Readings& readings) {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& [name, rs] : group_by_case(records)) {
     const LowestFound lowest = lowest_found(rs);
     if (!lowest.record) continue;
     nlohmann::json row = {{"case", name},
                           {"truth", lowest.true_level},
-                          {"said", lowest_level_of_case(model, rs)},
-                          {"said_by_bundle", lowest_level_of_case(bundle_model, rs)}};
+                          {"said", lowest_level_of_case(model, rs)}};
+    if (bundle_model) row["said_by_bundle"] = lowest_level_of_case(*bundle_model, rs);
     const auto cues = lowest_cues(lowest);
     const double p = model.alternative_probability(cues.names, cues.values);
     if (p >= 0) row["p_alternative"] = p;
@@ -75,15 +75,17 @@ nlohmann::json lowest_decisions(const std::vector<VertebraRecord>& records, cons
   return rows;
 }
 
-nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::LevelModel& model, aggregate::LevelModel bundle_model,
-                       const Readings& readings) {
+nlohmann::json compare(std::vector<VertebraRecord> records, const aggregate::LevelModel& model,
+                       std::optional<aggregate::LevelModel> bundle_model, const Readings& readings) {
   // The records' level net logits are the new net's: the bundle's model is scored without a
   // net (its image head in its place), not with another net's logits.
-  bundle_model.level_net = nullptr;
+  if (bundle_model) bundle_model->level_net = nullptr;
   nlohmann::json out;
   out["lowest"] = lowest_decisions(records, model, bundle_model, readings);
-  name_records(bundle_model, &records);
-  out["bundle_levels"] = level_accuracy(records);
+  if (bundle_model) {
+    name_records(*bundle_model, &records);
+    out["bundle_levels"] = level_accuracy(records);
+  }
   // The same model without its parts, on the same vertebrae: what each part adds.
   aggregate::LevelModel usual_only = model;
   usual_only.alternative_level.clear();
@@ -134,7 +136,8 @@ nlohmann::json level_net_on_ground_truth(const LevelNet& net, const classify::Cl
 std::vector<VertebraRecord> case_records(const LevelTrainConfig& c, const Dataset& dataset, const std::string& detector,
                                          const std::vector<std::string>& cases, int fold) {
   const nlohmann::json manifest = read_manifest(resolve_bundle_folder(c.model));
-  const nlohmann::json intensity = manifest["aggregator"].value("intensity_model", nlohmann::json());
+  const nlohmann::json::json_pointer intensity_at("/aggregator/intensity_model");
+  const nlohmann::json intensity = manifest.contains(intensity_at) ? manifest.at(intensity_at) : nlohmann::json();
   const nlohmann::json key = {{"records_version", kRecordsVersion},
                               {"data", fs::weakly_canonical(c.data).string()},
                               {"cases", cases},
@@ -162,9 +165,9 @@ std::string train_levels(const LevelTrainConfig& c) {
   const Splits splits = Splits::load(c.split);
   SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < static_cast<int>(splits.folds.size()), ConfigError, "--fold ", c.fold, " not in ", c.split);
   const nlohmann::json manifest = read_manifest(resolve_bundle_folder(c.model));
-  SPINESCAN_CHECK_AS(manifest.contains("aggregator"), ConfigError, c.model,
-                     ": the bundle has no aggregator section (the level model lives there; `train aggregator` makes one)");
-  const aggregate::LevelModel bundle_model = AggregatorSpec::from_json(manifest["aggregator"]).levels;
+  check_manifest_version(manifest, resolve_bundle_folder(c.model).string());
+  check_bundle_manifest(manifest);
+  const std::optional<aggregate::LevelModel> bundle_model = bundle_level_model(manifest);  // the comparison, when there is one
   fs::create_directories(c.out);
   const auto& fold = splits.folds[static_cast<size_t>(c.fold)];
 
@@ -220,7 +223,7 @@ std::string train_levels(const LevelTrainConfig& c) {
     }
     net_metrics = level_net_on_ground_truth(net, heldout);
   }
-  aggregate::LevelModel model = learn_levels(train_records, fold.train, &examples, c.below_rate, net_description);
+  aggregate::LevelModel model = learn_levels(train_records, fold.train, examples, c.below_rate, net_description);
   if (!net_description.is_null()) {
     net_metrics["description"] = net_description;
     net_metrics["used_by_the_head"] = !model.level_net.is_null();
@@ -238,10 +241,13 @@ std::string train_levels(const LevelTrainConfig& c) {
   nlohmann::json example_rows = nlohmann::json::array();
   for (size_t i = 0; i < examples.levels.size(); ++i)
     example_rows.push_back({{"case", examples.cases[i]}, {"level", examples.levels[i]}, {"cues", cue_values(aggregate::vertebra_feature_names(), examples.features[i])}});
+  const nlohmann::json heldout = compare(heldout_records, model, bundle_model, readings);
+  // What the model goes into a bundle with: its level accuracy on the fold's held-out cases.
+  spec["provenance"]["heldout_fold"] = heldout["levels"];
   const nlohmann::json metrics = {{"fold", c.fold},
                                   {"levels_model", spec},
-                                  {"bundle_levels_model", bundle_model.to_json()},
-                                  {"heldout_fold", compare(heldout_records, model, bundle_model, readings)},
+                                  {"bundle_levels_model", bundle_model ? bundle_model->to_json() : nlohmann::json(nullptr)},
+                                  {"heldout_fold", heldout},
                                   {"training_cases", compare(train_records, model, bundle_model, readings)},
                                   {"ground_truth_examples", example_rows},
                                   {"level_net", net_metrics}};
@@ -253,11 +259,11 @@ std::string train_levels(const LevelTrainConfig& c) {
 
 void add_levels_to_bundle(const std::string& run, const std::string& bundle) {
   const nlohmann::json levels = read_json_file(fs::path(run) / "levels.json", "a level model");
-  SPINESCAN_CHECK_AS(levels.contains("lowest_level"), ConfigError, run, "/levels.json: not a level model (no lowest_level)");
-  nlohmann::json manifest = read_manifest(bundle);
-  SPINESCAN_CHECK_AS(manifest.contains("aggregator"), ConfigError, bundle, ": the bundle has no aggregator section to hold levels");
-  nlohmann::json section = manifest["aggregator"];
-  section["levels"] = levels;
+  SPINESCAN_CHECK_AS(levels.is_object() && levels.contains("lowest_level"), ConfigError, run,
+                     "/levels.json: not a level model (no lowest_level)");
+  read_manifest(bundle);  // an existing, valid manifest: never a fresh one in its place
+  // It must read as a level model (a version 1 rule does not) before anything is copied in.
+  bundle_level_model(nlohmann::json{{"levels", levels}});
   const auto& head = levels.value("head", nlohmann::json::object());
   if (head.contains("level_net")) {
     const std::string weights = head["level_net"].at("weights");
@@ -267,7 +273,7 @@ void add_levels_to_bundle(const std::string& run, const std::string& bundle) {
     fs::copy_file(from, partial, fs::copy_options::overwrite_existing);
     fs::rename(partial, to);
   }
-  write_manifest_section(bundle, "aggregator", section);
+  write_manifest_section(bundle, "levels", levels);
 }
 
 }  // namespace spinescan::levels

@@ -30,7 +30,6 @@ nlohmann::json AggregatorSpec::to_json() const {
   return {{"model_file", model_file},
           {"features", features},
           {"threshold", threshold},
-          {"levels", levels.to_json()},
           // The manifest keys keep the names bundles were written with (no units); renaming
           // them needs a manifest version bump.
           {"link", {{"min_iou", link.min_iou}, {"max_gap", link.max_gap_slices}, {"min_slices", link.min_slices}, {"merge_distance", link.merge_distance_body_heights},
@@ -43,12 +42,12 @@ nlohmann::json AggregatorSpec::to_json() const {
 AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
   try {
     // What `train aggregator` writes is required: a missing field is an error naming it, never
-    // a default the bundle did not choose. The level model and the intensity model are optional.
+    // a default the bundle did not choose. The intensity model is optional. A version 1
+    // aggregator's "levels" is not read: the level model has a section of its own.
     AggregatorSpec s;
     s.model_file = j.at("model_file").get<std::string>();
     s.features = j.at("features").get<std::vector<std::string>>();
     s.threshold = j.at("threshold").get<double>();
-    if (j.contains("levels")) s.levels = aggregate::LevelModel::from_json(j["levels"]);
     const nlohmann::json& link = j.at("link");
     s.link.min_iou = link.at("min_iou").get<double>();
     s.link.max_gap_slices = link.at("max_gap").get<int>();
@@ -78,12 +77,13 @@ AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
 
 void check_bundle_manifest(const nlohmann::json& manifest) {
   SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, "manifest.json holds ", manifest.type_name(), ", not an object");
+  check_manifest_version(manifest);
   const auto file_name = [&](const char* section, const nlohmann::json& holder, const char* fallback) {
     const nlohmann::json name = holder.is_object() && holder.contains("weights") ? holder["weights"] : nlohmann::json(fallback);
     SPINESCAN_CHECK_AS(name.is_string() && is_safe_name(name.get<std::string>()), ModelError, "manifest.json: ", section,
                        " weights '", name.dump(), "' is no plain file name in the bundle ([A-Za-z0-9._-], not . or ..)");
   };
-  for (const char* section : {"detector", "classifier", "aggregator", "ood"})
+  for (const char* section : {"detector", "classifier", "aggregator", "levels", "ood"})
     if (manifest.contains(section))
       SPINESCAN_CHECK_AS(manifest[section].is_object(), ModelError, "manifest.json: section '", section, "' holds ",
                          manifest[section].type_name(), ", not an object");
@@ -98,7 +98,13 @@ void check_bundle_manifest(const nlohmann::json& manifest) {
   if (manifest.contains("aggregator")) {
     AggregatorSpec::from_json(manifest["aggregator"]);
     // The parts the spec copies are checked in place, so that an error's path starts at the root.
-    const nlohmann::json::json_pointer net_at("/aggregator/levels/head/level_net"), intensity_at("/aggregator/intensity_model");
+    const nlohmann::json::json_pointer intensity_at("/aggregator/intensity_model");
+    if (manifest.contains(intensity_at) && manifest.at(intensity_at).is_object())
+      classify::LogisticRegression::from_json(manifest.at(intensity_at));
+  }
+  if (manifest.contains("levels")) {
+    bundle_level_model(manifest);
+    const nlohmann::json::json_pointer net_at("/levels/head/level_net");
     if (manifest.contains(net_at)) {
       const nlohmann::json& net = manifest.at(net_at);
       SPINESCAN_CHECK_AS(net.is_object() && net.contains("weights") && net.contains("spec"), ModelError,
@@ -106,10 +112,62 @@ void check_bundle_manifest(const nlohmann::json& manifest) {
       file_name("level net", net, "");
       levels::LevelNet::check_spec(net["spec"]);
     }
-    if (manifest.contains(intensity_at) && manifest.at(intensity_at).is_object())
-      classify::LogisticRegression::from_json(manifest.at(intensity_at));
   }
   if (manifest.contains("ood")) aggregate::OodReference::from_json(manifest["ood"]);
+}
+
+std::optional<aggregate::LevelModel> bundle_level_model(const nlohmann::json& manifest) {
+  if (!manifest.is_object() || !manifest.contains("levels")) return std::nullopt;
+  try {
+    return aggregate::LevelModel::from_json(manifest["levels"]);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(std::string("levels manifest: ") + e.what());
+  } catch (const ModelError& e) {
+    throw ModelError(std::string("levels manifest: ") + e.what());
+  }
+}
+
+ManifestUpgrade upgrade_manifest(const nlohmann::json& manifest) {
+  SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, "manifest.json holds ", manifest.type_name(), ", not an object");
+  const int version = manifest_version(manifest);
+  SPINESCAN_CHECK_AS(version <= kManifestVersion, ModelError, "manifest.json is version ", version,
+                     ": made by a newer spinescan, which this one cannot upgrade");
+  ManifestUpgrade up{manifest, {}};
+  if (version == kManifestVersion) return up;
+  nlohmann::json& m = up.manifest;
+  if (m.contains("aggregator") && m["aggregator"].is_object()) {
+    nlohmann::json& aggregator = m["aggregator"];
+    if (aggregator.contains("levels")) {
+      const nlohmann::json old = aggregator["levels"];
+      aggregator.erase("levels");
+      if (m.contains("levels")) {
+        up.changes.push_back("dropped the aggregator's level model: the bundle's own \"levels\" section stays");
+      } else if (old.is_object() && old.contains("rule")) {
+        up.changes.push_back("dropped the one-feature level rule (" + old["rule"].value("cue", std::string("?")) +
+                             "): until `spinescan train levels` and `spinescan model add-levels` give the bundle a level model, "
+                             "levels are counted up from L5 with confidence 0.5");
+      } else {
+        m["levels"] = old;
+        bundle_level_model(m);  // what goes in must read as a level model
+        up.changes.push_back(std::string("moved the level model (") + (old.contains("head") ? "a learnt head" : "no alternative level") +
+                             ") from the aggregator into its own \"levels\" section");
+      }
+    }
+    for (const char* set : {"heldout_fold", "all_folds"}) {
+      nlohmann::json* p = aggregator.contains("provenance") && aggregator["provenance"].is_object() &&
+                                  aggregator["provenance"].contains(set) && aggregator["provenance"][set].is_object()
+                              ? &aggregator["provenance"][set]
+                              : nullptr;
+      if (p && p->contains("levels")) {
+        p->erase("levels");
+        up.changes.push_back(std::string("dropped the aggregator's provenance level accuracy (") + set +
+                             "): it measured the aggregator run's own level model, not the bundle's");
+      }
+    }
+  }
+  m["version"] = kManifestVersion;
+  up.changes.push_back("version " + std::to_string(version) + " -> " + std::to_string(kManifestVersion));
+  return up;
 }
 
 struct Analyzer::Impl {
@@ -122,6 +180,7 @@ struct Analyzer::Impl {
   std::optional<AggregatorSpec> aggregator_spec;
   aggregate::Booster aggregator;
   std::optional<classify::LogisticRegression> intensity;
+  std::optional<aggregate::LevelModel> level_model;  // the bundle's "levels" section
   levels::LevelNet level_net;  // empty unless the level model has one
   aggregate::OodReference ood;  // empty unless the bundle has one
 };
@@ -130,6 +189,7 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
   impl_->options = options;
   impl_->bundle = resolve_bundle_folder(bundle);
   impl_->manifest = read_manifest(impl_->bundle);
+  check_manifest_version(impl_->manifest, impl_->bundle.string());  // the bundle's own folder in the message
   // Every section is checked before any weights are read: a broken bundle is one error, and
   // nothing is half loaded.
   check_bundle_manifest(impl_->manifest);
@@ -146,13 +206,12 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
                          ": the aggregator was trained on other features than this program computes; retrain it (spinescan train aggregator)");
       impl_->aggregator = aggregate::Booster::load(impl_->bundle / spec.model_file);
     }
-    const nlohmann::json& net = spec.levels.level_net;
-    if (!net.is_null()) {
-      SPINESCAN_CHECK_AS(net.contains("weights") && net.contains("spec"), ModelError, impl_->bundle.string(),
-                         ": the level model's level_net section needs weights and spec");
-      impl_->level_net = levels::LevelNet::load(impl_->bundle / net["weights"].get<std::string>(), net["spec"]);
-    }
     impl_->aggregator_spec = spec;
+  }
+  impl_->level_model = bundle_level_model(impl_->manifest);
+  if (impl_->level_model && !impl_->level_model->level_net.is_null()) {
+    const nlohmann::json& net = impl_->level_model->level_net;  // its fields were checked with the manifest
+    impl_->level_net = levels::LevelNet::load(impl_->bundle / net["weights"].get<std::string>(), net["spec"]);
   }
   const nlohmann::json& intensity = !options.intensity_model.is_null() ? options.intensity_model
                                     : impl_->aggregator_spec                ? impl_->aggregator_spec->intensity_model
@@ -265,7 +324,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
 
   const auto features = aggregate::vertebra_features(tracks, out.normalized);
   // The level decision (levels/decision.h) from what this study shows of its lowest body.
-  const aggregate::LevelModel level_model = s.aggregator_spec ? s.aggregator_spec->levels : aggregate::LevelModel{};
+  const aggregate::LevelModel level_model = s.level_model ? *s.level_model : aggregate::LevelModel{};
   levels::LevelEvidence level_evidence;
   level_evidence.rows = static_cast<int>(out.normalized.size[1]);
   level_evidence.row_mm = out.normalized.spacing_mm[1];

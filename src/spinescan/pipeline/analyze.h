@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,7 +92,6 @@ struct AggregatorSpec {
   std::string model_file = "aggregator.json";
   std::vector<std::string> features;  // must equal vertebra_feature_names()
   double threshold = 0.5;
-  aggregate::LevelModel levels;
   aggregate::LinkOptions link;
   nlohmann::json intensity_model;  // classify::LogisticRegression JSON, or null
   nlohmann::json provenance = nlohmann::json::object();
@@ -100,9 +100,25 @@ struct AggregatorSpec {
 };
 
 // Parses every stage a bundle's manifest describes (detector, classifier, aggregator with its
-// level model, intensity model, out-of-distribution reference) the way loading it would, and
-// checks the file names they point at, without reading any weights. ModelError naming the
-// section and field; nothing else escapes for any JSON value (fuzzed: fuzz/fuzz_bundle_manifest.cpp).
+// intensity model, level model, out-of-distribution reference) the way loading it would, and
+// checks its version and the file names they point at, without reading any weights. ModelError
+// naming the section and field; nothing else escapes for any JSON value (fuzzed:
+// fuzz/targets/bundle_manifest.cpp).
 void check_bundle_manifest(const nlohmann::json& manifest);
+
+// The bundle's level model ("levels" section); none when the bundle has none.
+std::optional<aggregate::LevelModel> bundle_level_model(const nlohmann::json& manifest);
+
+// A version 1 manifest as version 2 (core/manifest.h), with a line for each thing changed: the
+// aggregator's level model moves to "levels" when it is a learnt head (or has no alternative),
+// and is dropped when it is version 1's one-feature rule or when the manifest already has
+// "levels"; the aggregator's provenance loses its level accuracy (it measured the aggregator
+// run's own level model, which is no longer the bundle's). A version 2 manifest comes back
+// as it is with no lines; ModelError for a newer one.
+struct ManifestUpgrade {
+  nlohmann::json manifest;
+  std::vector<std::string> changes;
+};
+ManifestUpgrade upgrade_manifest(const nlohmann::json& manifest);
 
 }  // namespace spinescan::pipeline

@@ -112,8 +112,6 @@ void predict_found(const aggregate::Booster& b, const std::vector<VertebraRecord
 }  // namespace
 
 std::string train_aggregator(const AggregatorTrainConfig& c) {
-  SPINESCAN_CHECK_AS(c.level_examples == "ground-truth" || c.level_examples == "detections", ConfigError,
-                     "level examples: expected ground-truth or detections, got '", c.level_examples, "'");
   SPINESCAN_CHECK_AS(c.threshold_rule == "half-best-f1" || c.threshold_rule == "best-f1", ConfigError,
                      "threshold rule: expected half-best-f1 or best-f1, got '", c.threshold_rule, "'");
   const bool within_source = classify::balance_from_string(c.balance) == classify::Balance::kWithinSource;
@@ -131,12 +129,10 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   const nlohmann::json heldout_intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
   std::vector<VertebraRecord> records = load_or_compute_records(c, dataset, splits, heldout_intensity_model);
 
-  // Levels: learnt on the training cases, applied to every case.
-  const auto& train_cases = splits.folds[static_cast<size_t>(c.fold)].train;
-  std::optional<levels::LowestLevelExamples> examples;
-  if (c.level_examples == "ground-truth") examples = levels::ground_truth_lowest_examples(classify::load_classifier_data(dataset, train_cases));
-  const aggregate::LevelModel level_model = levels::learn_levels(records, train_cases, examples ? &*examples : nullptr, c.below_rate);
-  levels::name_records(level_model, &records);
+  // Levels are not this stage's (`train levels` learns them): the records are named by the
+  // bundle's level model, when it has one, for the level accuracy beside the verdicts.
+  const std::optional<aggregate::LevelModel> level_model = bundle_level_model(read_manifest(resolve_bundle_folder(c.model)));
+  if (level_model) levels::name_records(*level_model, &records);
 
   aggregate::BoosterParams booster = c.booster;
   if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints();
@@ -191,10 +187,11 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
     std::vector<double> agg, mx;
     for (size_t i = 0; i < records.size(); ++i)
       if (use(records[i])) rs.push_back(records[i]), agg.push_back(aggregated[i]), mx.push_back(max_scores[i]);
-    return nlohmann::json{{"aggregator", vertebra_metrics(rs, agg, threshold, c.bootstrap)},
+    nlohmann::json out = {{"aggregator", vertebra_metrics(rs, agg, threshold, c.bootstrap)},
                           {"max_over_slices", vertebra_metrics(rs, mx, max_threshold, c.bootstrap)},
-                          {"healthy_flag_rate", healthy_flag_rate(rs, agg, threshold)},
-                          {"levels", level_accuracy(rs)}};
+                          {"healthy_flag_rate", healthy_flag_rate(rs, agg, threshold)}};
+    if (level_model) out["levels"] = level_accuracy(rs);
+    return out;
   };
   nlohmann::json by_source = nlohmann::json::object();
   std::map<std::string, bool> sources;
@@ -218,7 +215,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
                       {"aggregator_inner_cv_best_f1", best_train_f1},
                       {"max_over_slices", max_threshold}}},
       {"vertebrae_3d", vertebrae_found(records)},
-      {"levels_model", level_model.to_json()},
+      {"levels_named_by", level_model ? nlohmann::json(c.model) : nlohmann::json(nullptr)},
       {"heldout_fold", report([&](const VertebraRecord& r) { return r.fold == c.fold; })},
       {"all_folds", report([](const VertebraRecord&) { return true; })},
       {"by_source_all_folds", by_source},
@@ -230,13 +227,17 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   spec.features = aggregate::vertebra_feature_names();
   spec.intensity_model = heldout_intensity_model;
   spec.threshold = threshold;
-  spec.levels = level_model;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
                      {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
                      {"detector_runs", c.detector_runs.empty() ? nlohmann::json(c.model) : nlohmann::json(c.detector_runs)},
-                     {"training_vertebrae", all_train.y.size()}, {"level_examples", c.level_examples}, {"booster", booster.to_json()},
-                     {"balance", c.balance},
-                     {"heldout_fold", metrics["heldout_fold"]}, {"all_folds", metrics["all_folds"]}};
+                     {"training_vertebrae", all_train.y.size()}, {"booster", booster.to_json()},
+                     {"balance", c.balance}};
+  // The verdict's numbers travel with it; the level accuracy stays in metrics.json, since the
+  // bundle's level model may be replaced later (`model add-levels`) without this stage.
+  for (const char* set : {"heldout_fold", "all_folds"}) {
+    spec.provenance[set] = metrics[set];
+    spec.provenance[set].erase("levels");
+  }
   final_model.save(fs::path(c.out) / spec.model_file);
   write_text_atomically(fs::path(c.out) / "aggregator_spec.json", spec.to_json().dump(2) + "\n");
   const std::string text = metrics.dump(2) + "\n";
@@ -254,24 +255,16 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   return text;
 }
 
-uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle, bool levels_from_run) {
+uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle) {
   const fs::path spec_file = fs::path(run) / "aggregator_spec.json";
   const AggregatorSpec spec = AggregatorSpec::from_json(read_json_file(spec_file, "an aggregator spec"));
   SPINESCAN_CHECK_AS(fs::exists(fs::path(bundle) / "manifest.json"), ConfigError, bundle, ": not a model bundle (no manifest.json)");
-  nlohmann::json section = spec.to_json();
-  // A retrained verdict must not silently change how levels are named: the bundle's level
-  // model stays unless the caller asks for the run's own rule, or the bundle has none.
-  const nlohmann::json manifest = read_manifest(bundle);
-  const bool bundle_has_levels = manifest.contains("aggregator") && manifest["aggregator"].is_object() &&
-                                 manifest["aggregator"].contains("levels");
-  if (!levels_from_run && bundle_has_levels) {
-    section["levels"] = manifest["aggregator"]["levels"];
-  } else if (!levels_from_run) {
-    log_info(bundle + ": no level model to keep; the run's own level rule goes in");
-  }
+  // The bundle's manifest must be readable before anything is copied in: a corrupt one is an
+  // error that leaves the folder as it was. Its level model is a section of its own and stays.
+  read_manifest(bundle);
   const aggregate::Booster model = aggregate::Booster::load(fs::path(run) / spec.model_file);
   model.save(fs::path(bundle) / spec.model_file);
-  write_manifest_section(bundle, "aggregator", section);
+  write_manifest_section(bundle, "aggregator", spec.to_json());
   return fs::file_size(fs::path(bundle) / spec.model_file);
 }
 

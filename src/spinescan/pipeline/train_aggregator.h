@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "spinescan/aggregate/booster.h"
-#include "spinescan/levels/level_examples.h"
 
 namespace spinescan::pipeline {
 
@@ -21,19 +20,12 @@ struct AggregatorTrainConfig {
   std::string model;                         // bundle whose detector finds the vertebrae
   std::vector<std::string> classifier_runs;  // one per fold of the split, in fold order
   // Empty: the bundle's detector on every fold. Else one detector run per fold, in fold order
-  // (run j never saw fold j), so the records (and the level rule learnt from them) show how
-  // the detector behaves on cases it did not train on.
+  // (run j never saw fold j), so the records show how the detector behaves on cases it did
+  // not train on.
   std::vector<std::string> detector_runs;
   int fold = 0;
   aggregate::BoosterParams booster;
   bool monotone_evidence = true;             // aggregate::evidence_monotone_constraints() on the trees
-  // Where the level model learns to tell the lowest labelled body from the one below:
-  // "detections" (a one-feature rule on the records' lowest bodies: it sees the body below only
-  // in the cases where the detector boxed it) or "ground-truth" (a level head on examples of
-  // both from every training case, levels/level_examples.h; what `train levels` fits).
-  // The default stays "detections" until the head is measured on phantoms as well.
-  std::string level_examples = "detections";
-  double below_rate = levels::kMeasuredBelowRate;  // the level head's prior when the records cannot tell (learn_levels)
   std::string threshold_rule = "half-best-f1";  // or "best-f1" (see train_aggregator.cpp)
   // "within-source": rows weighted so every source shows the label at the same rate
   // (classify::within_source_weights); "class": every row weight 1.
@@ -44,13 +36,13 @@ struct AggregatorTrainConfig {
 
 // Writes <out>/records.jsonl (features per vertebra; re-used by a later run with the same
 // inputs), aggregator.json (XGBoost), aggregator_spec.json (the bundle manifest section) and
-// metrics.json (with and without the aggregator, same cases); returns metrics.json's text.
+// metrics.json (with and without the aggregator, same cases, and the level accuracy of the
+// --model bundle's level model when it has one: levels are `train levels`' alone); returns
+// metrics.json's text.
 std::string train_aggregator(const AggregatorTrainConfig& config);
 
-// Adds a trained aggregator (run folder of train_aggregator) to a bundle; returns the model file's size.
-// The bundle's level model (from `model add-levels`) stays: a retrained pathology verdict does
-// not change how levels are named. levels_from_run (or a bundle without one) puts the run's
-// own level rule in instead.
-uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle, bool levels_from_run = false);
+// Adds a trained aggregator (run folder of train_aggregator) to a bundle; returns the model
+// file's size. The bundle's level model (its "levels" section) is left as it is.
+uint64_t add_aggregator_to_bundle(const std::string& run, const std::string& bundle);
 
 }  // namespace spinescan::pipeline
