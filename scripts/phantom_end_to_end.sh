@@ -39,6 +39,12 @@ if [ ! -f "$BUNDLE/aggregator.json" ]; then
     --classifiers "$C/fold0,$C/fold1,$C/fold2,$C/fold3,$C/fold4" --model "$BUNDLE" --out "$OUT/agg"
   "$B" model add-aggregator "$OUT/agg" --bundle "$BUNDLE"
 fi
+# The level model (phantoms label S1: it learns to count from there); `train levels` is the only
+# way one gets into a bundle.
+if ! python3 -c 'import json,sys; sys.exit("levels" not in json.load(open(sys.argv[1])))' "$BUNDLE/manifest.json"; then
+  "$B" --threads "$T" train levels --data "$P" --split "$S" --fold 0 --model "$BUNDLE" --out "$OUT/levels"
+  "$B" model add-levels "$OUT/levels" --bundle "$BUNDLE"
+fi
 
 [ -f "$OUT/eval_fold0/metrics.json" ] || "$B" --threads "$T" evaluate --data "$P" --split "$S" --fold 0 \
   --model "$BUNDLE" --out "$OUT/eval_fold0"

@@ -37,7 +37,7 @@ struct Pipeline {
   TempDir tmp;
   std::filesystem::path data = tmp / "ds", split = tmp / "splits.json", bundle = tmp / "bundle";
   std::vector<std::string> runs;
-  Result train, add_classifier, add_aggregator;
+  Result train, add_classifier, add_aggregator, train_levels, add_levels;
 
   Pipeline() {
     spinescan::testing::write_phantom_dataset_with_splits(data, split, 9, 23, 0.4, 3);
@@ -71,6 +71,19 @@ struct Pipeline {
                     " --rounds 20");
     add_classifier = run_cli("model add-classifier " + runs[0] + " --bundle " + bundle.string());
     add_aggregator = run_cli("model add-aggregator " + (tmp / "agg").string() + " --bundle " + bundle.string());
+    // The level model (phantoms label S1, so it learns to count from there), as a user assembles a bundle.
+    train_levels = run_cli("--threads 2 train levels --data " + data.string() + " --split " + split.string() + " --fold 0 --model " +
+                           bundle.string() + " --out " + (tmp / "levels_of_bundle").string());
+    add_levels = run_cli("model add-levels " + (tmp / "levels_of_bundle").string() + " --bundle " + bundle.string());
+  }
+  // A copy of the bundle without its level model.
+  std::filesystem::path without_levels(const std::string& name) const {
+    const auto copy = tmp / name;
+    std::filesystem::copy(bundle, copy, std::filesystem::copy_options::recursive);
+    auto manifest = nlohmann::json::parse(read_file(copy / "manifest.json"));
+    manifest.erase("levels");
+    std::ofstream(copy / "manifest.json") << manifest.dump(2);
+    return copy;
   }
   std::string heldout_case() const { return Splits::load(split).folds[0].val.front(); }
 };
@@ -118,8 +131,9 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
   EXPECT_EQ(static_cast<size_t>(std::count(oof.begin(), oof.end(), '\n')), records.size());  // a header each
   EXPECT_EQ(oof.rfind("case,label,truth_level,fold,target,found,aggregator,max_over_slices,threshold\n", 0), 0u);
   EXPECT_EQ(m["balance"], "within-source");
-  // A second run re-uses the records (the bundle's manifest has gained a classifier and an
-  // aggregator since, its detector is the same) and gives the same model and numbers.
+  // A second run re-uses the records (the bundle's manifest has gained a classifier, an
+  // aggregator and a level model since, its detector is the same) and gives the same model and
+  // numbers; the level accuracy of the bundle's new level model is reported beside them.
   const std::string first_metrics = read_file(p.tmp / "agg/metrics.json");
   const std::string first_model = read_file(p.tmp / "agg/aggregator.json");
   const Result again = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
@@ -127,8 +141,21 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
                                p.bundle.string() + " --out " + (p.tmp / "agg").string() + " --rounds 20");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("re-using"), std::string::npos) << again.err;
-  EXPECT_EQ(read_file(p.tmp / "agg/metrics.json"), first_metrics);
+  ASSERT_EQ(p.add_levels.exit_code, 0) << p.add_levels.err;
+  auto second = nlohmann::json::parse(read_file(p.tmp / "agg/metrics.json"));
+  EXPECT_EQ(second["levels_named_by"], p.bundle.string());
+  for (const char* set : {"heldout_fold", "all_folds"}) {
+    EXPECT_GT(second[set]["levels"]["n"].get<int>(), 0) << set;
+    second[set].erase("levels");
+  }
+  for (auto& [source, x] : second["by_source_all_folds"].items()) {
+    EXPECT_TRUE(x.contains("levels")) << source;
+    x.erase("levels");
+  }
+  second["levels_named_by"] = nullptr;
+  EXPECT_EQ(second, nlohmann::json::parse(first_metrics));
   EXPECT_EQ(read_file(p.tmp / "agg/aggregator.json"), first_model);
+  EXPECT_FALSE(nlohmann::json::parse(read_file(p.tmp / "agg/aggregator_spec.json"))["provenance"]["all_folds"].contains("levels"));
   // Out-of-fold only: a classifier list that does not cover the folds is refused.
   const Result short_list = run_cli("train aggregator --data " + p.data.string() + " --split " + p.split.string() + " --classifiers " +
                                     p.runs[0] + " --model " + p.bundle.string() + " --out " + (p.tmp / "agg2").string());
@@ -152,11 +179,12 @@ TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
   ASSERT_EQ(with.size(), without.size());
   EXPECT_EQ(with[0]["detector_runs"].size(), 3u);
   EXPECT_FALSE(without[0].contains("detector_runs"));
-  // A record's level is named by the bundle's level model; the rest is what the detector and
-  // the classifier found.
+  // A record's level (and whether its study was warned to count the vertebrae) comes from the
+  // bundle's level model, which it did not have at the first run; the rest is what the
+  // detector and the classifier found.
   for (size_t i = 1; i < with.size(); ++i) {
     auto a = with[i], b = without[i];
-    for (auto* r : {&a, &b}) r->erase("level"), r->erase("level_confidence");
+    for (auto* r : {&a, &b}) r->erase("level"), r->erase("level_confidence"), r->erase("count_warned");
     EXPECT_EQ(a, b) << "record " << i;
   }
   const auto spec = nlohmann::json::parse(read_file(p.tmp / "agg_det/aggregator_spec.json"));
@@ -218,11 +246,23 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   const auto m = nlohmann::json::parse(read_file(run / "metrics.json"));
   const size_t heldout = Splits::load(p.split).folds[0].val.size();
   EXPECT_EQ(m["heldout_fold"]["lowest"].size(), heldout);
-  EXPECT_GT(m["heldout_fold"]["levels"]["n"].get<int>(), 0);
-  // The bundle has no level model to compare with; the new one carries its held-out accuracy.
-  EXPECT_FALSE(m["heldout_fold"].contains("bundle_levels"));
-  EXPECT_TRUE(m["bundle_levels_model"].is_null());
+  for (const char* which : {"levels", "bundle_levels"}) {
+    EXPECT_GT(m["heldout_fold"][which]["n"].get<int>(), 0) << which;
+    EXPECT_EQ(m["heldout_fold"][which]["n"], m["heldout_fold"]["levels"]["n"]) << "same vertebrae for both models";
+  }
+  // The new model carries its held-out accuracy into a bundle.
   EXPECT_EQ(levels["provenance"]["heldout_fold"], m["heldout_fold"]["levels"]);
+  {
+    // A bundle without a level model has none to compare with.
+    const Result bare = run_cli("--threads 2 train levels --data " + p.data.string() + " --split " + p.split.string() +
+                                " --fold 0 --model " + p.without_levels("bundle_no_levels").string() + " --out " +
+                                (p.tmp / "levels_bare").string());
+    ASSERT_EQ(bare.exit_code, 0) << bare.err;
+    const auto mb = nlohmann::json::parse(read_file(p.tmp / "levels_bare" / "metrics.json"));
+    EXPECT_FALSE(mb["heldout_fold"].contains("bundle_levels"));
+    EXPECT_TRUE(mb["bundle_levels_model"].is_null());
+    EXPECT_GT(mb["heldout_fold"]["levels"]["n"].get<int>(), 0);
+  }
   EXPECT_EQ(m["level_net"]["heldout_ground_truth"].size(), heldout);
   EXPECT_TRUE(m["level_net"]["auc"].is_number()) << m["level_net"].dump();
   EXPECT_EQ(m["heldout_fold"].contains("without_level_net"), used);  // scored without its net when it has one
@@ -247,7 +287,7 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   ASSERT_EQ(add.exit_code, 0) << add.err;
   auto after = nlohmann::json::parse(read_file(copy / "manifest.json"));
   EXPECT_EQ(after["levels"], levels);
-  after.erase("levels");
+  after["levels"] = before["levels"];
   EXPECT_EQ(after, before);
   {
     // Bundle assembly in every order: the classifier, the aggregator and the level model put
@@ -301,6 +341,17 @@ TEST(TrainLevels, LearnsFromGroundTruthScoresBesideTheBundlesAndGoesIntoACopy) {
   const Result analyzed = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " + copy.string() +
                                   " --out " + (p.tmp / "report_levels").string());
   EXPECT_EQ(analyzed.exit_code, 0) << analyzed.err;
+  // Named by the level model it now has; the bundle without one says its names are unchecked.
+  const auto no_levels_warning = [](const nlohmann::json& report) {
+    for (const auto& w : report["warnings"])
+      if (w.get<std::string>().rfind("the model bundle has no level model", 0) == 0) return true;
+    return false;
+  };
+  EXPECT_FALSE(no_levels_warning(nlohmann::json::parse(read_file(p.tmp / "report_levels" / "report.json"))));
+  const Result unnamed = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " +
+                                 (p.tmp / "bundle_no_levels").string() + " --out " + (p.tmp / "report_no_levels").string());
+  ASSERT_EQ(unnamed.exit_code, 0) << unnamed.err;
+  EXPECT_TRUE(no_levels_warning(nlohmann::json::parse(read_file(p.tmp / "report_no_levels" / "report.json"))));
   // A net described as trained with almost no label smoothing has a ceiling far above any
   // reading, so every lowest body looks transitional to it: analyze says so with the reading,
   // and no level name is surer than the reading makes the lowest body.
