@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     const nlohmann::json shipped = nlohmann::json::parse(read_bytes(manifest));
     write_bytes(out / "bundle_manifest" / "seed_0", shipped.dump(1));
     int k = 1;
-    for (const char* dropped : {"aggregator", "classifier", "ood"}) {
+    for (const char* dropped : {"aggregator", "classifier", "ood", "levels"}) {
       nlohmann::json variant = shipped;
       variant.erase(dropped);
       write_bytes(out / "bundle_manifest" / ("seed_" + std::to_string(k++)), variant.dump());

@@ -90,4 +90,7 @@ TEST(BundleManifest, AnotherVersionIsRefusedAndUpgradingOneIsLossless) {
   both["aggregator"]["levels"] = {{"lowest_level", "S1"}};
   EXPECT_EQ(spinescan::pipeline::upgrade_manifest(both).manifest["levels"], shipped["levels"]);
   EXPECT_THROW(spinescan::pipeline::upgrade_manifest(nlohmann::json{{"version", 9}}), ModelError);
+  // A broken version 1 level model is a ModelError naming it, not a JSON exception.
+  EXPECT_THROW(spinescan::pipeline::upgrade_manifest(nlohmann::json{{"aggregator", {{"levels", {{"rule", 3}}}}}}), ModelError);
+  EXPECT_THROW(spinescan::pipeline::upgrade_manifest(nlohmann::json{{"aggregator", {{"levels", "L5"}}}}), ModelError);
 }

@@ -127,7 +127,10 @@ std::optional<aggregate::LevelModel> bundle_level_model(const nlohmann::json& ma
   }
 }
 
-ManifestUpgrade upgrade_manifest(const nlohmann::json& manifest) {
+namespace {
+
+// upgrade_manifest, whose JSON errors (a field of the wrong type) it turns into ModelError.
+ManifestUpgrade upgrade_manifest_unchecked(const nlohmann::json& manifest) {
   SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, "manifest.json holds ", manifest.type_name(), ", not an object");
   const int version = manifest_version(manifest);
   SPINESCAN_CHECK_AS(version <= kManifestVersion, ModelError, "manifest.json is version ", version,
@@ -168,6 +171,16 @@ ManifestUpgrade upgrade_manifest(const nlohmann::json& manifest) {
   m["version"] = kManifestVersion;
   up.changes.push_back("version " + std::to_string(version) + " -> " + std::to_string(kManifestVersion));
   return up;
+}
+
+}  // namespace
+
+ManifestUpgrade upgrade_manifest(const nlohmann::json& manifest) {
+  try {
+    return upgrade_manifest_unchecked(manifest);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(std::string("manifest.json: cannot upgrade: ") + e.what());
+  }
 }
 
 struct Analyzer::Impl {
