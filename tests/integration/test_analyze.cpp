@@ -156,6 +156,21 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
   EXPECT_EQ(second, nlohmann::json::parse(first_metrics));
   EXPECT_EQ(read_file(p.tmp / "agg/aggregator.json"), first_model);
   EXPECT_FALSE(nlohmann::json::parse(read_file(p.tmp / "agg/aggregator_spec.json"))["provenance"]["all_folds"].contains("levels"));
+  // A bundle of manifest version 1 is refused before any work, records cached or not.
+  {
+    const auto v1 = p.without_levels("bundle_v1");
+    auto manifest = nlohmann::json::parse(read_file(v1 / "manifest.json"));
+    manifest.erase("version");
+    std::ofstream(v1 / "manifest.json") << manifest.dump(2);
+    std::filesystem::create_directories(p.tmp / "agg_v1");
+    std::filesystem::copy_file(p.tmp / "agg/records.jsonl", p.tmp / "agg_v1/records.jsonl");
+    const Result old_bundle = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
+                                      " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " +
+                                      v1.string() + " --out " + (p.tmp / "agg_v1").string() + " --rounds 20");
+    EXPECT_EQ(old_bundle.exit_code, 1) << old_bundle.err;
+    EXPECT_NE(old_bundle.err.find("spinescan model upgrade"), std::string::npos) << old_bundle.err;
+    EXPECT_FALSE(std::filesystem::exists(p.tmp / "agg_v1/metrics.json"));
+  }
   // Out-of-fold only: a classifier list that does not cover the folds is refused.
   const Result short_list = run_cli("train aggregator --data " + p.data.string() + " --split " + p.split.string() + " --classifiers " +
                                     p.runs[0] + " --model " + p.bundle.string() + " --out " + (p.tmp / "agg2").string());

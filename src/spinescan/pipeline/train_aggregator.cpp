@@ -124,6 +124,9 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
                      " (out-of-fold outputs only: a classifier never scores the cases it was trained on)");
   SPINESCAN_CHECK_AS(c.detector_runs.empty() || static_cast<int>(c.detector_runs.size()) == num_folds, ConfigError,
                      "--detectors needs one run per fold (", num_folds, "), in fold order; got ", c.detector_runs.size());
+  // A bundle of another manifest version is refused before any work, also when the records are cached.
+  const nlohmann::json bundle_manifest = read_manifest(resolve_bundle_folder(c.model));
+  check_manifest_version(bundle_manifest, resolve_bundle_folder(c.model).string());
   fs::create_directories(c.out);
   // Fold --fold's intensity model goes into the bundle and scores that fold's cases: fitted once.
   const nlohmann::json heldout_intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
@@ -131,7 +134,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
 
   // Levels are not this stage's (`train levels` learns them): the records are named by the
   // bundle's level model, when it has one, for the level accuracy beside the verdicts.
-  const std::optional<aggregate::LevelModel> level_model = bundle_level_model(read_manifest(resolve_bundle_folder(c.model)));
+  const std::optional<aggregate::LevelModel> level_model = bundle_level_model(bundle_manifest);
   if (level_model) levels::name_records(*level_model, &records);
 
   aggregate::BoosterParams booster = c.booster;
