@@ -63,6 +63,10 @@ void register_train(CLI::App& app, Runner& run) {
   auto tunable = std::make_shared<std::map<std::string, CLI::Option*>>();
   CLI::App* cls = cmd->add_subcommand("classifier", "Train the vertebra classifier (ConvNeXt on body crops)");
   cls->add_option("--data", k->data, "dataset folder")->required();
+  cls->add_option("--extra-data", k->extra_data,
+                  "comma-separated other paintings of --data's cases (synth lesions, other seeds): their training "
+                  "cases are trained on too; inner validation stays on --data")
+      ->delimiter(',');
   cls->add_option("--split", k->split, "splits.json (spinescan dataset split)")->required();
   cls->add_option("--fold", k->fold, "fold whose train cases are used; its val cases stay unseen");
   cls->add_option("--out", k->out, "run folder")->required();

@@ -157,3 +157,29 @@ TEST(SampleDrawer, NeverDrawsASliceItsPaintedLesionLeftUnchanged) {
     EXPECT_GT(drawn[2], 0) << "the body's visible slice is drawn";
   }
 }
+
+TEST(SampleDrawer, AnotherPaintingOfTheSameCasesAddsItsBodiesAsVertebraeOfTheirOwn) {
+  ClassifierData d = two_sites();
+  ClassifierData repainted = two_sites();
+  // The second painting left a_1's body 4 unpainted too, but painted b_1's body 1.
+  for (auto& s : repainted.samples)
+    if (s.case_index == 1 && s.label == 1) s.target = 1;
+  const size_t samples_before = d.samples.size();
+  spinescan::classify::append_classifier_data(d, repainted);
+  ASSERT_EQ(d.cases.size(), 4u);
+  EXPECT_EQ(d.cases[2].name, "a_1");
+  EXPECT_EQ(d.cases[3].name, "b_1");
+  ASSERT_EQ(d.samples.size(), 2 * samples_before);
+  for (size_t i = samples_before; i < d.samples.size(); ++i) {
+    const auto& original = repainted.samples[i - samples_before];
+    EXPECT_EQ(d.samples[i].case_index, original.case_index + 2);  // each points at its own copy of the case
+    EXPECT_EQ(d.samples[i].label, original.label);
+    EXPECT_EQ(d.samples[i].target, original.target);
+  }
+  // Same-named cases are counted once per copy: 3 + 4 pathological, 5 + 4 healthy.
+  const SampleDrawer drawer(d, Balance::kClass);
+  EXPECT_EQ(drawer.vertebrae(1), 7u);
+  EXPECT_EQ(drawer.vertebrae(0), 9u);
+  // Within source, site b now holds both classes and is drawn from.
+  EXPECT_TRUE(SampleDrawer(d, Balance::kWithinSource).sources_left_out().empty());
+}

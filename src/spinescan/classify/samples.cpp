@@ -147,6 +147,16 @@ Balance balance_from_string(const std::string& name) {
 
 std::string to_string(Balance balance) { return balance == Balance::kClass ? "class" : "within-source"; }
 
+void append_classifier_data(ClassifierData& into, ClassifierData more) {
+  const int offset = static_cast<int>(into.cases.size());
+  for (auto& c : more.cases) into.cases.push_back(std::move(c));
+  into.samples.reserve(into.samples.size() + more.samples.size());
+  for (auto s : more.samples) {
+    s.case_index += offset;
+    into.samples.push_back(std::move(s));
+  }
+}
+
 SampleDrawer::SampleDrawer(const ClassifierData& data, Balance balance) {
   // Vertebrae keyed by (source, case, body label); a std::map keeps the order, and so the
   // draws, independent of the sample order.

@@ -55,6 +55,11 @@ ClassifierData load_classifier_data(const Dataset& dataset, const std::vector<st
                                     const SampleOptions& options = {},
                                     const std::function<void(size_t done, size_t total)>& on_case = {});
 
+// Appends `more`'s cases and samples to `into` (its samples re-pointed at the moved cases).
+// A case name may then appear twice, as another painting of the same anatomy: the sample
+// drawer keys vertebrae by case index, so each copy is a vertebra of its own.
+void append_classifier_data(ClassifierData& into, ClassifierData more);
+
 // Per-vertebra aggregation of per-sample probabilities.
 struct VertebraScore {
   std::string case_name;

@@ -59,13 +59,16 @@ std::pair<std::vector<std::string>, std::vector<std::string>> split_inner(const 
 }
 
 nlohmann::json ClassifierTrainConfig::to_json() const {
-  return {{"data", data},         {"split", split},         {"fold", fold},
+  nlohmann::json j = {{"data", data},         {"split", split},         {"fold", fold},
           {"epochs", epochs},     {"batch", batch},         {"samples_per_epoch", samples_per_epoch},
           {"lr", lr},             {"weight_decay", weight_decay}, {"warmup_fraction", warmup_fraction},
           {"preset", preset},     {"crop_size", crop_size}, {"context", context},
           {"neighbours", neighbours}, {"augment", augment}, {"drop_path", drop_path},
           {"inner_val_cases", inner_val_cases}, {"patience", patience}, {"seed", seed},
           {"layer_scale", layer_scale}, {"balance", balance}, {"device", device}};
+  // Only when given, so that runs from before the option still resume.
+  if (!extra_data.empty()) j["extra_data"] = extra_data;
+  return j;
 }
 
 void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const std::set<std::string>& keep) {
@@ -132,13 +135,17 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   log_info("loading " + std::to_string(train_cases.size()) + " training and " + std::to_string(inner_val.size()) +
            " inner-validation cases");
   Progress load_progress("load", static_cast<int64_t>(train_cases.size() + inner_val.size()), "cases");
-  const ClassifierData train = load_classifier_data(dataset, train_cases, {}, [&](size_t d, size_t) {
+  ClassifierData train = load_classifier_data(dataset, train_cases, {}, [&](size_t d, size_t) {
     load_progress.update(static_cast<int64_t>(d));
   });
   const ClassifierData val = load_classifier_data(dataset, inner_val, {}, [&](size_t d, size_t) {
     load_progress.update(static_cast<int64_t>(train_cases.size() + d));
   });
   load_progress.finish();
+  for (const auto& folder : c.extra_data) {
+    log_info("loading the " + std::to_string(train_cases.size()) + " training cases of " + folder);
+    append_classifier_data(train, load_classifier_data(load_dataset(folder), train_cases));
+  }
 
   const SampleDrawer drawer(train, balance_from_string(c.balance));
   std::string sources_note;

@@ -21,6 +21,10 @@ namespace spinescan::classify {
 
 struct ClassifierTrainConfig {
   std::string data, split, out;
+  // Other paintings of `data`'s cases (`synth lesions` with other seeds): their copies of the
+  // training cases are drawn from too, for more and more varied lesions on the same anatomy.
+  // Inner validation stays on `data` alone, so it never sees an anatomy trained on.
+  std::vector<std::string> extra_data;
   int fold = 0;
   int epochs = 12;
   int batch = 32;

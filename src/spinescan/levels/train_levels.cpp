@@ -164,9 +164,9 @@ std::string train_levels(const LevelTrainConfig& c) {
   const Dataset dataset = load_dataset(c.data);
   const Splits splits = Splits::load(c.split);
   SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < static_cast<int>(splits.folds.size()), ConfigError, "--fold ", c.fold, " not in ", c.split);
-  const nlohmann::json manifest = read_manifest(resolve_bundle_folder(c.model));
-  check_manifest_version(manifest, resolve_bundle_folder(c.model).string());
-  check_bundle_manifest(manifest);
+  const fs::path bundle_folder = resolve_bundle_folder(c.model);
+  const nlohmann::json manifest = read_manifest(bundle_folder);
+  check_bundle_manifest(manifest, bundle_folder.string());
   const std::optional<aggregate::LevelModel> bundle_model = bundle_level_model(manifest);  // the comparison, when there is one
   fs::create_directories(c.out);
   const auto& fold = splits.folds[static_cast<size_t>(c.fold)];

@@ -75,9 +75,9 @@ AggregatorSpec AggregatorSpec::from_json(const nlohmann::json& j) {
   }
 }
 
-void check_bundle_manifest(const nlohmann::json& manifest) {
+void check_bundle_manifest(const nlohmann::json& manifest, const std::string& folder) {
   SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, "manifest.json holds ", manifest.type_name(), ", not an object");
-  check_manifest_version(manifest);
+  check_manifest_version(manifest, folder);
   const auto file_name = [&](const char* section, const nlohmann::json& holder, const char* fallback) {
     const nlohmann::json name = holder.is_object() && holder.contains("weights") ? holder["weights"] : nlohmann::json(fallback);
     SPINESCAN_CHECK_AS(name.is_string() && is_safe_name(name.get<std::string>()), ModelError, "manifest.json: ", section,
@@ -202,10 +202,9 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
   impl_->options = options;
   impl_->bundle = resolve_bundle_folder(bundle);
   impl_->manifest = read_manifest(impl_->bundle);
-  check_manifest_version(impl_->manifest, impl_->bundle.string());  // the bundle's own folder in the message
   // Every section is checked before any weights are read: a broken bundle is one error, and
-  // nothing is half loaded.
-  check_bundle_manifest(impl_->manifest);
+  // nothing is half loaded. The version message names the bundle's own folder.
+  check_bundle_manifest(impl_->manifest, impl_->bundle.string());
   impl_->device = detect::parse_device(options.device);
   impl_->detector = detect::load_detector(options.detector.empty() ? impl_->bundle : options.detector, impl_->device);
   if (!options.classifier.empty())

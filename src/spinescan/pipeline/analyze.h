@@ -103,8 +103,8 @@ struct AggregatorSpec {
 // intensity model, level model, out-of-distribution reference) the way loading it would, and
 // checks its version and the file names they point at, without reading any weights. ModelError
 // naming the section and field; nothing else escapes for any JSON value (fuzzed:
-// fuzz/targets/bundle_manifest.cpp).
-void check_bundle_manifest(const nlohmann::json& manifest);
+// fuzz/targets/bundle_manifest.cpp). `folder` names the bundle in the version message.
+void check_bundle_manifest(const nlohmann::json& manifest, const std::string& folder = "BUNDLE");
 
 // The bundle's level model ("levels" section); none when the bundle has none.
 std::optional<aggregate::LevelModel> bundle_level_model(const nlohmann::json& manifest);
