@@ -104,6 +104,33 @@ TEST(TrainClassifier, KilledAtTwentyRandomMomentsEachRunResumesToTheUninterrupte
   EXPECT_GE(spinescan::testing::expect_killed_runs_resume_to_the_whole_result(f.tmp.path(), args, {"loss", "val_within_source_auc"}, 1e-4), 15);
 }
 
+TEST(TrainClassifier, ExtraPaintingsAreDrawnFromAndMustHoldTheTrainingCases) {
+  Fixture f;
+  auto plain = f.config("plain");
+  plain.epochs = 1;
+  auto doubled = f.config("doubled");
+  doubled.epochs = 1;
+  // Another "painting" of the same cases: the same case names, other bodies and labels (a
+  // phantom set of another seed). An exact copy would not do: the sampler's draws from the
+  // doubled list land on the copies of what it drew before.
+  const auto repainted = f.tmp / "repainted";
+  auto o = spinescan::testing::small_phantom_options();
+  o.pathology_probability = 0.4;
+  write_phantom_dataset(repainted, 6, 99, o, false);
+  doubled.extra_data = {repainted.string()};
+  const auto a = classify::train_classifier(plain), b = classify::train_classifier(doubled);
+  EXPECT_NE(a.first_loss, b.first_loss);
+  EXPECT_EQ(nlohmann::json::parse(read_file(std::filesystem::path(doubled.out) / "config.json"))["extra_data"],
+            nlohmann::json::array({repainted.string()}));
+  EXPECT_FALSE(nlohmann::json::parse(read_file(std::filesystem::path(plain.out) / "config.json")).contains("extra_data"));
+  // A dataset without the training cases (one case only) cannot stand in for them.
+  const auto others = f.tmp / "others";
+  write_phantom_dataset(others, 1, 77, spinescan::testing::small_phantom_options(), false);
+  auto wrong = f.config("wrong");
+  wrong.extra_data = {others.string()};
+  EXPECT_ANY_THROW(classify::train_classifier(wrong));
+}
+
 TEST(TrainClassifier, ParamsFilesSetKnownKeysAndExplicitFlagsWin) {
   classify::ClassifierTrainConfig c;
   classify::apply_params(c, {{"lr", 0.01}, {"preset", "femto"}, {"crop_size", 96}}, {"crop_size"});

@@ -37,8 +37,9 @@ void write_manifest_section(const fs::path& folder, const std::string& section, 
   if (fs::exists(path)) {
     manifest = read_manifest(folder);
     SPINESCAN_CHECK_AS(manifest.is_object(), ModelError, path.string(), ": not a JSON object; fix or remove it");
-    SPINESCAN_CHECK_AS(manifest_version(manifest) <= kManifestVersion, ModelError, path.string(), ": version ",
-                       manifest_version(manifest), " was made by a newer spinescan; this one writes version ", kManifestVersion);
+    const int version = manifest_version(manifest);
+    SPINESCAN_CHECK_AS(version <= kManifestVersion, ModelError, path.string(), ": version ", version,
+                       " was made by a newer spinescan; this one writes version ", kManifestVersion);
   }
   manifest[section] = value;
   write_text_atomically(path, manifest.dump(2) + "\n");
