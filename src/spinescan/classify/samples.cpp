@@ -151,7 +151,7 @@ void append_classifier_data(ClassifierData& into, ClassifierData more) {
   const int offset = static_cast<int>(into.cases.size());
   for (auto& c : more.cases) into.cases.push_back(std::move(c));
   into.samples.reserve(into.samples.size() + more.samples.size());
-  for (auto s : more.samples) {
+  for (auto& s : more.samples) {
     s.case_index += offset;
     into.samples.push_back(std::move(s));
   }

@@ -125,8 +125,9 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   SPINESCAN_CHECK_AS(c.detector_runs.empty() || static_cast<int>(c.detector_runs.size()) == num_folds, ConfigError,
                      "--detectors needs one run per fold (", num_folds, "), in fold order; got ", c.detector_runs.size());
   // A bundle of another manifest version is refused before any work, also when the records are cached.
-  const nlohmann::json bundle_manifest = read_manifest(resolve_bundle_folder(c.model));
-  check_manifest_version(bundle_manifest, resolve_bundle_folder(c.model).string());
+  const fs::path bundle_folder = resolve_bundle_folder(c.model);
+  const nlohmann::json bundle_manifest = read_manifest(bundle_folder);
+  check_manifest_version(bundle_manifest, bundle_folder.string());
   fs::create_directories(c.out);
   // Fold --fold's intensity model goes into the bundle and scores that fold's cases: fitted once.
   const nlohmann::json heldout_intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
