@@ -16,6 +16,7 @@
 
 #include "spinescan/aggregate/features.h"
 #include "spinescan/aggregate/levels.h"
+#include "spinescan/aggregate/ood.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/data/boxes.h"
 #include "spinescan/data/dataset.h"
@@ -725,4 +726,44 @@ TEST(TrainOod, FitsOnTrainingCasesScoresEveryCaseAndWithholdsVerdictsAboveItsThr
   const Result bad = run_cli("model add-ood " + (p.tmp / "ood_strict").string() + " --bundle " + copy.string());
   EXPECT_EQ(bad.exit_code, 1) << bad.err;
   EXPECT_NE(bad.err.find("malformed"), std::string::npos) << bad.err;
+
+  // The same check on the classifier's own features: fitted with the bundle's classifier and
+  // named by the digest of its manifest section, scored beside the appearance score.
+  ASSERT_TRUE(ood.contains("classifier_embedding")) << ood.dump();
+  const auto bundle_manifest = nlohmann::json::parse(read_file(p.bundle / "manifest.json"));
+  EXPECT_EQ(ood["classifier_embedding"]["classifier_digest"], aggregate::section_digest(bundle_manifest["classifier"]));
+  EXPECT_TRUE(report["out_of_distribution"]["classifier_features_score"].is_number()) << report["out_of_distribution"].dump();
+  EXPECT_NEAR(report["out_of_distribution"]["classifier_features_threshold"].get<double>(),
+              ood["classifier_embedding"]["threshold"].get<double>(), 1e-3);
+  for (const auto& c : m["cases"]) {
+    EXPECT_TRUE(c["classifier_features_score"].is_number()) << c.dump();
+    if (c["set"] == "fitted") EXPECT_FALSE(c["classifier_features_above_threshold"].get<bool>()) << c.dump();
+  }
+  // Above its threshold (the appearance one not crossed) no vertebra is judged, and the reason is said.
+  auto strict_features = ood;
+  strict_features["classifier_embedding"]["threshold"] = 1e-9;
+  std::ofstream(p.tmp / "ood_strict/ood.json") << strict_features.dump();
+  ASSERT_EQ(run_cli("model add-ood " + (p.tmp / "ood_strict").string() + " --bundle " + copy.string()).exit_code, 0);
+  const Result f = run_cli("--threads 2 analyze " + study + " --model " + copy.string() + " --out " + (p.tmp / "ood_features").string());
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  const auto unlike = nlohmann::json::parse(read_file(p.tmp / "ood_features/report.json"));
+  EXPECT_TRUE(unlike["out_of_distribution"]["verdicts_withheld"].get<bool>());
+  for (const auto& v : unlike["vertebrae"]) EXPECT_TRUE(v["probability"].is_null()) << v.dump();
+  EXPECT_NE(f.out.find("the classifier sees these bodies unlike"), std::string::npos) << f.out;
+
+  // Another classifier put into the bundle drops the reference on the old one's features; a
+  // reference fitted with another classifier is refused by add-ood and by analyze.
+  const std::string other_classifier = (p.tmp / "cls1").string();
+  ASSERT_EQ(run_cli("model add-classifier " + other_classifier + " --bundle " + copy.string()).exit_code, 0);
+  auto swapped = nlohmann::json::parse(read_file(copy / "manifest.json"));
+  EXPECT_FALSE(swapped["ood"].contains("classifier_embedding")) << swapped["ood"].dump();
+  EXPECT_TRUE(swapped["ood"].contains("threshold"));
+  const Result stale = run_cli("model add-ood " + (p.tmp / "ood_strict").string() + " --bundle " + copy.string());
+  EXPECT_EQ(stale.exit_code, 1);
+  EXPECT_NE(stale.err.find("fitted with another classifier"), std::string::npos) << stale.err;
+  swapped["ood"]["classifier_embedding"] = strict_features["classifier_embedding"];
+  std::ofstream(copy / "manifest.json") << swapped.dump(2);
+  const Result refused = run_cli("--threads 2 analyze " + study + " --model " + copy.string() + " --out " + (p.tmp / "ood_stale").string());
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("fitted with another classifier"), std::string::npos) << refused.err;
 }

@@ -166,3 +166,40 @@ TEST(OodReference, ScoresRobustZAndWithholdsAboveAMarginOverTraining) {
   EXPECT_THROW(aggregate::OodReference::from_json(bad), ModelError);
   EXPECT_THROW(r.score({"p_max", "height_mm"}, {{0, 25}}), ModelError);  // a feature this program lacks
 }
+
+// The same check on the classifier's own features (aggregate::EmbeddingOodReference): a
+// vertebra's row is the mean of its judged boxes' embeddings, and the reference names the
+// classifier it belongs to by a digest that does not depend on the build.
+TEST(EmbeddingOodReference, AveragesTheJudgedBoxesAndNamesItsClassifier) {
+  aggregate::Track t;
+  t.boxes.resize(3);
+  t.boxes[0].embedding = {1.0f, 4.0f};
+  t.boxes[2].embedding = {3.0f, 0.0f};  // the middle box was not judged (a lateral sliver)
+  const auto row = aggregate::vertebra_embedding(t, 2);
+  ASSERT_EQ(row.size(), 2u);
+  EXPECT_DOUBLE_EQ(row[0], 2.0);
+  EXPECT_DOUBLE_EQ(row[1], 2.0);
+  aggregate::Track unjudged;
+  unjudged.boxes.resize(2);
+  const auto none = aggregate::vertebra_embedding(unjudged, 2);
+  EXPECT_TRUE(std::isnan(none[0]) && std::isnan(none[1]));
+  EXPECT_THROW(aggregate::vertebra_embedding(t, 3), Error);
+  EXPECT_EQ(aggregate::embedding_feature_names(2), (std::vector<std::string>{"embedding_0", "embedding_1"}));
+
+  // 64-bit FNV-1a of the text {"a":1}, computed apart from this program.
+  EXPECT_EQ(aggregate::section_digest(nlohmann::json{{"a", 1}}), "32e51dac937672f3");
+  EXPECT_NE(aggregate::section_digest(nlohmann::json{{"a", 2}}), aggregate::section_digest(nlohmann::json{{"a", 1}}));
+
+  std::vector<std::vector<std::vector<double>>> studies;
+  for (int s = 0; s < 6; ++s) studies.push_back({{0.1 * s, 1.0}, {0.1 * s + 0.05, 1.1}});
+  const auto names = aggregate::embedding_feature_names(2);
+  aggregate::EmbeddingOodReference r;
+  r.reference = aggregate::OodReference::fit(names, names, studies, 1.5);
+  r.classifier_digest = "32e51dac937672f3";
+  const auto back = aggregate::EmbeddingOodReference::from_json(r.to_json());
+  EXPECT_EQ(back.to_json(), r.to_json());
+  EXPECT_GT(r.reference.score(names, {{5.0, 9.0}}), r.reference.threshold);  // far from every training body
+  auto unnamed = r.to_json();
+  unnamed.erase("classifier_digest");
+  EXPECT_THROW(aggregate::EmbeddingOodReference::from_json(unnamed), ModelError);
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "spinescan/core/errors.h"
@@ -99,6 +100,48 @@ OodReference OodReference::from_json(const nlohmann::json& j) {
                      r.median.size(), " medians, ", r.scale.size(), " scales and threshold ", r.threshold);
   for (double s : r.scale) SPINESCAN_CHECK_AS(s > 0 && std::isfinite(s), ModelError, "the bundle's out-of-distribution reference has scale ", s);
   return r;
+}
+
+nlohmann::json EmbeddingOodReference::to_json() const {
+  nlohmann::json j = reference.to_json();
+  j["classifier_digest"] = classifier_digest;
+  return j;
+}
+
+EmbeddingOodReference EmbeddingOodReference::from_json(const nlohmann::json& j) {
+  EmbeddingOodReference r;
+  r.reference = OodReference::from_json(j);
+  SPINESCAN_CHECK_AS(j.contains("classifier_digest") && j["classifier_digest"].is_string(), ModelError,
+                     "the bundle's out-of-distribution reference on the classifier's features names no classifier_digest");
+  r.classifier_digest = j["classifier_digest"].get<std::string>();
+  return r;
+}
+
+std::vector<std::string> embedding_feature_names(size_t dims) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < dims; ++i) names.push_back("embedding_" + std::to_string(i));
+  return names;
+}
+
+std::vector<double> vertebra_embedding(const Track& track, size_t dims) {
+  std::vector<double> sum(dims, 0.0);
+  int n = 0;
+  for (const auto& b : track.boxes) {
+    if (b.embedding.empty()) continue;
+    SPINESCAN_CHECK(b.embedding.size() == dims, "a box embedding has ", b.embedding.size(), " values, not ", dims);
+    for (size_t i = 0; i < dims; ++i) sum[i] += b.embedding[i];
+    ++n;
+  }
+  for (auto& x : sum) x = n ? x / n : std::numeric_limits<double>::quiet_NaN();
+  return sum;
+}
+
+std::string section_digest(const nlohmann::json& section) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a 64 offset basis and prime
+  for (unsigned char c : section.dump()) h = (h ^ c) * 1099511628211ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 }  // namespace spinescan::aggregate

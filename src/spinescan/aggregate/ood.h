@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "spinescan/aggregate/tracks.h"
+
 namespace spinescan::aggregate {
 
 struct OodReference {
@@ -35,5 +37,30 @@ struct OodReference {
   nlohmann::json to_json() const;
   static OodReference from_json(const nlohmann::json& j);  // ModelError when malformed
 };
+
+// The same check on what the classifier itself makes of a vertebra: the pooled features its
+// head reads (classify::classifier_outputs), averaged over the vertebra's judged slices. The
+// appearance columns above are a dozen hand-made statistics; a drawn phantom's marrow or an
+// unfamiliar texture can sit inside their ranges and still be nothing the network has seen
+// (docs/model_card.md, "Out-of-distribution reference"). Stored in the manifest's "ood"
+// section as "classifier_embedding"; it belongs to one classifier, named by the digest of the
+// manifest's "classifier" section it was fitted with, and a bundle whose classifier has
+// changed since is refused until it is refitted.
+struct EmbeddingOodReference {
+  OodReference reference;         // over embedding_feature_names(dims)
+  std::string classifier_digest;  // section_digest() of the classifier it was fitted with
+
+  bool empty() const { return reference.empty(); }
+  nlohmann::json to_json() const;
+  static EmbeddingOodReference from_json(const nlohmann::json& j);  // ModelError when malformed
+};
+
+// "embedding_0" .. "embedding_<dims-1>": the columns of vertebra_embedding rows.
+std::vector<std::string> embedding_feature_names(size_t dims);
+// Mean of the judged boxes' embeddings; `dims` NaNs when no box of the track was classified.
+std::vector<double> vertebra_embedding(const Track& track, size_t dims);
+// A digest of a manifest section (64-bit FNV-1a of its JSON text, in hex) that stays the same
+// across builds and machines, unlike std::hash.
+std::string section_digest(const nlohmann::json& section);
 
 }  // namespace spinescan::aggregate

@@ -17,6 +17,7 @@ struct TrackedBox {
   double probability = -1;                 // classifier p(pathological) on this slice; -1 = not classified
   double intensity_probability = -1;       // the intensity model's p on this slice (classify/baseline.h); -1 = none
   std::vector<double> intensity_features;  // classify::intensity_features of this box, where already computed
+  std::vector<float> embedding;            // the classifier's pooled features of this box (empty: not classified)
 };
 
 struct Track {

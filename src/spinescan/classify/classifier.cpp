@@ -91,8 +91,10 @@ LoadedClassifier load_classifier(const fs::path& folder_or_run, const torch::Dev
   return c;
 }
 
-std::vector<double> classifier_logits(models::ConvNext& net, const std::vector<std::vector<float>>& crops,
-                                      const CropOptions& crop, const torch::Device& device, int batch_size) {
+namespace {
+// One batched pass over the crops; `embeddings` null: logits only.
+std::vector<double> run_classifier(models::ConvNext& net, const std::vector<std::vector<float>>& crops, const CropOptions& crop,
+                                   const torch::Device& device, int batch_size, std::vector<std::vector<float>>* embeddings) {
   torch::NoGradGuard no_grad;
   const bool was_training = net->is_training();
   net->eval();
@@ -106,11 +108,36 @@ std::vector<double> classifier_logits(models::ConvNext& net, const std::vector<s
       SPINESCAN_CHECK(static_cast<int64_t>(crops[i].size()) == c * s * s, "classifier: crop ", i, " has the wrong size");
       std::memcpy(batch[static_cast<int64_t>(i - start)].data_ptr<float>(), crops[i].data(), sizeof(float) * crops[i].size());
     }
-    const auto logits = net->forward(batch.to(device)).to(torch::kCPU).to(torch::kDouble).view({-1});
+    torch::Tensor logits;
+    if (embeddings) {
+      const auto pooled = net->features(batch.to(device));
+      logits = net->logits_of(pooled);
+      const auto rows = pooled.to(torch::kCPU).to(torch::kFloat).contiguous();
+      const int64_t dims = rows.size(1);
+      const float* f = rows.data_ptr<float>();
+      for (int64_t i = 0; i < rows.size(0); ++i) embeddings->emplace_back(f + i * dims, f + (i + 1) * dims);
+    } else {
+      logits = net->forward(batch.to(device));
+    }
+    logits = logits.to(torch::kCPU).to(torch::kDouble).view({-1});
     const double* p = logits.data_ptr<double>();
     out.insert(out.end(), p, p + logits.size(0));
   }
   if (was_training) net->train();
+  return out;
+}
+}  // namespace
+
+std::vector<double> classifier_logits(models::ConvNext& net, const std::vector<std::vector<float>>& crops,
+                                      const CropOptions& crop, const torch::Device& device, int batch_size) {
+  return run_classifier(net, crops, crop, device, batch_size, nullptr);
+}
+
+ClassifierOutputs classifier_outputs(models::ConvNext& net, const std::vector<std::vector<float>>& crops, const CropOptions& crop,
+                                     const torch::Device& device, int batch_size) {
+  ClassifierOutputs out;
+  out.embeddings.reserve(crops.size());
+  out.logits = run_classifier(net, crops, crop, device, batch_size, &out.embeddings);
   return out;
 }
 
@@ -175,6 +202,13 @@ uint64_t add_classifier_to_bundle(const fs::path& run_or_bundle, const fs::path&
   if (!study_best.empty()) c.spec.provenance["tuning"] = read_json_file(study_best, "a study's best.json");
   c.spec.provenance["packed_by"] = std::string("spinescan ") + version() + " (" + git_revision() + ")";
   c.spec.provenance["weights_precision"] = "float16 (converted to float32 at load)";
+  // An out-of-distribution reference on the old classifier's features means nothing for the
+  // new one: dropped first, so that a bundle is valid at every step (train ood refits it).
+  nlohmann::json manifest = fs::exists(bundle / "manifest.json") ? read_manifest(bundle) : nlohmann::json::object();
+  if (manifest.contains("ood") && manifest["ood"].is_object() && manifest["ood"].contains("classifier_embedding")) {
+    manifest["ood"].erase("classifier_embedding");
+    write_manifest_section(bundle, "ood", manifest["ood"]);
+  }
   save_classifier(c.net, c.spec, bundle, /*half_precision=*/true);
   return fs::file_size(bundle / "classifier.pt");
 }

@@ -44,6 +44,16 @@ LoadedClassifier load_classifier(const std::filesystem::path& folder_or_run, con
 std::vector<double> classifier_logits(models::ConvNext& net, const std::vector<std::vector<float>>& crops,
                                       const CropOptions& crop, const torch::Device& device, int batch_size = 64);
 
+// The logits and, from the same forward pass, the pooled features the head reads (one row
+// of dims[3] values per crop): what the network itself makes of a crop, which the
+// out-of-distribution check compares with the training vertebrae's (aggregate/ood.h).
+struct ClassifierOutputs {
+  std::vector<double> logits;
+  std::vector<std::vector<float>> embeddings;
+};
+ClassifierOutputs classifier_outputs(models::ConvNext& net, const std::vector<std::vector<float>>& crops, const CropOptions& crop,
+                                     const torch::Device& device, int batch_size = 64);
+
 // Logits of every sample of `data` (crops without jitter).
 std::vector<double> sample_logits(models::ConvNext& net, const ClassifierData& data, const CropOptions& crop,
                                   const torch::Device& device);

@@ -28,7 +28,7 @@ std::vector<LabelledTrack> ground_truth_column(const classify::ClassifierData& d
   for (const auto& s : data.samples) {
     if (s.case_index != static_cast<int>(case_index) || s.level.empty()) continue;
     auto& t = by_label[s.label];
-    t.track.boxes.push_back({s.slice, s.box.x1, s.box.y1, s.box.x2, s.box.y2, 1.0, -1, -1, {}});
+    t.track.boxes.push_back({s.slice, s.box.x1, s.box.y1, s.box.x2, s.box.y2, 1.0, -1, -1, {}, {}});
     t.level = s.level;
   }
   std::vector<LabelledTrack> column;

@@ -125,6 +125,8 @@ torch::Tensor ConvNextImpl::features(const torch::Tensor& x) {
   return head_norm(y.mean({2, 3}));
 }
 
+torch::Tensor ConvNextImpl::logits_of(const torch::Tensor& f) { return head(f); }
+
 torch::Tensor ConvNextImpl::forward(const torch::Tensor& x) {
   auto f = features(x);
   if (is_training() && options_.head_dropout > 0) f = torch::dropout(f, options_.head_dropout, true);

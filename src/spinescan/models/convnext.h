@@ -77,6 +77,8 @@ class ConvNextImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   // Pooled features before the head: [N, dims[3]].
   torch::Tensor features(const torch::Tensor& x);
+  // The head on pooled features (forward(x) == logits_of(features(x)) in eval mode).
+  torch::Tensor logits_of(const torch::Tensor& features);
   const ConvNextOptions& options() const { return options_; }
 
  private:

@@ -113,7 +113,15 @@ void check_bundle_manifest(const nlohmann::json& manifest, const std::string& fo
       levels::LevelNet::check_spec(net["spec"]);
     }
   }
-  if (manifest.contains("ood")) aggregate::OodReference::from_json(manifest["ood"]);
+  if (manifest.contains("ood")) {
+    aggregate::OodReference::from_json(manifest["ood"]);
+    if (manifest["ood"].contains("classifier_embedding")) {
+      const auto embedding = aggregate::EmbeddingOodReference::from_json(manifest["ood"]["classifier_embedding"]);
+      SPINESCAN_CHECK_AS(manifest.contains("classifier") && aggregate::section_digest(manifest["classifier"]) == embedding.classifier_digest,
+                         ModelError, "manifest.json: the out-of-distribution reference was fitted with another classifier than the "
+                         "bundle's; refit it (spinescan train ood, then model add-ood)");
+    }
+  }
 }
 
 std::optional<aggregate::LevelModel> bundle_level_model(const nlohmann::json& manifest) {
@@ -196,6 +204,7 @@ struct Analyzer::Impl {
   std::optional<aggregate::LevelModel> level_model;  // the bundle's "levels" section
   levels::LevelNet level_net;  // empty unless the level model has one
   aggregate::OodReference ood;  // empty unless the bundle has one
+  aggregate::EmbeddingOodReference embedding_ood;  // on the classifier's own features; empty unless the bundle has one
 };
 
 Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -229,7 +238,13 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
                                     : impl_->aggregator_spec                ? impl_->aggregator_spec->intensity_model
                                                                             : options.intensity_model;
   if (intensity.is_object()) impl_->intensity = classify::LogisticRegression::from_json(intensity);
-  if (impl_->manifest.contains("ood")) impl_->ood = aggregate::OodReference::from_json(impl_->manifest["ood"]);
+  if (impl_->manifest.contains("ood")) {
+    impl_->ood = aggregate::OodReference::from_json(impl_->manifest["ood"]);
+    // Only for the classifier it was fitted with (checked above): not for one swapped in by
+    // --classifier (out-of-fold predictions while training the aggregator).
+    if (impl_->manifest["ood"].contains("classifier_embedding") && options.classifier.empty())
+      impl_->embedding_ood = aggregate::EmbeddingOodReference::from_json(impl_->manifest["ood"]["classifier_embedding"]);
+  }
 }
 
 Analyzer::~Analyzer() = default;
@@ -278,8 +293,11 @@ void classify_boxes(classify::LoadedClassifier& c, const Volume<float>& normaliz
         judged.push_back(&b);
       }
   if (crops.empty()) return;
-  const auto logits = classify::classifier_logits(c.net, crops, c.spec.crop, device);
-  for (size_t i = 0; i < judged.size(); ++i) judged[i]->probability = c.spec.probability(logits[i]);
+  auto outputs = classify::classifier_outputs(c.net, crops, c.spec.crop, device);
+  for (size_t i = 0; i < judged.size(); ++i) {
+    judged[i]->probability = c.spec.probability(outputs.logits[i]);
+    judged[i]->embedding = std::move(outputs.embeddings[i]);
+  }
 }
 }  // namespace
 
@@ -310,7 +328,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   // detector were trained on those, and the linked lateral boxes joined one case's neighbouring
   // bodies into an overlap the column check refuses (docs/model_card.md, "Slice linking").
   for (const auto& b : out.detections)
-    if (!b.linked) boxes.push_back({b.slice, b.box, b.score, -1, -1, {}});
+    if (!b.linked) boxes.push_back({b.slice, b.box, b.score, -1, -1, {}, {}});
   const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
   std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
   out.column = column_geometry(tracks, out.normalized.spacing_mm);
@@ -376,14 +394,27 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   if (!s.ood.empty()) {
     out.ood_score = s.ood.score(aggregate::vertebra_feature_names(), features);
     out.ood_threshold = s.ood.threshold;
-    if (std::isfinite(out.ood_score) && out.ood_score > s.ood.threshold) {
-      out.verdicts_withheld = true;
-      std::fill(probabilities.begin(), probabilities.end(), -1.0);
-      char line[300];
+    char line[300] = "";
+    if (std::isfinite(out.ood_score) && out.ood_score > s.ood.threshold)
       std::snprintf(line, sizeof line,
                     "no verdicts: this study looks unlike the studies the model was trained on (out-of-distribution score %.2f, "
                     "above %.2f; the bodies' size, signal and detector confidence), so its probabilities would mean nothing",
                     out.ood_score, s.ood.threshold);
+    if (!s.embedding_ood.empty()) {
+      const size_t dims = s.embedding_ood.reference.features.size();
+      std::vector<std::vector<double>> rows;
+      for (const auto& t : tracks) rows.push_back(aggregate::vertebra_embedding(t, dims));
+      out.ood_embedding_score = s.embedding_ood.reference.score(s.embedding_ood.reference.features, rows);
+      out.ood_embedding_threshold = s.embedding_ood.reference.threshold;
+      if (!line[0] && std::isfinite(out.ood_embedding_score) && out.ood_embedding_score > out.ood_embedding_threshold)
+        std::snprintf(line, sizeof line,
+                      "no verdicts: the classifier sees these bodies unlike the ones it was trained on (out-of-distribution "
+                      "score of its features %.2f, above %.2f), so its probabilities would mean nothing",
+                      out.ood_embedding_score, out.ood_embedding_threshold);
+    }
+    if (line[0]) {
+      out.verdicts_withheld = true;
+      std::fill(probabilities.begin(), probabilities.end(), -1.0);
       out.warnings.push_back(line);
     }
   }

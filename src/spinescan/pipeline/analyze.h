@@ -51,6 +51,10 @@ struct StudyAnalysis {
   // reference in the bundle. Above the threshold no vertebra is judged (probability -1).
   double ood_score = std::numeric_limits<double>::quiet_NaN();
   double ood_threshold = 0;
+  // The same on the classifier's own features (aggregate::EmbeddingOodReference); NaN and 0
+  // when the bundle's reference has none. Above its threshold no vertebra is judged either.
+  double ood_embedding_score = std::numeric_limits<double>::quiet_NaN();
+  double ood_embedding_threshold = 0;
   bool verdicts_withheld = false;
 };
 

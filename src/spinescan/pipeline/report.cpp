@@ -268,6 +268,8 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
       {"column", a.column.to_json()},
       {"out_of_distribution", {{"score", std::isfinite(a.ood_score) ? nlohmann::json(round_to(a.ood_score, 3)) : nlohmann::json(nullptr)},
                                {"threshold", a.ood_threshold > 0 ? nlohmann::json(round_to(a.ood_threshold, 3)) : nlohmann::json(nullptr)},
+                               {"classifier_features_score", std::isfinite(a.ood_embedding_score) ? nlohmann::json(round_to(a.ood_embedding_score, 3)) : nlohmann::json(nullptr)},
+                               {"classifier_features_threshold", a.ood_embedding_threshold > 0 ? nlohmann::json(round_to(a.ood_embedding_threshold, 3)) : nlohmann::json(nullptr)},
                                {"verdicts_withheld", a.verdicts_withheld}}},
       {"timing_ms", timing}};
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <map>
 
@@ -39,10 +40,16 @@ std::string train_ood(const OodTrainConfig& c) {
   AnalyzerOptions options;
   options.device = c.device;
   Analyzer analyzer(c.model, options);
-  std::map<std::string, std::vector<std::vector<double>>> rows_of;
+  std::map<std::string, std::vector<std::vector<double>>> rows_of, embeddings_of;
+  size_t dims = 0;  // of the classifier's pooled features, from the first box it judged
   analyze_cases(analyzer, dataset, cases, c.fold, nullptr, [&](size_t, const std::string& name, const StudyAnalysis& a) {
     auto& rows = rows_of[name];
-    for (const auto& v : a.vertebrae) rows.push_back(v.features);
+    for (const auto& v : a.vertebrae) {
+      rows.push_back(v.features);
+      for (const auto& b : v.track.boxes)
+        if (!b.embedding.empty() && dims == 0) dims = b.embedding.size();
+      if (dims > 0) embeddings_of[name].push_back(aggregate::vertebra_embedding(v.track, dims));
+    }
   });
 
   std::vector<std::string> fitted;
@@ -58,26 +65,47 @@ std::string train_ood(const OodTrainConfig& c) {
   reference.provenance["bundle"] = c.model;
   reference.provenance["revision"] = git_revision();
 
+  // The same on the classifier's own features, when the bundle has a classifier.
+  aggregate::EmbeddingOodReference embedding;
+  const nlohmann::json manifest = read_manifest(resolve_bundle_folder(c.model));
+  if (dims > 0 && manifest.contains("classifier")) {
+    std::vector<std::vector<std::vector<double>>> embedded;
+    for (const auto& name : fitted) embedded.push_back(embeddings_of[name]);
+    const auto names = aggregate::embedding_feature_names(dims);
+    embedding.reference = aggregate::OodReference::fit(names, names, embedded, c.margin);
+    embedding.reference.provenance["fold"] = c.fold;
+    embedding.classifier_digest = aggregate::section_digest(manifest["classifier"]);
+  }
+
   nlohmann::json per_case = nlohmann::json::array();
   std::map<std::string, std::pair<int, int>> above_by_set;  // "<set> <source>" -> above, total
   for (const auto& name : cases) {
     const double score = reference.score(aggregate::vertebra_feature_names(), rows_of[name]);
+    const double features_score = embedding.empty() ? std::numeric_limits<double>::quiet_NaN()
+                                                    : embedding.reference.score(embedding.reference.features, embeddings_of[name]);
     const bool in_fit = std::find(fitted.begin(), fitted.end(), name) != fitted.end();
     const bool in_train = std::find(fold.train.begin(), fold.train.end(), name) != fold.train.end();
     const std::string set = in_fit ? "fitted" : in_train ? "training_other_source" : "heldout";
-    const bool above = std::isfinite(score) && score > reference.threshold;
+    const bool features_above = std::isfinite(features_score) && features_score > embedding.reference.threshold;
+    const bool above = (std::isfinite(score) && score > reference.threshold) || features_above;
     auto& count = above_by_set[set + " " + case_source(name)];
     count.first += above;
     ++count.second;
-    per_case.push_back({{"case", name}, {"set", set}, {"source", case_source(name)},
-                        {"score", std::isfinite(score) ? nlohmann::json(score) : nlohmann::json(nullptr)}, {"above_threshold", above}});
+    auto number_or_null = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+    per_case.push_back({{"case", name}, {"set", set}, {"source", case_source(name)}, {"score", number_or_null(score)},
+                        {"classifier_features_score", number_or_null(features_score)},
+                        {"classifier_features_above_threshold", features_above}, {"above_threshold", above}});
   }
   nlohmann::json summary = nlohmann::json::object();
   for (const auto& [key, count] : above_by_set) summary[key] = {{"above_threshold", count.first}, {"cases", count.second}};
-  const nlohmann::json metrics = {{"fold", c.fold}, {"threshold", reference.threshold}, {"fitted_cases", fitted},
+  const nlohmann::json metrics = {{"fold", c.fold}, {"threshold", reference.threshold},
+                                  {"classifier_features_threshold", embedding.empty() ? nlohmann::json(nullptr) : nlohmann::json(embedding.reference.threshold)},
+                                  {"fitted_cases", fitted},
                                   {"above_threshold_by_set_and_source", summary}, {"cases", per_case}};
   fs::create_directories(c.out);
-  write_text_atomically(fs::path(c.out) / "ood.json", reference.to_json().dump(2) + "\n");
+  nlohmann::json ood = reference.to_json();
+  if (!embedding.empty()) ood["classifier_embedding"] = embedding.to_json();
+  write_text_atomically(fs::path(c.out) / "ood.json", ood.dump(2) + "\n");
   const std::string text = metrics.dump(2) + "\n";
   write_text_atomically(fs::path(c.out) / "metrics.json", text);
   return text;
@@ -85,8 +113,14 @@ std::string train_ood(const OodTrainConfig& c) {
 
 void add_ood_to_bundle(const std::string& run, const std::string& bundle) {
   const nlohmann::json j = read_json_file(fs::path(run) / "ood.json", "an out-of-distribution reference");
-  aggregate::OodReference::from_json(j);  // refuse a malformed one before it reaches a bundle
-  read_manifest(bundle);                  // an existing, valid manifest: never a fresh one in its place
+  aggregate::OodReference::from_json(j);                  // refuse a malformed one before it reaches a bundle
+  const nlohmann::json manifest = read_manifest(bundle);  // an existing, valid manifest: never a fresh one in its place
+  if (j.contains("classifier_embedding")) {
+    const auto embedding = aggregate::EmbeddingOodReference::from_json(j["classifier_embedding"]);
+    SPINESCAN_CHECK_AS(manifest.contains("classifier") && aggregate::section_digest(manifest["classifier"]) == embedding.classifier_digest,
+                       ModelError, run, ": this out-of-distribution reference was fitted with another classifier than ", bundle,
+                       "'s; fit it on this bundle (spinescan train ood --model ", bundle, ")");
+  }
   write_manifest_section(bundle, "ood", j);
 }
 

@@ -85,7 +85,7 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
     r.evidence_slice = v.evidence.evidence_slice;
     r.from_bottom = static_cast<int>(a.vertebrae.size() - 1 - i);
     r.features = v.features;
-    for (const auto& b : v.track.boxes) r.track.boxes.push_back({b.slice, b.box, b.score, -1, -1, {}});
+    for (const auto& b : v.track.boxes) r.track.boxes.push_back({b.slice, b.box, b.score, -1, -1, {}, {}});
     out.push_back(std::move(r));
   }
   for (const auto& b : truth.bodies) {
@@ -153,7 +153,7 @@ VertebraRecord VertebraRecord::from_json(const nlohmann::json& j) {
     r.features.push_back(x.is_null() ? std::numeric_limits<double>::quiet_NaN() : x.get<double>());
   for (const auto& b : j.value("boxes", nlohmann::json::array()))
     r.track.boxes.push_back({b.at(0).get<int>(), {b.at(1).get<double>(), b.at(2).get<double>(), b.at(3).get<double>(), b.at(4).get<double>()},
-                             b.at(5).get<double>(), -1, -1, {}});
+                             b.at(5).get<double>(), -1, -1, {}, {}});
   return r;
 }
 
