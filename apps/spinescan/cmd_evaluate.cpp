@@ -47,6 +47,9 @@ void register_evaluate(CLI::App& app, Runner& run) {
                       x["recall"].get<double>(), x["flagged"].get<int>(), x["n"].get<int>());
       for (const auto& r : m["refused"])
         std::printf("refused %s: %s\n", r["case"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str());
+      for (const auto& name : m["verdicts_withheld"])
+        std::printf("no verdicts for %s: unlike the training data (out-of-distribution check); its bodies count as p 0\n",
+                    name.get<std::string>().c_str());
       std::printf("levels %.3f (n=%d); vertebrae found %d of %d, extra %d; detection mean IoU %.3f\n",
                   m["levels"]["accuracy"].is_null() ? -1.0 : m["levels"]["accuracy"].get<double>(), m["levels"]["n"].get<int>(),
                   m["vertebrae_3d"]["found"].get<int>(), m["vertebrae_3d"]["truth"].get<int>(), m["vertebrae_3d"]["extra_tracks"].get<int>(),

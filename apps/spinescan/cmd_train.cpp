@@ -142,6 +142,10 @@ void register_train(CLI::App& app, Runner& run) {
   agg->add_option("--threshold-rule", g->threshold_rule,
                   "half-best-f1 (half the inner-CV best F1: the optimum for calibrated probabilities) or best-f1 "
                   "(the score where the inner-CV F1 peaked)");
+  agg->add_option("--max-healthy-flag-rate", g->max_healthy_flag_rate,
+                  "raise the threshold until at most this share of each source's healthy-labelled vertebrae is flagged "
+                  "(training folds, out of fold); 1: no bound")
+      ->check(CLI::Range(0.0, 1.0));
   agg->add_option("--balance", g->balance,
                   "within-source (rows weighted so every source shows the label at the same rate; the trees cannot "
                   "learn a scanner) or class (every row counts once)");

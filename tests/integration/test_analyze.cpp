@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "spinescan/aggregate/features.h"
 #include "spinescan/aggregate/levels.h"
@@ -176,6 +177,45 @@ TEST(TrainAggregator, WritesTheModelItsSpecAndOutOfFoldMetrics) {
   const Result short_list = run_cli("train aggregator --data " + p.data.string() + " --split " + p.split.string() + " --classifiers " +
                                     p.runs[0] + " --model " + p.bundle.string() + " --out " + (p.tmp / "agg2").string());
   EXPECT_EQ(short_list.exit_code, 2) << short_list.err;
+}
+
+// --max-healthy-flag-rate: the threshold rises until the training folds' out-of-fold scores
+// flag at most that share of each source's healthy-labelled bodies.
+TEST(TrainAggregator, AFlagRateBoundRaisesTheThresholdOverTheTrainingFoldsHealthyBodies) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
+  const auto out = p.tmp / "agg_bounded";
+  std::filesystem::create_directories(out);
+  std::filesystem::copy_file(p.tmp / "agg/records.jsonl", out / "records.jsonl");  // the same bodies, not analysed again
+  const std::string args = "--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
+                           " --fold 0 --classifiers " + (p.tmp / "cls0").string() + "," + (p.tmp / "cls1").string() + "," +
+                           (p.tmp / "cls2").string() + " --model " + p.bundle.string() + " --out " + out.string() + " --rounds 20";
+  const Result r = run_cli(args + " --max-healthy-flag-rate 0.05");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = nlohmann::json::parse(read_file(out / "metrics.json"));
+  const double threshold = m["thresholds"]["aggregator"].get<double>();
+  const double bound = m["thresholds"]["healthy_flag_rate_threshold"].get<double>();
+  EXPECT_GT(bound, 0);
+  EXPECT_DOUBLE_EQ(threshold, std::max(bound, m["thresholds"]["aggregator_rule_threshold"].get<double>()));
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(read_file(out / "aggregator_spec.json"))["threshold"].get<double>(), threshold);
+  // Counted again from the out-of-fold rows of the training folds (fold 0 is held out).
+  std::istringstream oof(read_file(out / "out_of_fold.csv"));
+  std::string line;
+  std::getline(oof, line);
+  int healthy = 0, flagged = 0;
+  while (std::getline(oof, line)) {
+    std::vector<std::string> f;
+    std::stringstream row(line);
+    for (std::string x; std::getline(row, x, ',');) f.push_back(x);
+    if (f[3] == "0" || f[4] != "0" || f[5] != "1") continue;  // fold, target, found
+    ++healthy;
+    flagged += std::stod(f[6]) >= threshold;
+  }
+  ASSERT_GT(healthy, 0);
+  EXPECT_LE(flagged, 0.05 * healthy) << flagged << " of " << healthy;
+  const Result zero = run_cli(args + " --max-healthy-flag-rate 0");  // a usage error: nothing may be flagged
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_NE(zero.err.find("--max-healthy-flag-rate must be in (0, 1]"), std::string::npos) << zero.err;
 }
 
 TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
@@ -750,6 +790,12 @@ TEST(TrainOod, FitsOnTrainingCasesScoresEveryCaseAndWithholdsVerdictsAboveItsThr
   EXPECT_TRUE(unlike["out_of_distribution"]["verdicts_withheld"].get<bool>());
   for (const auto& v : unlike["vertebrae"]) EXPECT_TRUE(v["probability"].is_null()) << v.dump();
   EXPECT_NE(f.out.find("the classifier sees these bodies unlike"), std::string::npos) << f.out;
+  // evaluate names such a study, so that its unjudged bodies are not read as misses of the classifier.
+  const Result e = run_cli("--threads 2 evaluate --data " + p.data.string() + " --cases " + p.heldout_case() + " --model " +
+                           copy.string() + " --out " + (p.tmp / "ood_eval").string());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(nlohmann::json::parse(read_file(p.tmp / "ood_eval/metrics.json"))["verdicts_withheld"], nlohmann::json::array({p.heldout_case()}));
+  EXPECT_NE(e.out.find("no verdicts for " + p.heldout_case()), std::string::npos) << e.out;
 
   // Another classifier put into the bundle drops the reference on the old one's features; a
   // reference fitted with another classifier is refused by add-ood and by analyze.

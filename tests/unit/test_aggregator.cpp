@@ -340,6 +340,39 @@ TEST(EndToEndMetrics, HealthyFlagRateCountsFoundHealthyBodiesAtTheThreshold) {
   EXPECT_DOUBLE_EQ(h["median"].get<double>(), 0.49);  // nearest rank: the upper of the two middle values
 }
 
+TEST(EndToEndMetrics, ThresholdForAHealthyFlagRateHoldsTheRateInEverySource) {
+  // Source spider: 4 healthy bodies; vb2: 5, one tied with the bound; a pathological body and a
+  // missed healthy one count in neither.
+  std::vector<pipeline::VertebraRecord> records;
+  std::vector<double> scores;
+  auto add = [&](const std::string& name, int target, bool found, double p) {
+    pipeline::VertebraRecord r;
+    r.case_name = name, r.target = target, r.found = found;
+    records.push_back(r);
+    scores.push_back(p);
+  };
+  for (double p : {0.1, 0.3, 0.6, 0.8}) add("spider_1", 0, true, p);
+  for (double p : {0.2, 0.4, 0.7, 0.7, 0.9}) add("vb2_01", 0, true, p);
+  add("spider_1", 1, true, 0.99);
+  add("vb2_01", 0, false, 0.95);
+  // At most a quarter: 1 of spider's 4 (0.8 may be flagged, 0.6 may not), 1 of vb2's 5 (0.9;
+  // 0.7 may not, nor its tie): the higher of the two bounds, just above 0.7.
+  const double t = pipeline::threshold_for_healthy_flag_rate(records, scores, 0.25);
+  EXPECT_GT(t, 0.7);
+  EXPECT_LT(t, 0.7 + 1e-9);
+  for (const char* source : {"spider", "vb2"}) {
+    std::vector<pipeline::VertebraRecord> rs;
+    std::vector<double> ps;
+    for (size_t i = 0; i < records.size(); ++i)
+      if (records[i].case_name.rfind(source, 0) == 0) rs.push_back(records[i]), ps.push_back(scores[i]);
+    EXPECT_LE(pipeline::healthy_flag_rate(rs, ps, t)["flag_rate"].get<double>(), 0.25) << source;
+  }
+  // Half: spider may flag 2 (bound above 0.3), vb2 2 (above 0.7, the tie again).
+  EXPECT_GT(pipeline::threshold_for_healthy_flag_rate(records, scores, 0.5), 0.7);
+  EXPECT_EQ(pipeline::threshold_for_healthy_flag_rate(records, scores, 1.0), 0.0);  // no bound
+  EXPECT_EQ(pipeline::threshold_for_healthy_flag_rate({}, {}, 0.25), 0.0);
+}
+
 TEST(EndToEndMetrics, RecallByLesionGroupsPaintedBodiesByFindingFamilyAndSubtlety) {
   std::map<std::pair<std::string, int>, PaintedBody> lesions = {
       {{"a", 1}, {"metastasis", 'a', false}}, {{"a", 2}, {"metastasis", 'b', true}}, {{"b", 3}, {"fracture", 'b', false}}};

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -76,6 +78,22 @@ nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, con
           {"p25", quantile(0.25)},
           {"median", quantile(0.5)},
           {"p75", quantile(0.75)}};
+}
+
+double threshold_for_healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores,
+                                       double max_rate) {
+  std::map<std::string, std::vector<double>> healthy_by_source;
+  for (size_t i = 0; i < records.size(); ++i)
+    if (records[i].found && records[i].target == 0) healthy_by_source[case_source(records[i].case_name)].push_back(scores[i]);
+  double threshold = 0;
+  for (auto& [source, healthy] : healthy_by_source) {
+    std::sort(healthy.begin(), healthy.end(), std::greater<>());
+    const size_t allowed = static_cast<size_t>(std::floor(max_rate * static_cast<double>(healthy.size()) + 1e-9));
+    // Just above the first healthy score that may not be flagged (ties stay unflagged too).
+    if (allowed < healthy.size())
+      threshold = std::max(threshold, std::nextafter(healthy[allowed], std::numeric_limits<double>::infinity()));
+  }
+  return threshold;
 }
 
 std::vector<eval::ReliabilityBin> calibration_bins(const std::vector<VertebraRecord>& records, const std::vector<double>& scores) {

@@ -30,6 +30,13 @@ nlohmann::json vertebrae_found(const std::vector<VertebraRecord>& records);
 // threshold, p25, median, p75}; a body no track found counts in neither.
 nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold);
 
+// The lowest threshold at which, in every source (case_source) on its own, at most
+// `max_rate` of the found healthy-labelled vertebrae score at or above it: the operating point
+// that keeps the scanner-shortcut measure above within a bound. 0 when no source has a
+// healthy vertebra.
+double threshold_for_healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores,
+                                       double max_rate);
+
 // Recall on painted lesions (data/lesions.h), from a painted dataset's lesion index: per
 // finding, per family, and subtle against the rest. A body no track found counts as missed.
 // {finding|"family a"|"subtle"|"not subtle": {n, flagged, recall}}; empty when no record is painted.

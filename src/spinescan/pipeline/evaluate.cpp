@@ -70,8 +70,12 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   // Which cases the fitness checks refused (pipeline/fitness.h), and the column each showed:
   // a real lumbar study refused is a failure of those checks, counted here.
   nlohmann::json refused = nlohmann::json::array(), columns = nlohmann::json::object();
+  // Which studies the out-of-distribution check left unjudged (their bodies count with
+  // probability 0 below), so that a drop in recall is not read as the classifier's.
+  nlohmann::json withheld = nlohmann::json::array();
   auto write_some_reports = [&](size_t index, const std::string& name, const StudyAnalysis& a) {
     if (!a.refusal.empty()) refused.push_back({{"case", name}, {"reason", a.refusal}});
+    if (a.verdicts_withheld) withheld.push_back(name);
     columns[name] = a.column.to_json();
     if (static_cast<int>(index) < c.reports) write_report(out / "reports" / name, a, analyzer.model_description());
   };
@@ -114,6 +118,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   const auto reliability = calibration_bins(records, final_p);
   metrics["calibration"] = calibration_json(reliability);
   metrics["refused"] = refused;
+  metrics["verdicts_withheld"] = withheld;
   metrics["column_by_case"] = columns;
 
   std::ostringstream v;

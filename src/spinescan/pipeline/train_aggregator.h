@@ -27,6 +27,9 @@ struct AggregatorTrainConfig {
   aggregate::BoosterParams booster;
   bool monotone_evidence = true;             // aggregate::evidence_monotone_constraints() on the trees
   std::string threshold_rule = "half-best-f1";  // or "best-f1" (see train_aggregator.cpp)
+  // Raise the threshold until, on the training folds' out-of-fold scores, at most this share of
+  // each source's healthy-labelled vertebrae is flagged (threshold_for_healthy_flag_rate); 1: no bound.
+  double max_healthy_flag_rate = 1.0;
   // "within-source": rows weighted so every source shows the label at the same rate
   // (classify::within_source_weights); "class": every row weight 1.
   std::string balance = "within-source";
