@@ -8,6 +8,7 @@
 
 #include "spinescan/data/boxes.h"
 #include "spinescan/data/dataset.h"
+#include "spinescan/data/lesions.h"
 #include "spinescan/detect/evaluate.h"
 #include "spinescan/io/orientation.h"
 #include "spinescan/io/study_reader.h"
@@ -97,10 +98,14 @@ TEST(RealData, ShippedDetectorFindsTheBodiesOfAHeldOutCase) {
 }
 
 // The shipped bundle (every stage trained on fold 0's training cases) on fold 0's ten held-out
-// cases, end to end. Measured with the level model of `train levels` (docs/model_card.md):
-// every body found, levels 0.904 (one study named one level off), vertebra AUC 0.964 pooled
-// over both sources. These cases were held out of training but not of design: the level
-// stage's design was chosen looking at them. The bounds leave room, not a free pass.
+// cases, end to end. Its classifier and aggregator learnt lesions painted into the training
+// cases (docs/model_card.md), not the source's endplate/Modic proxy, so on the real cases the
+// promise is no scanner shortcut: few healthy-labelled bodies flagged in either source, every
+// body found, none refused, no verdict withheld, the levels named. Measured (docs/model_card.md,
+// "Shipped"): 1 of SPIDER's 5 healthy-labelled bodies flagged, 1 of Chu et al.'s 28, levels 0.904,
+// all 73 bodies found. These cases were held out of
+// training but not of design (the level stage and the painted recipe were chosen looking at
+// them). The bounds leave room, not a free pass.
 TEST(RealData, ShippedBundleEndToEndOnTheHeldOutFold) {
   SKIP_WITHOUT_REAL_DATA();
   const std::filesystem::path bundle = std::filesystem::path(SPINESCAN_SOURCE_DIR) / "models/default";
@@ -118,7 +123,40 @@ TEST(RealData, ShippedBundleEndToEndOnTheHeldOutFold) {
   const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(c));
   EXPECT_EQ(m["vertebrae_3d"]["found"], m["vertebrae_3d"]["truth"]);
   EXPECT_TRUE(m["refused"].empty()) << "real lumbar studies refused: " << m["refused"].dump();
-  for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) EXPECT_GT(h["n"].get<int>(), 0) << source;
+  EXPECT_TRUE(m["verdicts_withheld"].empty()) << m["verdicts_withheld"].dump();
+  for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) {
+    EXPECT_GT(h["n"].get<int>(), 0) << source;
+    EXPECT_LE(h["flag_rate"].get<double>(), 0.4) << source << ": " << h.dump();
+  }
   EXPECT_GE(m["levels"]["accuracy"].get<double>(), 0.85) << m["levels"].dump();
-  EXPECT_GE(m["classification"]["vertebra"]["auc"].get<double>(), 0.85) << m["classification"]["vertebra"].dump();
+}
+
+// The same bundle on lesions painted into those ten held-out cases with a seed no training used
+// (41): what its verdicts were made for. Measured: AUC 0.701 (the bundle before it, trained on
+// the proxy, 0.459), unpainted bodies flagged 4 of 22 (SPIDER) and 1 of 12 (Chu et al.). New
+// lesions, but anatomy the design has seen; the held-back cases are painted by another simulator.
+TEST(RealData, ShippedBundleFlagsLesionsPaintedIntoTheHeldOutFold) {
+  SKIP_WITHOUT_REAL_DATA();
+  const std::filesystem::path bundle = std::filesystem::path(SPINESCAN_SOURCE_DIR) / "models/default";
+  const auto manifest = nlohmann::json::parse(spinescan::testing::read_file(bundle / "manifest.json"));
+  if (!manifest.contains("aggregator")) GTEST_SKIP() << "the shipped bundle has no aggregator";
+  spinescan::testing::TempDir tmp;
+  LesionOptions paint;
+  paint.fraction = 0.45;
+  paint.source_labels = "healthy";
+  paint.cases = manifest["detector"]["provenance"]["run"]["heldout_cases"].get<std::vector<std::string>>();
+  const auto painted = write_lesion_dataset(real_data(), tmp / "painted", 41, paint, false);
+  ASSERT_GT(painted.painted_bodies, 10u);
+  pipeline::PipelineEvalConfig c;
+  c.data = (tmp / "painted").string();
+  c.model = bundle.string();
+  c.cases = paint.cases;
+  c.out = (tmp / "eval").string();
+  c.reports = 0;
+  c.bootstrap = 100;
+  const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(c));
+  EXPECT_TRUE(m["verdicts_withheld"].empty()) << m["verdicts_withheld"].dump();
+  EXPECT_GE(m["classification"]["vertebra"]["auc"].get<double>(), 0.62) << m["classification"]["vertebra"].dump();
+  for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items())
+    EXPECT_LE(h["flag_rate"].get<double>(), 0.3) << source << ": " << h.dump();
 }
