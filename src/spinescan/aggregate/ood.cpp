@@ -102,6 +102,10 @@ OodReference OodReference::from_json(const nlohmann::json& j) {
   return r;
 }
 
+bool EmbeddingOodReference::fitted_with(const nlohmann::json& manifest) const {
+  return manifest.is_object() && manifest.contains("classifier") && section_digest(manifest["classifier"]) == classifier_digest;
+}
+
 nlohmann::json EmbeddingOodReference::to_json() const {
   nlohmann::json j = reference.to_json();
   j["classifier_digest"] = classifier_digest;

@@ -51,6 +51,8 @@ struct EmbeddingOodReference {
   std::string classifier_digest;  // section_digest() of the classifier it was fitted with
 
   bool empty() const { return reference.empty(); }
+  // Whether `manifest` holds the classifier this reference was fitted with.
+  bool fitted_with(const nlohmann::json& manifest) const;
   nlohmann::json to_json() const;
   static EmbeddingOodReference from_json(const nlohmann::json& j);  // ModelError when malformed
 };

@@ -117,8 +117,7 @@ void check_bundle_manifest(const nlohmann::json& manifest, const std::string& fo
     aggregate::OodReference::from_json(manifest["ood"]);
     if (manifest["ood"].contains("classifier_embedding")) {
       const auto embedding = aggregate::EmbeddingOodReference::from_json(manifest["ood"]["classifier_embedding"]);
-      SPINESCAN_CHECK_AS(manifest.contains("classifier") && aggregate::section_digest(manifest["classifier"]) == embedding.classifier_digest,
-                         ModelError, "manifest.json: the out-of-distribution reference was fitted with another classifier than the "
+      SPINESCAN_CHECK_AS(embedding.fitted_with(manifest), ModelError, "manifest.json: the out-of-distribution reference was fitted with another classifier than the "
                          "bundle's; refit it (spinescan train ood, then model add-ood)");
     }
   }

@@ -46,8 +46,7 @@ std::string train_ood(const OodTrainConfig& c) {
     auto& rows = rows_of[name];
     for (const auto& v : a.vertebrae) {
       rows.push_back(v.features);
-      for (const auto& b : v.track.boxes)
-        if (!b.embedding.empty() && dims == 0) dims = b.embedding.size();
+      for (size_t i = 0; dims == 0 && i < v.track.boxes.size(); ++i) dims = v.track.boxes[i].embedding.size();
       if (dims > 0) embeddings_of[name].push_back(aggregate::vertebra_embedding(v.track, dims));
     }
   });
@@ -117,8 +116,7 @@ void add_ood_to_bundle(const std::string& run, const std::string& bundle) {
   const nlohmann::json manifest = read_manifest(bundle);  // an existing, valid manifest: never a fresh one in its place
   if (j.contains("classifier_embedding")) {
     const auto embedding = aggregate::EmbeddingOodReference::from_json(j["classifier_embedding"]);
-    SPINESCAN_CHECK_AS(manifest.contains("classifier") && aggregate::section_digest(manifest["classifier"]) == embedding.classifier_digest,
-                       ModelError, run, ": this out-of-distribution reference was fitted with another classifier than ", bundle,
+    SPINESCAN_CHECK_AS(embedding.fitted_with(manifest), ModelError, run, ": this out-of-distribution reference was fitted with another classifier than ", bundle,
                        "'s; fit it on this bundle (spinescan train ood --model ", bundle, ")");
   }
   write_manifest_section(bundle, "ood", j);
