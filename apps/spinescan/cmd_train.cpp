@@ -125,6 +125,10 @@ void register_train(CLI::App& app, Runner& run) {
   g->model = default_model_path();
   CLI::App* agg = cmd->add_subcommand("aggregator", "Train the per-vertebra boosted-tree aggregator on out-of-fold classifier outputs");
   agg->add_option("--data", g->data, "dataset folder")->required();
+  agg->add_option("--extra-data", g->extra_data,
+                  "comma-separated other paintings of --data's cases (synth lesions, other seeds): their out-of-fold "
+                  "records train the trees and set the thresholds too; the numbers reported stay on --data's")
+      ->delimiter(',');
   agg->add_option("--split", g->split, "splits.json (spinescan dataset split)")->required();
   agg->add_option("--fold", g->fold, "fold whose train cases fit the aggregator; its val cases stay held out");
   agg->add_option("--classifiers", *runs, "comma-separated classifier runs, one per fold in fold order (run j never saw fold j)")->required();

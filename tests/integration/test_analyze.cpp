@@ -218,6 +218,43 @@ TEST(TrainAggregator, AFlagRateBoundRaisesTheThresholdOverTheTrainingFoldsHealth
   EXPECT_NE(zero.err.find("--max-healthy-flag-rate must be in (0, 1]"), std::string::npos) << zero.err;
 }
 
+// --extra-data: another painting of the same cases (here a copy of them) adds its out-of-fold
+// records to the training rows, but not to the numbers reported, which stay on --data's bodies.
+TEST(TrainAggregator, ExtraPaintingsTrainTheTreesWhileTheNumbersStayOnTheData) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
+  const auto copy = p.tmp / "ds_copy", out = p.tmp / "agg_extra";
+  std::filesystem::copy(p.data, copy, std::filesystem::copy_options::recursive);
+  std::filesystem::create_directories(out);
+  std::filesystem::copy_file(p.tmp / "agg/records.jsonl", out / "records.jsonl");
+  // The copy's records are the data's under a key naming the copy's path: re-used, not analysed again.
+  auto records = spinescan::testing::read_jsonl(p.tmp / "agg/records.jsonl");
+  records[0]["data"] = std::filesystem::weakly_canonical(copy).string();
+  {
+    std::ofstream extra_cache(out / "records_extra1.jsonl");
+    for (const auto& line : records) extra_cache << line.dump() << '\n';
+  }
+  const Result r = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --extra-data " + copy.string() + " --split " +
+                           p.split.string() + " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] +
+                           " --model " + p.bundle.string() + " --out " + out.string() + " --rounds 20");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("records_extra1.jsonl"), std::string::npos) << r.err;  // re-used
+  const auto alone = nlohmann::json::parse(read_file(p.tmp / "agg/metrics.json"));
+  const auto with = nlohmann::json::parse(read_file(out / "metrics.json"));
+  // Twice the training rows; fold 0's held-out bodies of the copy are not among them.
+  EXPECT_EQ(with["training_vertebrae"].get<int>(), 2 * alone["training_vertebrae"].get<int>());
+  for (const char* set : {"heldout_fold", "all_folds"})
+    EXPECT_EQ(with[set]["aggregator"]["n"], alone[set]["aggregator"]["n"]) << set;
+  const auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+  EXPECT_EQ(lines(read_file(out / "out_of_fold.csv")), lines(read_file(p.tmp / "agg/out_of_fold.csv")));
+  EXPECT_EQ(nlohmann::json::parse(read_file(out / "aggregator_spec.json"))["provenance"]["extra_data"].size(), 1u);
+  const Result missing = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --extra-data " +
+                                 (p.tmp / "no_such_painting").string() + " --split " + p.split.string() + " --fold 0 --classifiers " +
+                                 p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " + p.bundle.string() + " --out " +
+                                 (p.tmp / "agg_extra2").string() + " --rounds 20");
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+}
+
 TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;

@@ -32,14 +32,14 @@ namespace {
 
 // What the cached records were computed from; a change recomputes them (model_key stands for
 // each model's weights, kRecordsVersion for how analyze computes a record).
-nlohmann::json records_key(const AggregatorTrainConfig& c) {
+nlohmann::json records_key(const AggregatorTrainConfig& c, const std::string& data) {
   const auto keyed_runs = [](const std::vector<std::string>& runs, const char* section) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : runs) out.push_back(model_key(r, section));
     return out;
   };
   nlohmann::json key = {{"records_version", kRecordsVersion},
-          {"data", fs::weakly_canonical(c.data).string()}, {"split", fs::weakly_canonical(c.split).string()},
+          {"data", fs::weakly_canonical(data).string()}, {"split", fs::weakly_canonical(c.split).string()},
           {"model", model_key(c.model, "detector")},
           {"classifier_runs", keyed_runs(c.classifier_runs, "classifier")},
           {"features", aggregate::vertebra_feature_names()},
@@ -55,14 +55,17 @@ nlohmann::json fold_intensity_model(const Dataset& dataset, const std::vector<st
   return classify::fit_intensity_model(train).to_json();
 }
 
-// `heldout_intensity_model`: fold c.fold's, already fitted for the bundle; the others are
-// fitted here when the records are not cached.
-std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig& c, const Dataset& dataset, const Splits& splits,
+// The records of `data` (c.data or one of c.extra_data), cached in `cache_file`.
+// `heldout_intensity_model`: fold c.fold's of c.data, already fitted for the bundle; the others
+// are fitted on `data`'s own training cases here when the records are not cached.
+std::vector<VertebraRecord> load_or_compute_records(const AggregatorTrainConfig& c, const std::string& data,
+                                                    const fs::path& cache_file, const Splits& splits,
                                                     const nlohmann::json& heldout_intensity_model) {
-  return cached_records(fs::path(c.out) / "records.jsonl", records_key(c), [&] {
+  return cached_records(cache_file, records_key(c, data), [&] {
+    const Dataset dataset = load_dataset(data);
     std::vector<VertebraRecord> records;
     for (size_t j = 0; j < splits.folds.size(); ++j) {
-      log_info("fold " + std::to_string(j) + ": " + std::to_string(splits.folds[j].val.size()) + " cases, classifier " +
+      log_info(data + ", fold " + std::to_string(j) + ": " + std::to_string(splits.folds[j].val.size()) + " cases, classifier " +
                c.classifier_runs[j] + (c.detector_runs.empty() ? std::string() : ", detector " + c.detector_runs[j]));
       AnalyzerOptions options;
       options.device = c.device;
@@ -117,7 +120,6 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   SPINESCAN_CHECK_AS(c.max_healthy_flag_rate > 0 && c.max_healthy_flag_rate <= 1, ConfigError,
                      "--max-healthy-flag-rate must be in (0, 1], got ", c.max_healthy_flag_rate);
   const bool within_source = classify::balance_from_string(c.balance) == classify::Balance::kWithinSource;
-  const Dataset dataset = load_dataset(c.data);
   const Splits splits = Splits::load(c.split);
   const int num_folds = static_cast<int>(splits.folds.size());
   SPINESCAN_CHECK_AS(c.fold >= 0 && c.fold < num_folds, ConfigError, "--fold ", c.fold, " not in ", c.split);
@@ -132,8 +134,17 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   check_manifest_version(bundle_manifest, bundle_folder.string());
   fs::create_directories(c.out);
   // Fold --fold's intensity model goes into the bundle and scores that fold's cases: fitted once.
-  const nlohmann::json heldout_intensity_model = fold_intensity_model(dataset, splits.folds[static_cast<size_t>(c.fold)].train);
-  std::vector<VertebraRecord> records = load_or_compute_records(c, dataset, splits, heldout_intensity_model);
+  const nlohmann::json heldout_intensity_model =
+      fold_intensity_model(load_dataset(c.data), splits.folds[static_cast<size_t>(c.fold)].train);
+  std::vector<VertebraRecord> records =
+      load_or_compute_records(c, c.data, fs::path(c.out) / "records.jsonl", splits, heldout_intensity_model);
+  // --data's records come first; the numbers reported are theirs (`reported`).
+  const size_t data_records = records.size();
+  const auto reported = [data_records](size_t i) { return i < data_records; };
+  for (size_t k = 0; k < c.extra_data.size(); ++k)
+    for (auto& r : load_or_compute_records(c, c.extra_data[k], fs::path(c.out) / ("records_extra" + std::to_string(k + 1) + ".jsonl"),
+                                           splits, heldout_intensity_model))
+      records.push_back(std::move(r));
 
   // Levels are not this stage's (`train levels` learns them): the records are named by the
   // bundle's level model, when it has one, for the level accuracy beside the verdicts.
@@ -203,7 +214,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
     std::vector<VertebraRecord> rs;
     std::vector<double> agg, mx;
     for (size_t i = 0; i < records.size(); ++i)
-      if (use(records[i])) rs.push_back(records[i]), agg.push_back(aggregated[i]), mx.push_back(max_scores[i]);
+      if (reported(i) && use(records[i])) rs.push_back(records[i]), agg.push_back(aggregated[i]), mx.push_back(max_scores[i]);
     nlohmann::json out = {{"aggregator", vertebra_metrics(rs, agg, threshold, c.bootstrap)},
                           {"max_over_slices", vertebra_metrics(rs, mx, max_threshold, c.bootstrap)},
                           {"healthy_flag_rate", healthy_flag_rate(rs, agg, threshold)}};
@@ -212,7 +223,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   };
   nlohmann::json by_source = nlohmann::json::object();
   std::map<std::string, bool> sources;
-  for (const auto& r : records) sources[case_source(r.case_name)] = true;
+  for (size_t i = 0; i < data_records; ++i) sources[case_source(records[i].case_name)] = true;
   for (const auto& [source, unused] : sources)
     by_source[source] = report([&, s = source](const VertebraRecord& r) { return case_source(r.case_name) == s; });
 
@@ -223,9 +234,11 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
 
   const nlohmann::json metrics = {
       {"fold", c.fold},
+      {"extra_data", c.extra_data},
+      {"training_vertebrae", all_train.y.size()},
       {"notes", "end to end per vertebra: missed bodies count with probability 0, unknown labels skipped. all_folds: every "
                 "case out of fold (classifier run j on fold j; aggregator from inner CV on the training folds, the final "
-                "model on --fold). The detector is the bundle's: on cases it was trained on its boxes are better than on new ones."},
+                "model on --fold). Reported on --data's records only; --extra-data's train the trees and set the thresholds. The detector is the bundle's: on cases it was trained on its boxes are better than on new ones."},
       {"thresholds", {{"aggregator", threshold},
                       {"aggregator_rule", c.threshold_rule},
                       {"aggregator_rule_threshold", rule_threshold},
@@ -248,7 +261,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   spec.intensity_model = heldout_intensity_model;
   spec.threshold = threshold;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},
-                     {"data", c.data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
+                     {"data", c.data}, {"extra_data", c.extra_data}, {"split", c.split}, {"fold", c.fold}, {"classifier_runs", c.classifier_runs},
                      {"detector_runs", c.detector_runs.empty() ? nlohmann::json(c.model) : nlohmann::json(c.detector_runs)},
                      {"training_vertebrae", all_train.y.size()}, {"booster", booster.to_json()},
                      {"balance", c.balance}, {"threshold_rule", c.threshold_rule},
@@ -267,7 +280,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   // rate on a source's own labels when the training labels were painted, scripts/painted_oof.py).
   std::ostringstream oof;
   oof << "case,label,truth_level,fold,target,found,aggregator,max_over_slices,threshold\n";
-  for (size_t i = 0; i < records.size(); ++i) {
+  for (size_t i = 0; i < data_records; ++i) {
     const auto& r = records[i];
     oof << csv_escape(r.case_name) << ',' << r.truth_label << ',' << csv_escape(r.truth_level) << ',' << r.fold << ',' << r.target
         << ',' << r.found << ',' << aggregated[i] << ',' << r.max_probability << ',' << threshold << '\n';

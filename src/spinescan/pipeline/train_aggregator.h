@@ -17,6 +17,10 @@ namespace spinescan::pipeline {
 
 struct AggregatorTrainConfig {
   std::string data, split, out;
+  // Other paintings of --data's cases (synth lesions, other seeds): their out-of-fold records
+  // train the trees and set the thresholds too; the reported numbers stay on --data's records,
+  // so runs with and without them compare on the same bodies.
+  std::vector<std::string> extra_data;
   std::string model;                         // bundle whose detector finds the vertebrae
   std::vector<std::string> classifier_runs;  // one per fold of the split, in fold order
   // Empty: the bundle's detector on every fold. Else one detector run per fold, in fold order
@@ -38,7 +42,7 @@ struct AggregatorTrainConfig {
 };
 
 // Writes <out>/records.jsonl (features per vertebra; re-used by a later run with the same
-// inputs), aggregator.json (XGBoost), aggregator_spec.json (the bundle manifest section) and
+// inputs; records_extra<k>.jsonl for the k-th --extra-data), aggregator.json (XGBoost), aggregator_spec.json (the bundle manifest section) and
 // metrics.json (with and without the aggregator, same cases, and the level accuracy of the
 // --model bundle's level model when it has one: levels are `train levels`' alone); returns
 // metrics.json's text.
