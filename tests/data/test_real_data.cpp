@@ -102,7 +102,7 @@ TEST(RealData, ShippedDetectorFindsTheBodiesOfAHeldOutCase) {
 // cases (docs/model_card.md), not the source's endplate/Modic proxy, so on the real cases the
 // promise is no scanner shortcut: few healthy-labelled bodies flagged in either source, every
 // body found, none refused, no verdict withheld, the levels named. Measured (docs/model_card.md,
-// "Shipped"): 1 of SPIDER's 5 healthy-labelled bodies flagged, 1 of Chu et al.'s 28, levels 0.904,
+// "Shipped"): 1 of SPIDER's 5 healthy-labelled bodies flagged, 2 of Chu et al.'s 28, levels 0.904,
 // all 73 bodies found. These cases were held out of
 // training but not of design (the level stage and the painted recipe were chosen looking at
 // them). The bounds leave room, not a free pass.
@@ -132,9 +132,11 @@ TEST(RealData, ShippedBundleEndToEndOnTheHeldOutFold) {
 }
 
 // The same bundle on lesions painted into those ten held-out cases with a seed no training used
-// (41): what its verdicts were made for. Measured: AUC 0.701 (the bundle before it, trained on
-// the proxy, 0.459), unpainted bodies flagged 4 of 22 (SPIDER) and 1 of 12 (Chu et al.). New
-// lesions, but anatomy the design has seen; the held-back cases are painted by another simulator.
+// (41): what its verdicts were made for. Measured: AUC 0.787, F1 0.722, unpainted bodies flagged
+// 6 of 22 (SPIDER) and 1 of 12 (Chu et al.). The bounds fail the bundles before it: the same
+// classifier with an aggregator fitted on one painting (AUC 0.701, F1 0.603) and the
+// proxy-trained one (AUC 0.459). New lesions, but anatomy the design has seen; the held-back
+// cases are painted by another simulator.
 TEST(RealData, ShippedBundleFlagsLesionsPaintedIntoTheHeldOutFold) {
   SKIP_WITHOUT_REAL_DATA();
   const std::filesystem::path bundle = std::filesystem::path(SPINESCAN_SOURCE_DIR) / "models/default";
@@ -156,7 +158,8 @@ TEST(RealData, ShippedBundleFlagsLesionsPaintedIntoTheHeldOutFold) {
   c.bootstrap = 100;
   const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(c));
   EXPECT_TRUE(m["verdicts_withheld"].empty()) << m["verdicts_withheld"].dump();
-  EXPECT_GE(m["classification"]["vertebra"]["auc"].get<double>(), 0.62) << m["classification"]["vertebra"].dump();
+  EXPECT_GE(m["classification"]["vertebra"]["auc"].get<double>(), 0.72) << m["classification"]["vertebra"].dump();
+  EXPECT_GE(m["classification"]["vertebra"]["f1"].get<double>(), 0.66) << m["classification"]["vertebra"].dump();
   for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items())
     EXPECT_LE(h["flag_rate"].get<double>(), 0.3) << source << ": " << h.dump();
 }
