@@ -42,6 +42,10 @@ TEST(Fitness, ColumnGeometryInMillimetres) {
   EXPECT_NEAR(g.median_depth_mm, 40, 1e-9);
   EXPECT_NEAR(g.max_step_body_heights, std::hypot(36.0, 6.0) / 28, 1e-9);
   EXPECT_NEAR(g.max_overlap_fraction, (28.0 - 36.0) / 28, 1e-9);  // an 8 mm gap: negative overlap
+  // Each neighbouring pair's overlap too, in the report's column section.
+  ASSERT_EQ(g.overlap_fractions.size(), 4u);
+  for (double x : g.overlap_fractions) EXPECT_NEAR(x, (28.0 - 36.0) / 28, 1e-9);
+  EXPECT_EQ(g.to_json()["overlap_fractions"].size(), 4u);
   EXPECT_NEAR(g.max_step_angle_deg, std::atan2(6.0, 36.0) * 180 / M_PI, 1e-9);
   EXPECT_EQ(refusal_after_detection(g), "");
   EXPECT_EQ(column_geometry({}, {1, 1, 1}).num_bodies, 0);
@@ -74,6 +78,7 @@ TEST(Fitness, RefusesWhatIsNoSpinalColumn) {
   for (auto& b : stray[5].boxes) b.box.x1 += 100, b.box.x2 += 100, b.box.y1 -= 20, b.box.y2 -= 20;
   const auto with_stray = column_geometry(stray, mm);
   EXPECT_EQ(with_stray.num_off_column, 1);
+  EXPECT_EQ(with_stray.overlap_fractions.size(), 4u);  // the five bodies on the column
   EXPECT_NEAR(with_stray.max_step_body_heights, 36.0 / 28, 1e-9);
   EXPECT_EQ(refusal_after_detection(with_stray), "");
   auto strays = column(5, 28, 40, 36);

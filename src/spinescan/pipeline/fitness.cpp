@@ -49,6 +49,11 @@ nlohmann::json ColumnGeometry::to_json() const {
           {"max_step_body_heights", r(max_step_body_heights)},
           {"max_step_angle_deg", r(max_step_angle_deg)},
           {"max_overlap_fraction", r(max_overlap_fraction)},
+          {"overlap_fractions", [&] {
+             nlohmann::json out = nlohmann::json::array();
+             for (double x : overlap_fractions) out.push_back(r(x));
+             return out;
+           }()},
           {"num_off_column", num_off_column}};
 }
 
@@ -79,7 +84,8 @@ ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, cons
   for (size_t i = 0; i + 1 < column.size(); ++i) {
     const aggregate::Track& upper = *column[i];
     const aggregate::Track& lower = *column[i + 1];
-    g.max_overlap_fraction = std::max(g.max_overlap_fraction, overlap_fraction(upper, lower));
+    g.overlap_fractions.push_back(overlap_fraction(upper, lower));
+    g.max_overlap_fraction = std::max(g.max_overlap_fraction, g.overlap_fractions.back());
     const double down_mm = (lower.centre_y() - upper.centre_y()) * spacing_mm[1];
     const double across_mm = (lower.centre_x() - upper.centre_x()) * spacing_mm[0];
     const double step = std::hypot(down_mm, across_mm) / g.median_height_mm;

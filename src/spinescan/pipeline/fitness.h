@@ -59,6 +59,7 @@ struct ColumnGeometry {
   double median_height_mm = 0, median_depth_mm = 0;
   double max_step_body_heights = 0;  // centre-to-centre steps of the bodies on the column, in median body heights
   double max_overlap_fraction = 0;   // head-to-foot overlap of neighbouring boxes / the smaller height (median over shared slices)
+  std::vector<double> overlap_fractions;  // the same for each neighbouring pair on the column, superior to inferior
   double max_step_angle_deg = 0;                                // from the superior-inferior axis
   nlohmann::json to_json() const;
 };
