@@ -10,12 +10,11 @@ scored (found, label 0 or 1), then the end-to-end AUC with the missed bodies cou
 usage: scripts/end_to_end_loss.py CLASSIFIER_PREDICTIONS_CSV PIPELINE_VERTEBRAE_CSV
 """
 import csv
+import os
 import sys
 
-
-def auc(pos, neg):
-    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from painted_oof import auc  # noqa: E402
 
 
 def main():
