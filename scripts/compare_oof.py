@@ -14,14 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from painted_oof import auc  # noqa: E402
-
-
-def f1(scored, threshold):
-    tp = sum(1 for p, y in scored if p >= threshold and y == 1)
-    fp = sum(1 for p, y in scored if p >= threshold and y == 0)
-    fn = sum(1 for p, y in scored if p < threshold and y == 1)
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+from summarize_classifier_cv import metrics  # noqa: E402
 
 
 def main():
@@ -32,10 +25,9 @@ def main():
         rows = [r for r in csv.DictReader(open(os.path.join(run, 'out_of_fold.csv'))) if r['target'] in ('0', '1')]
         threshold = float(rows[0]['threshold'])
         for name, chosen in (('training folds', lambda r: r['fold'] != heldout), ('fold ' + heldout, lambda r: r['fold'] == heldout)):
-            scored = [(float(r['aggregator']) if r['found'] == '1' else 0.0, int(r['target'])) for r in rows if chosen(r)]
-            pos = [p for p, y in scored if y == 1]
-            neg = [p for p, y in scored if y == 0]
-            print(f"{run}  {name:<15} n={len(scored):<4} AUC {auc(pos, neg):.3f}  F1 {f1(scored, threshold):.3f} at p >= {threshold:.3f}")
+            m = metrics([(float(r['aggregator']) if r['found'] == '1' else 0.0, int(r['target']), threshold)
+                         for r in rows if chosen(r)])
+            print(f"{run}  {name:<15} n={m['n']:<4} AUC {m['auc']:.3f}  F1 {m['f1']:.3f} at p >= {threshold:.3f}")
 
 
 if __name__ == '__main__':
