@@ -11,14 +11,14 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from painted_oof import auc as auc_of_groups  # noqa: E402
+
 
 def auc(scores, labels):
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
-    if not pos or not neg:
-        return float("nan")
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
+    """AUC of scores against 0/1 labels; nan when one class is absent."""
+    value = auc_of_groups([s for s, y in zip(scores, labels) if y], [s for s, y in zip(scores, labels) if not y])
+    return float("nan") if value is None else value
 
 
 def metrics(rows):

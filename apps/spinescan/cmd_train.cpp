@@ -77,7 +77,7 @@ void register_train(CLI::App& app, Runner& run) {
   (*tunable)["lr"] = cls->add_option("--lr", k->lr, "peak learning rate (AdamW; warm-up then cosine)");
   (*tunable)["weight_decay"] = cls->add_option("--weight-decay", k->weight_decay, "AdamW weight decay");
   (*tunable)["warmup_fraction"] = cls->add_option("--warmup-fraction", k->warmup_fraction, "share of steps for linear warm-up");
-  (*tunable)["preset"] = cls->add_option("--preset", k->preset, "ConvNeXt size: micro, atto, femto, pico, nano, tiny");
+  (*tunable)["preset"] = cls->add_option("--preset", k->preset, "ConvNeXt size: micro, mini, atto, femto, pico, nano, tiny");
   (*tunable)["crop_size"] = cls->add_option("--crop-size", k->crop_size, "crop pixels per side (multiple of 32)");
   (*tunable)["context"] = cls->add_option("--context", k->context, "margin around the box on each side, as a share of its larger side");
   (*tunable)["neighbours"] = cls->add_option("--neighbours", k->neighbours, "neighbouring slices on each side as extra channels (2.5D)");

@@ -68,9 +68,7 @@ struct Pipeline {
       classify::train_classifier(c);
       runs.push_back(c.out);
     }
-    train = run_cli("--threads 2 train aggregator --data " + data.string() + " --split " + split.string() + " --fold 0 --classifiers " +
-                    runs[0] + "," + runs[1] + "," + runs[2] + " --model " + bundle.string() + " --out " + (tmp / "agg").string() +
-                    " --rounds 20");
+    train = run_cli(train_aggregator_args() + " --out " + (tmp / "agg").string());
     add_classifier = run_cli("model add-classifier " + runs[0] + " --bundle " + bundle.string());
     add_aggregator = run_cli("model add-aggregator " + (tmp / "agg").string() + " --bundle " + bundle.string());
     // The level model (phantoms label S1, so it learns to count from there), as a user assembles a bundle.
@@ -88,6 +86,11 @@ struct Pipeline {
     return copy;
   }
   std::string heldout_case() const { return Splits::load(split).folds[0].val.front(); }
+  // `train aggregator` on this data with the three fold classifiers, short of --out.
+  std::string train_aggregator_args() const {
+    return "--threads 2 train aggregator --data " + data.string() + " --split " + split.string() + " --fold 0 --classifiers " +
+           runs[0] + "," + runs[1] + "," + runs[2] + " --model " + bundle.string() + " --rounds 20";
+  }
 };
 
 int aggregate_level_order(const nlohmann::json& level) { return level.is_string() ? level_order(level.get<std::string>()) : -100; }
@@ -187,9 +190,7 @@ TEST(TrainAggregator, AFlagRateBoundRaisesTheThresholdOverTheTrainingFoldsHealth
   const auto out = p.tmp / "agg_bounded";
   std::filesystem::create_directories(out);
   std::filesystem::copy_file(p.tmp / "agg/records.jsonl", out / "records.jsonl");  // the same bodies, not analysed again
-  const std::string args = "--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
-                           " --fold 0 --classifiers " + (p.tmp / "cls0").string() + "," + (p.tmp / "cls1").string() + "," +
-                           (p.tmp / "cls2").string() + " --model " + p.bundle.string() + " --out " + out.string() + " --rounds 20";
+  const std::string args = p.train_aggregator_args() + " --out " + out.string();
   const Result r = run_cli(args + " --max-healthy-flag-rate 0.05");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto m = nlohmann::json::parse(read_file(out / "metrics.json"));
@@ -234,9 +235,7 @@ TEST(TrainAggregator, ExtraPaintingsTrainTheTreesWhileTheNumbersStayOnTheData) {
     std::ofstream extra_cache(out / "records_extra1.jsonl");
     for (const auto& line : records) extra_cache << line.dump() << '\n';
   }
-  const Result r = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --extra-data " + copy.string() + " --split " +
-                           p.split.string() + " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] +
-                           " --model " + p.bundle.string() + " --out " + out.string() + " --rounds 20");
+  const Result r = run_cli(p.train_aggregator_args() + " --extra-data " + copy.string() + " --out " + out.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("records_extra1.jsonl"), std::string::npos) << r.err;  // re-used
   const auto alone = nlohmann::json::parse(read_file(p.tmp / "agg/metrics.json"));
@@ -248,19 +247,15 @@ TEST(TrainAggregator, ExtraPaintingsTrainTheTreesWhileTheNumbersStayOnTheData) {
   const auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
   EXPECT_EQ(lines(read_file(out / "out_of_fold.csv")), lines(read_file(p.tmp / "agg/out_of_fold.csv")));
   EXPECT_EQ(nlohmann::json::parse(read_file(out / "aggregator_spec.json"))["provenance"]["extra_data"].size(), 1u);
-  const Result missing = run_cli("--threads 2 train aggregator --data " + p.data.string() + " --extra-data " +
-                                 (p.tmp / "no_such_painting").string() + " --split " + p.split.string() + " --fold 0 --classifiers " +
-                                 p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " + p.bundle.string() + " --out " +
-                                 (p.tmp / "agg_extra2").string() + " --rounds 20");
+  const Result missing = run_cli(p.train_aggregator_args() + " --extra-data " + (p.tmp / "no_such_painting").string() + " --out " +
+                                 (p.tmp / "agg_extra2").string());
   EXPECT_EQ(missing.exit_code, 1) << missing.err;
 }
 
 TEST(TrainAggregator, DetectorsPerFoldFindTheBoxes) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
-  const std::string common = "--threads 2 train aggregator --data " + p.data.string() + " --split " + p.split.string() +
-                             " --fold 0 --classifiers " + p.runs[0] + "," + p.runs[1] + "," + p.runs[2] + " --model " +
-                             p.bundle.string() + " --rounds 20 --detectors ";
+  const std::string common = p.train_aggregator_args() + " --detectors ";
   // The bundle's own detector named for every fold: the same records as without --detectors,
   // under a key that names the detectors (so they were computed, not re-used).
   const std::string b = p.bundle.string();

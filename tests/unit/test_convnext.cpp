@@ -12,6 +12,7 @@ TEST(ConvNext, PresetsHaveTheFamilyWidthsAndDepths) {
   EXPECT_EQ(ConvNextOptions::preset("pico").dims[3], 512);
   EXPECT_EQ(ConvNextOptions::preset("nano").depths, (std::array<int, 4>{2, 2, 8, 2}));
   EXPECT_EQ(ConvNextOptions::preset("tiny").depths, (std::array<int, 4>{3, 3, 9, 3}));
+  EXPECT_EQ(ConvNextOptions::preset("mini").depths, (std::array<int, 4>{1, 1, 2, 1}));
   EXPECT_THROW(ConvNextOptions::preset("huge"), ConfigError);
 }
 

@@ -13,6 +13,9 @@ ConvNextOptions ConvNextOptions::preset(const std::string& name) {
   if (name == "micro") {  // not a timm size: a few thousand parameters, for tests
     o.depths = {1, 1, 1, 1};
     o.dims = {8, 16, 32, 64};
+  } else if (name == "mini") {  // not a timm size either: micro three times as wide, a second block where the crop is 4x4
+    o.depths = {1, 1, 2, 1};
+    o.dims = {24, 48, 96, 192};
   } else if (name == "atto") {
     o.dims = {40, 80, 160, 320};
   } else if (name == "femto") {
@@ -26,7 +29,7 @@ ConvNextOptions ConvNextOptions::preset(const std::string& name) {
     o.depths = {3, 3, 9, 3};
     o.dims = {96, 192, 384, 768};
   } else {
-    throw ConfigError("unknown ConvNeXt preset '" + name + "' (micro, atto, femto, pico, nano, tiny)");
+    throw ConfigError("unknown ConvNeXt preset '" + name + "' (micro, mini, atto, femto, pico, nano, tiny)");
   }
   return o;
 }

@@ -26,7 +26,8 @@ struct ConvNextOptions {
   double layer_scale_init = 1e-6;
   double head_dropout = 0.0;
   // Named sizes of the ConvNeXt family (widths and depths as in timm's convnext_*):
-  // atto, femto, pico, nano, tiny; and "micro" (1 block per stage, 8..64 wide) for tests. Throws ConfigError for another name.
+  // atto, femto, pico, nano, tiny; "micro" (1 block per stage, 8..64 wide) and "mini" (24..192 wide, 1/1/2/1 blocks),
+  // far below atto's cost. Throws ConfigError for another name.
   static ConvNextOptions preset(const std::string& name);
   void validate() const;
 };

@@ -138,9 +138,8 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
       fold_intensity_model(load_dataset(c.data), splits.folds[static_cast<size_t>(c.fold)].train);
   std::vector<VertebraRecord> records =
       load_or_compute_records(c, c.data, fs::path(c.out) / "records.jsonl", splits, heldout_intensity_model);
-  // --data's records come first; the numbers reported are theirs (`reported`).
+  // --data's records come first; the numbers reported are theirs (records [0, data_records)).
   const size_t data_records = records.size();
-  const auto reported = [data_records](size_t i) { return i < data_records; };
   for (size_t k = 0; k < c.extra_data.size(); ++k)
     for (auto& r : load_or_compute_records(c, c.extra_data[k], fs::path(c.out) / ("records_extra" + std::to_string(k + 1) + ".jsonl"),
                                            splits, heldout_intensity_model))
@@ -213,8 +212,8 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   auto report = [&](const std::function<bool(const VertebraRecord&)>& use) {
     std::vector<VertebraRecord> rs;
     std::vector<double> agg, mx;
-    for (size_t i = 0; i < records.size(); ++i)
-      if (reported(i) && use(records[i])) rs.push_back(records[i]), agg.push_back(aggregated[i]), mx.push_back(max_scores[i]);
+    for (size_t i = 0; i < data_records; ++i)
+      if (use(records[i])) rs.push_back(records[i]), agg.push_back(aggregated[i]), mx.push_back(max_scores[i]);
     nlohmann::json out = {{"aggregator", vertebra_metrics(rs, agg, threshold, c.bootstrap)},
                           {"max_over_slices", vertebra_metrics(rs, mx, max_threshold, c.bootstrap)},
                           {"healthy_flag_rate", healthy_flag_rate(rs, agg, threshold)}};
