@@ -39,8 +39,11 @@ void register_evaluate(CLI::App& app, Runner& run) {
       print("vertebra (max over slices)", m["classification"]["vertebra_max_over_slices"]);
       for (const auto& [source, x] : m["by_source"].items()) print(source + " vertebra (final)", x);
       for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) print_healthy_flag_line(source + " shortcut", h, 30);
-      std::printf("%-30s ECE %.3f over %d found vertebrae of known label (calibration.svg)\n", "calibration",
-                  m["calibration"]["ece"].get<double>(), m["calibration"]["n"].get<int>());
+      const auto& calibration = m["calibration"];
+      std::printf("%-30s ECE %.3f over %d found vertebrae of known label (calibration.svg); a calibrated model: median %.3f, "
+                  "95 %% below %.3f\n",
+                  "calibration", calibration["ece"].get<double>(), calibration["n"].get<int>(),
+                  calibration["ece_if_calibrated"]["median"].get<double>(), calibration["ece_if_calibrated"]["p95"].get<double>());
       if (m.contains("recall_by_lesion"))
         for (const auto& [group, x] : m["recall_by_lesion"].items())
           std::printf("%-30s recall %.3f (%d of %d painted bodies flagged)\n", ("lesions " + group).c_str(),

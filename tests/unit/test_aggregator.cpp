@@ -408,6 +408,9 @@ TEST(EndToEndMetrics, CalibrationBinsFoundBodiesOfKnownLabel) {
   EXPECT_EQ(c["bins"][2]["count"], 2);
   EXPECT_DOUBLE_EQ(c["bins"][2]["observed"].get<double>(), 0.5);
   EXPECT_EQ(c["bins"][9]["count"], 2);
+  // Beside it, what a calibrated model would score on these four bodies.
+  EXPECT_GT(c["ece_if_calibrated"]["median"].get<double>(), 0);
+  EXPECT_GE(c["ece_if_calibrated"]["p95"].get<double>(), c["ece_if_calibrated"]["median"].get<double>());
 }
 
 TEST(Report, Base64MatchesTheStandardVectors) {

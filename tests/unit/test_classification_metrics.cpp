@@ -71,6 +71,33 @@ TEST(ClassificationMetrics, ReliabilityBinsAndCalibrationError) {
   EXPECT_NEAR(expected_calibration_error(bins), (0.05 + 0.85 + 0.9) / 4, 1e-12);
 }
 
+// A calibrated model's ECE on n bodies is not 0: one bin of 100 bodies at p 0.5 draws its
+// observed share with a standard deviation of 0.05, so |share - 0.5| has median 0.674 * 0.05
+// and 95th percentile 1.96 * 0.05; on 100 times the bodies both shrink tenfold.
+TEST(ClassificationMetrics, CalibratedEceSpreadIsTheSamplingNoiseOfTheBins) {
+  ReliabilityBin half;
+  half.lo = 0.5, half.hi = 0.6, half.mean_predicted = 0.5, half.observed = 0.5, half.count = 100;
+  const auto small = calibrated_ece_spread({half});
+  EXPECT_NEAR(small.median, 0.674 * 0.05, 0.007);
+  EXPECT_NEAR(small.p95, 1.96 * 0.05, 0.012);
+  EXPECT_EQ(small.draws, 2000);
+  half.count = 10000;
+  const auto large = calibrated_ece_spread({half});
+  EXPECT_NEAR(large.median, 0.674 * 0.005, 0.0007);
+  // Certain predictions draw no noise; the same seed gives the same numbers.
+  ReliabilityBin sure = half;
+  sure.mean_predicted = sure.observed = 1.0;
+  EXPECT_DOUBLE_EQ(calibrated_ece_spread({sure}).p95, 0.0);
+  EXPECT_DOUBLE_EQ(calibrated_ece_spread({half}, 500, 7).median, calibrated_ece_spread({half}, 500, 7).median);
+  // A model that says 0.9 where half are positive lies far outside a calibrated model's spread.
+  const auto overconfident = reliability_bins(std::vector<double>(100, 0.95), [] {
+    std::vector<int> y(100, 0);
+    std::fill(y.begin(), y.begin() + 50, 1);
+    return y;
+  }());
+  EXPECT_GT(expected_calibration_error(overconfident), 5 * calibrated_ece_spread(overconfident).p95);
+}
+
 TEST(ClassificationMetrics, PlotsAreSvgWithOneCurvePerSeries) {
   const auto roc = roc_curve({0.9, 0.1, 0.6}, {1, 0, 1});
   const std::string svg = roc_svg({{"slice", roc, 1.0}, {"vertebra", roc, 1.0}}, "ROC <test>");

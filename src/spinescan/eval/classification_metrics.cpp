@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <sstream>
 
 #include "spinescan/core/errors.h"
@@ -169,6 +170,25 @@ double expected_calibration_error(const std::vector<ReliabilityBin>& bins) {
     n += b.count;
   }
   return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+CalibratedEceSpread calibrated_ece_spread(const std::vector<ReliabilityBin>& bins, int draws, uint64_t seed) {
+  SPINESCAN_CHECK_AS(draws >= 1, ConfigError, "calibrated_ece_spread needs at least one draw");
+  std::mt19937_64 rng(seed);
+  std::vector<ReliabilityBin> redrawn = bins;
+  std::vector<double> eces;
+  eces.reserve(static_cast<size_t>(draws));
+  for (int d = 0; d < draws; ++d) {
+    for (auto& b : redrawn) {
+      if (b.count == 0) continue;
+      std::binomial_distribution<int64_t> positives(b.count, std::clamp(b.mean_predicted, 0.0, 1.0));
+      b.observed = static_cast<double>(positives(rng)) / static_cast<double>(b.count);
+    }
+    eces.push_back(expected_calibration_error(redrawn));
+  }
+  std::sort(eces.begin(), eces.end());
+  const auto at = [&](double q) { return eces[std::min(eces.size() - 1, static_cast<size_t>(q * static_cast<double>(eces.size())))]; };
+  return {at(0.5), at(0.95), draws};
 }
 
 namespace {

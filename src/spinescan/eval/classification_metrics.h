@@ -41,6 +41,16 @@ std::vector<ReliabilityBin> reliability_bins(const std::vector<double>& probabil
 // Count-weighted mean |observed - predicted| over the bins.
 double expected_calibration_error(const std::vector<ReliabilityBin>& bins);
 
+// What ECE a perfectly calibrated model would show with these bins' counts and predictions:
+// each bin's observed share redrawn `draws` times as Binomial(count, mean_predicted) / count.
+// On a hundred bodies this is several hundredths, so an ECE is read against it. Same seed,
+// same numbers.
+struct CalibratedEceSpread {
+  double median = 0, p95 = 0;
+  int draws = 0;
+};
+CalibratedEceSpread calibrated_ece_spread(const std::vector<ReliabilityBin>& bins, int draws = 2000, uint64_t seed = 0);
+
 struct RocSeries {
   std::string name;
   std::vector<RocPoint> points;

@@ -111,7 +111,11 @@ nlohmann::json calibration_json(const std::vector<eval::ReliabilityBin>& bins) {
     rows.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count}, {"mean_predicted", b.mean_predicted}, {"observed", b.observed}});
     n += b.count;
   }
-  return {{"n", n}, {"ece", eval::expected_calibration_error(bins)}, {"bins", rows}};
+  const auto spread = eval::calibrated_ece_spread(bins);
+  return {{"n", n},
+          {"ece", eval::expected_calibration_error(bins)},
+          {"ece_if_calibrated", {{"median", spread.median}, {"p95", spread.p95}, {"draws", spread.draws}}},
+          {"bins", rows}};
 }
 
 nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
