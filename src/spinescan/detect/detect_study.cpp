@@ -2,9 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "spinescan/detect/inference.h"
 #include "spinescan/detect/slice_data.h"
 #include "spinescan/detect/slice_linking.h"
+#include "spinescan/detect/slice_schedule.h"
 #include "spinescan/io/png.h"
 
 namespace spinescan::detect {
@@ -22,13 +25,27 @@ StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy&
   out.normalized = normalize_for_detector(loaded.canonical);
   out.operating_score = detector.spec.operating_score;
   out.linked_score = detector.spec.linked_score;
-  std::vector<CanvasSlice> slices;
-  std::vector<const std::vector<float>*> images;
-  for (int k = 0; k < static_cast<int>(out.normalized.size[2]); ++k)
-    slices.push_back(make_canvas_slice(out.normalized, k, detector.spec.canvas));
-  for (const auto& s : slices) images.push_back(&s.image);
-  const auto preds = detect_images(detector.net, images, detector.spec.canvas.size, kInferenceBatchSlices, device);
-  const auto kept = link_across_slices(preds, {out.operating_score, out.linked_score});
+  const int num_slices = static_cast<int>(out.normalized.size[2]);
+  std::vector<CanvasSlice> slices(static_cast<size_t>(num_slices));
+  std::vector<std::vector<eval::Prediction>> preds(static_cast<size_t>(num_slices));
+  const SliceLinking linking{out.operating_score, out.linked_score};
+  CentreOutSchedule schedule(num_slices, kInferenceBatchSlices, kStopAfterEmptySlices);
+  for (auto batch = schedule.next_batch(); !batch.empty(); batch = schedule.next_batch()) {
+    std::vector<const std::vector<float>*> images;
+    for (const int k : batch) {
+      slices[static_cast<size_t>(k)] = make_canvas_slice(out.normalized, k, detector.spec.canvas);
+      images.push_back(&slices[static_cast<size_t>(k)].image);
+    }
+    auto batch_preds = detect_images(detector.net, images, detector.spec.canvas.size, static_cast<int>(batch.size()), device);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& p = preds[static_cast<size_t>(batch[i])];
+      p = std::move(batch_preds[i]);
+      // A box the linking could keep counts: a faint lateral section still means "column here".
+      schedule.record(batch[i], std::any_of(p.begin(), p.end(), [&](const eval::Prediction& x) { return x.score >= linking.floor_score(); }));
+    }
+  }
+  out.slices_not_examined = schedule.skipped();
+  const auto kept = link_across_slices(preds, linking);
   for (size_t k = 0; k < slices.size(); ++k)
     for (size_t i = 0; i < preds[k].size(); ++i) {
       if (!kept[k][i]) continue;

@@ -25,6 +25,9 @@ struct StudyDetections {
   // At or above the operating score, or at or above the linked score where a neighbouring
   // slice confirms them (slice_linking.h).
   std::vector<SliceDetection> detections;
+  // Canonical slices the detector did not look at: beyond the column's end on each side
+  // (slice_schedule.h). Empty when every slice was looked at.
+  std::vector<int> slices_not_examined;
 };
 
 StudyDetections detect_study(const std::filesystem::path& study, const std::filesystem::path& model,

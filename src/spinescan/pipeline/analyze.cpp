@@ -321,6 +321,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   out.normalized = std::move(d.normalized);
   out.operating_score = d.operating_score;
   out.detections = std::move(d.detections);
+  out.slices_not_examined = std::move(d.slices_not_examined);
 
   std::vector<aggregate::TrackedBox> boxes;
   // The vertebrae are built from the boxes at the operating score only: the stages after the

@@ -36,6 +36,7 @@ struct StudyAnalysis {
   Volume<float> normalized;  // canonical, per-slice normalised (what the models saw; for pictures)
   double operating_score = 0;
   std::vector<detect::SliceDetection> detections;  // the detector's boxes, linked ones included (detect_study.h)
+  std::vector<int> slices_not_examined;            // beyond the column's ends, not looked at (detect/slice_schedule.h)
   std::vector<VertebraFinding> vertebrae;          // superior -> inferior
   std::vector<std::string> warnings;
   // The level decision's warnings (levels/decision.h), also among `warnings` as text.

@@ -256,6 +256,7 @@ nlohmann::json report_json(const StudyAnalysis& a, const nlohmann::json& model) 
                  {"orientation", info.orientation_code}, {"acquisition_plane", info.acquisition_plane}}},
       {"canonical", {{"slices", v.size[2]}, {"rows", v.size[1]}, {"cols", v.size[0]},
                      {"spacing_mm", {{"col", sp[0]}, {"row", sp[1]}, {"slice", sp[2]}}},
+                     {"slices_not_examined", a.slices_not_examined},
                      {"axes", "x = column (anterior->posterior), y = row (superior->inferior), z = slice (patient left->right); "
                               "boxes are pixel edges: {x1, y1, z1} the near edges, {x2, y2, z2} the far ones (exclusive)"}}},
       {"model", model},
