@@ -71,7 +71,8 @@ void register_detect(CLI::App& app, Runner& run) {
           {"study", {{"format", d.info.format}, {"size", d.info.size_voxels}, {"spacing_mm", d.info.spacing_mm},
                      {"orientation", d.info.orientation_code}}},
           {"canonical", {{"slices", v.size[2]}, {"rows", v.size[1]}, {"cols", v.size[0]},
-                         {"spacing_mm", {{"slice", v.spacing_mm[2]}, {"row", v.spacing_mm[1]}, {"col", v.spacing_mm[0]}}}}},
+                         {"spacing_mm", {{"slice", v.spacing_mm[2]}, {"row", v.spacing_mm[1]}, {"col", v.spacing_mm[0]}}},
+                         {"slices_not_examined", d.slices_not_examined}}},
           {"coordinates", "canonical pixels: x = column (anterior->posterior), y = row (superior->inferior); boxes are pixel edges, "
                           "{x1, y1} the near edges, {x2, y2} the far ones (exclusive)"},
           {"operating_score", d.operating_score},
