@@ -18,7 +18,8 @@ StudyDetections detect_study(const std::filesystem::path& study, const std::file
   return detect_loaded_study(detector, load_study(study, read_options), device_name);
 }
 
-StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy& loaded, const std::string& device_name) {
+StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy& loaded, const std::string& device_name,
+                                    int stop_after_empty_slices) {
   const torch::Device device = parse_device(device_name);
   StudyDetections out;
   out.info = loaded.info;
@@ -29,7 +30,7 @@ StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy&
   std::vector<CanvasSlice> slices(static_cast<size_t>(num_slices));
   std::vector<std::vector<eval::Prediction>> preds(static_cast<size_t>(num_slices));
   const SliceLinking linking{out.operating_score, out.linked_score};
-  CentreOutSchedule schedule(num_slices, kInferenceBatchSlices, kStopAfterEmptySlices);
+  CentreOutSchedule schedule(num_slices, kInferenceBatchSlices, stop_after_empty_slices);
   for (auto batch = schedule.next_batch(); !batch.empty(); batch = schedule.next_batch()) {
     std::vector<const std::vector<float>*> images;
     for (const int k : batch) {

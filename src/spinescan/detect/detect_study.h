@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "spinescan/aggregate/tracks.h"
 #include "spinescan/io/study_reader.h"
 #include "spinescan/ops/box.h"
 
@@ -34,8 +35,12 @@ StudyDetections detect_study(const std::filesystem::path& study, const std::file
                              const ReadOptions& read_options = {}, const std::string& device = "cpu");
 
 struct LoadedDetector;  // detector_io.h (torch)
-// The same with a detector already loaded (many studies, one model).
-StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy& study, const std::string& device = "cpu");
+// The same with a detector already loaded (many studies, one model). stop_after_empty_slices:
+// the slice schedule's stop (slice_schedule.h), one more than the gap the 3D linking may bridge,
+// so a box further out could not join any vertebra already found; analyze passes its bundle's
+// link settings, the default is the default linking's.
+StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy& study, const std::string& device = "cpu",
+                                    int stop_after_empty_slices = aggregate::LinkOptions{}.max_gap_slices + 1);
 
 // Writes a PNG of one canonical slice with the detections drawn (orange) at 2x zoom.
 void write_detection_overlay(const std::filesystem::path& png, const StudyDetections& d, int slice);

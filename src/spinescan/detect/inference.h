@@ -17,10 +17,6 @@ torch::Device parse_device(const std::string& name);
 // Slices per forward pass at inference. On 2 CPU cores 8 was 5-10 % faster than 16 (the
 // feature maps of a smaller batch stay in cache) and peaks 40 MiB lower (docs/benchmarks.md).
 constexpr int kInferenceBatchSlices = 8;
-// Slices without a box, in a row on one side, after which analyze stops looking further out
-// (slice_schedule.h): one more than the gap a vertebra's track may bridge (aggregate/tracks.h,
-// max_gap_slices = 1): a box further out could not join any vertebra already found.
-constexpr int kStopAfterEmptySlices = 2;
 
 // images: each size x size floats. Runs under NoGradGuard in batches of `batch_size`.
 std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,

@@ -314,7 +314,8 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
     return out;
   }
   t0 = Clock::now();
-  detect::StudyDetections d = detect::detect_loaded_study(s.detector, study, s.options.device);
+  const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
+  detect::StudyDetections d = detect::detect_loaded_study(s.detector, study, s.options.device, link.max_gap_slices + 1);
   out.timing_ms.emplace_back("detect", since(t0));
   t0 = Clock::now();
   out.info = d.info;
@@ -329,7 +330,6 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   // bodies into an overlap the column check refuses (docs/model_card.md, "Slice linking").
   for (const auto& b : out.detections)
     if (!b.linked) boxes.push_back({b.slice, b.box, b.score, -1, -1, {}, {}});
-  const aggregate::LinkOptions link = s.aggregator_spec ? s.aggregator_spec->link : aggregate::LinkOptions{};
   std::vector<aggregate::Track> tracks = aggregate::link_tracks(std::move(boxes), link);
   out.column = column_geometry(tracks, out.normalized.spacing_mm);
   out.refusal = refusal_after_detection(out.column);
