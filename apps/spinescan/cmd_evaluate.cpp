@@ -12,6 +12,31 @@
 
 namespace spinescan::cli {
 
+namespace {
+
+// The lines evaluate and evaluate pool share: per source, the scanner-shortcut measure, the
+// calibration beside its noise, recall per painted lesion, refusals and withheld verdicts.
+void print_verdict_metrics(const nlohmann::json& m) {
+  for (const auto& [source, x] : m["by_source"].items()) print_metrics_line(source + " vertebra (final)", x, 30);
+  for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) print_healthy_flag_line(source + " shortcut", h, 30);
+  const auto& calibration = m["calibration"];
+  std::printf("%-30s ECE %.3f over %d found vertebrae of known label (calibration.svg); a calibrated model: median %.3f, "
+              "95 %% below %.3f\n",
+              "calibration", calibration["ece"].get<double>(), calibration["n"].get<int>(),
+              calibration["ece_if_calibrated"]["median"].get<double>(), calibration["ece_if_calibrated"]["p95"].get<double>());
+  if (m.contains("recall_by_lesion"))
+    for (const auto& [group, x] : m["recall_by_lesion"].items())
+      std::printf("%-30s recall %.3f (%d of %d painted bodies flagged)\n", ("lesions " + group).c_str(), x["recall"].get<double>(),
+                  x["flagged"].get<int>(), x["n"].get<int>());
+  for (const auto& r : m["refused"])
+    std::printf("refused %s: %s\n", r["case"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str());
+  for (const auto& name : m["verdicts_withheld"])
+    std::printf("no verdicts for %s: unlike the training data (out-of-distribution check); its bodies count as p 0\n",
+                name.get<std::string>().c_str());
+}
+
+}  // namespace
+
 void register_evaluate(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "evaluate", "Measure a model on held-out cases: the whole pipeline end to end, or one stage (detector, classifier)");
@@ -32,27 +57,11 @@ void register_evaluate(CLI::App& app, Runner& run) {
     if (!cmd->get_subcommands().empty()) return;
     run = [e, e_cases] {
       append_comma_list(*e_cases, &e->cases);
-      SPINESCAN_CHECK_AS(!e->data.empty() && !e->out.empty(), ConfigError, "evaluate needs --data and --out (or a sub-command: detector, classifier)");
+      SPINESCAN_CHECK_AS(!e->data.empty() && !e->out.empty(), ConfigError, "evaluate needs --data and --out (or a sub-command: detector, classifier, pool)");
       const auto m = nlohmann::json::parse(pipeline::evaluate_pipeline(*e));
-      auto print = [](const std::string& name, const nlohmann::json& x) { print_metrics_line(name, x, 30); };
-      print("vertebra (final)", m["classification"]["vertebra"]);
-      print("vertebra (max over slices)", m["classification"]["vertebra_max_over_slices"]);
-      for (const auto& [source, x] : m["by_source"].items()) print(source + " vertebra (final)", x);
-      for (const auto& [source, h] : m["healthy_flag_rate_by_source"].items()) print_healthy_flag_line(source + " shortcut", h, 30);
-      const auto& calibration = m["calibration"];
-      std::printf("%-30s ECE %.3f over %d found vertebrae of known label (calibration.svg); a calibrated model: median %.3f, "
-                  "95 %% below %.3f\n",
-                  "calibration", calibration["ece"].get<double>(), calibration["n"].get<int>(),
-                  calibration["ece_if_calibrated"]["median"].get<double>(), calibration["ece_if_calibrated"]["p95"].get<double>());
-      if (m.contains("recall_by_lesion"))
-        for (const auto& [group, x] : m["recall_by_lesion"].items())
-          std::printf("%-30s recall %.3f (%d of %d painted bodies flagged)\n", ("lesions " + group).c_str(),
-                      x["recall"].get<double>(), x["flagged"].get<int>(), x["n"].get<int>());
-      for (const auto& r : m["refused"])
-        std::printf("refused %s: %s\n", r["case"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str());
-      for (const auto& name : m["verdicts_withheld"])
-        std::printf("no verdicts for %s: unlike the training data (out-of-distribution check); its bodies count as p 0\n",
-                    name.get<std::string>().c_str());
+      print_metrics_line("vertebra (final)", m["classification"]["vertebra"], 30);
+      print_metrics_line("vertebra (max over slices)", m["classification"]["vertebra_max_over_slices"], 30);
+      print_verdict_metrics(m);
       std::printf("levels %.3f (n=%d); vertebrae found %d of %d, extra %d; detection mean IoU %.3f\n",
                   m["levels"]["accuracy"].is_null() ? -1.0 : m["levels"]["accuracy"].get<double>(), m["levels"]["n"].get<int>(),
                   m["vertebrae_3d"]["found"].get<int>(), m["vertebrae_3d"]["truth"].get<int>(), m["vertebrae_3d"]["extra_tracks"].get<int>(),
@@ -63,6 +72,24 @@ void register_evaluate(CLI::App& app, Runner& run) {
                   warned["named_wrong_warned"].get<int>(), warned["named_wrong"].get<int>(), warned["named_right_warned"].get<int>(),
                   m["levels"]["cases_all_right"].get<int>());
       std::cout << "written to " << e->out << "/metrics.json\n";
+      return kOk;
+    };
+  });
+  auto p = std::make_shared<pipeline::PoolEvalConfig>();
+  CLI::App* pool = cmd->add_subcommand(
+      "pool", "Score several evaluations as one (e.g. each fold's held-out cases judged by that fold's bundle), at their shared threshold");
+  pool->add_option("runs", p->runs, "folders written by `spinescan evaluate`")->required();
+  pool->add_option("--data", p->data, "the painted dataset they were run on (for recall per lesion)");
+  pool->add_option("--out", p->out, "output folder (metrics.json, vertebrae.csv, calibration.svg)")->required();
+  pool->callback([&run, p] {
+    run = [p] {
+      const auto m = nlohmann::json::parse(pipeline::pool_evaluations(*p));
+      std::printf("%zu runs, %zu cases, threshold %.3f\n", m["runs"].size(), m["cases"].size(), m["threshold"].get<double>());
+      print_metrics_line("vertebra (final)", m["classification"]["vertebra"], 30);
+      print_verdict_metrics(m);
+      std::printf("vertebrae found %d of %d, extra %d\n", m["vertebrae_3d"]["found"].get<int>(), m["vertebrae_3d"]["truth"].get<int>(),
+                  m["vertebrae_3d"]["extra_tracks"].get<int>());
+      std::cout << "written to " << p->out << "/metrics.json\n";
       return kOk;
     };
   });

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <optional>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -751,6 +752,63 @@ TEST(Evaluate, EndToEndMetricsOnHeldOutPhantoms) {
   EXPECT_EQ(m["per_case"].size(), 3u);
   EXPECT_TRUE(std::filesystem::exists(out / "vertebrae.csv"));
   EXPECT_TRUE(std::filesystem::exists(out / "reports" / m["cases"][0].get<std::string>() / "report.html"));
+}
+
+TEST(Evaluate, PoolOfEvaluationsScoresAsTheJointEvaluation) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.add_aggregator.exit_code, 0);
+  const auto cases = Splits::load(p.split).folds[0].val;
+  ASSERT_GE(cases.size(), 3u);
+  auto evaluate = [&](const std::string& list, const std::string& name) {
+    const Result r = run_cli("--threads 2 evaluate --data " + p.data.string() + " --cases " + list + " --model " + p.bundle.string() +
+                             " --out " + (p.tmp / name).string() + " --reports 0");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  };
+  evaluate(cases[0] + "," + cases[1] + "," + cases[2], "pool_joint");
+  evaluate(cases[0], "pool_a");
+  evaluate(cases[1] + "," + cases[2], "pool_bc");
+  const Result r = run_cli("evaluate pool " + (p.tmp / "pool_a").string() + " " + (p.tmp / "pool_bc").string() + " --out " +
+                           (p.tmp / "pool").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2 runs, 3 cases"), std::string::npos) << r.out;
+  const auto joint = nlohmann::json::parse(read_file(p.tmp / "pool_joint/metrics.json"));
+  const auto pooled = nlohmann::json::parse(read_file(p.tmp / "pool/metrics.json"));
+  // The same vertebrae at the same threshold: every verdict number and interval as if evaluated at once.
+  std::function<void(const nlohmann::json&, const nlohmann::json&, const std::string&)> same =
+      [&](const nlohmann::json& a, const nlohmann::json& b, const std::string& where) {
+        ASSERT_EQ(a.type(), b.type()) << where;
+        if (a.is_object()) {
+          ASSERT_EQ(a.size(), b.size()) << where;
+          for (const auto& [k, v] : a.items()) {
+            ASSERT_TRUE(b.contains(k)) << where << "." << k;
+            same(v, b[k], where + "." + k);
+          }
+        } else if (a.is_array()) {
+          ASSERT_EQ(a.size(), b.size()) << where;
+          for (size_t i = 0; i < a.size(); ++i) same(a[i], b[i], where + "[" + std::to_string(i) + "]");
+        } else if (a.is_number_float()) {
+          EXPECT_NEAR(a.get<double>(), b.get<double>(), 1e-9) << where;
+        } else {
+          EXPECT_EQ(a, b) << where;
+        }
+      };
+  for (const char* key : {"by_source", "healthy_flag_rate_by_source", "calibration", "vertebrae_3d"}) same(joint[key], pooled[key], key);
+  same(joint["classification"]["vertebra"], pooled["classification"]["vertebra"], "classification.vertebra");
+  EXPECT_GT(pooled["classification"]["vertebra"]["n"].get<int>(), 10);
+  EXPECT_EQ(pooled["threshold"], joint["model"]["threshold"]);
+  EXPECT_TRUE(std::filesystem::exists(p.tmp / "pool/calibration.svg"));
+
+  // A case in two runs would count as two patients in the bootstrap: refused, nothing written.
+  const Result twice = run_cli("evaluate pool " + (p.tmp / "pool_a").string() + " " + (p.tmp / "pool_joint").string() + " --out " +
+                               (p.tmp / "pool_twice").string());
+  EXPECT_NE(twice.exit_code, 0);
+  EXPECT_NE(twice.err.find(cases[0]), std::string::npos) << twice.err;
+  EXPECT_FALSE(std::filesystem::exists(p.tmp / "pool_twice"));
+  // Not an evaluation folder: one line, exit 1 or 2, nothing written.
+  const Result bad = run_cli("evaluate pool " + p.data.string() + " --out " + (p.tmp / "pool_bad").string());
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("metrics.json"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(p.tmp / "pool_bad"));
 }
 
 TEST(TrainOod, FitsOnTrainingCasesScoresEveryCaseAndWithholdsVerdictsAboveItsThreshold) {

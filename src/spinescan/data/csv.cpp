@@ -1,5 +1,8 @@
 #include "spinescan/data/csv.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "spinescan/core/errors.h"
 
 namespace spinescan {
@@ -68,6 +71,15 @@ std::string csv_line(const CsvRow& fields) {
   std::string out;
   for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + csv_escape(fields[i]);
   return out + "\n";
+}
+
+std::vector<CsvRow> read_csv_file(const std::filesystem::path& path) {
+  SPINESCAN_CHECK(std::filesystem::is_regular_file(path), path.string(), ": no such file");
+  std::ifstream in(path, std::ios::binary);
+  SPINESCAN_CHECK(in, path.string(), ": cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_csv(text.str(), path.string());
 }
 
 }  // namespace spinescan

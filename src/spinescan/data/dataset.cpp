@@ -29,7 +29,7 @@ std::string read_text(const fs::path& path) {
 }
 
 std::vector<VertebraRow> parse_vertebrae_csv(const fs::path& path) {
-  const auto rows = parse_csv(read_text(path), path.string());
+  const auto rows = read_csv_file(path);
   SPINESCAN_CHECK(!rows.empty(), path.string(), ": empty file (a header line is needed)");
   const CsvRow& header = rows.front();
   auto column = [&](const std::string& name, bool required) -> int {

@@ -925,10 +925,7 @@ LesionDatasetSummary write_lesion_dataset(const fs::path& data, const fs::path& 
 namespace {
 
 std::vector<CsvRow> read_lesions_csv(const fs::path& index) {
-  std::ifstream in(index, std::ios::binary);
-  SPINESCAN_CHECK(in, index.string(), ": cannot be read");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto rows = parse_csv(text, index.string());
+  auto rows = read_csv_file(index);
   SPINESCAN_CHECK(!rows.empty() && rows[0].size() >= 5 && rows[0][0] == "case" && rows[0][1] == "labels" &&
                       rows[0][2] == "finding" && rows[0][3] == "family" && rows[0][4] == "subtle",
                   index.string(), ": header must start case,labels,finding,family,subtle");

@@ -32,4 +32,19 @@ struct PipelineEvalConfig {
 // Writes <out>/metrics.json, vertebrae.csv, cases.csv; returns metrics.json's text.
 std::string evaluate_pipeline(const PipelineEvalConfig& config);
 
+// Several evaluations as one, e.g. each fold's held-out cases judged by that fold's bundle:
+// their vertebrae.csv rows pooled and scored at one threshold (every run's bundle must share
+// it), so that the bootstrap intervals, the per-source flag rates and the calibration are
+// read on all their vertebrae at once. A case may appear in one run only.
+struct PoolEvalConfig {
+  std::vector<std::string> runs;  // folders written by evaluate_pipeline
+  std::string data;               // optional: the painted dataset, for recall per lesion
+  std::string out;
+  int bootstrap = 1000;
+};
+// Writes <out>/metrics.json (the verdict part of evaluate's: classification.vertebra, by_source,
+// healthy_flag_rate_by_source, recall_by_lesion, calibration, vertebrae_3d, refused,
+// verdicts_withheld), vertebrae.csv (with a run column) and calibration.svg; returns metrics.json's text.
+std::string pool_evaluations(const PoolEvalConfig& config);
+
 }  // namespace spinescan::pipeline
