@@ -153,11 +153,15 @@ void register_train(CLI::App& app, Runner& run) {
   agg->add_option("--balance", g->balance,
                   "within-source (rows weighted so every source shows the label at the same rate; the trees cannot "
                   "learn a scanner) or class (every row counts once)");
+  auto dropped = std::make_shared<std::string>();
+  agg->add_option("--drop-features", *dropped,
+                  "comma-separated features the trees do not see (to measure what a feature adds; docs/analyze.md)");
   agg->add_option("--device", g->device, "cpu, cuda or auto");
-  agg->callback([&run, g, runs, detectors] {
-    run = [g, runs, detectors] {
+  agg->callback([&run, g, runs, detectors, dropped] {
+    run = [g, runs, detectors, dropped] {
       append_comma_list(*runs, &g->classifier_runs);
       append_comma_list(*detectors, &g->detector_runs);
+      append_comma_list(*dropped, &g->drop_features);
       const auto m = nlohmann::json::parse(pipeline::train_aggregator(*g));
       for (const char* set : {"heldout_fold", "all_folds"}) {
         print_metrics_line(std::string(set) + " aggregator", m[set]["aggregator"], 34);

@@ -54,6 +54,38 @@ std::vector<Track> column_tracks(size_t n, const std::vector<double>& p_max) {
 
 }  // namespace
 
+TEST(VertebraFeatures, FocalSpotsAreSeenAndADiffuseShiftIsNot) {
+  // Body 1 has a bright 6 mm spot on one slice, body 2 is brighter throughout, body 3 has a
+  // dark spot; body 0 is plain marrow.
+  auto v = column_volume({0.4f, 0.4f, 0.7f, 0.4f});
+  for (int64_t y = 47; y < 53; ++y)
+    for (int64_t x = 32; x < 38; ++x) v.at(x, y, 3) += 0.3f, v.at(x, y + 60, 4) -= 0.25f;
+  const auto rows = vertebra_features(column_tracks(4, {}), v);
+  ASSERT_EQ(rows.size(), 4u);
+  for (size_t b : {0u, 2u}) {
+    EXPECT_NEAR(rows[b][feature("focal_bright")], 0.0, 1e-6) << b;
+    EXPECT_NEAR(rows[b][feature("focal_dark")], 0.0, 1e-6) << b;
+  }
+  // A 5 mm window fits inside the 6 mm spot: its full contrast, on the one slice it is on.
+  EXPECT_NEAR(rows[1][feature("focal_bright")], 0.3, 1e-5);
+  EXPECT_NEAR(rows[1][feature("focal_dark")], 0.0, 1e-6);
+  EXPECT_NEAR(rows[3][feature("focal_dark")], 0.25, 1e-5);
+  EXPECT_NEAR(rows[3][feature("focal_bright")], 0.0, 1e-6);
+}
+
+TEST(VertebraFeatures, AnAggregatorReadsItsOwnColumnsByName) {
+  const auto& all = vertebra_feature_names();
+  const std::vector<std::string> names = {"q_mean", "p_max", "slice_body_sd"};
+  const auto columns = feature_columns(names);
+  ASSERT_EQ(columns.size(), 3u);
+  std::vector<double> row(all.size());
+  for (size_t i = 0; i < row.size(); ++i) row[i] = static_cast<double>(i);
+  const auto picked = select_columns(row, columns);
+  for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(all[static_cast<size_t>(picked[i])], names[i]);
+  EXPECT_EQ(evidence_monotone_constraints(names), (std::vector<int>{1, 1, 0}));
+  EXPECT_THROW(feature_columns({"p_max", "no_such_feature"}), ModelError);
+}
+
 TEST(VertebraFeatures, SummariseSlicesShapeNeighboursAndPosition) {
   const auto v = column_volume({0.4f, 0.4f, 0.8f, 0.4f});
   const auto rows = vertebra_features(column_tracks(4, {0.2, 0.3, 0.9, 0.1}), v);

@@ -20,8 +20,75 @@ const std::vector<std::string>& own_names() {
       "slices", "score_mean", "score_min",
       "height_mm", "depth_mm", "width_mm", "height_over_depth",
       "height_vs_neighbours", "depth_vs_neighbours", "signal_vs_neighbours",
-      "position_from_bottom", "position_fraction", "p_max_above", "p_max_below", "q_max", "q_mean"};
+      "position_from_bottom", "position_fraction", "p_max_above", "p_max_below", "q_max", "q_mean",
+      "focal_bright", "focal_dark"};
   return names;
+}
+
+// Side of the square whose mean stands for a focus: the smallest metastases a reader counts
+// are about 5 mm, and a smaller window follows the marrow's speckle instead.
+constexpr double kFocalWindowMm = 5.0;
+// How far in from each side of the box the marrow is read: clear of the cortex and of the
+// endplate bands, where spondylodiscitis and Modic changes sit (their own features).
+constexpr double kFocalInset = 0.15;
+
+struct FocalContrast {
+  double bright = kMissing, dark = kMissing;
+};
+
+// Focal marrow signal on one slice (metastases are 5-15 mm foci, mostly T2-bright, some
+// dark): the brightest and the darkest kFocalWindowMm-square mean inside the box's inner part,
+// each against that part's median, in normalised intensity. A diffuse change moves the median
+// with every window and cancels; a focus does not. Missing when the inner part is smaller than
+// a window.
+FocalContrast focal_contrast(const Volume<float>& v, int slice, const ops::Box& b) {
+  const int64_t cols = v.size[0], rows = v.size[1];
+  const double inset_x = kFocalInset * b.width(), inset_y = kFocalInset * b.height();
+  const int64_t c0 = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(b.x1 + inset_x - 0.5))),
+                c1 = std::min<int64_t>(cols, static_cast<int64_t>(std::ceil(b.x2 - inset_x - 0.5)));
+  const int64_t r0 = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(b.y1 + inset_y - 0.5))),
+                r1 = std::min<int64_t>(rows, static_cast<int64_t>(std::ceil(b.y2 - inset_y - 0.5)));
+  const int64_t kx = std::max<int64_t>(1, std::lround(kFocalWindowMm / v.spacing_mm[0])),
+                ky = std::max<int64_t>(1, std::lround(kFocalWindowMm / v.spacing_mm[1]));
+  const int64_t w = c1 - c0, h = r1 - r0;
+  if (w < kx || h < ky) return {};
+  // Summed-area table of the inner part: every window's mean in constant time.
+  std::vector<double> sat(static_cast<size_t>((w + 1) * (h + 1)), 0.0);
+  std::vector<float> values;
+  values.reserve(static_cast<size_t>(w * h));
+  for (int64_t r = 0; r < h; ++r) {
+    double row_sum = 0;
+    for (int64_t c = 0; c < w; ++c) {
+      const float x = v.at(c0 + c, r0 + r, slice);
+      values.push_back(x);
+      row_sum += x;
+      sat[(r + 1) * (w + 1) + c + 1] = sat[r * (w + 1) + c + 1] + row_sum;
+    }
+  }
+  double brightest = -std::numeric_limits<double>::infinity(), darkest = std::numeric_limits<double>::infinity();
+  for (int64_t r = 0; r + ky <= h; ++r)
+    for (int64_t c = 0; c + kx <= w; ++c) {
+      const double sum = sat[(r + ky) * (w + 1) + c + kx] - sat[r * (w + 1) + c + kx] - sat[(r + ky) * (w + 1) + c] + sat[r * (w + 1) + c];
+      const double mean = sum / static_cast<double>(kx * ky);
+      brightest = std::max(brightest, mean);
+      darkest = std::min(darkest, mean);
+    }
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  const double median = *middle;
+  return {brightest - median, median - darkest};
+}
+
+// The strongest focus over the body's central slices (a focus is seen on a few slices only).
+FocalContrast strongest_focus(const Track& t, const Volume<float>& v) {
+  FocalContrast out;
+  for (const auto& b : central_boxes(t)) {
+    const FocalContrast f = focal_contrast(v, b.slice, b.box);
+    if (std::isnan(f.bright)) continue;
+    out.bright = std::isnan(out.bright) ? f.bright : std::max(out.bright, f.bright);
+    out.dark = std::isnan(out.dark) ? f.dark : std::max(out.dark, f.dark);
+  }
+  return out;
 }
 
 // The body's own statistics, averaged over its central slices (central_boxes).
@@ -128,6 +195,9 @@ std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tra
       if (b.intensity_probability >= 0) q_max = std::max(q_max, b.intensity_probability), q_sum += b.intensity_probability, ++q_n;
     row.push_back(or_missing(q_max));
     row.push_back(q_n ? q_sum / q_n : kMissing);
+    const FocalContrast focus = strongest_focus(t, v);
+    row.push_back(focus.bright);
+    row.push_back(focus.dark);
     row.insert(row.end(), intensity[i].begin(), intensity[i].end());
     SPINESCAN_CHECK(row.size() == vertebra_feature_names().size(), "feature row has ", row.size(), " values");
     rows.push_back(std::move(row));
@@ -135,10 +205,31 @@ std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tra
   return rows;
 }
 
-std::vector<int> evidence_monotone_constraints() {
+std::vector<int> evidence_monotone_constraints(const std::vector<std::string>& names) {
   static const std::set<std::string> rising = {"p_max", "p_mean", "p_top2_mean", "q_max", "q_mean"};
   std::vector<int> out;
-  for (const auto& name : vertebra_feature_names()) out.push_back(rising.count(name) ? 1 : 0);
+  for (const auto& name : names) out.push_back(rising.count(name) ? 1 : 0);
+  return out;
+}
+
+std::vector<size_t> feature_columns(const std::vector<std::string>& names) {
+  const auto& all = vertebra_feature_names();
+  std::vector<size_t> out;
+  for (const auto& name : names) {
+    const auto it = std::find(all.begin(), all.end(), name);
+    SPINESCAN_CHECK_AS(it != all.end(), ModelError, "feature '", name, "' is not one this program computes");
+    out.push_back(static_cast<size_t>(it - all.begin()));
+  }
+  return out;
+}
+
+std::vector<double> select_columns(const std::vector<double>& row, const std::vector<size_t>& columns) {
+  std::vector<double> out;
+  out.reserve(columns.size());
+  for (size_t c : columns) {
+    SPINESCAN_CHECK(c < row.size(), "feature row has ", row.size(), " values, column ", c, " asked");
+    out.push_back(row[c]);
+  }
   return out;
 }
 

@@ -3,8 +3,9 @@
 // classifier's probabilities and the detector's scores), its shape in mm and how that
 // compares with its neighbours (collapse, wedging), its marrow signal relative to the
 // neighbours' (the scanner's gain cancels in a ratio), its place in the column, and the
-// neighbours' probabilities (infection and Modic changes cross the disc), and the intensity
-// model's per-slice probabilities when the bundle has one. Missing values
+// neighbours' probabilities (infection and Modic changes cross the disc), the intensity
+// model's per-slice probabilities when the bundle has one, and the strongest focal bright and
+// dark spot of its marrow (metastases). Missing values
 // (no classifier, no neighbour) are NaN, which the trees route on their own branch.
 #include <string>
 #include <vector>
@@ -35,10 +36,16 @@ SliceEvidence slice_evidence(const Track& track);
 // One row per track (ordered superior -> inferior), vertebra_feature_names() columns.
 std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tracks, const Volume<float>& normalized);
 
-// Monotone constraints for the trees, aligned with vertebra_feature_names(): the verdict may
-// only rise with the classifier's and the intensity model's probabilities (max, mean, top-2
-// mean). With a few hundred training vertebrae, free trees learnt bumps such as "a very high
-// maximum but a low mean lowers p" that no reader would accept.
-std::vector<int> evidence_monotone_constraints();
+// Monotone constraints for the trees, aligned with `names` (columns of vertebra_feature_names()):
+// the verdict may only rise with the classifier's and the intensity model's probabilities (max,
+// mean, top-2 mean). With a few hundred training vertebrae, free trees learnt bumps such as "a
+// very high maximum but a low mean lowers p" that no reader would accept.
+std::vector<int> evidence_monotone_constraints(const std::vector<std::string>& names = vertebra_feature_names());
+
+// An aggregator reads the columns it was trained on, by name, so that a bundle stays valid
+// when this program computes more: the positions of `names` in vertebra_feature_names()
+// (ModelError naming the first it does not compute), and a row cut down to them.
+std::vector<size_t> feature_columns(const std::vector<std::string>& names);
+std::vector<double> select_columns(const std::vector<double>& row, const std::vector<size_t>& columns);
 
 }  // namespace spinescan::aggregate

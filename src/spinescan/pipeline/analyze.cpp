@@ -199,6 +199,7 @@ struct Analyzer::Impl {
   std::optional<classify::LoadedClassifier> classifier;
   std::optional<AggregatorSpec> aggregator_spec;
   aggregate::Booster aggregator;
+  std::vector<size_t> aggregator_columns;  // its features' places in vertebra_feature_names()
   std::optional<classify::LogisticRegression> intensity;
   std::optional<aggregate::LevelModel> level_model;  // the bundle's "levels" section
   levels::LevelNet level_net;  // empty unless the level model has one
@@ -222,8 +223,12 @@ Analyzer::Analyzer(const fs::path& bundle, const AnalyzerOptions& options) : imp
   if (impl_->manifest.contains("aggregator")) {
     AggregatorSpec spec = AggregatorSpec::from_json(impl_->manifest["aggregator"]);
     if (options.use_aggregator && impl_->classifier) {
-      SPINESCAN_CHECK_AS(spec.features == aggregate::vertebra_feature_names(), ModelError, impl_->bundle.string(),
-                         ": the aggregator was trained on other features than this program computes; retrain it (spinescan train aggregator)");
+      try {
+        impl_->aggregator_columns = aggregate::feature_columns(spec.features);
+      } catch (const ModelError& e) {
+        throw ModelError(impl_->bundle.string() + ": the aggregator was trained on a " + e.what() +
+                         "; retrain it (spinescan train aggregator)");
+      }
       impl_->aggregator = aggregate::Booster::load(impl_->bundle / spec.model_file);
     }
     impl_->aggregator_spec = spec;
@@ -380,7 +385,11 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   if (has_aggregator()) {
     out.probability_source = "aggregator";
     out.threshold = s.aggregator_spec->threshold;
-    if (!features.empty()) probabilities = s.aggregator.predict(features);
+    if (!features.empty()) {
+      std::vector<std::vector<double>> rows;
+      for (const auto& f : features) rows.push_back(aggregate::select_columns(f, s.aggregator_columns));
+      probabilities = s.aggregator.predict(rows);
+    }
   } else if (s.classifier) {
     out.probability_source = "classifier (max over slices)";
     out.threshold = s.classifier->spec.threshold;

@@ -95,7 +95,7 @@ class Analyzer {
 // The aggregator's section of a bundle manifest (written by `spinescan train aggregator`).
 struct AggregatorSpec {
   std::string model_file = "aggregator.json";
-  std::vector<std::string> features;  // must equal vertebra_feature_names()
+  std::vector<std::string> features;  // the columns it was trained on: names in vertebra_feature_names()
   double threshold = 0.5;
   aggregate::LinkOptions link;
   nlohmann::json intensity_model;  // classify::LogisticRegression JSON, or null

@@ -150,8 +150,19 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   const std::optional<aggregate::LevelModel> level_model = bundle_level_model(bundle_manifest);
   if (level_model) levels::name_records(*level_model, &records);
 
+  // The trees see the program's features but the dropped ones; the levels above read the full rows.
+  std::vector<std::string> feature_names;
+  for (const auto& name : aggregate::vertebra_feature_names())
+    if (std::find(c.drop_features.begin(), c.drop_features.end(), name) == c.drop_features.end()) feature_names.push_back(name);
+  for (const auto& name : c.drop_features)
+    SPINESCAN_CHECK_AS(std::count(aggregate::vertebra_feature_names().begin(), aggregate::vertebra_feature_names().end(), name) == 1,
+                       ConfigError, "--drop-features: '", name, "' is not one of the aggregator's features (docs/analyze.md)");
+  const std::vector<size_t> columns = aggregate::feature_columns(feature_names);
+  for (auto& r : records)
+    if (!r.features.empty()) r.features = aggregate::select_columns(r.features, columns);
+
   aggregate::BoosterParams booster = c.booster;
-  if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints();
+  if (c.monotone_evidence) booster.monotone = aggregate::evidence_monotone_constraints(feature_names);
   std::vector<std::string> single_class_sources;
   const Rows all_train =
       training_rows(records, [&](const VertebraRecord& r) { return r.fold != c.fold; }, within_source, &single_class_sources);
@@ -226,10 +237,10 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
   for (const auto& [source, unused] : sources)
     by_source[source] = report([&, s = source](const VertebraRecord& r) { return case_source(r.case_name) == s; });
 
-  const auto gain = final_model.feature_gain(aggregate::vertebra_feature_names().size());
+  const auto gain = final_model.feature_gain(feature_names.size());
   nlohmann::json importance = nlohmann::json::object();
   for (size_t i = 0; i < gain.size(); ++i)
-    if (gain[i] > 0) importance[aggregate::vertebra_feature_names()[i]] = gain[i];
+    if (gain[i] > 0) importance[feature_names[i]] = gain[i];
 
   const nlohmann::json metrics = {
       {"fold", c.fold},
@@ -256,7 +267,7 @@ std::string train_aggregator(const AggregatorTrainConfig& c) {
       {"balance", c.balance}};
 
   AggregatorSpec spec;
-  spec.features = aggregate::vertebra_feature_names();
+  spec.features = feature_names;
   spec.intensity_model = heldout_intensity_model;
   spec.threshold = threshold;
   spec.provenance = {{"trained_by", std::string("spinescan ") + version() + " (" + git_revision() + ")"},

@@ -30,6 +30,9 @@ struct AggregatorTrainConfig {
   int fold = 0;
   aggregate::BoosterParams booster;
   bool monotone_evidence = true;             // aggregate::evidence_monotone_constraints() on the trees
+  // Columns of aggregate::vertebra_feature_names() the trees do not see (to measure what a
+  // feature adds, beside a run without it on the same cached records).
+  std::vector<std::string> drop_features;
   std::string threshold_rule = "half-best-f1";  // or "best-f1" (see train_aggregator.cpp)
   // Raise the threshold until, on the training folds' out-of-fold scores, at most this share of
   // each source's healthy-labelled vertebrae is flagged (threshold_for_healthy_flag_rate); 1: no bound.
