@@ -222,6 +222,41 @@ TEST(TrainAggregator, AFlagRateBoundRaisesTheThresholdOverTheTrainingFoldsHealth
 
 // --extra-data: another painting of the same cases (here a copy of them) adds its out-of-fold
 // records to the training rows, but not to the numbers reported, which stay on --data's bodies.
+TEST(TrainAggregator, DroppedFeaturesAreLeftOutOfTheTreesAndTheBundleReadsTheRest) {
+  Pipeline& p = pipeline();
+  ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
+  const auto out = p.tmp / "agg_dropped";
+  std::filesystem::create_directories(out);
+  std::filesystem::copy_file(p.tmp / "agg/records.jsonl", out / "records.jsonl");  // the same bodies, not analysed again
+  const std::string args = p.train_aggregator_args() + " --out " + out.string();
+  const Result r = run_cli(args + " --drop-features focal_bright,slice_body_sd");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto spec = nlohmann::json::parse(read_file(out / "aggregator_spec.json"));
+  const auto names = spec["features"].get<std::vector<std::string>>();
+  EXPECT_EQ(names.size(), spinescan::aggregate::vertebra_feature_names().size() - 2);
+  for (const char* dropped : {"focal_bright", "slice_body_sd"})
+    EXPECT_EQ(std::count(names.begin(), names.end(), dropped), 0) << dropped;
+  const auto m = nlohmann::json::parse(read_file(out / "metrics.json"));
+  EXPECT_EQ(m["booster"]["monotone"].size(), names.size());
+  EXPECT_FALSE(m["feature_gain"].contains("focal_bright"));
+  // A bundle with it analyses a study: the program computes every column, the trees read theirs.
+  const auto copy = p.tmp / "bundle_dropped";
+  std::filesystem::copy(p.bundle, copy, std::filesystem::copy_options::recursive);
+  ASSERT_EQ(run_cli("model add-aggregator " + out.string() + " --bundle " + copy.string()).exit_code, 0);
+  const Dataset d = load_dataset(p.data);
+  const Result a = run_cli("--threads 2 analyze " + d.case_named(p.heldout_case()).image.string() + " --model " + copy.string() +
+                           " --out " + (p.tmp / "dropped_report").string());
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const auto report = nlohmann::json::parse(read_file(p.tmp / "dropped_report/report.json"));
+  int judged = 0;
+  for (const auto& v : report["vertebrae"]) judged += v["probability"].is_number();
+  EXPECT_GT(judged, 0) << report["vertebrae"].dump();
+  // A name the program does not compute: a usage error, one line.
+  const Result bad = run_cli(args + " --drop-features no_such_feature");
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("no_such_feature"), std::string::npos) << bad.err;
+}
+
 TEST(TrainAggregator, ExtraPaintingsTrainTheTreesWhileTheNumbersStayOnTheData) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
