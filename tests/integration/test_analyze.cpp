@@ -92,6 +92,12 @@ struct Pipeline {
     return "--threads 2 train aggregator --data " + data.string() + " --split " + split.string() + " --fold 0 --classifiers " +
            runs[0] + "," + runs[1] + "," + runs[2] + " --model " + bundle.string() + " --rounds 20";
   }
+  // The same, into tmp/<name> seeded with the first run's records: the same bodies, not analysed again.
+  std::string train_aggregator_args_on_cached_records(const std::string& name) const {
+    std::filesystem::create_directories(tmp / name);
+    std::filesystem::copy_file(tmp / "agg/records.jsonl", tmp / name / "records.jsonl");
+    return train_aggregator_args() + " --out " + (tmp / name).string();
+  }
 };
 
 int aggregate_level_order(const nlohmann::json& level) { return level.is_string() ? level_order(level.get<std::string>()) : -100; }
@@ -189,9 +195,7 @@ TEST(TrainAggregator, AFlagRateBoundRaisesTheThresholdOverTheTrainingFoldsHealth
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
   const auto out = p.tmp / "agg_bounded";
-  std::filesystem::create_directories(out);
-  std::filesystem::copy_file(p.tmp / "agg/records.jsonl", out / "records.jsonl");  // the same bodies, not analysed again
-  const std::string args = p.train_aggregator_args() + " --out " + out.string();
+  const std::string args = p.train_aggregator_args_on_cached_records("agg_bounded");
   const Result r = run_cli(args + " --max-healthy-flag-rate 0.05");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto m = nlohmann::json::parse(read_file(out / "metrics.json"));
@@ -226,9 +230,7 @@ TEST(TrainAggregator, DroppedFeaturesAreLeftOutOfTheTreesAndTheBundleReadsTheRes
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
   const auto out = p.tmp / "agg_dropped";
-  std::filesystem::create_directories(out);
-  std::filesystem::copy_file(p.tmp / "agg/records.jsonl", out / "records.jsonl");  // the same bodies, not analysed again
-  const std::string args = p.train_aggregator_args() + " --out " + out.string();
+  const std::string args = p.train_aggregator_args_on_cached_records("agg_dropped");
   const Result r = run_cli(args + " --drop-features focal_bright,slice_body_sd");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto spec = nlohmann::json::parse(read_file(out / "aggregator_spec.json"));
