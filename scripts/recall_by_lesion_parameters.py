@@ -3,12 +3,13 @@
 parameters (lesions.csv: |contrast|, size in mm, bright or dark, height loss of a fracture,
 subtle or not).
 
-Reads the vertebrae.csv of `spinescan evaluate` or `spinescan evaluate pool` (a body no track
-found counts as missed, as evaluate counts it) and the painted dataset's lesions.csv; the
-threshold is the one in the evaluation's metrics.json. Bins are the terciles of each
+Reads the vertebrae.csv of one or more `spinescan evaluate` (or `evaluate pool`) folders, each
+body flagged at its own folder's threshold (metrics.json), e.g. the five folds of
+scripts/painted_five_folds.sh, and the painted dataset's lesions.csv. A body no track found
+counts as missed, as evaluate counts it. Bins are the terciles of each
 parameter within a finding, so every row holds about a third of that finding's bodies.
 
-usage: scripts/recall_by_lesion_parameters.py EVALUATION_DIR PAINTED_DATASET
+usage: scripts/recall_by_lesion_parameters.py PAINTED_DATASET EVALUATION_DIR...
 """
 import csv
 import json
@@ -23,17 +24,19 @@ def terciles(values):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__.strip().splitlines()[-1])
-    evaluation, painted = sys.argv[1], sys.argv[2]
-    metrics = json.load(open(os.path.join(evaluation, "metrics.json")))
-    threshold = metrics["threshold"] if "threshold" in metrics else metrics["model"]["threshold"]
-    verdict = {}
-    with open(os.path.join(evaluation, "vertebrae.csv"), newline="") as f:
-        for r in csv.DictReader(f):
-            if int(r["truth_label"]) == 0:
-                continue
-            verdict[(r["case"], int(r["truth_label"]))] = r["found"] == "1" and float(r["probability"]) >= threshold
+    painted, evaluations = sys.argv[1], sys.argv[2:]
+    verdict, thresholds = {}, []
+    for evaluation in evaluations:
+        metrics = json.load(open(os.path.join(evaluation, "metrics.json")))
+        threshold = metrics["threshold"] if "threshold" in metrics else metrics["model"]["threshold"]
+        thresholds.append(threshold)
+        with open(os.path.join(evaluation, "vertebrae.csv"), newline="") as f:
+            for r in csv.DictReader(f):
+                if int(r["truth_label"]) == 0:
+                    continue
+                verdict[(r["case"], int(r["truth_label"]))] = r["found"] == "1" and float(r["probability"]) >= threshold
     bodies = {}  # finding -> list of (flagged, params)
     with open(os.path.join(painted, "lesions.csv"), newline="") as f:
         for r in csv.DictReader(f):
@@ -51,8 +54,8 @@ def main():
                 if key in verdict:
                     bodies.setdefault(r["finding"], []).append((verdict[key], params))
     if not bodies:
-        sys.exit("recall_by_lesion_parameters: no painted body of " + painted + " is in " + evaluation)
-    print(f"threshold {threshold:.3f}; recall = flagged / painted bodies (a missed body is not flagged)")
+        sys.exit("recall_by_lesion_parameters: no painted body of " + painted + " is in " + " ".join(evaluations))
+    print("thresholds " + ", ".join(f"{t:.3f}" for t in thresholds) + "; recall = flagged / painted bodies (a missed body is not flagged)")
     for finding, rows in sorted(bodies.items()):
         flagged = sum(v for v, _ in rows)
         print(f"{finding}: {flagged} of {len(rows)} ({100.0 * flagged / len(rows):.0f} %)")
