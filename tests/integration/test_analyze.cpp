@@ -224,8 +224,7 @@ TEST(TrainAggregator, AFlagRateBoundRaisesTheThresholdOverTheTrainingFoldsHealth
   EXPECT_NE(zero.err.find("--max-healthy-flag-rate must be in (0, 1]"), std::string::npos) << zero.err;
 }
 
-// --extra-data: another painting of the same cases (here a copy of them) adds its out-of-fold
-// records to the training rows, but not to the numbers reported, which stay on --data's bodies.
+// --drop-features: the trees and the bundle's section leave those columns out.
 TEST(TrainAggregator, DroppedFeaturesAreLeftOutOfTheTreesAndTheBundleReadsTheRest) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
@@ -259,6 +258,8 @@ TEST(TrainAggregator, DroppedFeaturesAreLeftOutOfTheTreesAndTheBundleReadsTheRes
   EXPECT_NE(bad.err.find("no_such_feature"), std::string::npos) << bad.err;
 }
 
+// --extra-data: another painting of the same cases (here a copy of them) adds its out-of-fold
+// records to the training rows, but not to the numbers reported, which stay on --data's bodies.
 TEST(TrainAggregator, ExtraPaintingsTrainTheTreesWhileTheNumbersStayOnTheData) {
   Pipeline& p = pipeline();
   ASSERT_EQ(p.train.exit_code, 0) << p.train.err;
