@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <iomanip>
 #include <map>
-#include <fstream>
 #include <optional>
 #include <sstream>
 
@@ -11,6 +10,7 @@
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
 #include "spinescan/core/logging.h"
+#include "spinescan/core/manifest.h"
 #include "spinescan/core/progress.h"
 #include "spinescan/data/csv.h"
 #include "spinescan/data/splits.h"
@@ -235,13 +235,7 @@ std::string pool_evaluations(const PoolEvalConfig& c) {
     const fs::path dir(run);
     const fs::path metrics_path = dir / "metrics.json";
     SPINESCAN_CHECK_AS(fs::is_regular_file(metrics_path), ConfigError, run, ": no metrics.json (not a folder written by `spinescan evaluate`)");
-    nlohmann::json m;
-    try {
-      std::ifstream in(metrics_path);
-      m = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw DataError(metrics_path.string() + ": not JSON (" + e.what() + ")");
-    }
+    const nlohmann::json m = read_json_file(metrics_path, "an evaluation's metrics.json");
     SPINESCAN_CHECK(m.contains("model") && m["model"].contains("threshold"), metrics_path.string(), ": no model.threshold");
     const double t = m["model"]["threshold"].get<double>();
     // One operating point for the pool: an F1 over verdicts made at different thresholds
