@@ -11,12 +11,15 @@
 # Each stage is skipped when its output exists, so an interrupted run picks up where it stopped.
 # About 80 minutes on 2 cores (paintings 13, classifiers 25, aggregator records 35).
 # Usage: scripts/painted_five_folds.sh [OUT (default runs/five_folds)] [DATA] [HELDOUT_SEED (default 41)]
+# CLASSIFIER_ARGS adds flags to each fold's `train classifier` (a candidate recipe, e.g.
+# CLASSIFIER_ARGS=--balance-findings); paintings already in OUT/painted are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/five_folds}
 data=${2:-../shared/data/spine-mri}
 heldout_seed=${3:-41}
 bin=${SPINESCAN:-build/spinescan}
+read -r -a classifier_args <<< "${CLASSIFIER_ARGS:-}"
 bundle=${BUNDLE:-models/default}
 split=$bundle/splits_spine_mri.json
 mkdir -p "$out/painted" "$out/classifiers" "$out/bundles" "$out/eval"
@@ -35,7 +38,7 @@ for k in 0 1 2 3 4; do
   [[ -f "$run/checkpoints/last.json" ]] && resume=(--resume)
   "$bin" --threads 2 train classifier --data "$out/painted/s${train_seeds[0]}" --extra-data "$extra" --split "$split" \
     --fold "$k" --seed "$k" --out "$run" --balance within-source --inner-val-cases 8 --preset micro --lr 2e-3 \
-    --augment 0.3 --drop-path 0 --epochs 80 --samples-per-epoch 2048 --patience 20 "${resume[@]}"
+    --augment 0.3 --drop-path 0 --epochs 80 --samples-per-epoch 2048 --patience 20 "${classifier_args[@]}" "${resume[@]}"
   touch "$run/done"
 done
 classifiers=$(printf "$out/classifiers/fold%s," 0 1 2 3 4)

@@ -87,6 +87,9 @@ void register_train(CLI::App& app, Runner& run) {
   (*tunable)["balance"] = cls->add_option("--balance", k->balance,
                                           "class (50/50 over all vertebrae) or within-source (50/50 inside each "
                                           "source holding both classes; single-class sources left out)");
+  (*tunable)["balance_findings"] = cls->add_flag("--balance-findings", k->balance_findings,
+                                                "spread the pathological draws evenly over findings (vertebrae.csv "
+                                                "`findings`), so a rare or focal finding is taught as often as a common one");
   (*tunable)["patience"] = cls->add_option("--patience", k->patience, "epochs without a better inner-val AUC before stopping");
   cls->add_option("--inner-val-cases", k->inner_val_cases, "training cases held out for early stopping and calibration");
   cls->add_option("--seed", k->seed, "random seed");

@@ -98,6 +98,36 @@ TEST(SampleDrawer, RefusesWhatCannotBeBalanced) {
 
 }  // namespace
 
+TEST(SampleDrawer, ByFindingTeachesARareFindingAsOftenAsACommonOne) {
+  // Site a's pathological bodies: two spondylodiscitis (1, 2), one metastasis (3). By body,
+  // the metastasis is a third of the pathological draws; by finding, half.
+  ClassifierData d = two_sites();
+  for (auto& s : d.samples)
+    if (s.case_index == 0 && s.target == 1) s.finding = s.label == 3 ? "metastasis" : "spondylodiscitis";
+  auto metastasis_share = [&](const SampleDrawer& drawer) {
+    Rng rng(11);
+    int pathological = 0, metastasis = 0;
+    for (int i = 0; i < 30000; ++i) {
+      const auto& s = d.samples[drawer.draw(rng)];
+      pathological += s.target == 1;
+      metastasis += s.finding == "metastasis";
+    }
+    EXPECT_NEAR(pathological / 30000.0, 0.5, 0.02) << "the class balance stays";
+    return static_cast<double>(metastasis) / pathological;
+  };
+  for (Balance b : {Balance::kClass, Balance::kWithinSource}) {
+    EXPECT_NEAR(metastasis_share(SampleDrawer(d, b)), 1.0 / 3, 0.02);
+    EXPECT_NEAR(metastasis_share(SampleDrawer(d, b, true)), 0.5, 0.02);
+    EXPECT_EQ(SampleDrawer(d, b, true).vertebrae(1), SampleDrawer(d, b).vertebrae(1));
+  }
+  // With one finding only, by finding draws exactly what the plain drawer draws: runs trained
+  // before the option repeat.
+  for (auto& s : d.samples) s.finding.clear();
+  const SampleDrawer plain(d, Balance::kWithinSource), by_finding(d, Balance::kWithinSource, true);
+  Rng r1(4), r2(4);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(plain.draw(r1), by_finding.draw(r2));
+}
+
 TEST(InnerValidation, KeepsItsSizeWhenFewCasesAreWithoutAFinding) {
   // A painted dataset: 9 cases with a finding, 1 without. Asked for 6, the inner validation
   // takes 3 with a finding, the one without, and 2 more with one; none of them trains.

@@ -52,6 +52,7 @@ ClassifierData load_classifier_data(const Dataset& d, const std::vector<std::str
         SPINESCAN_CHECK_AS(row != rows.end(), DataError, entry.labels.string(), ": label ", b.label, " has no row in vertebrae.csv");
         s.level = row->second->level;
         if (row->second->pathological) s.target = *row->second->pathological ? 1 : 0;
+        s.finding = row->second->findings.substr(0, row->second->findings.find(';'));
         const auto lesion = painted.find({c.name, b.label});
         if (lesion != painted.end() && !lesion->second.visible_slices.empty())
           s.lesion_visible = std::binary_search(lesion->second.visible_slices.begin(), lesion->second.visible_slices.end(), s.slice);
@@ -157,7 +158,7 @@ void append_classifier_data(ClassifierData& into, ClassifierData more) {
   }
 }
 
-SampleDrawer::SampleDrawer(const ClassifierData& data, Balance balance) {
+SampleDrawer::SampleDrawer(const ClassifierData& data, Balance balance, bool by_finding) {
   // Vertebrae keyed by (source, case, body label); a std::map keeps the order, and so the
   // draws, independent of the sample order.
   std::map<std::string, std::map<std::pair<int, int>, std::vector<size_t>>> by_source;
@@ -166,22 +167,32 @@ SampleDrawer::SampleDrawer(const ClassifierData& data, Balance balance) {
     if (s.target < 0 || (s.target == 1 && !s.lesion_visible)) continue;
     by_source[case_source(data.cases[static_cast<size_t>(s.case_index)].name)][{s.case_index, s.label}].push_back(i);
   }
-  if (balance == Balance::kClass) groups_.emplace_back();
+  // Strata of one class, in finding order (a std::map again, for repeatable draws).
+  auto stratify = [&](const std::vector<std::vector<size_t>>& bodies, bool split) {
+    std::map<std::string, Vertebrae> strata;
+    for (const auto& idx : bodies) strata[split ? data.samples[idx[0]].finding : std::string()].push_back(idx);
+    std::vector<Vertebrae> out;
+    for (auto& [finding, v] : strata) out.push_back(std::move(v));
+    return out;
+  };
+  std::vector<std::array<Vertebrae, 2>> flat;  // per group, per class, before stratifying
+  if (balance == Balance::kClass) flat.emplace_back();
   for (const auto& [source, bodies] : by_source) {
-    std::array<std::vector<std::vector<size_t>>, 2> group;
+    std::array<Vertebrae, 2> group;
     for (const auto& [key, idx] : bodies) group[static_cast<size_t>(data.samples[idx[0]].target)].push_back(idx);
     if (balance == Balance::kClass) {
       for (size_t cls = 0; cls < 2; ++cls)
-        for (auto& idx : group[cls]) groups_[0][cls].push_back(std::move(idx));
+        for (auto& idx : group[cls]) flat[0][cls].push_back(std::move(idx));
       sources_used_.push_back(source);
     } else if (!group[0].empty() && !group[1].empty()) {
-      groups_.push_back(std::move(group));
+      flat.push_back(std::move(group));
       sources_used_.push_back(source);
     } else {
       sources_left_out_.push_back(source);
     }
   }
-  SPINESCAN_CHECK_AS(!groups_.empty() && (!groups_[0][0].empty() || !groups_[0][1].empty()), DataError,
+  for (const auto& g : flat) groups_.push_back({stratify(g[0], false), stratify(g[1], by_finding)});
+  SPINESCAN_CHECK_AS(vertebrae(0) + vertebrae(1) > 0, DataError,
                      balance == Balance::kClass ? "no labelled vertebra in the training cases"
                                                 : "within-source balance: no source holds both healthy and pathological vertebrae");
 }
@@ -190,14 +201,17 @@ size_t SampleDrawer::draw(Rng& rng) const {
   const auto& group = groups_[rng.below(groups_.size())];
   int cls = rng.chance(0.5) ? 1 : 0;
   if (group[static_cast<size_t>(cls)].empty()) cls = 1 - cls;  // kClass with one class only
-  const auto& bodies = group[static_cast<size_t>(cls)];
+  const auto& strata = group[static_cast<size_t>(cls)];
+  // One stratum draws no number, so runs without `by_finding` draw as they always did.
+  const auto& bodies = strata.size() == 1 ? strata[0] : strata[rng.below(strata.size())];
   const auto& idx = bodies[rng.below(bodies.size())];
   return idx[rng.below(idx.size())];
 }
 
 size_t SampleDrawer::vertebrae(int cls) const {
   size_t n = 0;
-  for (const auto& g : groups_) n += g[static_cast<size_t>(cls)].size();
+  for (const auto& g : groups_)
+    for (const auto& stratum : g[static_cast<size_t>(cls)]) n += stratum.size();
   return n;
 }
 

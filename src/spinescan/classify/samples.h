@@ -42,6 +42,7 @@ struct CropSample {
   // shows on a few of a body's slices): the body is pathological, but that crop shows nothing
   // to learn from, so it is not drawn for training. Scoring still sees every slice.
   bool lesion_visible = true;
+  std::string finding;  // the body's first finding in vertebrae.csv (empty when none is named)
   double area_fraction = 0;  // body area on this slice / its largest sagittal area
 };
 
@@ -86,6 +87,11 @@ double within_source_auc(const std::vector<double>& scores, const std::vector<in
 //    50/50 within it. Every source drawn shows both classes equally often, so the scanner
 //    carries no information about the label; single-class sources are not drawn at all.
 enum class Balance { kClass, kWithinSource };
+// Either mode can also spread the pathological draws evenly over findings (`by_finding`):
+// after the class, a finding (uniformly among those the group holds), then a vertebra with it.
+// Without it, a finding is drawn as often as its bodies are common: spondylodiscitis paints two
+// bodies per lesion, and a metastasis shows on a few slices of one, so the focal finding is a
+// small share of what the pathological class teaches.
 
 // Row weights for a learner that sees whole tables (the aggregator's trees) with the same aim
 // as kWithinSource: inside every source that holds both classes, the positives' weights add
@@ -103,7 +109,7 @@ class SampleDrawer {
  public:
   // Samples with target < 0 are never drawn. DataError when nothing can be drawn (no
   // labelled vertebra; for kWithinSource, no source holding both classes).
-  SampleDrawer(const ClassifierData& data, Balance balance);
+  SampleDrawer(const ClassifierData& data, Balance balance, bool by_finding = false);
   // Index into data.samples.
   size_t draw(Rng& rng) const;
   // Sources that can be drawn from, and those left out (kWithinSource: single-class ones).
@@ -113,9 +119,11 @@ class SampleDrawer {
   size_t vertebrae(int cls) const;
 
  private:
-  // groups_[g][cls] = vertebrae (each the list of its sample indices) of group g and class cls;
-  // one group per source (kWithinSource) or a single group (kClass).
-  std::vector<std::array<std::vector<std::vector<size_t>>, 2>> groups_;
+  using Vertebrae = std::vector<std::vector<size_t>>;  // each vertebra: the list of its sample indices
+  // groups_[g][cls] = strata of vertebrae of group g and class cls: one group per source
+  // (kWithinSource) or a single group (kClass); one stratum, or for the pathological class
+  // with `by_finding` one per finding.
+  std::vector<std::array<std::vector<Vertebrae>, 2>> groups_;
   std::vector<std::string> sources_used_, sources_left_out_;
 };
 

@@ -68,6 +68,7 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
           {"layer_scale", layer_scale}, {"balance", balance}, {"device", device}};
   // Only when given, so that runs from before the option still resume.
   if (!extra_data.empty()) j["extra_data"] = extra_data;
+  if (balance_findings) j["balance_findings"] = true;
   return j;
 }
 
@@ -91,6 +92,7 @@ void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const 
       else if (key == "patience") c.patience = value.get<int>();
       else if (key == "layer_scale") c.layer_scale = value.get<double>();
       else if (key == "balance") c.balance = value.get<std::string>();
+      else if (key == "balance_findings") c.balance_findings = value.get<bool>();
       else throw ConfigError("params: unknown key '" + key + "'");
     } catch (const nlohmann::json::exception&) {
       throw ConfigError("params: '" + key + "' has the wrong type (" + value.dump() + ")");
@@ -147,13 +149,13 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
     append_classifier_data(train, load_classifier_data(load_dataset(folder), train_cases));
   }
 
-  const SampleDrawer drawer(train, balance_from_string(c.balance));
+  const SampleDrawer drawer(train, balance_from_string(c.balance), c.balance_findings);
   std::string sources_note;
   if (!drawer.sources_left_out().empty()) {
     sources_note = "; left out (one class only):";
     for (const auto& source : drawer.sources_left_out()) sources_note += " " + source;
   }
-  log_info("training vertebrae (" + c.balance + " balance): " + std::to_string(drawer.vertebrae(1)) + " pathological, " +
+  log_info("training vertebrae (" + c.balance + " balance" + (c.balance_findings ? ", by finding" : "") + "): " + std::to_string(drawer.vertebrae(1)) + " pathological, " +
            std::to_string(drawer.vertebrae(0)) + " healthy; " + std::to_string(train.samples.size()) + " slices" + sources_note);
 
   torch::manual_seed(c.seed);

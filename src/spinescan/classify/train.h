@@ -30,6 +30,7 @@ struct ClassifierTrainConfig {
   int batch = 32;
   int samples_per_epoch = 2048;  // crops drawn per epoch (see `balance`)
   std::string balance = "class";  // "class" or "within-source" (classify::Balance in samples.h)
+  bool balance_findings = false;  // pathological draws spread evenly over findings (SampleDrawer)
   double lr = 1e-3;
   double weight_decay = 0.05;
   double warmup_fraction = 0.05;  // of all steps
@@ -51,7 +52,7 @@ struct ClassifierTrainConfig {
 
 // Sets the fields named in `params` (keys as in to_json(): lr, weight_decay, preset,
 // crop_size, context, neighbours, augment, drop_path, batch, epochs, samples_per_epoch,
-// warmup_fraction, patience, layer_scale, balance), except those in `keep` (flags the user
+// warmup_fraction, patience, layer_scale, balance, balance_findings), except those in `keep` (flags the user
 // gave explicitly).
 // ConfigError for an unknown key or a value of the wrong type.
 void apply_params(ClassifierTrainConfig& config, const nlohmann::json& params, const std::set<std::string>& keep = {});
