@@ -16,19 +16,18 @@ model (e.g. one per fold); the pairs are pooled.
 
 usage: scripts/paired_response.py PAINTED_DATASET ORIGINAL_EVAL:PAINTED_EVAL...
 """
-import bisect
 import csv
+import os
 import sys
 from collections import defaultdict
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from painted_oof import auc  # noqa: E402
 
-def auc(positives, negatives):
-    negatives = sorted(negatives)
-    total = 0.0
-    for x in positives:
-        lo, hi = bisect.bisect_left(negatives, x), bisect.bisect_right(negatives, x)
-        total += lo + 0.5 * (hi - lo)
-    return total / (len(positives) * len(negatives)) if positives and negatives else float("nan")
+
+def auc_or_nan(positives, negatives):
+    value = auc(positives, negatives)  # None when a group is empty
+    return float("nan") if value is None else value
 
 
 def slice_probabilities(folder):
@@ -72,7 +71,7 @@ def main():
     for finding in sorted(response):
         v = sorted(response[finding])
         print(f"{finding:22s} {len(v):6d}  {v[len(v) // 2][0]:+.3f}{'':31s}{sum(x[1] > 0.1 for x in v):6d}/{len(v):<9d}"
-              f"{auc(painted_mean[finding], healthy):.3f}")
+              f"{auc_or_nan(painted_mean[finding], healthy):.3f}")
 
 
 if __name__ == "__main__":
