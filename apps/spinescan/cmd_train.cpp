@@ -90,6 +90,10 @@ void register_train(CLI::App& app, Runner& run) {
   (*tunable)["balance_findings"] = cls->add_flag("--balance-findings", k->balance_findings,
                                                 "spread the pathological draws evenly over findings (vertebrae.csv "
                                                 "`findings`), so a rare or focal finding is taught as often as a common one");
+  (*tunable)["max_pool_stage"] = cls->add_option("--max-pool-stage", k->max_pool_stage,
+                                                 "the head also reads each channel's maximum over this ConvNeXt stage's map "
+                                                 "(0..3, stride 4..32; -1 = average of the last stage only), so a small "
+                                                 "focus can decide the verdict");
   (*tunable)["patience"] = cls->add_option("--patience", k->patience, "epochs without a better inner-val AUC before stopping");
   cls->add_option("--inner-val-cases", k->inner_val_cases, "training cases held out for early stopping and calibration");
   cls->add_option("--seed", k->seed, "random seed");

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "spinescan/classify/classifier.h"
 #include "spinescan/classify/evaluate.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/core/errors.h"
@@ -131,12 +132,42 @@ TEST(TrainClassifier, ExtraPaintingsAreDrawnFromAndMustHoldTheTrainingCases) {
   EXPECT_ANY_THROW(classify::train_classifier(wrong));
 }
 
+// The maximum over a finer stage (issue 18) is part of the network: the bundle must say so, or
+// loading it would build a head of the wrong width.
+TEST(TrainClassifier, AMaxPoolStageIsStoredInTheBundleAndLoadsBack) {
+  Fixture f;
+  auto c = f.config("max_pool");
+  c.max_pool_stage = 2;
+  c.epochs = 1;
+  classify::train_classifier(c);
+  const std::filesystem::path run = c.out;
+  EXPECT_EQ(nlohmann::json::parse(read_file(run / "config.json"))["max_pool_stage"], 2);
+  EXPECT_EQ(nlohmann::json::parse(read_file(run / "best/manifest.json"))["classifier"]["options"]["max_pool_stage"], 2);
+  auto loaded = classify::load_classifier(run);
+  EXPECT_EQ(loaded.spec.model.max_pool_stage, 2);
+  const auto& dims = loaded.spec.model.dims;
+  const int64_t crop_floats = 32 * 32;
+  const auto out = classify::classifier_outputs(loaded.net, {std::vector<float>(crop_floats, 0.5f)}, loaded.spec.crop, torch::kCPU);
+  ASSERT_EQ(out.embeddings.size(), 1u);
+  EXPECT_EQ(static_cast<int>(out.embeddings[0].size()), dims[3] + dims[2]);
+  // Without the option nothing new is written, so older bundles and runs read back the same.
+  auto plain = f.config("plain");
+  plain.epochs = 1;
+  classify::train_classifier(plain);
+  EXPECT_FALSE(nlohmann::json::parse(read_file(std::filesystem::path(plain.out) / "config.json")).contains("max_pool_stage"));
+  EXPECT_FALSE(nlohmann::json::parse(read_file(std::filesystem::path(plain.out) / "best/manifest.json"))["classifier"]["options"]
+                   .contains("max_pool_stage"));
+  EXPECT_EQ(classify::load_classifier(plain.out).spec.model.max_pool_stage, -1);
+}
+
 TEST(TrainClassifier, ParamsFilesSetKnownKeysAndExplicitFlagsWin) {
   classify::ClassifierTrainConfig c;
   classify::apply_params(c, {{"lr", 0.01}, {"preset", "femto"}, {"crop_size", 96}}, {"crop_size"});
   EXPECT_DOUBLE_EQ(c.lr, 0.01);
   EXPECT_EQ(c.preset, "femto");
   EXPECT_EQ(c.crop_size, 64);  // kept: given on the command line
+  classify::apply_params(c, {{"max_pool_stage", 2}});
+  EXPECT_EQ(c.max_pool_stage, 2);
   EXPECT_THROW(classify::apply_params(c, {{"learning_rate", 0.1}}), ConfigError);
   EXPECT_THROW(classify::apply_params(c, {{"lr", "fast"}}), ConfigError);
 }

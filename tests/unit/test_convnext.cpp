@@ -10,6 +10,10 @@
 using namespace spinescan;
 using namespace spinescan::models;
 
+namespace {
+constexpr int kSpotStage = 2;  // which stage the spot test pools the maximum over
+}  // namespace
+
 TEST(ConvNext, PresetsHaveTheFamilyWidthsAndDepths) {
   EXPECT_EQ(ConvNextOptions::preset("atto").dims, (std::array<int, 4>{40, 80, 160, 320}));
   EXPECT_EQ(ConvNextOptions::preset("pico").dims[3], 512);
@@ -44,6 +48,14 @@ TEST(ConvNext, StageShapesAndLogits) {
   ConvNextOptions bad_rate;
   bad_rate.drop_path_rate = 1.0;
   EXPECT_THROW(ConvNext{bad_rate}, ConfigError);
+  // The maximum over stage 1's map (80 channels) joins the average over the last stage's.
+  o.max_pool_stage = 1;
+  ConvNext with_max(o);
+  EXPECT_EQ(with_max->features(x).sizes(), (std::vector<int64_t>{2, 320 + 80}));
+  EXPECT_EQ(with_max->forward(x).sizes(), (std::vector<int64_t>{2, 1}));
+  ConvNextOptions bad_stage;
+  bad_stage.max_pool_stage = 4;
+  EXPECT_THROW(ConvNext{bad_stage}, ConfigError);
 }
 
 TEST(ConvNext, ChannelLayerNormNormalisesEachPixelOverChannels) {
@@ -102,40 +114,55 @@ TEST(ConvNext, LearnsWhetherACropIsBrighterInAFewSteps) {
 // Issue 18's metastasis blind spot, reduced to its core: one bright disc of 6 pixels' radius
 // (+0.3 on uniform noise in [0.3, 0.6], anywhere in the middle half of a 64-pixel crop) or none.
 // Measured 2026-12-06 (docs/model_card.md, "Does the classifier see a metastasis?"): after 400
-// steps the micro and atto ConvNeXts stay at chance (loss 0.694), with average or average+max
-// pooling, with or without the stem's LayerNorm, layer scale 1e-6 to 1; the two-layer CNN with
-// max pooling below reaches 0.002 on the same draws. Disabled until the classifier's network
-// finds such a spot: run it with --gtest_also_run_disabled_tests.
-TEST(ConvNext, DISABLED_FindsASmallBrightSpotAsAPlainCnnDoes) {
+// steps the micro and atto ConvNeXts with the head on the last stage's average stay at chance
+// (loss 0.694), as does a two-layer CNN with average pooling; the same CNN with max pooling
+// reaches 0.002. With max_pool_stage the ConvNeXt's head also reads a maximum over a fine map.
+static double spot_task_final_loss(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                            std::vector<torch::Tensor> parameters) {
   const auto yy = torch::arange(64).view({1, 64, 1}).to(torch::kFloat);
   const auto xx = torch::arange(64).view({1, 1, 64}).to(torch::kFloat);
-  auto final_loss = [&](const std::function<torch::Tensor(const torch::Tensor&)>& forward, std::vector<torch::Tensor> parameters) {
-    torch::manual_seed(1);
-    torch::optim::AdamW opt(parameters, torch::optim::AdamWOptions(2e-3).weight_decay(0.05));
-    double last50 = 0;
-    for (int step = 0; step < 400; ++step) {
-      const auto y = torch::randint(0, 2, {32, 1}).to(torch::kFloat);
-      const auto cy = torch::randint(16, 48, {32, 1, 1}).to(torch::kFloat);
-      const auto cx = torch::randint(16, 48, {32, 1, 1}).to(torch::kFloat);
-      const auto spot = ((yy - cy).pow(2) + (xx - cx).pow(2) <= 36).to(torch::kFloat);
-      const auto x = torch::rand({32, 1, 64, 64}) * 0.3 + 0.3 + 0.3 * (spot * y.view({32, 1, 1})).unsqueeze(1);
-      const auto loss = torch::binary_cross_entropy_with_logits(forward(x), y);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      if (step >= 350) last50 += loss.item<double>() / 50;
-    }
-    return last50;
-  };
+  torch::manual_seed(1);
+  torch::optim::AdamW opt(parameters, torch::optim::AdamWOptions(2e-3).weight_decay(0.05));
+  double last50 = 0;
+  for (int step = 0; step < 400; ++step) {
+    const auto y = torch::randint(0, 2, {32, 1}).to(torch::kFloat);
+    const auto cy = torch::randint(16, 48, {32, 1, 1}).to(torch::kFloat);
+    const auto cx = torch::randint(16, 48, {32, 1, 1}).to(torch::kFloat);
+    const auto spot = ((yy - cy).pow(2) + (xx - cx).pow(2) <= 36).to(torch::kFloat);
+    const auto x = torch::rand({32, 1, 64, 64}) * 0.3 + 0.3 + 0.3 * (spot * y.view({32, 1, 1})).unsqueeze(1);
+    const auto loss = torch::binary_cross_entropy_with_logits(forward(x), y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (step >= 350) last50 += loss.item<double>() / 50;
+  }
+  return last50;
+}
+
+TEST(ConvNext, FindsASmallBrightSpotWithAMaximumOverAFineStage) {
   torch::manual_seed(0);
   torch::nn::Sequential plain(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 8, 5).padding(2)), torch::nn::ReLU(),
                               torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 8, 5).padding(2)), torch::nn::ReLU(),
                               torch::nn::AdaptiveMaxPool2d(1), torch::nn::Flatten(), torch::nn::Linear(8, 1));
-  const double plain_loss = final_loss([&](const torch::Tensor& x) { return plain->forward(x); }, plain->parameters());
+  const double plain_loss = spot_task_final_loss([&](const torch::Tensor& x) { return plain->forward(x); }, plain->parameters());
   torch::manual_seed(0);
-  ConvNext net(ConvNextOptions::preset("micro"));
-  const double convnext_loss = final_loss([&](const torch::Tensor& x) { return net->forward(x); }, net->parameters());
-  std::printf("loss over steps 350-400: plain CNN %.3f, ConvNeXt-micro %.3f (chance 0.693)\n", plain_loss, convnext_loss);
+  auto options = ConvNextOptions::preset("micro");
+  options.max_pool_stage = kSpotStage;
+  ConvNext net(options);
+  const double convnext_loss = spot_task_final_loss([&](const torch::Tensor& x) { return net->forward(x); }, net->parameters());
+  std::printf("loss over steps 350-400: plain CNN %.3f, ConvNeXt-micro with the maximum over stage %d %.3f (chance 0.693)\n",
+              plain_loss, kSpotStage, convnext_loss);
   ASSERT_LT(plain_loss, 0.2) << "the task itself is learnable in 400 steps";
   EXPECT_LT(convnext_loss, 0.2);
+}
+
+// The head on the last stage's average alone (the shipped classifier until issue 18's fix):
+// blind to the spot. Kept as a measure, disabled because it trains for 400 steps to show a failure;
+// run it with --gtest_also_run_disabled_tests.
+TEST(ConvNext, DISABLED_AverageOfTheLastStageMissesTheSpot) {
+  torch::manual_seed(0);
+  ConvNext net(ConvNextOptions::preset("micro"));
+  const double loss = spot_task_final_loss([&](const torch::Tensor& x) { return net->forward(x); }, net->parameters());
+  std::printf("ConvNeXt-micro, average of the last stage: loss %.3f (chance 0.693)\n", loss);
+  EXPECT_GT(loss, 0.6);
 }

@@ -17,9 +17,12 @@ namespace fs = std::filesystem;
 namespace spinescan::classify {
 
 nlohmann::json convnext_options_to_json(const models::ConvNextOptions& o) {
-  return {{"in_channels", o.in_channels}, {"num_classes", o.num_classes},        {"depths", o.depths},
+  nlohmann::json j = {{"in_channels", o.in_channels}, {"num_classes", o.num_classes},        {"depths", o.depths},
           {"dims", o.dims},               {"drop_path_rate", o.drop_path_rate}, {"layer_scale_init", o.layer_scale_init},
           {"head_dropout", o.head_dropout}};
+  // Only when set, so that bundles written before the option read back byte for byte the same.
+  if (o.max_pool_stage >= 0) j["max_pool_stage"] = o.max_pool_stage;
+  return j;
 }
 
 models::ConvNextOptions convnext_options_from_json(const nlohmann::json& j) {
@@ -31,6 +34,7 @@ models::ConvNextOptions convnext_options_from_json(const nlohmann::json& j) {
   o.drop_path_rate = j.at("drop_path_rate");
   o.layer_scale_init = j.at("layer_scale_init");
   o.head_dropout = j.value("head_dropout", 0.0);
+  o.max_pool_stage = j.value("max_pool_stage", -1);
   o.validate();
   return o;
 }

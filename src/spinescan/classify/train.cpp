@@ -69,6 +69,7 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
   // Only when given, so that runs from before the option still resume.
   if (!extra_data.empty()) j["extra_data"] = extra_data;
   if (balance_findings) j["balance_findings"] = true;
+  if (max_pool_stage >= 0) j["max_pool_stage"] = max_pool_stage;
   return j;
 }
 
@@ -93,6 +94,7 @@ void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const 
       else if (key == "layer_scale") c.layer_scale = value.get<double>();
       else if (key == "balance") c.balance = value.get<std::string>();
       else if (key == "balance_findings") c.balance_findings = value.get<bool>();
+      else if (key == "max_pool_stage") c.max_pool_stage = value.get<int>();
       else throw ConfigError("params: unknown key '" + key + "'");
     } catch (const nlohmann::json::exception&) {
       throw ConfigError("params: '" + key + "' has the wrong type (" + value.dump() + ")");
@@ -117,6 +119,7 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   model.in_channels = crop.channels();
   model.drop_path_rate = c.drop_path;
   model.layer_scale_init = c.layer_scale;
+  model.max_pool_stage = c.max_pool_stage;
   model.validate();
 
   const torch::Device device = detect::parse_device(c.device);

@@ -41,6 +41,7 @@ struct ClassifierTrainConfig {
   double augment = 0.3;           // box jitter and intensity changes; 0 = none (1 = shifts of 8 %, gain of 15 %)
   double drop_path = 0.1;
   double layer_scale = 1e-6;      // initial residual-branch scale of each ConvNeXt block
+  int max_pool_stage = -1;        // the head also reads the maximum over this stage's map (ConvNextOptions)
   int inner_val_cases = 6;        // training cases held out for early stopping, calibration and threshold
   int patience = 5;               // epochs without a better inner-validation AUC before stopping
   uint64_t seed = 0;
@@ -52,7 +53,7 @@ struct ClassifierTrainConfig {
 
 // Sets the fields named in `params` (keys as in to_json(): lr, weight_decay, preset,
 // crop_size, context, neighbours, augment, drop_path, batch, epochs, samples_per_epoch,
-// warmup_fraction, patience, layer_scale, balance, balance_findings), except those in `keep` (flags the user
+// warmup_fraction, patience, layer_scale, balance, balance_findings, max_pool_stage), except those in `keep` (flags the user
 // gave explicitly).
 // ConfigError for an unknown key or a value of the wrong type.
 void apply_params(ClassifierTrainConfig& config, const nlohmann::json& params, const std::set<std::string>& keep = {});

@@ -40,7 +40,11 @@ void ConvNextOptions::validate() const {
     SPINESCAN_CHECK_AS(depths[i] >= 1 && dims[i] >= 1, ConfigError, "ConvNeXt stage ", i, " needs depth and width >= 1");
   SPINESCAN_CHECK_AS(drop_path_rate >= 0 && drop_path_rate < 1, ConfigError, "drop-path rate must be in [0, 1), got ",
                      drop_path_rate);
+  SPINESCAN_CHECK_AS(max_pool_stage >= -1 && max_pool_stage <= 3, ConfigError,
+                     "max-pool stage must be -1 (none) or 0..3, got ", max_pool_stage);
 }
+
+int ConvNextOptions::pooled_width() const { return dims[3] + (max_pool_stage >= 0 ? dims[max_pool_stage] : 0); }
 
 ChannelLayerNormImpl::ChannelLayerNormImpl(int channels, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({channels}));
@@ -99,7 +103,9 @@ ConvNextImpl::ConvNextImpl(const ConvNextOptions& o) : options_(o) {
     stages->push_back(stage);
   }
   head_norm = register_module("head_norm", nn::LayerNorm(nn::LayerNormOptions({o.dims[3]}).eps(1e-6)));
-  head = register_module("head", nn::Linear(o.dims[3], o.num_classes));
+  if (o.max_pool_stage >= 0)
+    max_norm = register_module("max_norm", nn::LayerNorm(nn::LayerNormOptions({o.dims[o.max_pool_stage]}).eps(1e-6)));
+  head = register_module("head", nn::Linear(o.pooled_width(), o.num_classes));
   for (auto& m : modules(false)) {
     if (auto* c = m->as<nn::Conv2d>()) {
       nn::init::normal_(c->weight, 0.0, 0.02);
@@ -121,11 +127,14 @@ ConvNextImpl::ConvNextImpl(const ConvNextOptions& o) : options_(o) {
 
 torch::Tensor ConvNextImpl::features(const torch::Tensor& x) {
   auto y = x;
+  torch::Tensor maxima;
   for (int i = 0; i < 4; ++i) {
     y = downsample[i]->as<nn::Sequential>()->forward(y);
     y = stages[i]->as<nn::Sequential>()->forward(y);
+    if (i == options_.max_pool_stage) maxima = max_norm(y.amax({2, 3}));
   }
-  return head_norm(y.mean({2, 3}));
+  auto pooled = head_norm(y.mean({2, 3}));
+  return maxima.defined() ? torch::cat({pooled, maxima}, 1) : pooled;
 }
 
 torch::Tensor ConvNextImpl::logits_of(const torch::Tensor& f) { return head(f); }

@@ -25,6 +25,14 @@ struct ConvNextOptions {
   double drop_path_rate = 0.0;              // stochastic depth, rising linearly over blocks to this
   double layer_scale_init = 1e-6;
   double head_dropout = 0.0;
+  // -1: the head reads the average over the last stage's map only (as in timm). 0..3: it also
+  // reads the per-channel maximum over stage k's output map (stride 4 * 2^k), so that a spot a few
+  // pixels wide can decide the verdict: after 32-fold downsampling a 5-15 mm focus is mixed
+  // into its surroundings, and an average over the crop dilutes it (issue 18's metastasis blind
+  // spot; test_convnext.cpp, FindsASmallBrightSpot*).
+  int max_pool_stage = -1;
+  // Width of the pooled features the head reads: dims[3], plus dims[max_pool_stage] if set.
+  int pooled_width() const;
   // Named sizes of the ConvNeXt family (widths and depths as in timm's convnext_*):
   // atto, femto, pico, nano, tiny; "micro" (1 block per stage, 8..64 wide) and "mini" (24..192 wide, 1/1/2/1 blocks),
   // far below atto's cost. Throws ConfigError for another name.
@@ -76,7 +84,7 @@ class ConvNextImpl : public torch::nn::Module {
   explicit ConvNextImpl(const ConvNextOptions& options = {});
   // [N, in_channels, H, W] (H, W multiples of 32) -> logits [N, num_classes]
   torch::Tensor forward(const torch::Tensor& x);
-  // Pooled features before the head: [N, dims[3]].
+  // Pooled features before the head: [N, options().pooled_width()].
   torch::Tensor features(const torch::Tensor& x);
   // The head on pooled features (forward(x) == logits_of(features(x)) in eval mode).
   torch::Tensor logits_of(const torch::Tensor& features);
@@ -86,6 +94,7 @@ class ConvNextImpl : public torch::nn::Module {
   ConvNextOptions options_;
   torch::nn::ModuleList downsample{nullptr}, stages{nullptr};
   torch::nn::LayerNorm head_norm{nullptr};
+  torch::nn::LayerNorm max_norm{nullptr};  // only with max_pool_stage >= 0, so older weights load unchanged
   torch::nn::Linear head{nullptr};
 };
 TORCH_MODULE(ConvNext);
