@@ -67,39 +67,7 @@ for k in 0 1 2 3 4; do
       --out "$out/eval/fold$k" --reports 0 >/dev/null
   runs+=("$out/eval/fold$k")
 done
-# Each fold's aggregator has its own threshold, which `evaluate pool` (one operating point)
-# refuses; the verdict counts add up across folds, each at its own threshold.
-python3 - "${runs[@]}" <<'PY'
-import json, sys
-tot = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
-flags, lesions, bins, aucs = {}, {}, {}, []
-print("fold  n    AUC    F1     threshold  ECE (calibrated median, p95)")
-for k, run in enumerate(sys.argv[1:]):
-    m = json.load(open(run + "/metrics.json"))
-    v = m["classification"]["vertebra"]
-    c = m["calibration"]
-    print(f"{k}     {v['n']:<4} {v['auc']:.3f}  {v['f1']:.3f}  {m['model']['threshold']:.3f}      "
-          f"{c['ece']:.3f} ({c['ece_if_calibrated']['median']:.3f}, {c['ece_if_calibrated']['p95']:.3f})")
-    aucs.append(v["auc"])
-    for key in tot:
-        tot[key] += v[key]
-    for src, h in m["healthy_flag_rate_by_source"].items():
-        f = flags.setdefault(src, [0, 0]); f[0] += h["flagged"]; f[1] += h["n"]
-    for group, x in m.get("recall_by_lesion", {}).items():
-        f = lesions.setdefault(group, [0, 0]); f[0] += x["flagged"]; f[1] += x["n"]
-    for b in c["bins"]:
-        f = bins.setdefault(b["lo"], [0, 0.0, 0.0]); f[0] += b["count"]; f[1] += b["count"] * b["mean_predicted"]; f[2] += b["count"] * b["observed"]
-tp, fp, tn, fn = tot["tp"], tot["fp"], tot["tn"], tot["fn"]
-n = tp + fp + tn + fn
-precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-print(f"all folds, each at its own threshold: n {n}, accuracy {(tp + tn) / n:.3f}, precision {precision:.3f}, "
-      f"recall {recall:.3f}, F1 {2 * precision * recall / max(precision + recall, 1e-12):.3f}; "
-      f"AUC per fold {min(aucs):.3f}-{max(aucs):.3f}, mean {sum(aucs) / len(aucs):.3f}")
-found = sum(b[0] for b in bins.values())
-print(f"ECE over the {found} found bodies (the folds' reliability bins summed): "
-      f"{sum(abs(b[2] - b[1]) for b in bins.values()) / found:.3f}")
-for src, (f, h) in sorted(flags.items()):
-    print(f"{src}: {f} of {h} healthy-labelled bodies flagged ({100.0 * f / h:.0f} %)")
-for group, (f, t) in sorted(lesions.items()):
-    print(f"lesions {group}: {f} of {t} flagged")
-PY
+# Each fold's aggregator has its own threshold: the pool judges each fold's vertebrae at its own
+# (the verdicts the five bundles made), with the AUC, calibration and bootstrap intervals over
+# all 343 bodies at once. Each fold's own numbers are in OUT/eval/foldK/metrics.json.
+"$bin" --threads 2 evaluate pool --per-run-thresholds "${runs[@]}" --data "$out/painted/s$heldout_seed" --out "$out/pool"

@@ -77,14 +77,21 @@ void register_evaluate(CLI::App& app, Runner& run) {
   });
   auto p = std::make_shared<pipeline::PoolEvalConfig>();
   CLI::App* pool = cmd->add_subcommand(
-      "pool", "Score several evaluations as one (e.g. each fold's held-out cases judged by that fold's bundle), at their shared threshold");
+      "pool", "Score several evaluations as one (e.g. each fold's held-out cases judged by that fold's bundle), at their shared "
+              "threshold or each at its own");
   pool->add_option("runs", p->runs, "folders written by `spinescan evaluate`")->required();
   pool->add_option("--data", p->data, "the painted dataset they were run on (for recall per lesion)");
   pool->add_option("--out", p->out, "output folder (metrics.json, vertebrae.csv, calibration.svg)")->required();
+  pool->add_flag("--per-run-thresholds", p->per_run_thresholds,
+                 "judge each run's vertebrae at its own bundle's threshold (folds with their own aggregators); the AUC "
+                 "and calibration read the pooled probabilities");
   pool->callback([&run, p] {
     run = [p] {
       const auto m = nlohmann::json::parse(pipeline::pool_evaluations(*p));
-      std::printf("%zu runs, %zu cases, threshold %.3f\n", m["runs"].size(), m["cases"].size(), m["threshold"].get<double>());
+      if (m["threshold"].is_number())
+        std::printf("%zu runs, %zu cases, threshold %.3f\n", m["runs"].size(), m["cases"].size(), m["threshold"].get<double>());
+      else
+        std::printf("%zu runs, %zu cases, each run at its own threshold\n", m["runs"].size(), m["cases"].size());
       print_metrics_line("vertebra (final)", m["classification"]["vertebra"], 30);
       print_verdict_metrics(m);
       std::printf("vertebrae found %d of %d, extra %d\n", m["vertebrae_3d"]["found"].get<int>(), m["vertebrae_3d"]["truth"].get<int>(),

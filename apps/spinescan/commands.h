@@ -43,8 +43,10 @@ inline void print_metrics_line(const std::string& name, const nlohmann::json& m,
 // scanner-shortcut measure, read per source).
 inline void print_healthy_flag_line(const std::string& name, const nlohmann::json& h, int width = 24) {
   if (h["n"].get<int>() == 0) return;
-  std::printf("%-*s %d of %d healthy-labelled flagged (%.0f %%) at p >= %.2f; their p: quartiles %.2f %.2f %.2f\n", width,
-              name.c_str(), h["flagged"].get<int>(), h["n"].get<int>(), 100 * h["flag_rate"].get<double>(), h["threshold"].get<double>(),
+  char at[32] = "each run's threshold";  // a pool of runs judged at their own thresholds
+  if (h["threshold"].is_number()) std::snprintf(at, sizeof at, "p >= %.2f", h["threshold"].get<double>());
+  std::printf("%-*s %d of %d healthy-labelled flagged (%.0f %%) at %s; their p: quartiles %.2f %.2f %.2f\n", width,
+              name.c_str(), h["flagged"].get<int>(), h["n"].get<int>(), 100 * h["flag_rate"].get<double>(), at,
               h["p25"].get<double>(), h["median"].get<double>(), h["p75"].get<double>());
 }
 void register_analyze(CLI::App& app, Runner& run);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <optional>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "spinescan/aggregate/ood.h"
 #include "spinescan/classify/train.h"
 #include "spinescan/data/boxes.h"
+#include "spinescan/data/csv.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/data/splits.h"
 #include "spinescan/io/orientation.h"
@@ -835,6 +837,47 @@ TEST(Evaluate, PoolOfEvaluationsScoresAsTheJointEvaluation) {
   EXPECT_GT(pooled["classification"]["vertebra"]["n"].get<int>(), 10);
   EXPECT_EQ(pooled["threshold"], joint["model"]["threshold"]);
   EXPECT_TRUE(std::filesystem::exists(p.tmp / "pool/calibration.svg"));
+
+  // Runs of bundles with different thresholds (five folds, each with its own aggregator): refused
+  // unless asked, then each run's vertebrae judged at its own threshold.
+  const auto other = p.tmp / "pool_bc_other";
+  std::filesystem::remove_all(other);
+  std::filesystem::copy(p.tmp / "pool_bc", other);
+  auto other_metrics = nlohmann::json::parse(read_file(other / "metrics.json"));
+  const double shared_t = joint["model"]["threshold"].get<double>(), other_t = 0.0;  // every body of the second run flagged
+  other_metrics["model"]["threshold"] = other_t;
+  std::ofstream(other / "metrics.json") << other_metrics.dump(2);
+  const std::string mixed_runs = (p.tmp / "pool_a").string() + " " + other.string();
+  const Result mixed = run_cli("evaluate pool " + mixed_runs + " --out " + (p.tmp / "pool_mixed").string());
+  EXPECT_NE(mixed.exit_code, 0);
+  EXPECT_NE(mixed.err.find("--per-run-thresholds"), std::string::npos) << mixed.err;
+  EXPECT_FALSE(std::filesystem::exists(p.tmp / "pool_mixed"));
+  const Result per_run = run_cli("evaluate pool --per-run-thresholds " + mixed_runs + " --out " + (p.tmp / "pool_mixed").string());
+  ASSERT_EQ(per_run.exit_code, 0) << per_run.err;
+  EXPECT_NE(per_run.out.find("each run at its own threshold"), std::string::npos) << per_run.out;
+  const auto mixed_m = nlohmann::json::parse(read_file(p.tmp / "pool_mixed/metrics.json"));
+  EXPECT_EQ(mixed_m["threshold"], "per run");
+  // Expected counts from the two vertebrae.csv files, each row at its run's threshold.
+  int expected_flagged = 0, labelled = 0;
+  for (const auto& [run, t] : std::vector<std::pair<std::filesystem::path, double>>{{p.tmp / "pool_a", shared_t}, {other, other_t}}) {
+    const auto rows = read_csv_file(run / "vertebrae.csv");
+    const auto& header = rows.at(0);
+    const auto column = [&](const std::string& name) {
+      return static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+    };
+    for (size_t i = 1; i < rows.size(); ++i) {
+      const auto& f = rows[i];
+      if (std::stoi(f.at(column("target"))) < 0) continue;
+      ++labelled;
+      expected_flagged += std::stod(f.at(column("probability"))) >= t;
+    }
+  }
+  const auto& v = mixed_m["classification"]["vertebra"];
+  EXPECT_EQ(v["n"].get<int>(), labelled);
+  EXPECT_EQ(v["tp"].get<int>() + v["fp"].get<int>(), expected_flagged);
+  const auto& shared_v = pooled["classification"]["vertebra"];
+  EXPECT_NE(shared_v["tp"].get<int>() + shared_v["fp"].get<int>(), expected_flagged) << "the test must tell the two apart";
+  EXPECT_NEAR(v["auc"].get<double>(), pooled["classification"]["vertebra"]["auc"].get<double>(), 1e-9);
 
   // A case in two runs would count as two patients in the bootstrap: refused, nothing written.
   const Result twice = run_cli("evaluate pool " + (p.tmp / "pool_a").string() + " " + (p.tmp / "pool_joint").string() + " --out " +

@@ -424,6 +424,56 @@ TEST(EndToEndMetrics, RecallByLesionGroupsPaintedBodiesByFindingFamilyAndSubtlet
   EXPECT_DOUBLE_EQ(r["family a"]["recall"].get<double>(), 1.0);
 }
 
+// Five folds, each with its own aggregator and threshold: the pooled verdicts are the ones each
+// run made, so the counts add up run by run, and the AUC still ranks the pooled probabilities.
+TEST(EndToEndMetrics, PerRecordThresholdsCountEachRunsOwnVerdicts) {
+  std::vector<pipeline::VertebraRecord> records;
+  std::vector<double> scores, thresholds;
+  auto add = [&](const std::string& name, int target, double p, double t) {
+    pipeline::VertebraRecord r;
+    r.case_name = name, r.target = target, r.found = true, r.truth_label = static_cast<int>(records.size()) + 1;
+    records.push_back(r);
+    scores.push_back(p);
+    thresholds.push_back(t);
+  };
+  // Run A at 0.3: 0.4 flagged (healthy), 0.35 flagged (pathological). Run B at 0.7: 0.6 not
+  // flagged (pathological), 0.65 not flagged (healthy), 0.8 flagged (pathological).
+  add("spider_1", 0, 0.4, 0.3);
+  add("spider_1", 1, 0.35, 0.3);
+  add("spider_1", 0, 0.1, 0.3);
+  add("vb2_01", 1, 0.6, 0.7);
+  add("vb2_01", 0, 0.65, 0.7);
+  add("vb2_01", 1, 0.8, 0.7);
+  const auto per_run = pipeline::OperatingPoint::per_record(thresholds);
+  const auto m = pipeline::vertebra_metrics(records, scores, per_run, 200, 1);
+  EXPECT_EQ(m["tp"], 2);
+  EXPECT_EQ(m["fn"], 1);
+  EXPECT_EQ(m["fp"], 1);
+  EXPECT_EQ(m["tn"], 2);
+  EXPECT_EQ(m["threshold"], "per run");
+  EXPECT_NEAR(m["auc"].get<double>(), pipeline::vertebra_metrics(records, scores, 0.5, 0)["auc"].get<double>(), 1e-12);
+  // At one shared threshold of 0.5 the same bodies give other counts: the thresholds were used.
+  EXPECT_EQ(pipeline::vertebra_metrics(records, scores, 0.5, 0)["fp"], 1);
+  EXPECT_EQ(pipeline::vertebra_metrics(records, scores, 0.5, 0)["tp"], 2);
+  EXPECT_EQ(pipeline::vertebra_metrics(records, scores, 0.5, 0)["fn"], 1);
+  EXPECT_EQ(pipeline::vertebra_metrics(records, scores, 0.5, 0)["tn"], 2);
+  EXPECT_EQ(pipeline::vertebra_metrics(records, scores, 0.2, 0)["fp"], 2);
+  const auto h = pipeline::healthy_flag_rate(records, scores, per_run);
+  EXPECT_EQ(h["flagged"], 1);  // 0.4 in run A; 0.65 is below run B's 0.7
+  EXPECT_EQ(h["threshold"], "per run");
+  EXPECT_EQ(pipeline::healthy_flag_rate(records, scores, 0.38)["flagged"], 2);
+  // A subset keeps each record's own threshold: run B's three bodies judged at 0.7.
+  const auto b = per_run.subset({3, 4, 5});
+  EXPECT_DOUBLE_EQ(b.at(0), 0.7);
+  const std::vector<pipeline::VertebraRecord> rb(records.begin() + 3, records.end());
+  const std::vector<double> sb(scores.begin() + 3, scores.end());
+  EXPECT_EQ(pipeline::vertebra_metrics(rb, sb, b, 0)["tp"], 1);
+  std::map<std::pair<std::string, int>, PaintedBody> lesions = {{{"spider_1", 2}, {"metastasis", 'a', false}},
+                                                                {{"vb2_01", 4}, {"metastasis", 'b', false}}};
+  EXPECT_EQ(pipeline::recall_by_lesion(records, scores, per_run, lesions)["metastasis"]["flagged"], 1);
+  EXPECT_EQ(pipeline::recall_by_lesion(records, scores, 0.3, lesions)["metastasis"]["flagged"], 2);
+}
+
 TEST(EndToEndMetrics, CalibrationBinsFoundBodiesOfKnownLabel) {
   // Bin [0.2, 0.3): two bodies at 0.2, one pathological (observed 0.5, |0.5-0.2| = 0.3);
   // bin [0.9, 1.0]: two at 0.9, both pathological (|1-0.9| = 0.1). A missed body and an

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -80,13 +81,14 @@ double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels
          (static_cast<double>(pos) * static_cast<double>(neg));
 }
 
-BinaryMetrics binary_metrics(const std::vector<double>& scores, const std::vector<int>& labels, double threshold) {
+namespace {
+BinaryMetrics count_verdicts(const std::vector<double>& scores, const std::vector<int>& labels,
+                             const std::function<double(size_t)>& threshold_of) {
   check_inputs(scores, labels);
   BinaryMetrics m;
-  m.threshold = threshold;
   m.n = static_cast<int64_t>(scores.size());
   for (size_t i = 0; i < scores.size(); ++i) {
-    const bool predicted = scores[i] >= threshold;
+    const bool predicted = scores[i] >= threshold_of(i);
     if (labels[i]) {
       ++m.positives;
       predicted ? ++m.tp : ++m.fn;
@@ -100,6 +102,22 @@ BinaryMetrics binary_metrics(const std::vector<double>& scores, const std::vecto
   m.specificity = safe_ratio(static_cast<double>(m.tn), static_cast<double>(m.tn + m.fp));
   m.f1 = safe_ratio(2.0 * static_cast<double>(m.tp), static_cast<double>(2 * m.tp + m.fp + m.fn));
   m.auc = roc_auc(scores, labels);
+  return m;
+}
+}  // namespace
+
+BinaryMetrics binary_metrics(const std::vector<double>& scores, const std::vector<int>& labels, double threshold) {
+  BinaryMetrics m = count_verdicts(scores, labels, [threshold](size_t) { return threshold; });
+  m.threshold = threshold;
+  return m;
+}
+
+BinaryMetrics binary_metrics(const std::vector<double>& scores, const std::vector<int>& labels,
+                             const std::vector<double>& thresholds) {
+  SPINESCAN_CHECK(thresholds.size() == scores.size(), "binary_metrics: ", thresholds.size(), " thresholds for ", scores.size(),
+                  " scores");
+  BinaryMetrics m = count_verdicts(scores, labels, [&thresholds](size_t i) { return thresholds[i]; });
+  m.threshold = std::numeric_limits<double>::quiet_NaN();
   return m;
 }
 

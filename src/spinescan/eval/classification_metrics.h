@@ -19,6 +19,10 @@ struct BinaryMetrics {
 
 // labels: 1 pathological, 0 healthy (same length as scores). Predicted positive: score >= threshold.
 BinaryMetrics binary_metrics(const std::vector<double>& scores, const std::vector<int>& labels, double threshold);
+// The same with a threshold per sample (samples judged by different models, each at its own
+// operating point); `threshold` of the result is NaN. The AUC still ranks the scores themselves.
+BinaryMetrics binary_metrics(const std::vector<double>& scores, const std::vector<int>& labels,
+                             const std::vector<double>& thresholds);
 double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels);
 
 struct RocPoint {

@@ -11,19 +11,44 @@
 
 namespace spinescan::pipeline {
 
-nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
-                                int resamples, uint64_t seed) {
-  std::vector<double> s;
+OperatingPoint OperatingPoint::per_record(std::vector<double> thresholds) {
+  OperatingPoint p(0.5);
+  p.per_record_ = std::move(thresholds);
+  return p;
+}
+
+OperatingPoint OperatingPoint::subset(const std::vector<size_t>& indices) const {
+  if (per_record_.empty()) return *this;
+  std::vector<double> t;
+  t.reserve(indices.size());
+  for (size_t i : indices) t.push_back(per_record_.at(i));
+  return per_record(std::move(t));
+}
+
+nlohmann::json OperatingPoint::to_json() const { return per_record_.empty() ? nlohmann::json(shared_) : nlohmann::json("per run"); }
+
+namespace {
+eval::BinaryMetrics binary_metrics_at(const std::vector<double>& s, const std::vector<int>& y, const std::vector<double>& t,
+                                      const OperatingPoint& op) {
+  return op.is_per_record() ? eval::binary_metrics(s, y, t) : eval::binary_metrics(s, y, op.at(0));
+}
+}  // namespace
+
+nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, const std::vector<double>& scores,
+                                const OperatingPoint& threshold, int resamples, uint64_t seed) {
+  std::vector<double> s, t;  // score and threshold of each labelled record
   std::vector<int> y;
-  std::map<std::string, std::vector<size_t>> by_case;  // indices into s/y
+  std::map<std::string, std::vector<size_t>> by_case;  // indices into s/y/t
   for (size_t i = 0; i < records.size(); ++i) {
     if (records[i].target < 0) continue;
     by_case[records[i].case_name].push_back(s.size());
     s.push_back(scores[i]);
+    t.push_back(threshold.at(i));
     y.push_back(records[i].target);
   }
-  const eval::BinaryMetrics m = eval::binary_metrics(s, y, threshold);
+  const eval::BinaryMetrics m = binary_metrics_at(s, y, t, threshold);
   nlohmann::json out = m.to_json();
+  out["threshold"] = threshold.to_json();
   if (s.empty() || resamples <= 0) return out;
 
   std::vector<const std::vector<size_t>*> cases;
@@ -32,11 +57,11 @@ nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, cons
   std::uniform_int_distribution<size_t> pick(0, cases.size() - 1);
   std::map<std::string, std::vector<double>> draws;
   for (int r = 0; r < resamples; ++r) {
-    std::vector<double> bs;
+    std::vector<double> bs, bt;
     std::vector<int> by;
     for (size_t c = 0; c < cases.size(); ++c)
-      for (size_t i : *cases[pick(rng)]) bs.push_back(s[i]), by.push_back(y[i]);
-    const eval::BinaryMetrics b = eval::binary_metrics(bs, by, threshold);
+      for (size_t i : *cases[pick(rng)]) bs.push_back(s[i]), by.push_back(y[i]), bt.push_back(t[i]);
+    const eval::BinaryMetrics b = binary_metrics_at(bs, by, bt, threshold);
     for (const auto& [name, value] : std::map<std::string, double>{
              {"accuracy", b.accuracy}, {"precision", b.precision}, {"recall", b.recall}, {"f1", b.f1}, {"auc", b.auc}})
       if (std::isfinite(value)) draws[name].push_back(value);
@@ -62,19 +87,23 @@ nlohmann::json vertebrae_found(const std::vector<VertebraRecord>& records) {
   return {{"truth", truth}, {"found", found}, {"recall", truth ? static_cast<double>(found) / truth : 0.0}, {"extra_tracks", extra}};
 }
 
-nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold) {
+nlohmann::json healthy_flag_rate(const std::vector<VertebraRecord>& records, const std::vector<double>& scores,
+                                 const OperatingPoint& threshold) {
   std::vector<double> healthy;
+  int64_t flagged = 0;
   for (size_t i = 0; i < records.size(); ++i)
-    if (records[i].found && records[i].target == 0) healthy.push_back(scores[i]);
+    if (records[i].found && records[i].target == 0) {
+      healthy.push_back(scores[i]);
+      flagged += scores[i] >= threshold.at(i);
+    }
   std::sort(healthy.begin(), healthy.end());
-  const auto flagged = healthy.end() - std::lower_bound(healthy.begin(), healthy.end(), threshold);
   auto quantile = [&](double q) {
     return healthy.empty() ? nlohmann::json(nullptr) : nlohmann::json(healthy[static_cast<size_t>(q * (healthy.size() - 1) + 0.5)]);
   };
   return {{"n", healthy.size()},
           {"flagged", flagged},
           {"flag_rate", healthy.empty() ? nlohmann::json(nullptr) : nlohmann::json(static_cast<double>(flagged) / healthy.size())},
-          {"threshold", threshold},
+          {"threshold", threshold.to_json()},
           {"p25", quantile(0.25)},
           {"median", quantile(0.5)},
           {"p75", quantile(0.75)}};
@@ -118,13 +147,13 @@ nlohmann::json calibration_json(const std::vector<eval::ReliabilityBin>& bins) {
           {"bins", rows}};
 }
 
-nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, double threshold,
+nlohmann::json recall_by_lesion(const std::vector<VertebraRecord>& records, const std::vector<double>& scores, const OperatingPoint& threshold,
                                 const std::map<std::pair<std::string, int>, PaintedBody>& lesions) {
   std::map<std::string, std::pair<int, int>> counts;  // group -> (n, flagged)
   for (size_t i = 0; i < records.size(); ++i) {
     const auto it = lesions.find({records[i].case_name, records[i].truth_label});
     if (records[i].truth_label == 0 || it == lesions.end()) continue;
-    const bool flagged = records[i].found && scores[i] >= threshold;
+    const bool flagged = records[i].found && scores[i] >= threshold.at(i);
     for (const std::string& group : {it->second.finding, std::string("family ") + it->second.family,
                                      std::string(it->second.subtle ? "subtle" : "not subtle")}) {
       ++counts[group].first;

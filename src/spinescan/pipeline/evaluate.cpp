@@ -34,21 +34,21 @@ constexpr const char* kVertebraeCsvHeader =
 // can measure the scanner, docs/classifier.md), recall per painted lesion, the calibration
 // and the bodies found. Returns the reliability bins for the plot.
 std::vector<eval::ReliabilityBin> add_verdict_metrics(nlohmann::json& metrics, const std::vector<VertebraRecord>& records,
-                                                      double threshold,
+                                                      const OperatingPoint& threshold,
                                                       const std::map<std::pair<std::string, int>, PaintedBody>& lesions,
                                                       int bootstrap) {
   std::vector<double> final_p;
   for (const auto& r : records) final_p.push_back(r.probability);
   metrics["classification"]["vertebra"] = vertebra_metrics(records, final_p, threshold, bootstrap);
-  std::map<std::string, std::vector<VertebraRecord>> by_source;
-  std::map<std::string, std::vector<double>> by_source_p;
-  for (const auto& r : records) {
-    by_source[case_source(r.case_name)].push_back(r);
-    by_source_p[case_source(r.case_name)].push_back(r.probability);
-  }
-  for (const auto& [source, rs] : by_source) {
-    metrics["by_source"][source] = vertebra_metrics(rs, by_source_p[source], threshold, bootstrap);
-    metrics["healthy_flag_rate_by_source"][source] = healthy_flag_rate(rs, by_source_p[source], threshold);
+  std::map<std::string, std::vector<size_t>> by_source;  // indices into records
+  for (size_t i = 0; i < records.size(); ++i) by_source[case_source(records[i].case_name)].push_back(i);
+  for (const auto& [source, indices] : by_source) {
+    std::vector<VertebraRecord> rs;
+    std::vector<double> ps;
+    for (size_t i : indices) rs.push_back(records[i]), ps.push_back(final_p[i]);
+    const OperatingPoint source_threshold = threshold.subset(indices);
+    metrics["by_source"][source] = vertebra_metrics(rs, ps, source_threshold, bootstrap);
+    metrics["healthy_flag_rate_by_source"][source] = healthy_flag_rate(rs, ps, source_threshold);
   }
   if (!lesions.empty()) metrics["recall_by_lesion"] = recall_by_lesion(records, final_p, threshold, lesions);
   auto reliability = calibration_bins(records, final_p);
@@ -231,6 +231,7 @@ std::string pool_evaluations(const PoolEvalConfig& c) {
                  models = nlohmann::json::array();
   std::map<std::string, std::string> run_of_case;
   std::optional<double> threshold;
+  std::vector<double> run_thresholds;  // per record, for per_run_thresholds
   for (const std::string& run : c.runs) {
     const fs::path dir(run);
     const fs::path metrics_path = dir / "metrics.json";
@@ -240,8 +241,9 @@ std::string pool_evaluations(const PoolEvalConfig& c) {
     const double t = m["model"]["threshold"].get<double>();
     // One operating point for the pool: an F1 over verdicts made at different thresholds
     // describes no model.
-    SPINESCAN_CHECK_AS(!threshold || std::abs(*threshold - t) < 1e-12, ConfigError, run, ": threshold ", t,
-                       " differs from the first run's ", *threshold, "; pool runs of bundles that share the aggregator");
+    SPINESCAN_CHECK_AS(c.per_run_thresholds || !threshold || std::abs(*threshold - t) < 1e-12, ConfigError, run, ": threshold ", t,
+                       " differs from the first run's ", *threshold,
+                       "; pool runs of bundles that share the aggregator, or give --per-run-thresholds");
     threshold = t;
     for (auto& r : read_vertebrae_csv(dir / "vertebrae.csv")) {
       const auto [it, inserted] = run_of_case.emplace(r.case_name, run);
@@ -250,21 +252,25 @@ std::string pool_evaluations(const PoolEvalConfig& c) {
       if (inserted) cases.push_back(r.case_name);
       v << csv_escape(run) << ',' << vertebrae_csv_row(r) << '\n';
       records.push_back(std::move(r));
+      run_thresholds.push_back(t);
     }
     for (const auto& x : m.value("refused", nlohmann::json::array())) refused.push_back(x);
     for (const auto& x : m.value("verdicts_withheld", nlohmann::json::array())) withheld.push_back(x);
     models.push_back({{"run", run}, {"model", m["model"]}});
   }
   SPINESCAN_CHECK(!records.empty(), "the pooled evaluations hold no vertebra");
+  const OperatingPoint operating_point = c.per_run_thresholds ? OperatingPoint::per_record(run_thresholds) : OperatingPoint(*threshold);
   nlohmann::json metrics = {{"runs", models},
                             {"cases", cases},
-                            {"threshold", *threshold},
+                            {"threshold", operating_point.to_json()},
                             {"refused", refused},
                             {"verdicts_withheld", withheld},
-                            {"notes", std::string(kEndToEndNote) + "; pooled over the runs' vertebrae.csv at one threshold"}};
+                            {"notes", std::string(kEndToEndNote) + "; pooled over the runs' vertebrae.csv " +
+                                          (c.per_run_thresholds ? "with each run's verdicts at its own model.threshold"
+                                                                : "at one threshold")}};
   const auto lesions = c.data.empty() ? std::map<std::pair<std::string, int>, PaintedBody>{} : read_lesion_index(c.data);
   SPINESCAN_CHECK_AS(c.data.empty() || !lesions.empty(), ConfigError, c.data, ": holds no lesions.csv (a `synth lesions` dataset is needed for recall per lesion)");
-  const auto reliability = add_verdict_metrics(metrics, records, *threshold, lesions, c.bootstrap);
+  const auto reliability = add_verdict_metrics(metrics, records, operating_point, lesions, c.bootstrap);
 
   const fs::path target(c.out);
   check_replaceable_evaluation(target);

@@ -41,6 +41,10 @@ struct PoolEvalConfig {
   std::string data;               // optional: the painted dataset, for recall per lesion
   std::string out;
   int bootstrap = 1000;
+  // Each run's vertebrae judged at its own bundle's threshold (five folds, each with its own
+  // aggregator): the counts, F1 and flag rates are those of the verdicts the runs made; the AUC
+  // and calibration read the pooled probabilities. Without it, differing thresholds are refused.
+  bool per_run_thresholds = false;
 };
 // Writes <out>/metrics.json (the verdict part of evaluate's: classification.vertebra, by_source,
 // healthy_flag_rate_by_source, recall_by_lesion, calibration, vertebrae_3d, refused,
