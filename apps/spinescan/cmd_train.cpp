@@ -96,6 +96,10 @@ void register_train(CLI::App& app, Runner& run) {
                                                  "focus can decide the verdict");
   (*tunable)["patience"] = cls->add_option("--patience", k->patience, "epochs without a better inner-val AUC before stopping");
   cls->add_option("--inner-val-cases", k->inner_val_cases, "training cases held out for early stopping and calibration");
+  (*tunable)["inner_val_all_paintings"] =
+      cls->add_flag("--inner-val-all-paintings", k->inner_val_all_paintings,
+                    "early stopping, calibration and threshold also read the --extra-data paintings' copies of the "
+                    "inner-validation cases (more lesions per case; never trained on)");
   cls->add_option("--seed", k->seed, "random seed");
   cls->add_option("--device", k->device, "cpu, cuda or auto");
   cls->add_flag("--resume", k->resume, "continue the run in --out from its last checkpoint");

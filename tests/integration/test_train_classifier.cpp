@@ -124,6 +124,23 @@ TEST(TrainClassifier, ExtraPaintingsAreDrawnFromAndMustHoldTheTrainingCases) {
   EXPECT_EQ(nlohmann::json::parse(read_file(std::filesystem::path(doubled.out) / "config.json"))["extra_data"],
             nlohmann::json::array({repainted.string()}));
   EXPECT_FALSE(nlohmann::json::parse(read_file(std::filesystem::path(plain.out) / "config.json")).contains("extra_data"));
+  // The other painting's copies of the inner-validation cases join the inner validation on request.
+  auto wider = f.config("wider_val");
+  wider.epochs = 1;
+  wider.extra_data = {repainted.string()};
+  wider.inner_val_all_paintings = true;
+  classify::train_classifier(wider);
+  auto val_vertebrae = [](const std::string& out) {
+    return nlohmann::json::parse(read_file(std::filesystem::path(out) / "best/manifest.json"))["classifier"]["provenance"]
+        ["inner_validation"]["vertebrae"].get<int>();
+  };
+  EXPECT_EQ(val_vertebrae(doubled.out), val_vertebrae(plain.out));  // without the flag: --data's painting only
+  EXPECT_GT(val_vertebrae(wider.out), val_vertebrae(plain.out));
+  EXPECT_EQ(nlohmann::json::parse(read_file(std::filesystem::path(wider.out) / "config.json"))["inner_val_all_paintings"], true);
+  auto alone = f.config("alone");
+  alone.inner_val_all_paintings = true;  // no other painting to read
+  EXPECT_THROW(classify::train_classifier(alone), ConfigError);
+  EXPECT_FALSE(std::filesystem::exists(alone.out)) << "refused before a run folder is made";
   // A dataset without the training cases (one case only) cannot stand in for them.
   const auto others = f.tmp / "others";
   write_phantom_dataset(others, 1, 77, spinescan::testing::small_phantom_options(), false);

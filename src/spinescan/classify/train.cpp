@@ -70,6 +70,7 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
   if (!extra_data.empty()) j["extra_data"] = extra_data;
   if (balance_findings) j["balance_findings"] = true;
   if (max_pool_stage >= 0) j["max_pool_stage"] = max_pool_stage;
+  if (inner_val_all_paintings) j["inner_val_all_paintings"] = true;
   return j;
 }
 
@@ -95,6 +96,7 @@ void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const 
       else if (key == "balance") c.balance = value.get<std::string>();
       else if (key == "balance_findings") c.balance_findings = value.get<bool>();
       else if (key == "max_pool_stage") c.max_pool_stage = value.get<int>();
+      else if (key == "inner_val_all_paintings") c.inner_val_all_paintings = value.get<bool>();
       else throw ConfigError("params: unknown key '" + key + "'");
     } catch (const nlohmann::json::exception&) {
       throw ConfigError("params: '" + key + "' has the wrong type (" + value.dump() + ")");
@@ -108,6 +110,8 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   SPINESCAN_CHECK_AS(c.lr > 0 && c.weight_decay >= 0 && c.patience >= 1, ConfigError,
                      "need lr > 0, weight decay >= 0 and patience >= 1");
   balance_from_string(c.balance);  // a bad name fails before any case is read
+  SPINESCAN_CHECK_AS(!c.inner_val_all_paintings || !c.extra_data.empty(), ConfigError,
+                     "--inner-val-all-paintings needs --extra-data (the other paintings)");
   CropOptions crop;
   crop.size = c.crop_size;
   crop.context = c.context;
@@ -143,14 +147,20 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   ClassifierData train = load_classifier_data(dataset, train_cases, {}, [&](size_t d, size_t) {
     load_progress.update(static_cast<int64_t>(d));
   });
-  const ClassifierData val = load_classifier_data(dataset, inner_val, {}, [&](size_t d, size_t) {
+  ClassifierData val = load_classifier_data(dataset, inner_val, {}, [&](size_t d, size_t) {
     load_progress.update(static_cast<int64_t>(train_cases.size() + d));
   });
   load_progress.finish();
   for (const auto& folder : c.extra_data) {
     log_info("loading the " + std::to_string(train_cases.size()) + " training cases of " + folder);
-    append_classifier_data(train, load_classifier_data(load_dataset(folder), train_cases));
+    const Dataset painting = load_dataset(folder);
+    append_classifier_data(train, load_classifier_data(painting, train_cases));
+    if (c.inner_val_all_paintings) append_classifier_data(val, load_classifier_data(painting, inner_val));
   }
+  const size_t inner_val_vertebrae = aggregate_per_vertebra(val, std::vector<double>(val.samples.size(), 0.0)).size();
+  log_info("inner validation: " + std::to_string(inner_val_vertebrae) + " vertebrae from " +
+           std::to_string(c.inner_val_all_paintings ? 1 + c.extra_data.size() : 1) + " painting(s) of " +
+           std::to_string(inner_val.size()) + " cases");
 
   const SampleDrawer drawer(train, balance_from_string(c.balance), c.balance_findings);
   std::string sources_note;
@@ -243,7 +253,8 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
     if (!vmax.empty()) spec.threshold = eval::best_f1_threshold(vmax, vlabels);
     spec.provenance = {{"run", run.config()},
                        {"epoch", epoch + 1},
-                       {"inner_validation", {{"within_source_vertebra_mean_auc", score.score}}}};
+                       {"inner_validation",
+                        {{"within_source_vertebra_mean_auc", score.score}, {"vertebrae", inner_val_vertebrae}}}};
     save_classifier(net, spec, run.best_folder(), false);
   };
   const ClassifierTrainResult result = run.run(*net, optimizer, plan, stage);

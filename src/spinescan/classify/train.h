@@ -43,6 +43,10 @@ struct ClassifierTrainConfig {
   double layer_scale = 1e-6;      // initial residual-branch scale of each ConvNeXt block
   int max_pool_stage = -1;        // the head also reads the maximum over this stage's map (ConvNextOptions)
   int inner_val_cases = 6;        // training cases held out for early stopping, calibration and threshold
+  // Early stopping, calibration and threshold also read the extra paintings' copies of the
+  // inner-validation cases (never trained on in any painting): as many lesions per case as
+  // there are paintings, where 8 cases of one painting hold only a few bodies of a rare finding.
+  bool inner_val_all_paintings = false;
   int patience = 5;               // epochs without a better inner-validation AUC before stopping
   uint64_t seed = 0;
   std::string device = "auto";
@@ -53,7 +57,8 @@ struct ClassifierTrainConfig {
 
 // Sets the fields named in `params` (keys as in to_json(): lr, weight_decay, preset,
 // crop_size, context, neighbours, augment, drop_path, batch, epochs, samples_per_epoch,
-// warmup_fraction, patience, layer_scale, balance, balance_findings, max_pool_stage), except those in `keep` (flags the user
+// warmup_fraction, patience, layer_scale, balance, balance_findings, max_pool_stage,
+// inner_val_all_paintings), except those in `keep` (flags the user
 // gave explicitly).
 // ConfigError for an unknown key or a value of the wrong type.
 void apply_params(ClassifierTrainConfig& config, const nlohmann::json& params, const std::set<std::string>& keep = {});
