@@ -239,8 +239,8 @@ std::string pool_evaluations(const PoolEvalConfig& c) {
     const nlohmann::json m = read_json_file(metrics_path, "an evaluation's metrics.json");
     SPINESCAN_CHECK(m.contains("model") && m["model"].contains("threshold"), metrics_path.string(), ": no model.threshold");
     const double t = m["model"]["threshold"].get<double>();
-    // One operating point for the pool: an F1 over verdicts made at different thresholds
-    // describes no model.
+    // One operating point for the pool unless each run is to be judged at its own: an F1 over
+    // verdicts made at different thresholds describes no one model, only the set of runs.
     SPINESCAN_CHECK_AS(c.per_run_thresholds || !threshold || std::abs(*threshold - t) < 1e-12, ConfigError, run, ": threshold ", t,
                        " differs from the first run's ", *threshold,
                        "; pool runs of bundles that share the aggregator, or give --per-run-thresholds");
