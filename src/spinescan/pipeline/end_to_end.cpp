@@ -27,13 +27,6 @@ OperatingPoint OperatingPoint::subset(const std::vector<size_t>& indices) const 
 
 nlohmann::json OperatingPoint::to_json() const { return per_record_.empty() ? nlohmann::json(shared_) : nlohmann::json("per run"); }
 
-namespace {
-eval::BinaryMetrics binary_metrics_at(const std::vector<double>& s, const std::vector<int>& y, const std::vector<double>& t,
-                                      const OperatingPoint& op) {
-  return op.is_per_record() ? eval::binary_metrics(s, y, t) : eval::binary_metrics(s, y, op.at(0));
-}
-}  // namespace
-
 nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, const std::vector<double>& scores,
                                 const OperatingPoint& threshold, int resamples, uint64_t seed) {
   std::vector<double> s, t;  // score and threshold of each labelled record
@@ -46,7 +39,7 @@ nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, cons
     t.push_back(threshold.at(i));
     y.push_back(records[i].target);
   }
-  const eval::BinaryMetrics m = binary_metrics_at(s, y, t, threshold);
+  const eval::BinaryMetrics m = eval::binary_metrics(s, y, t);
   nlohmann::json out = m.to_json();
   out["threshold"] = threshold.to_json();
   if (s.empty() || resamples <= 0) return out;
@@ -61,7 +54,7 @@ nlohmann::json vertebra_metrics(const std::vector<VertebraRecord>& records, cons
     std::vector<int> by;
     for (size_t c = 0; c < cases.size(); ++c)
       for (size_t i : *cases[pick(rng)]) bs.push_back(s[i]), by.push_back(y[i]), bt.push_back(t[i]);
-    const eval::BinaryMetrics b = binary_metrics_at(bs, by, bt, threshold);
+    const eval::BinaryMetrics b = eval::binary_metrics(bs, by, bt);
     for (const auto& [name, value] : std::map<std::string, double>{
              {"accuracy", b.accuracy}, {"precision", b.precision}, {"recall", b.recall}, {"f1", b.f1}, {"auc", b.auc}})
       if (std::isfinite(value)) draws[name].push_back(value);
