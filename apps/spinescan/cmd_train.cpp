@@ -36,6 +36,8 @@ void register_train(CLI::App& app, Runner& run) {
   det->add_option("--inner-val-cases", c->inner_val_cases, "training cases held out to choose the best epoch");
   det->add_option("--size", c->canvas_size, "canvas size in pixels (multiple of 32)");
   det->add_option("--pixel-mm", c->pixel_mm, "canvas pixel size in mm");
+  det->add_option("--context-mm", c->context_mm,
+                  "sagittal context: also read the slices this many mm to each side (3 input channels; 0 = one slice)");
   det->add_option("--box-loss", c->box_loss, "smooth_l1, l1 or giou");
   det->add_option("--augment", c->augment, "augmentation strength (0 = none)");
   det->add_option("--augment-preset", c->augment_preset,

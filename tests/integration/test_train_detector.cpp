@@ -15,6 +15,7 @@
 #include "spinescan/core/rng.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/data/splits.h"
+#include "spinescan/detect/detect_study.h"
 #include "spinescan/detect/evaluate.h"
 #include "spinescan/detect/train.h"
 #include "test_util.h"
@@ -170,4 +171,28 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
   int pngs = 0;
   for (const auto& p : std::filesystem::directory_iterator(f.tmp / "eval/overlays")) pngs += p.path().extension() == ".png";
   EXPECT_EQ(pngs, 2);
+}
+
+TEST(TrainDetector, SagittalContextIsTrainedStoredAndReadByEvaluateAndByAStudysDetection) {
+  Fixture f;
+  auto c = f.config("context");
+  c.epochs = 2;
+  c.context_mm = 5;
+  detect::train_detector(c);
+  const auto manifest = nlohmann::json::parse(read_file(std::filesystem::path(c.out) / "best/manifest.json"));
+  EXPECT_DOUBLE_EQ(manifest["detector"]["canvas"]["context_mm"].get<double>(), 5.0);
+  EXPECT_EQ(manifest["detector"]["options"]["backbone"]["in_channels"], 3);
+  detect::DetectorEvalConfig e;
+  e.data = f.data.string();
+  e.model = c.out;
+  e.split = f.split.string();
+  e.out = (f.tmp / "eval").string();
+  e.overlays = 0;
+  const auto metrics = nlohmann::json::parse(detect::evaluate_detector(e));
+  EXPECT_GT(metrics["detection"]["num_bodies"].get<int>(), 0);
+  // A whole study through the net that reads three slices (a one-slice input would not fit its first convolution).
+  const Dataset dataset = load_dataset(f.data);
+  const auto d = detect::detect_study(dataset.cases.front().image, c.out);
+  EXPECT_GT(d.normalized.size[2], 0);
+  for (const auto& x : d.detections) EXPECT_GE(x.score, d.linked_score);
 }

@@ -77,3 +77,49 @@ TEST(Canvas, LabelMapsAndTheirBoxes) {
   EXPECT_EQ(boxes[0].y2, 20);
   EXPECT_EQ(boxes_from_label_map(canvas.data(), o.size, 1).size(), 2u);
 }
+
+TEST(Canvas, SagittalContextReadsSlicesAFixedDistanceAwayClampedToTheVolume) {
+  CanvasOptions one;
+  EXPECT_EQ(one.channels(), 1);
+  EXPECT_EQ(one.channel_slices(5, 20, 1.0), (std::vector<int>{5}));
+  CanvasOptions context;
+  context.context_mm = 3;
+  EXPECT_EQ(context.channels(), 3);
+  EXPECT_EQ(context.channel_slices(10, 77, 1.0), (std::vector<int>{7, 10, 13}));  // 1 mm slices: 3 away
+  EXPECT_EQ(context.channel_slices(10, 23, 4.4), (std::vector<int>{9, 10, 11}));  // thicker than the context: 1 away
+  EXPECT_EQ(context.channel_slices(1, 77, 1.0), (std::vector<int>{0, 1, 4}));     // the edge slice repeats
+  EXPECT_EQ(context.channel_slices(75, 77, 1.0), (std::vector<int>{72, 75, 76}));
+  context.context_mm = -1;
+  EXPECT_THROW(context.validate(), ConfigError);
+  context.context_mm = 25;
+  EXPECT_THROW(context.validate(), ConfigError);
+}
+
+TEST(Canvas, DetectorInputStacksTheContextSlicesOfTheSameCase) {
+  auto slice = [](const std::string& name, int k, float value) {
+    CanvasSlice s;
+    s.case_name = name;
+    s.slice = k;
+    s.volume_slices = 6;
+    s.slice_mm = 2;
+    s.image.assign(4, value);
+    return s;
+  };
+  // Case "a" without its slice 3 (an empty slice left out), then case "b".
+  const std::vector<CanvasSlice> slices = {slice("a", 0, 0.0f), slice("a", 1, 0.1f), slice("a", 2, 0.2f),
+                                           slice("a", 4, 0.4f), slice("a", 5, 0.5f), slice("b", 0, 0.9f)};
+  EXPECT_EQ(find_case_slice(slices, 1, 4), 3);
+  EXPECT_EQ(find_case_slice(slices, 4, 0), 0);
+  EXPECT_EQ(find_case_slice(slices, 1, 3), -1);
+  EXPECT_EQ(find_case_slice(slices, 4, 6), -1);  // beyond case "a": not case "b"'s slice
+  CanvasOptions context;
+  context.size = 2;
+  context.context_mm = 2;  // one slice each side
+  auto planes = [](const std::vector<float>& x) { return std::vector<float>{x[0], x[4], x[8]}; };
+  ASSERT_EQ(detector_input(slices, 1, context).size(), 12u);
+  EXPECT_EQ(planes(detector_input(slices, 1, context)), (std::vector<float>{0.0f, 0.1f, 0.2f}));
+  EXPECT_EQ(planes(detector_input(slices, 2, context)), (std::vector<float>{0.1f, 0.2f, 0.2f}));  // slice 3 absent: the centre
+  EXPECT_EQ(planes(detector_input(slices, 4, context)), (std::vector<float>{0.4f, 0.5f, 0.5f}));  // the last slice repeats
+  context.context_mm = 0;
+  EXPECT_EQ(detector_input(slices, 1, context), slices[1].image);
+}

@@ -54,7 +54,7 @@ TEST(DetectorAugment, TheSameSeedGivesTheSameBatchAndAnotherSeedDoesNot) {
     Rng rng(seed);
     std::vector<SliceAugmentation> augs;
     for (int i = 0; i < 3; ++i) augs.push_back(draw_augmentation(ranges, 1.0, kSize, rng));
-    return make_batch(slices, {0, 1, 2}, augs, kSize, 4);
+    return make_batch(slices, {0, 1, 2}, augs, CanvasOptions{kSize}, 4);
   };
   const Batch a = batch_from(7), b = batch_from(7), c = batch_from(8);
   EXPECT_TRUE(torch::equal(a.images, b.images));
@@ -65,7 +65,7 @@ TEST(DetectorAugment, TheSameSeedGivesTheSameBatchAndAnotherSeedDoesNot) {
 TEST(DetectorAugment, StrengthZeroIsTheIdentity) {
   const std::vector<CanvasSlice> slices = {body_slice("a", 0, 38, 30, 58, 66)};
   Rng rng(3);
-  const Batch b = make_batch(slices, {0}, {draw_augmentation(AugmentRanges{}, 0.0, kSize, rng)}, kSize, 4);
+  const Batch b = make_batch(slices, {0}, {draw_augmentation(AugmentRanges{}, 0.0, kSize, rng)}, CanvasOptions{kSize}, 4);
   EXPECT_EQ(box_of(b), (std::vector<float>{38, 30, 58, 66}));
   for (int64_t k = 0; k < kSize * kSize; ++k)
     ASSERT_FLOAT_EQ(b.images[0][0].view({-1})[k].item<float>(), slices[0].image[static_cast<size_t>(k)]);
@@ -76,7 +76,7 @@ TEST(DetectorAugment, ScaleAndRotationMoveTheBoxAsTheGeometrySays) {
   const std::vector<CanvasSlice> slices = {body_slice("a", 0, 38, 30, 58, 66)};
   SliceAugmentation zoom;
   zoom.scale = 1.2;
-  const auto z = box_of(make_batch(slices, {0}, {zoom}, kSize, 4));
+  const auto z = box_of(make_batch(slices, {0}, {zoom}, CanvasOptions{kSize}, 4));
   ASSERT_EQ(z.size(), 4u);
   EXPECT_NEAR(z[0], 48 - 10 * 1.2, 1.0);
   EXPECT_NEAR(z[2], 48 + 10 * 1.2, 1.0);
@@ -85,7 +85,7 @@ TEST(DetectorAugment, ScaleAndRotationMoveTheBoxAsTheGeometrySays) {
 
   SliceAugmentation turn;
   turn.angle_rad = 15 * M_PI / 180;
-  const auto r = box_of(make_batch(slices, {0}, {turn}, kSize, 4));
+  const auto r = box_of(make_batch(slices, {0}, {turn}, CanvasOptions{kSize}, 4));
   ASSERT_EQ(r.size(), 4u);
   const double c = std::cos(turn.angle_rad), s = std::sin(turn.angle_rad);
   EXPECT_NEAR(r[2] - r[0], 20 * c + 36 * s, 1.5);  // the rotated rectangle's extent
@@ -106,7 +106,7 @@ TEST(DetectorAugment, RandomGeometryKeepsTheBoxOnTheBodyInTheImage) {
   for (int trial = 0; trial < 40; ++trial) {
     const auto aug = draw_augmentation(geometry_only, 1.0, kSize, rng);
     cropped += aug.crop;
-    const Batch b = make_batch(slices, {0}, {aug}, kSize, 4);
+    const Batch b = make_batch(slices, {0}, {aug}, CanvasOptions{kSize}, 4);
     const auto box = box_of(b);
     if (box.empty()) continue;  // cropped away entirely
     const auto bright = bright_extent(b, 0.5f);
@@ -126,9 +126,9 @@ TEST(DetectorAugment, AFieldOfViewCropCutsTheBoxAndDropsWhatIsTooSmall) {
   SliceAugmentation crop;
   crop.crop = true;
   crop.fov_x1 = 0, crop.fov_y1 = 0, crop.fov_x2 = kSize, crop.fov_y2 = 50;
-  EXPECT_EQ(box_of(make_batch(slices, {0}, {crop}, kSize, 4)), (std::vector<float>{38, 30, 58, 50}));
+  EXPECT_EQ(box_of(make_batch(slices, {0}, {crop}, CanvasOptions{kSize}, 4)), (std::vector<float>{38, 30, 58, 50}));
   crop.fov_y2 = 31;  // one row of the body left: 20 px, under the 40 px minimum
-  EXPECT_TRUE(box_of(make_batch(slices, {0}, {crop}, kSize, 40)).empty());
+  EXPECT_TRUE(box_of(make_batch(slices, {0}, {crop}, CanvasOptions{kSize}, 40)).empty());
 }
 
 TEST(DetectorAugment, ThickSlicesAverageTheCaseNeighboursAndKeepTheCentreBox) {
@@ -136,12 +136,38 @@ TEST(DetectorAugment, ThickSlicesAverageTheCaseNeighboursAndKeepTheCentreBox) {
                                      body_slice("a", 6, 38, 30, 58, 66, 0.9f), body_slice("b", 7, 38, 30, 58, 66, 0.0f)};
   SliceAugmentation thick;
   thick.thick_half_slices = 1;
-  Batch b = make_batch(slices, {1}, {thick}, kSize, 4);
+  Batch b = make_batch(slices, {1}, {thick}, CanvasOptions{kSize}, 4);
   EXPECT_NEAR(b.images[0][0][40][45].item<float>(), 0.6, 1e-6);  // (0.3 + 0.6 + 0.9) / 3
   EXPECT_EQ(box_of(b), (std::vector<float>{38, 30, 58, 66}));
   // Slice 6's next neighbour belongs to another case: only slices 5 and 6 are averaged.
-  b = make_batch(slices, {2}, {thick}, kSize, 4);
+  b = make_batch(slices, {2}, {thick}, CanvasOptions{kSize}, 4);
   EXPECT_NEAR(b.images[0][0][40][45].item<float>(), 0.75, 1e-6);
+}
+
+TEST(DetectorAugment, SagittalContextStacksTheNeighboursAsChannelsUnderOneTransform) {
+  std::vector<CanvasSlice> slices;
+  for (int k = 0; k < 7; ++k) {
+    slices.push_back(body_slice("a", k, 38, 30, 58, 66, 0.1f * static_cast<float>(k + 1)));
+    slices.back().volume_slices = 7;
+    slices.back().slice_mm = 1;
+  }
+  CanvasOptions context{kSize};
+  context.context_mm = 2;
+  SliceAugmentation turn;
+  turn.angle_rad = 0.3;
+  turn.scale = 1.1;
+  turn.blur_sigma_px = 1.0;
+  turn.thick_half_slices = 1;
+  const Batch b = make_batch(slices, {3}, {turn}, context, 4);
+  ASSERT_EQ(b.images.sizes(), (std::vector<int64_t>{1, 3, kSize, kSize}));
+  // Each channel is what the single-slice input of slices 1, 3 and 5 becomes under the same
+  // transform (thick, rotated, blurred); the boxes are the centre slice's.
+  for (int c = 0; c < 3; ++c) {
+    const Batch alone = make_batch(slices, {static_cast<size_t>(1 + 2 * c)}, {turn}, CanvasOptions{kSize}, 4);
+    EXPECT_TRUE(torch::allclose(b.images[0][c], alone.images[0][0], 1e-6, 1e-6)) << "channel " << c;
+    if (c == 1) EXPECT_EQ(box_of(b), box_of(alone));
+  }
+  EXPECT_FALSE(torch::allclose(b.images[0][0], b.images[0][2]));
 }
 
 TEST(DetectorAugment, VolumeScalingAppliesThePowerOfTheSlicesGain) {
@@ -149,9 +175,9 @@ TEST(DetectorAugment, VolumeScalingAppliesThePowerOfTheSlicesGain) {
   slices[0].volume_gain = 0.5f;
   SliceAugmentation half;
   half.volume_scaling = 1;
-  EXPECT_NEAR(make_batch(slices, {0}, {half}, kSize, 4).images[0][0][40][45].item<float>(), 0.4, 1e-6);
+  EXPECT_NEAR(make_batch(slices, {0}, {half}, CanvasOptions{kSize}, 4).images[0][0][40][45].item<float>(), 0.4, 1e-6);
   half.volume_scaling = 0.5;
-  EXPECT_NEAR(make_batch(slices, {0}, {half}, kSize, 4).images[0][0][40][45].item<float>(), 0.8 * std::sqrt(0.5), 1e-6);
+  EXPECT_NEAR(make_batch(slices, {0}, {half}, CanvasOptions{kSize}, 4).images[0][0][40][45].item<float>(), 0.8 * std::sqrt(0.5), 1e-6);
 }
 
 TEST(DetectorAugment, LowResolutionAndBlurSoftenEdgesButKeepTheBox) {
@@ -160,7 +186,7 @@ TEST(DetectorAugment, LowResolutionAndBlurSoftenEdgesButKeepTheBox) {
   low.downsample_x = 2.5;
   low.downsample_y = 1.5;
   low.blur_sigma_px = 1.0;
-  const Batch b = make_batch(slices, {0}, {low}, kSize, 4);
+  const Batch b = make_batch(slices, {0}, {low}, CanvasOptions{kSize}, 4);
   EXPECT_EQ(box_of(b), (std::vector<float>{38, 30, 58, 66}));
   const float edge = b.images[0][0][48][38].item<float>(), inside = b.images[0][0][48][48].item<float>();
   EXPECT_LT(edge, 0.8f);  // the sharp edge (0.9 against 0.1) is smeared

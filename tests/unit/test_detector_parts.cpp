@@ -250,3 +250,17 @@ TEST(DetectorSpec, LinkedScoreRoundTripsDefaultsToTheOperatingScoreAndIsValidate
   EXPECT_THROW(DetectorSpec::from_json(j), ModelError);
 }
 
+
+TEST(DetectorSpec, SagittalContextRoundTripsAndMustMatchTheNetsInputChannels) {
+  DetectorSpec spec;
+  auto j = spec.to_json("detector.pt");
+  EXPECT_FALSE(j["canvas"].contains("context_mm"));  // a one-slice detector's manifest as before
+  EXPECT_DOUBLE_EQ(DetectorSpec::from_json(j).canvas.context_mm, 0.0);
+  spec.canvas.context_mm = 3;
+  spec.model.backbone.in_channels = 3;
+  j = spec.to_json("detector.pt");
+  EXPECT_DOUBLE_EQ(DetectorSpec::from_json(j).canvas.context_mm, 3.0);
+  EXPECT_EQ(DetectorSpec::from_json(j).model.backbone.in_channels, 3);
+  j["canvas"].erase("context_mm");  // a three-channel net without its context
+  EXPECT_THROW(DetectorSpec::from_json(j), ModelError);
+}

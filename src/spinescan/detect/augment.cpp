@@ -114,11 +114,12 @@ torch::Tensor gaussian_blur(const torch::Tensor& image, double sigma_px) {
 }  // namespace
 
 Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_t>& pick,
-                 const std::vector<SliceAugmentation>& augmentations, int size, int64_t min_area_px) {
+                 const std::vector<SliceAugmentation>& augmentations, const CanvasOptions& canvas, int64_t min_area_px) {
   SPINESCAN_CHECK(pick.size() == augmentations.size(), "make_batch: one augmentation per slice");
+  const int size = canvas.size;
   const int64_t b = static_cast<int64_t>(pick.size());
   const auto n = static_cast<size_t>(size) * static_cast<size_t>(size);
-  auto images = torch::empty({b, 1, size, size});
+  auto images = torch::empty({b, canvas.channels(), size, size});
   auto labels = torch::empty({b, 1, size, size});
   for (int64_t i = 0; i < b; ++i) {
     const size_t index = pick[static_cast<size_t>(i)];
@@ -126,10 +127,15 @@ Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_
     const auto& a = augmentations[static_cast<size_t>(i)];
     SPINESCAN_CHECK(s.image.size() == n && s.labels.size() == n, "make_batch: slice not on a ", size, " px canvas");
     float* image = images[i].data_ptr<float>();
-    thick_slice(slices, index, a.thick_half_slices, image, n);
-    if (a.volume_scaling > 0) {
-      const auto gain = static_cast<float>(std::pow(s.volume_gain, a.volume_scaling));
-      for (size_t k = 0; k < n; ++k) image[k] = std::clamp(image[k] * gain, 0.0f, 1.0f);
+    for (const int k : canvas.channel_slices(s.slice, s.volume_slices, s.slice_mm)) {
+      const int64_t j = find_case_slice(slices, index, k);  // absent (left out): the centre, as detector_input
+      const size_t channel_index = j < 0 ? index : static_cast<size_t>(j);
+      thick_slice(slices, channel_index, a.thick_half_slices, image, n);
+      if (a.volume_scaling > 0) {
+        const auto gain = static_cast<float>(std::pow(slices[channel_index].volume_gain, a.volume_scaling));
+        for (size_t p = 0; p < n; ++p) image[p] = std::clamp(image[p] * gain, 0.0f, 1.0f);
+      }
+      image += n;
     }
     float* label = labels[i].data_ptr<float>();
     for (size_t k = 0; k < n; ++k) label[k] = s.labels[k];
@@ -161,12 +167,12 @@ Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_
   const auto yy = coords.view({size, 1}).expand({size, size}), xx = coords.view({1, size}).expand({size, size});
   for (int64_t i = 0; i < b; ++i) {
     const auto& a = augmentations[static_cast<size_t>(i)];
-    auto im = images[i].unsqueeze(0);  // [1, 1, S, S], a view
+    auto im = images[i].unsqueeze(0);  // [1, C, S, S], a view
     if (a.crop) {
       // Outside the kept field there is no signal and no body to find.
       auto mask = torch::zeros({size, size});
       mask.index_put_({torch::indexing::Slice(a.fov_y1, a.fov_y2), torch::indexing::Slice(a.fov_x1, a.fov_x2)}, 1.0);
-      images[i][0].mul_(mask);
+      images[i].mul_(mask);
       labels[i][0].mul_(mask);
     }
     if (a.downsample_x > 1 || a.downsample_y > 1) {
@@ -178,7 +184,8 @@ Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_
                                                 .mode(torch::kBilinear)
                                                 .align_corners(false))[0]);
     }
-    if (a.blur_sigma_px > 0.05) images[i].copy_(gaussian_blur(images[i].unsqueeze(0), a.blur_sigma_px)[0]);
+    // Each channel blurred on its own: [C, 1, S, S] through a one-channel kernel.
+    if (a.blur_sigma_px > 0.05) images[i].copy_(gaussian_blur(images[i].unsqueeze(1), a.blur_sigma_px).squeeze(1));
     auto x = images[i];
     x.clamp_(0, 1).pow_(a.gamma).mul_(a.gain).add_(a.offset);
     if (a.bias_x != 0 || a.bias_y != 0 || a.bias_xy != 0) x.mul_(torch::exp(a.bias_x * xx + a.bias_y * yy + a.bias_xy * xx * yy));

@@ -64,15 +64,17 @@ struct SliceAugmentation {
 SliceAugmentation draw_augmentation(const AugmentRanges& ranges, double strength, int size, Rng& rng);
 
 struct Batch {
-  torch::Tensor images;  // [B, 1, S, S]
+  torch::Tensor images;  // [B, C, S, S], C = canvas.channels()
   std::vector<torch::Tensor> boxes, labels;  // per image: [N, 4] canvas px (x1, y1, x2, y2), [N] class 0
 };
 
 // The slices `pick` of `slices`, each transformed by its augmentation (same length as pick).
 // Thick slices average the neighbours of the same case found in `slices` (as loaded by
 // load_canvas_slices: a case's slices consecutive and in order); missing neighbours are skipped.
+// With sagittal context each channel is its own slice (detector_input) made thick the same way,
+// and every transform applies to all channels alike; targets are the centre slice's bodies.
 // Bodies under min_area_px after the transform are not targets.
 Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_t>& pick,
-                 const std::vector<SliceAugmentation>& augmentations, int size, int64_t min_area_px);
+                 const std::vector<SliceAugmentation>& augmentations, const CanvasOptions& canvas, int64_t min_area_px);
 
 }  // namespace spinescan::detect

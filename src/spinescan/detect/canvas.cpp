@@ -10,6 +10,14 @@ namespace spinescan::detect {
 void CanvasOptions::validate() const {
   SPINESCAN_CHECK_AS(size >= 64 && size % 32 == 0, ConfigError, "canvas size must be a multiple of 32 and >= 64, got ", size);
   SPINESCAN_CHECK_AS(pixel_mm > 0.1 && pixel_mm < 10, ConfigError, "canvas pixel must be 0.1..10 mm, got ", pixel_mm);
+  SPINESCAN_CHECK_AS(context_mm >= 0 && context_mm <= 20, ConfigError, "sagittal context must be 0..20 mm, got ", context_mm);
+}
+
+std::vector<int> CanvasOptions::channel_slices(int slice, int num_slices, double slice_mm) const {
+  if (context_mm <= 0) return {slice};
+  const int offset = std::max(1, static_cast<int>(std::lround(context_mm / std::max(slice_mm, 1e-3))));
+  const int last = std::max(0, num_slices - 1);
+  return {std::clamp(slice - offset, 0, last), slice, std::clamp(slice + offset, 0, last)};
 }
 
 CanvasGeometry canvas_geometry(int64_t cols, int64_t rows, double col_mm, double row_mm, const CanvasOptions& o) {

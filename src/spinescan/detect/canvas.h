@@ -13,7 +13,16 @@ namespace spinescan::detect {
 struct CanvasOptions {
   int size = 256;
   double pixel_mm = 1.25;
+  // Sagittal context. 0: the detector reads the slice alone (one input channel). Above 0:
+  // three channels, the slices about this many mm to each side and the slice itself (2.5D),
+  // so that a small section through the side of a body is read beside the larger section
+  // next to it. Boxes are always the centre slice's.
+  double context_mm = 0;
   void validate() const;
+  int channels() const { return context_mm > 0 ? 3 : 1; }
+  // Canonical slice read by each input channel for `slice` of a volume of `num_slices` slices
+  // `slice_mm` apart: at least one slice away, clamped to the volume (an edge slice repeats).
+  std::vector<int> channel_slices(int slice, int num_slices, double slice_mm) const;
 };
 
 // canvas_x = source_x * scale_x + offset_x (pixel-edge coordinates), likewise y.

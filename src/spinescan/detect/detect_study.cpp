@@ -31,13 +31,29 @@ StudyDetections detect_loaded_study(LoadedDetector& detector, const LoadedStudy&
   std::vector<std::vector<eval::Prediction>> preds(static_cast<size_t>(num_slices));
   const SliceLinking linking{out.operating_score, out.linked_score};
   CentreOutSchedule schedule(num_slices, kInferenceBatchSlices, stop_after_empty_slices);
+  const CanvasOptions& canvas = detector.spec.canvas;
+  const double slice_mm = out.normalized.spacing_mm[2];
+  auto canvas_slice = [&](int k) -> const CanvasSlice& {  // each slice resampled once, when first read
+    CanvasSlice& s = slices[static_cast<size_t>(k)];
+    if (s.image.empty()) s = make_canvas_slice(out.normalized, k, canvas);
+    return s;
+  };
   for (auto batch = schedule.next_batch(); !batch.empty(); batch = schedule.next_batch()) {
+    std::vector<std::vector<float>> stacked;  // only with sagittal context
     std::vector<const std::vector<float>*> images;
     for (const int k : batch) {
-      slices[static_cast<size_t>(k)] = make_canvas_slice(out.normalized, k, detector.spec.canvas);
-      images.push_back(&slices[static_cast<size_t>(k)].image);
+      if (canvas.channels() == 1) {
+        images.push_back(&canvas_slice(k).image);
+        continue;
+      }
+      std::vector<float>& input = stacked.emplace_back();
+      for (const int j : canvas.channel_slices(k, num_slices, slice_mm)) {
+        const auto& image = canvas_slice(j).image;
+        input.insert(input.end(), image.begin(), image.end());
+      }
     }
-    auto batch_preds = detect_images(detector.net, images, detector.spec.canvas.size, static_cast<int>(batch.size()), device);
+    for (const auto& x : stacked) images.push_back(&x);
+    auto batch_preds = detect_images(detector.net, images, canvas.size, static_cast<int>(batch.size()), device);
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& p = preds[static_cast<size_t>(batch[i])];
       p = std::move(batch_preds[i]);

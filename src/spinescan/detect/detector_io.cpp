@@ -13,11 +13,16 @@ namespace fs = std::filesystem;
 namespace spinescan::detect {
 
 nlohmann::json DetectorSpec::to_json(const std::string& weights_file) const {
+  nlohmann::json canvas_json = {{"size", canvas.size}, {"pixel_mm", canvas.pixel_mm}};
+  if (canvas.context_mm > 0) canvas_json["context_mm"] = canvas.context_mm;  // absent: one slice, as before it existed
   return {{"weights", weights_file},
           {"architecture", "RetinaNet, ResNet-18 + FPN backbone"},
           {"options", model.to_json()},
-          {"canvas", {{"size", canvas.size}, {"pixel_mm", canvas.pixel_mm}}},
-          {"input", "canonical sagittal slice, per-slice robust percentile normalisation (0.5/99.5 -> 0/1)"},
+          {"canvas", canvas_json},
+          {"input", canvas.context_mm > 0
+                        ? "canonical sagittal slices at -context_mm, 0, +context_mm as three channels, per-slice robust "
+                          "percentile normalisation (0.5/99.5 -> 0/1)"
+                        : "canonical sagittal slice, per-slice robust percentile normalisation (0.5/99.5 -> 0/1)"},
           {"operating_score", operating_score},
           {"linked_score", linked_score},
           {"provenance", provenance}};
@@ -29,6 +34,7 @@ DetectorSpec DetectorSpec::from_json(const nlohmann::json& j) {
     s.model = RetinaNetOptions::from_json(j.at("options"));
     s.canvas.size = j.at("canvas").at("size");
     s.canvas.pixel_mm = j.at("canvas").at("pixel_mm");
+    s.canvas.context_mm = j.at("canvas").value("context_mm", 0.0);
     s.operating_score = j.at("operating_score");
     // Absent from bundles made before slice linking: they report what they reported then.
     s.linked_score = j.contains("linked_score") ? j.at("linked_score").get<double>() : s.operating_score;
@@ -40,6 +46,8 @@ DetectorSpec DetectorSpec::from_json(const nlohmann::json& j) {
                      ModelError, "detector manifest: need 0 < linked_score <= operating_score < 1 (they are ", s.linked_score, " and ",
                      s.operating_score, ")");
   s.canvas.validate();
+  SPINESCAN_CHECK_AS(s.model.backbone.in_channels == s.canvas.channels(), ModelError, "detector manifest: the net reads ",
+                     s.model.backbone.in_channels, " channel(s), its canvas gives ", s.canvas.channels());
   return s;
 }
 

@@ -166,7 +166,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
   size_t done = 0;
   for (const auto& name : cases) {
     const auto slices = load_canvas_slices(dataset, {name}, data_options);
-    candidates_by_case.push_back(detect_canvas_slices(detector.net, slices, size, device));
+    candidates_by_case.push_back(detect_canvas_slices(detector.net, slices, detector.spec.canvas, device));
     const auto results = linked(candidates_by_case.back(), linking);
     const auto d = eval::summarize_detection(results, score);
     per_case.push_back({{"case", name},

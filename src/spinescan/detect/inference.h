@@ -18,12 +18,13 @@ torch::Device parse_device(const std::string& name);
 // feature maps of a smaller batch stay in cache) and peaks 40 MiB lower (docs/benchmarks.md).
 constexpr int kInferenceBatchSlices = 8;
 
-// images: each size x size floats. Runs under NoGradGuard in batches of `batch_size`.
+// images: each the net's input channels x size x size floats (detector_input). Runs under
+// NoGradGuard in batches of `batch_size`.
 std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,
                                                          int size, int batch_size, const torch::Device& device);
 
 // Detections on canvas slices paired with their ground truth, ready for eval::summarize_detection.
-std::vector<eval::SliceResult> detect_canvas_slices(RetinaNet& net, const std::vector<CanvasSlice>& slices, int size,
-                                                    const torch::Device& device);
+std::vector<eval::SliceResult> detect_canvas_slices(RetinaNet& net, const std::vector<CanvasSlice>& slices,
+                                                    const CanvasOptions& canvas, const torch::Device& device);
 
 }  // namespace spinescan::detect

@@ -20,10 +20,38 @@ Volume<float> normalize_for_detector(const Volume<float>& canonical) {
 CanvasSlice make_canvas_slice(const Volume<float>& v, int slice, const CanvasOptions& canvas) {
   CanvasSlice s;
   s.slice = slice;
+  s.volume_slices = static_cast<int>(v.size[2]);
+  s.slice_mm = v.spacing_mm[2];
   const int64_t cols = v.size[0], rows = v.size[1];
   s.geometry = canvas_geometry(cols, rows, v.spacing_mm[0], v.spacing_mm[1], canvas);
   s.image = resample_to_canvas(v.voxels.data() + slice * cols * rows, cols, rows, s.geometry, canvas.size);
   return s;
+}
+
+int64_t find_case_slice(const std::vector<CanvasSlice>& slices, size_t index, int slice) {
+  const CanvasSlice& from = slices.at(index);
+  const int64_t step = slice >= from.slice ? 1 : -1;
+  for (auto j = static_cast<int64_t>(index); j >= 0 && j < static_cast<int64_t>(slices.size()); j += step) {
+    const CanvasSlice& s = slices[static_cast<size_t>(j)];
+    if (s.case_name != from.case_name || (s.slice - slice) * step > 0) break;
+    if (s.slice == slice) return j;
+  }
+  return -1;
+}
+
+std::vector<float> detector_input(const std::vector<CanvasSlice>& slices, size_t index, const CanvasOptions& canvas) {
+  const CanvasSlice& centre = slices.at(index);
+  if (canvas.channels() == 1) return centre.image;
+  const size_t n = centre.image.size();
+  std::vector<float> out;
+  out.reserve(n * 3);
+  for (const int k : canvas.channel_slices(centre.slice, centre.volume_slices, centre.slice_mm)) {
+    const int64_t j = find_case_slice(slices, index, k);
+    const auto& image = j < 0 ? centre.image : slices[static_cast<size_t>(j)].image;
+    SPINESCAN_CHECK(image.size() == n, "detector_input: slices of one case on different canvases");
+    out.insert(out.end(), image.begin(), image.end());
+  }
+  return out;
 }
 
 namespace {

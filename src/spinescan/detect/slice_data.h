@@ -18,6 +18,8 @@ namespace spinescan::detect {
 struct CanvasSlice {
   std::string case_name;
   int slice = 0;                    // canonical slice index
+  int volume_slices = 0;            // canonical slices in its volume
+  double slice_mm = 0;              // distance between its volume's slices
   CanvasGeometry geometry;
   std::vector<float> image;         // size x size, intensities ~[0, 1]
   std::vector<uint8_t> labels;      // size x size, body label (nearest), 0 = none
@@ -42,6 +44,15 @@ Volume<float> normalize_for_detector(const Volume<float>& canonical);
 
 // One slice of a normalised canonical volume on the canvas (no labels).
 CanvasSlice make_canvas_slice(const Volume<float>& normalized, int slice, const CanvasOptions& canvas);
+
+// Index in `slices` of the same case's canonical slice `slice`, searched from `index` (a case's
+// slices consecutive and in order, as load_canvas_slices gives them); -1 when it is absent.
+int64_t find_case_slice(const std::vector<CanvasSlice>& slices, size_t index, int slice);
+
+// The detector's input for slices[index]: canvas.channels() planes of size x size, its own
+// image or, with sagittal context, the images of canvas.channel_slices(). A context slice
+// absent from `slices` (an empty slice left out) reads the centre image.
+std::vector<float> detector_input(const std::vector<CanvasSlice>& slices, size_t index, const CanvasOptions& canvas);
 
 // All slices of the named cases. `on_case(done, total)` reports progress.
 std::vector<CanvasSlice> load_canvas_slices(const Dataset& dataset, const std::vector<std::string>& cases,

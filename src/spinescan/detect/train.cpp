@@ -24,6 +24,7 @@ namespace {
 RetinaNetOptions model_options(const DetectorTrainConfig& c) {
   RetinaNetOptions o;
   for (auto& w : o.backbone.widths) w = std::max(4, w / c.width_divisor);
+  o.backbone.in_channels = c.context_mm > 0 ? 3 : 1;  // CanvasOptions::channels()
   o.fpn.out_channels = c.fpn_channels;
   o.head.num_convs = c.head_convs;
   o.head.group_norm_groups = std::min(16, c.fpn_channels / 4);
@@ -47,6 +48,7 @@ nlohmann::json config_json(const DetectorTrainConfig& c) {
           {"inner_val_cases", c.inner_val_cases},
           {"canvas_size", c.canvas_size},
           {"pixel_mm", c.pixel_mm},
+          {"context_mm", c.context_mm},
           {"box_loss", c.box_loss},
           {"augment", c.augment},
           {"augment_preset", c.augment_preset},
@@ -83,11 +85,15 @@ std::vector<size_t> draw_epoch(const std::vector<CanvasSlice>& slices, int count
   return out;
 }
 
-eval::DetectionSummary validate(RetinaNet& net, const std::vector<CanvasSlice>& slices, int size, double score,
-                                const torch::Device& device) {
+eval::DetectionSummary validate(RetinaNet& net, const std::vector<CanvasSlice>& slices, const CanvasOptions& canvas,
+                                double score, const torch::Device& device) {
   net->eval();
-  const auto results = detect_canvas_slices(net, slices, size, device);
+  auto results = detect_canvas_slices(net, slices, canvas, device);
   net->train();
+  // Scored on slices through bodies only (with sagittal context the empty ones were loaded too:
+  // they are the context of the outermost sections).
+  results.erase(std::remove_if(results.begin(), results.end(), [](const eval::SliceResult& r) { return r.truth.empty(); }),
+                results.end());
   return eval::summarize_detection(results, score);
 }
 
@@ -128,13 +134,15 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   SliceDataOptions data_options;
   data_options.canvas.size = c.canvas_size;
   data_options.canvas.pixel_mm = c.pixel_mm;
+  data_options.canvas.context_mm = c.context_mm;
+  data_options.canvas.validate();
   log_info("loading " + std::to_string(train_cases.size()) + " training and " + std::to_string(inner_val.size()) +
            " inner-validation cases");
   Progress load_progress("load", static_cast<int64_t>(train_cases.size() + inner_val.size()), "cases");
   const auto train_slices = load_canvas_slices(dataset, train_cases, data_options,
                                                [&](size_t d, size_t) { load_progress.update(static_cast<int64_t>(d)); });
   auto val_options = data_options;
-  val_options.include_empty_slices = false;
+  val_options.include_empty_slices = data_options.canvas.channels() > 1;
   const auto val_slices = load_canvas_slices(dataset, inner_val, val_options, [&](size_t d, size_t) {
     load_progress.update(static_cast<int64_t>(train_cases.size() + d));
   });
@@ -163,7 +171,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
     const std::vector<size_t> pick(first, first + c.batch);
     std::vector<SliceAugmentation> augmentations;
     for (size_t k = 0; k < pick.size(); ++k) augmentations.push_back(draw_augmentation(ranges, c.augment, c.canvas_size, rng));
-    Batch batch = make_batch(train_slices, pick, augmentations, c.canvas_size, min_area_px);
+    Batch batch = make_batch(train_slices, pick, augmentations, data_options.canvas, min_area_px);
     std::vector<torch::Tensor> boxes;
     for (auto& t : batch.boxes) boxes.push_back(t.to(device));
     std::vector<torch::Tensor> labels;
@@ -181,7 +189,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   eval::DetectionSummary v;
   stage.validate = [&](int) {
     v = {};
-    if (!val_slices.empty()) v = validate(net, val_slices, c.canvas_size, 0.3, device);
+    if (!val_slices.empty()) v = validate(net, val_slices, data_options.canvas, 0.3, device);
     char summary[96];
     std::snprintf(summary, sizeof summary, "inner-val mean IoU %.3f, recall@0.5 %.3f", v.mean_iou, v.recall_at_50);
     return train::EpochScore{v.mean_iou,

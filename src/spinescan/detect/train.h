@@ -25,6 +25,7 @@ struct DetectorTrainConfig {
   int inner_val_cases = 4;      // training cases held out to pick the best epoch
   int canvas_size = 256;
   double pixel_mm = 1.25;
+  double context_mm = 0;        // sagittal context (CanvasOptions::context_mm); 0 = one slice
   std::string box_loss = "smooth_l1";
   double augment = 1.0;         // 0 = none, 1 = default strength
   std::string augment_preset = "scanner";  // detect/augment.h: scanner | basic
