@@ -9,7 +9,9 @@
 # fold's threshold: 343 bodies instead of one fold's 73. The bundle's detector and level model stay: they were
 # trained on folds 1-4, so those folds' boxes are better than new data's.
 # Each stage is skipped when its output exists, so an interrupted run picks up where it stopped.
-# About 80 minutes on 2 cores (paintings 13, classifiers 25, aggregator records 35).
+# About 80 minutes on 2 cores (paintings 13, classifiers 25, aggregator records 35). The recipe
+# shipped since 2026-12-06 (early stopping on all eight paintings' inner-validation cases); the
+# one before is this script at git e4ee071 (runs/five_folds in docs/model_card.md).
 # Usage: scripts/painted_five_folds.sh [OUT (default runs/five_folds)] [DATA] [HELDOUT_SEED (default 41)]
 # CLASSIFIER_ARGS adds flags to each fold's `train classifier` (a candidate recipe, e.g.
 # CLASSIFIER_ARGS=--balance-findings); paintings already in OUT/painted are reused.
@@ -38,7 +40,8 @@ for k in 0 1 2 3 4; do
   [[ -f "$run/checkpoints/last.json" ]] && resume=(--resume)
   "$bin" --threads 2 train classifier --data "$out/painted/s${train_seeds[0]}" --extra-data "$extra" --split "$split" \
     --fold "$k" --seed "$k" --out "$run" --balance within-source --inner-val-cases 8 --preset micro --lr 2e-3 \
-    --augment 0.3 --drop-path 0 --epochs 80 --samples-per-epoch 2048 --patience 20 "${classifier_args[@]}" "${resume[@]}"
+    --augment 0.3 --drop-path 0 --epochs 80 --samples-per-epoch 2048 --patience 20 --inner-val-all-paintings \
+    "${classifier_args[@]}" "${resume[@]}"
   touch "$run/done"
 done
 classifiers=$(printf "$out/classifiers/fold%s," 0 1 2 3 4)
