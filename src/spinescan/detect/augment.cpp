@@ -127,9 +127,7 @@ Batch make_batch(const std::vector<CanvasSlice>& slices, const std::vector<size_
     const auto& a = augmentations[static_cast<size_t>(i)];
     SPINESCAN_CHECK(s.image.size() == n && s.labels.size() == n, "make_batch: slice not on a ", size, " px canvas");
     float* image = images[i].data_ptr<float>();
-    for (const int k : canvas.channel_slices(s.slice, s.volume_slices, s.slice_mm)) {
-      const int64_t j = find_case_slice(slices, index, k);  // absent (left out): the centre, as detector_input
-      const size_t channel_index = j < 0 ? index : static_cast<size_t>(j);
+    for (const size_t channel_index : channel_indices(slices, index, canvas)) {
       thick_slice(slices, channel_index, a.thick_half_slices, image, n);
       if (a.volume_scaling > 0) {
         const auto gain = static_cast<float>(std::pow(slices[channel_index].volume_gain, a.volume_scaling));

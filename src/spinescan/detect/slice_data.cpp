@@ -39,15 +39,22 @@ int64_t find_case_slice(const std::vector<CanvasSlice>& slices, size_t index, in
   return -1;
 }
 
-std::vector<float> detector_input(const std::vector<CanvasSlice>& slices, size_t index, const CanvasOptions& canvas) {
+std::vector<size_t> channel_indices(const std::vector<CanvasSlice>& slices, size_t index, const CanvasOptions& canvas) {
   const CanvasSlice& centre = slices.at(index);
-  if (canvas.channels() == 1) return centre.image;
-  const size_t n = centre.image.size();
-  std::vector<float> out;
-  out.reserve(n * 3);
+  std::vector<size_t> out;
   for (const int k : canvas.channel_slices(centre.slice, centre.volume_slices, centre.slice_mm)) {
     const int64_t j = find_case_slice(slices, index, k);
-    const auto& image = j < 0 ? centre.image : slices[static_cast<size_t>(j)].image;
+    out.push_back(j < 0 ? index : static_cast<size_t>(j));
+  }
+  return out;
+}
+
+std::vector<float> detector_input(const std::vector<CanvasSlice>& slices, size_t index, const CanvasOptions& canvas) {
+  const size_t n = slices.at(index).image.size();
+  std::vector<float> out;
+  out.reserve(n * static_cast<size_t>(canvas.channels()));
+  for (const size_t j : channel_indices(slices, index, canvas)) {
+    const auto& image = slices[j].image;
     SPINESCAN_CHECK(image.size() == n, "detector_input: slices of one case on different canvases");
     out.insert(out.end(), image.begin(), image.end());
   }

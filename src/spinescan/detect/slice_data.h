@@ -49,9 +49,13 @@ CanvasSlice make_canvas_slice(const Volume<float>& normalized, int slice, const 
 // slices consecutive and in order, as load_canvas_slices gives them); -1 when it is absent.
 int64_t find_case_slice(const std::vector<CanvasSlice>& slices, size_t index, int slice);
 
-// The detector's input for slices[index]: canvas.channels() planes of size x size, its own
-// image or, with sagittal context, the images of canvas.channel_slices(). A context slice
-// absent from `slices` (an empty slice left out) reads the centre image.
+// Index in `slices` of the slice each input channel of slices[index] reads (canvas.channel_slices());
+// a context slice absent from `slices` (an empty slice left out) reads the centre, index itself.
+// Training (make_batch) and evaluation (detector_input) both read channels through this.
+std::vector<size_t> channel_indices(const std::vector<CanvasSlice>& slices, size_t index, const CanvasOptions& canvas);
+
+// The detector's input for slices[index]: canvas.channels() planes of size x size, the images
+// of channel_indices().
 std::vector<float> detector_input(const std::vector<CanvasSlice>& slices, size_t index, const CanvasOptions& canvas);
 
 // All slices of the named cases. `on_case(done, total)` reports progress.

@@ -21,10 +21,18 @@
 namespace spinescan::detect {
 namespace {
 
+CanvasOptions canvas_options(const DetectorTrainConfig& c) {
+  CanvasOptions o;
+  o.size = c.canvas_size;
+  o.pixel_mm = c.pixel_mm;
+  o.context_mm = c.context_mm;
+  return o;
+}
+
 RetinaNetOptions model_options(const DetectorTrainConfig& c) {
   RetinaNetOptions o;
   for (auto& w : o.backbone.widths) w = std::max(4, w / c.width_divisor);
-  o.backbone.in_channels = c.context_mm > 0 ? 3 : 1;  // CanvasOptions::channels()
+  o.backbone.in_channels = canvas_options(c).channels();
   o.fpn.out_channels = c.fpn_channels;
   o.head.num_convs = c.head_convs;
   o.head.group_norm_groups = std::min(16, c.fpn_channels / 4);
@@ -132,9 +140,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   train::TrainingRun run(c.out, config, c.resume);
 
   SliceDataOptions data_options;
-  data_options.canvas.size = c.canvas_size;
-  data_options.canvas.pixel_mm = c.pixel_mm;
-  data_options.canvas.context_mm = c.context_mm;
+  data_options.canvas = canvas_options(c);
   data_options.canvas.validate();
   log_info("loading " + std::to_string(train_cases.size()) + " training and " + std::to_string(inner_val.size()) +
            " inner-validation cases");
