@@ -3,13 +3,13 @@
 # refused (exit 1, "not analysed" or a read error), and no real lumbar study of DATA may be.
 # Prints both counts and the column geometry of the real studies beside the bounds of
 # pipeline/fitness.h (their margins). Usage:
-#   scripts/refusal_check.sh [DATA (default ../shared/data/spine-mri)] [SEEDS (default 5)] [OUT (default runs/refusal_check)]
+#   [SPINESCAN=BINARY] scripts/refusal_check.sh [DATA (default ../shared/data/spine-mri)] [SEEDS (default 5)] [OUT (default runs/refusal_check)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/spine-mri}
 seeds=${2:-5}
 out=${3:-runs/refusal_check}
-bin=build/spinescan
+bin=${SPINESCAN:-build/spinescan}  # SPINESCAN=a copied binary, for a run beside a rebuild
 rm -rf "$out"
 mkdir -p "$out"
 

@@ -125,6 +125,11 @@ TEST(Fitness, RefusesOtherPlanesThickSlicesSmallFieldsAndEmptyImages) {
   Volume<float> shallow = canonical;
   shallow.spacing_mm[0] = 30.0 / static_cast<double>(shallow.size[0]);
   EXPECT_TRUE(mentions(refusal_before_detection(info, shallow), "front to back"));
+  // 70 mm holds a body but not the canal and arch behind it: a slab, not a lumbar sagittal image.
+  shallow.spacing_mm[0] = 70.0 / static_cast<double>(shallow.size[0]);
+  EXPECT_TRUE(mentions(refusal_before_detection(info, shallow), "front to back"));
+  shallow.spacing_mm[0] = 200.0 / static_cast<double>(shallow.size[0]);
+  EXPECT_EQ(refusal_before_detection(info, shallow), "");
 
   Volume<float> empty = canonical;
   std::fill(empty.voxels.begin(), empty.voxels.end(), 0.0f);

@@ -1,12 +1,12 @@
 #pragma once
 // Studies spinescan must not report on, made from a lumbar phantom (data/phantom.h) and from
 // nothing: what a hospital archive also holds. Each should end "not analysed" or as a read
-// error, with exit 1; all but coronal_as_sagittal must (`spinescan synth off-target`;
-// docs/analyze.md, "What is refused"):
+// error, with exit 1 (`spinescan synth off-target`; docs/analyze.md, "What is refused"):
 //   axial_4mm, coronal_5mm       the phantom acquired in another plane with thick slices
 //                                (each slice the mean of the thin ones it covers; the header
 //                                says the plane, as a scanner's does)
-//   coronal_as_sagittal          3 mm coronal images stored as if they were sagittal slices
+//   coronal_as_sagittal          3 mm coronal images of the phantom's sagittal slab (55-70 mm
+//                                wide) stored as if they were sagittal slices
 //   sagittal_10mm                sagittal slices too thick to hold a body
 //   small_field                  60 mm of the column, head to foot
 //   mostly_empty                 zeros with one small bright block
@@ -25,8 +25,7 @@ namespace spinescan {
 struct OffTargetCase {
   std::string file;  // name in the folder
   std::string what;  // one line
-  // "read" (the reader refuses it), "fitness" (analyze's checks do), or "hard": no header
-  // fault to see, refused only when the detected column gives it away (not always: a gap).
+  // "read" (the reader refuses it) or "fitness" (analyze's checks do).
   std::string refusal;
 };
 

@@ -24,9 +24,13 @@ struct FitnessOptions {
   double max_sagittal_slice_mm = 8.0;  // clinical sagittal T2: 3-5 mm; beyond, a body spans 5 slices or fewer
   double max_pixel_mm = 3.0;           // a 25 mm lumbar body is under 9 pixels tall beyond this
   // Field of view of a sagittal slice: room for at least three lumbar bodies (each ~35 mm with
-  // its disc) up to a whole-spine composite; front to back at least a body's depth with margin.
+  // its disc) up to a whole-spine composite. Front to back it must hold one vertebra whole: an
+  // adult lumbar body (25-45 mm deep), the canal behind it (~15 mm) and the arch out to the tip
+  // of the spinous process (~30-40 mm), 80-100 mm in all; clinical fields are 200-400 mm.
+  // (Narrower, it is a slab cut through something else, such as the coronal images of a thin
+  // sagittal slab stored as sagittal slices: docs/analyze.md.)
   double min_field_si_mm = 90, max_field_si_mm = 1200;
-  double min_field_ap_mm = 50, max_field_ap_mm = 600;
+  double min_field_ap_mm = 80, max_field_ap_mm = 600;
   // Pixels: the share of voxels brighter than 5 % of the 99.5th percentile. An MRI of the
   // trunk is mostly tissue; a volume that is almost all one value holds no image to read.
   double min_signal_fraction = 0.05;
