@@ -50,6 +50,9 @@ void register_train(CLI::App& app, Runner& run) {
   det->add_option("--width-divisor", c->width_divisor, "divide ResNet widths (smaller nets for tests)");
   det->add_option("--fpn-channels", c->fpn_channels, "FPN and head width");
   det->add_option("--head-convs", c->head_convs, "convolutions per head tower");
+  det->add_option("--distill-from", c->distill_from,
+                  "a trained detector (bundle or run folder, same canvas and anchors) whose outputs the net also learns");
+  det->add_option("--distill-weight", c->distill_weight, "weight of the distillation terms beside the detection loss");
   det->callback([&run, c] {
     run = [c] {
       const auto r = detect::train_detector(*c);

@@ -106,6 +106,32 @@ TEST(TrainDetector, ResumeContinuesExactlyWhereAnInterruptedRunStopped) {
   for (size_t e = 0; e < 3; ++e) EXPECT_NEAR(a[e]["loss"].get<double>(), b[e]["loss"].get<double>(), 1e-4) << "epoch " << e + 1;
 }
 
+TEST(TrainDetector, DistilsFromATrainedDetectorAndRefusesOneWithOtherAnchors) {
+  Fixture f;
+  auto teacher = f.config("teacher");
+  teacher.epochs = 2;
+  detect::train_detector(teacher);
+  auto student = f.config("student");
+  student.epochs = 1;
+  student.fpn_channels = 8;  // narrower than its teacher: distillation's purpose
+  student.distill_from = teacher.out;
+  EXPECT_EQ(detect::train_detector(student).epochs_done, 1);
+  const auto line = read_jsonl(std::filesystem::path(student.out) / "metrics.jsonl").at(0);
+  EXPECT_GT(line.at("loss_distill_classification").get<double>(), 0);
+  // A toy teacher is confident (p > 0.5) on few anchors or none, so its box term may be 0 here;
+  // that term's arithmetic is the unit test's (Distillation.*).
+  EXPECT_GE(line.at("loss_distill_box").get<double>(), 0);
+  EXPECT_NEAR(line.at("loss").get<double>(),
+              line.at("loss_classification").get<double>() + line.at("loss_box").get<double>() +
+                  line.at("loss_distill_classification").get<double>() + line.at("loss_distill_box").get<double>(),
+              1e-4);
+  EXPECT_EQ(nlohmann::json::parse(read_file(std::filesystem::path(student.out) / "config.json"))["distill_from"], teacher.out);
+  auto other_canvas = f.config("other");
+  other_canvas.pixel_mm = 2.0;
+  other_canvas.distill_from = teacher.out;
+  EXPECT_THROW(detect::train_detector(other_canvas), ConfigError);
+}
+
 namespace {
 
 // Starts `spinescan ARGS` (its output discarded), kills it with SIGKILL after `delay`, and

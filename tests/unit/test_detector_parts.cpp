@@ -11,6 +11,7 @@
 #include "spinescan/detect/anchors.h"
 #include "spinescan/detect/box_coder.h"
 #include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/distillation.h"
 #include "spinescan/detect/matcher.h"
 #include "spinescan/detect/retinanet.h"
 #include "spinescan/ops/box_ops.h"
@@ -142,6 +143,40 @@ TEST(RetinaNet, ForwardShapesLossAndBackward) {
   ASSERT_EQ(dets.size(), 2u);
   EXPECT_LE(dets[0].boxes.size(0), o.detections_per_image);
   EXPECT_EQ(dets[0].boxes.size(1), 4);
+}
+
+TEST(Distillation, ZeroWhenTheStudentAgreesPositiveAndOnlyTheStudentLearnsWhenNot) {
+  // Hand-made outputs: 2 images, 3 anchors, 1 class.
+  HeadOutputs teacher;
+  teacher.class_logits = torch::tensor({3.f, -4.f, -4.f, -4.f, 2.f, -4.f}).view({2, 3, 1});  // confident: anchors 0 and 4
+  teacher.box_deltas = torch::arange(24, torch::kFloat).view({2, 3, 4}) / 10;
+  HeadOutputs same = teacher;
+  const auto agree = distillation_loss(same, teacher, 1.0 / 9);
+  EXPECT_NEAR(agree.classification.item<float>(), 0, 1e-5);
+  EXPECT_NEAR(agree.box_regression.item<float>(), 0, 1e-6);
+
+  HeadOutputs student;
+  student.class_logits = torch::zeros({2, 3, 1}).requires_grad_(true);
+  student.box_deltas = torch::zeros({2, 3, 4}).requires_grad_(true);
+  const auto d = distillation_loss(student, teacher, 1.0 / 9);
+  EXPECT_GT(d.classification.item<float>(), 0);
+  // Box term: smooth L1 of the deltas of the two confident anchors, over 2 anchors.
+  const auto confident = torch::cat({teacher.box_deltas[0][0], teacher.box_deltas[1][1]});
+  const float expected_box = torch::smooth_l1_loss(torch::zeros({8}), confident, at::Reduction::Sum, 1.0 / 9).item<float>() / 2;
+  EXPECT_NEAR(d.box_regression.item<float>(), expected_box, 1e-5);
+  d.total().backward();
+  // The class gradient pulls each logit toward the teacher's; the box gradient reaches only the
+  // confident anchors.
+  const auto g = student.class_logits.grad().flatten();
+  EXPECT_LT(g[0].item<float>(), 0);  // teacher 0.95: raise
+  EXPECT_GT(g[1].item<float>(), 0);  // teacher 0.02: lower
+  EXPECT_GT(student.box_deltas.grad()[0][0].abs().sum().item<float>(), 0);
+  EXPECT_EQ(student.box_deltas.grad()[0][1].abs().sum().item<float>(), 0);
+
+  HeadOutputs other;
+  other.class_logits = torch::zeros({2, 4, 1});
+  other.box_deltas = torch::zeros({2, 4, 4});
+  EXPECT_THROW(distillation_loss(other, teacher, 1.0 / 9), spinescan::ModelError);
 }
 
 TEST(RetinaNet, FoldedBatchNormsGiveTheSameOutputsAndTheNetCannotBeTrainedOrSaved) {

@@ -14,6 +14,7 @@
 #include "spinescan/data/splits.h"
 #include "spinescan/detect/augment.h"
 #include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/distillation.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/detect/slice_data.h"
 #include "spinescan/train/training_run.h"
@@ -64,7 +65,9 @@ nlohmann::json config_json(const DetectorTrainConfig& c) {
           {"device", c.device},
           {"width_divisor", c.width_divisor},
           {"fpn_channels", c.fpn_channels},
-          {"head_convs", c.head_convs}};
+          {"head_convs", c.head_convs},
+          {"distill_from", c.distill_from},
+          {"distill_weight", c.distill_weight}};
 }
 
 // Slices drawn for one epoch: each case equally likely, then a slice through a body;
@@ -158,6 +161,20 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   RetinaNet net(model_options(c));
   net->to(device);
   torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
+  LoadedDetector teacher;
+  if (!c.distill_from.empty()) {
+    SPINESCAN_CHECK_AS(c.distill_weight > 0, ConfigError, "--distill-weight must be above 0");
+    teacher = load_detector(c.distill_from, device, true);
+    const CanvasOptions& tc = teacher.spec.canvas;
+    const AnchorOptions& ta = teacher.spec.model.anchors;
+    const AnchorOptions& sa = net->options().anchors;
+    SPINESCAN_CHECK_AS(tc.size == data_options.canvas.size && tc.pixel_mm == data_options.canvas.pixel_mm &&
+                           tc.context_mm == data_options.canvas.context_mm && ta.strides == sa.strides &&
+                           ta.sizes == sa.sizes && ta.scales == sa.scales && ta.aspect_ratios == sa.aspect_ratios,
+                       ConfigError, "--distill-from ", c.distill_from,
+                       ": the teacher's canvas or anchors differ from this training's (distillation needs the same)");
+    log_info("distilling from " + c.distill_from + " (weight " + std::to_string(c.distill_weight) + ")");
+  }
 
   train::EpochPlan plan;
   plan.epochs = c.epochs;
@@ -182,15 +199,28 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
     for (auto& t : batch.boxes) boxes.push_back(t.to(device));
     std::vector<torch::Tensor> labels;
     for (auto& t : batch.labels) labels.push_back(t.to(device));
-    const auto out = net->forward(batch.images.to(device));
+    const auto images = batch.images.to(device);
+    const auto out = net->forward(images);
     const auto loss = net->loss(out, boxes, labels);
-    const auto total = loss.total();
+    auto total = loss.total();
+    train::StepLoss reported{0, {{"classification", loss.classification.item<double>()}, {"box", loss.box_regression.item<double>()}}};
+    if (teacher.net) {
+      HeadOutputs taught;
+      {
+        torch::NoGradGuard no_grad;
+        taught = teacher.net->forward(images);
+      }
+      const LossTerms kd = distillation_loss(out, taught, net->options().smooth_l1_beta);
+      total = total + c.distill_weight * kd.total();
+      reported.parts.emplace_back("distill_classification", kd.classification.item<double>());
+      reported.parts.emplace_back("distill_box", kd.box_regression.item<double>());
+    }
     optimizer.zero_grad();
     total.backward();
     torch::nn::utils::clip_grad_norm_(net->parameters(), 10.0);
     optimizer.step();
-    return train::StepLoss{total.item<double>(),
-                           {{"classification", loss.classification.item<double>()}, {"box", loss.box_regression.item<double>()}}};
+    reported.total = total.item<double>();
+    return reported;
   };
   eval::DetectionSummary v;
   stage.validate = [&](int) {

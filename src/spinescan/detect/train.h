@@ -37,6 +37,11 @@ struct DetectorTrainConfig {
   int width_divisor = 1;
   int fpn_channels = 128;
   int head_convs = 2;
+  // Distillation (detect/distillation.h): a trained detector (bundle or run folder) whose
+  // outputs on each augmented batch the net also learns, weighted by `distill_weight`; it must
+  // share the canvas and anchors. Empty: labelled boxes only.
+  std::string distill_from;
+  double distill_weight = 1.0;
 };
 
 using DetectorTrainResult = train::RunResult;  // best_score: the inner-validation mean IoU
