@@ -7,7 +7,6 @@
 #include <iostream>
 #include <cstdlib>
 #include <fstream>
-#include <future>
 #include <map>
 #include <set>
 #include <string>
@@ -106,34 +105,22 @@ std::pair<int, int> shard_of(int index, int count) {
   return {index, count};
 }
 
-struct ReadStudy {
-  LoadedStudy study;
-  double read_ms = 0;
-};
-
-ReadStudy read_study(const std::string& study_path, const ReadOptions& ro) {
-  const auto t0 = std::chrono::steady_clock::now();
-  ReadStudy r{load_study(study_path, ro), 0};
-  r.read_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  return r;
-}
-
 // `model_load_ms` >= 0: the first study's timing line also says how long loading the models took.
 // `dicom_out` not empty: also write SEG, SR and secondary captures there (pacs/dicom_results.h).
-// `already_reading`: the study's read started earlier (the first study's, beside the model
-// load); its errors surface here, in the study's turn.
 void analyze_one(pipeline::Analyzer& analyzer, const std::string& study_path, const ReadOptions& ro, const std::string& out,
-                 const std::string& dicom_out, double model_load_ms, std::future<ReadStudy> already_reading = {}) {
+                 const std::string& dicom_out, double model_load_ms) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
+  auto t0 = started;
   // Before any work: the DICOM results need the source's UIDs and geometry.
   if (!dicom_out.empty())
     SPINESCAN_CHECK(detect_format(study_path) == "DICOM", study_path, ": --dicom-out needs a DICOM series folder as input (this is ",
                     detect_format(study_path), "); analyse it without --dicom-out");
-  const ReadStudy read = already_reading.valid() ? already_reading.get() : read_study(study_path, ro);
-  pipeline::StudyAnalysis result = analyzer.analyze(read.study);
-  result.timing_ms.insert(result.timing_ms.begin(), {"read", read.read_ms});
-  const auto t0 = Clock::now();
+  const LoadedStudy study = load_study(study_path, ro);
+  const double read_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  pipeline::StudyAnalysis result = analyzer.analyze(study);
+  result.timing_ms.insert(result.timing_ms.begin(), {"read", read_ms});
+  t0 = Clock::now();
   pipeline::write_report(out, result, analyzer.model_description());
   // A study the models were not made for: the report says "not analysed" and why, and the
   // study counts as bad input.
@@ -258,47 +245,31 @@ void register_analyze(CLI::App& app, Runner& run) {
           jobs.push_back({study, (std::filesystem::path(a->out) / name).string(), "study " + std::to_string(i + 1)});
         }
       }
-      ReadOptions ro;
-      ro.series_uid = a->series;
-      ro.keep_identifiers = a->keep_identifiers;
-      const auto dicom_out_of = [&](const Job& job) {
-        const std::string name = std::filesystem::path(job.out).filename().string();
-        return a->dicom_out.empty() ? "" : batch ? (std::filesystem::path(a->dicom_out) / name).string() : a->dicom_out;
-      };
-      // A manifest run is idempotent: what a previous run (or another attempt of this shard)
-      // reported is done. Reports and DICOM folders appear whole or not at all.
-      const auto already_reported = [&](const Job& job) {
-        const std::string dicom_out = dicom_out_of(job);
-        return from_manifest && std::filesystem::exists(std::filesystem::path(job.out) / "report.json") &&
-               (dicom_out.empty() || std::filesystem::exists(std::filesystem::path(dicom_out) / "sr.dcm"));
-      };
-      // The first study to analyse is read while the models load: both are mostly one thread's
-      // work (decompression, parsing, first use of the readers), and a cold run waits for both.
-      size_t first_job = 0;
-      while (first_job < jobs.size() && already_reported(jobs[first_job])) ++first_job;
-      std::future<ReadStudy> first_read;
-      if (first_job < jobs.size())
-        first_read = std::async(std::launch::async, read_study, jobs[first_job].study, ro);
       pipeline::AnalyzerOptions options;
       options.device = a->device;
       const auto load_started = std::chrono::steady_clock::now();
       pipeline::Analyzer analyzer(a->model, options);
       const double model_load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_started).count();
+      ReadOptions ro;
+      ro.series_uid = a->series;
+      ro.keep_identifiers = a->keep_identifiers;
       int failed = 0, skipped = 0;
       bool first = true;
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        const Job& job = jobs[j];
+      for (const Job& job : jobs) {
         const std::string name = std::filesystem::path(job.out).filename().string();
         if (batch) std::printf("== %s\n", name.c_str());
-        const std::string dicom_out = dicom_out_of(job);
-        if (j != first_job && already_reported(job)) {
+        const std::string dicom_out =
+            a->dicom_out.empty() ? "" : batch ? (std::filesystem::path(a->dicom_out) / name).string() : a->dicom_out;
+        // A manifest run is idempotent: what a previous run (or another attempt of this
+        // shard) reported is done. Reports and DICOM folders appear whole or not at all.
+        if (from_manifest && std::filesystem::exists(std::filesystem::path(job.out) / "report.json") &&
+            (dicom_out.empty() || std::filesystem::exists(std::filesystem::path(dicom_out) / "sr.dcm"))) {
           std::printf("already reported; skipped\n");
           ++skipped;
           continue;
         }
         try {
-          analyze_one(analyzer, job.study, ro, job.out, dicom_out, first ? model_load_ms : -1,
-                      j == first_job ? std::move(first_read) : std::future<ReadStudy>{});
+          analyze_one(analyzer, job.study, ro, job.out, dicom_out, first ? model_load_ms : -1);
           first = false;
         } catch (const ConfigError&) {
           throw;  // the same mistake would repeat for every study
