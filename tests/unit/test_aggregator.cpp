@@ -116,6 +116,30 @@ TEST(VertebraFeatures, SummariseSlicesShapeNeighboursAndPosition) {
   EXPECT_DOUBLE_EQ(q_rows[1][feature("q_mean")], 0.4);
 }
 
+TEST(VertebraFeatures, EachBodyIsAlsoReadAgainstTheRestOfItsStudy) {
+  // Body 2 stands out of a column whose marrow is otherwise even; in the second study every
+  // body is as bright and as likely as it, so nothing stands out.
+  const auto rows = vertebra_features(column_tracks(5, {0.2, 0.3, 0.9, 0.1, 0.4}), column_volume({0.4f, 0.4f, 0.8f, 0.4f, 0.4f}));
+  ASSERT_EQ(rows.size(), 5u);
+  // The other bodies' p_max are 0.2, 0.3, 0.1, 0.4: median 0.25.
+  EXPECT_NEAR(rows[2][feature("p_max_vs_study")], 0.9 - 0.25, 1e-12);
+  EXPECT_NEAR(rows[2][feature("p_mean_vs_study")], rows[2][feature("p_mean")] - (rows[0][feature("p_mean")] + rows[1][feature("p_mean")]) / 2,
+              1e-12);  // the others' means sort as 3 < 0 < 1 < 4: the median is the mean of 0 and 1
+  EXPECT_NEAR(rows[2][feature("signal_vs_study")], 2.0, 0.05);
+  EXPECT_NEAR(rows[0][feature("signal_vs_study")], 1.0, 0.05);  // the bright body is one of four others
+  EXPECT_LT(rows[0][feature("p_max_vs_study")], 0.0);
+
+  const auto even = vertebra_features(column_tracks(4, {0.9, 0.9, 0.9, 0.9}), column_volume({0.8f, 0.8f, 0.8f, 0.8f}));
+  for (const auto& r : even) {
+    EXPECT_NEAR(r[feature("p_max_vs_study")], 0.0, 1e-12);
+    EXPECT_NEAR(r[feature("signal_vs_study")], 1.0, 1e-6);
+  }
+  // With fewer than two other bodies there is no study to compare with.
+  const auto pair = vertebra_features(column_tracks(2, {0.2, 0.9}), column_volume({0.4f, 0.8f}));
+  for (const auto& r : pair)
+    for (const char* name : {"p_max_vs_study", "p_mean_vs_study", "signal_vs_study"}) EXPECT_TRUE(std::isnan(r[feature(name)])) << name;
+}
+
 TEST(VertebraFeatures, WithoutAClassifierTheProbabilitiesAreMissing) {
   const auto rows = vertebra_features(column_tracks(3, {}), column_volume({0.4f, 0.4f, 0.4f}));
   for (const auto& r : rows) {

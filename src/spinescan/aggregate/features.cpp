@@ -106,6 +106,40 @@ std::vector<double> mean_intensity_features(const Track& t, const Volume<float>&
   return sum;
 }
 
+// Each body against the rest of its own column: the median over the study's other bodies
+// (at least two with a value). A patient whose whole marrow looks unusual (bright and
+// heterogeneous fatty marrow, a scanner's own contrast) moves every body's probabilities
+// together; a lesion moves its own body's away from its neighbours'.
+const std::vector<std::string>& study_context_names() {
+  static const std::vector<std::string> names = {"p_max_vs_study", "p_mean_vs_study", "signal_vs_study"};
+  return names;
+}
+
+double median_of_others(const std::vector<std::vector<double>>& rows, size_t column, size_t i) {
+  std::vector<double> others;
+  for (size_t j = 0; j < rows.size(); ++j)
+    if (j != i && std::isfinite(rows[j][column])) others.push_back(rows[j][column]);
+  if (others.size() < 2) return kMissing;
+  std::sort(others.begin(), others.end());
+  const size_t m = others.size() / 2;
+  return others.size() % 2 ? others[m] : (others[m - 1] + others[m]) / 2;
+}
+
+// Appends study_context_names() to every row (the rows of one study, all other columns filled).
+void append_study_context(std::vector<std::vector<double>>& rows) {
+  const auto& names = vertebra_feature_names();
+  const auto column = [&](const char* name) { return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin()); };
+  const size_t p_max = column("p_max"), p_mean = column("p_mean"), signal = column("slice_body_mean");
+  std::vector<std::vector<double>> context;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const double max_others = median_of_others(rows, p_max, i), mean_others = median_of_others(rows, p_mean, i),
+                 signal_others = median_of_others(rows, signal, i);
+    context.push_back({rows[i][p_max] - max_others, rows[i][p_mean] - mean_others,
+                       std::abs(signal_others) < 1e-9 ? kMissing : rows[i][signal] / signal_others});
+  }
+  for (size_t i = 0; i < rows.size(); ++i) rows[i].insert(rows[i].end(), context[i].begin(), context[i].end());
+}
+
 double ratio_to_neighbours(const std::vector<double>& values, size_t i) {
   double sum = 0;
   int n = 0;
@@ -120,6 +154,7 @@ const std::vector<std::string>& vertebra_feature_names() {
   static const std::vector<std::string> names = [] {
     auto all = own_names();
     for (const auto& n : classify::intensity_feature_names()) all.push_back("slice_" + n);
+    for (const auto& n : study_context_names()) all.push_back(n);
     return all;
   }();
   return names;
@@ -199,9 +234,11 @@ std::vector<std::vector<double>> vertebra_features(const std::vector<Track>& tra
     row.push_back(focus.bright);
     row.push_back(focus.dark);
     row.insert(row.end(), intensity[i].begin(), intensity[i].end());
-    SPINESCAN_CHECK(row.size() == vertebra_feature_names().size(), "feature row has ", row.size(), " values");
+    SPINESCAN_CHECK(row.size() + study_context_names().size() == vertebra_feature_names().size(), "feature row has ", row.size(),
+                    " values");
     rows.push_back(std::move(row));
   }
+  append_study_context(rows);
   return rows;
 }
 

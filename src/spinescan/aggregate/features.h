@@ -4,8 +4,9 @@
 // compares with its neighbours (collapse, wedging), its marrow signal relative to the
 // neighbours' (the scanner's gain cancels in a ratio), its place in the column, and the
 // neighbours' probabilities (infection and Modic changes cross the disc), the intensity
-// model's per-slice probabilities when the bundle has one, and the strongest focal bright and
-// dark spot of its marrow (metastases). Missing values
+// model's per-slice probabilities when the bundle has one, the strongest focal bright and
+// dark spot of its marrow (metastases), and its probabilities and marrow signal against the
+// median of the study's other bodies (a patient's whole marrow can look unusual). Missing values
 // (no classifier, no neighbour) are NaN, which the trees route on their own branch.
 #include <string>
 #include <vector>
