@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   app.add_option("--iterations", iterations, "timed forward passes");
   app.add_option("--warmup", warmup, "untimed forward passes first");
   app.add_option("--model", model, "time this bundle instead of the default architecture");
+  int batch = 1;
+  app.add_option("--batch", batch, "slices per forward pass (analyze uses 8); the time printed is per slice");
   CLI11_PARSE(app, argc, argv);
   // As the spinescan binary runs it: its tensor allocator, its threads, batch norms folded.
   spinescan::install_tensor_allocator();
@@ -37,19 +39,20 @@ int main(int argc, char** argv) {
   net->eval();
   net->fold_batch_norms();  // load_detector has done it already; twice is once
   torch::NoGradGuard no_grad;
-  const auto image = torch::rand({1, 1, size, size});
+  const auto image = torch::rand({batch, 1, size, size});
   for (int i = 0; i < warmup; ++i) net->postprocess(net->forward(image));
   std::vector<double> ms;
   for (int i = 0; i < iterations; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     net->postprocess(net->forward(image));
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / batch);
   }
   std::sort(ms.begin(), ms.end());
   int64_t params = 0;
   for (const auto& p : net->parameters()) params += p.numel();
   std::cout << nlohmann::json{{"model", "spinescan RetinaNet (ResNet-18, FPN P3-P4, 128-ch 2-conv heads)"},
                               {"size", size},
+                              {"batch", batch},
                               {"threads", used_threads},
                               {"iterations", iterations},
                               {"median_ms", ms[ms.size() / 2]},
