@@ -127,9 +127,8 @@ double median_of_others(const std::vector<std::vector<double>>& rows, size_t col
 
 // Appends study_context_names() to every row (the rows of one study, all other columns filled).
 void append_study_context(std::vector<std::vector<double>>& rows) {
-  const auto& names = vertebra_feature_names();
-  const auto column = [&](const char* name) { return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin()); };
-  const size_t p_max = column("p_max"), p_mean = column("p_mean"), signal = column("slice_body_mean");
+  static const std::vector<size_t> columns = feature_columns({"p_max", "p_mean", "slice_body_mean"});
+  const size_t p_max = columns[0], p_mean = columns[1], signal = columns[2];
   std::vector<std::vector<double>> context;
   for (size_t i = 0; i < rows.size(); ++i) {
     const double max_others = median_of_others(rows, p_max, i), mean_others = median_of_others(rows, p_mean, i),
