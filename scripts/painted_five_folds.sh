@@ -6,7 +6,7 @@
 # and chooses its threshold without fold k's cases, on records computed once and shared),
 # puts fold k's classifier and aggregator into a copy of the bundle and evaluates fold k's
 # held-out cases painted with HELDOUT_SEED; then adds up the five evaluations, each at its own
-# fold's threshold: 343 bodies instead of one fold's 73. The bundle's detector and level model stay: they were
+# fold's threshold (scripts/out_of_fold.sh): 343 bodies instead of one fold's 73. The bundle's detector and level model stay: they were
 # trained on folds 1-4, so those folds' boxes are better than new data's.
 # Each stage is skipped when its output exists, so an interrupted run picks up where it stopped.
 # About 80 minutes on 2 cores (paintings 13, classifiers 25, aggregator records 35). The recipe
@@ -47,7 +47,6 @@ done
 classifiers=$(printf "$out/classifiers/fold%s," 0 1 2 3 4)
 classifiers=${classifiers%,}
 mkdir -p "$out/aggregators"
-runs=()
 for k in 0 1 2 3 4; do
   agg=$out/aggregators/fold$k
   if [[ ! -f "$agg/aggregator_spec.json" ]]; then
@@ -65,12 +64,8 @@ for k in 0 1 2 3 4; do
     "$bin" -q model add-aggregator "$agg" --bundle "$b.tmp" >/dev/null
     mv "$b.tmp" "$b"
   fi
-  [[ -f "$out/eval/fold$k/metrics.json" ]] ||
-    "$bin" -q --threads 2 evaluate --data "$out/painted/s$heldout_seed" --split "$split" --fold "$k" --model "$b" \
-      --out "$out/eval/fold$k" --reports 0 >/dev/null
-  runs+=("$out/eval/fold$k")
 done
-# Each fold's aggregator has its own threshold: the pool judges each fold's vertebrae at its own
-# (the verdicts the five bundles made), with the AUC, calibration and bootstrap intervals over
-# all 343 bodies at once. Each fold's own numbers are in OUT/eval/foldK/metrics.json.
-"$bin" --threads 2 evaluate pool --per-run-thresholds "${runs[@]}" --data "$out/painted/s$heldout_seed" --out "$out/pool"
+# Each fold's bundle on its held-out cases painted with HELDOUT_SEED, pooled at each fold's own
+# threshold (the verdicts the five bundles made), with the AUC, calibration and bootstrap intervals
+# over all 343 bodies at once: OUT/eval/pool. Each fold's own numbers are in OUT/eval/foldK/metrics.json.
+SPINESCAN=$bin SPLIT=$split EVALUATE_ARGS="--reports 0" scripts/out_of_fold.sh "$out/bundles/fold" "$out/eval" "$out/painted/s$heldout_seed"

@@ -4,7 +4,8 @@
 # own study"): both arms on the records of a scripts/painted_five_folds.sh run, five folds each
 # ("base" also drops the three columns; both drop focal_bright and focal_dark as shipped), each
 # fold's aggregator put into a copy of that run's fold bundle, evaluated on that fold's
-# held-out cases of each painting SEED given, and pooled at each fold's threshold.
+# held-out cases of each painting SEED given, and pooled at each fold's threshold
+# (scripts/out_of_fold.sh: OUT/ARM/eval_sSEED/foldK and OUT/ARM/eval_sSEED/pool).
 # Each stage is skipped when its output exists. About 6 minutes for the aggregators (records
 # cached by the five-fold run) and 6 minutes per painting on 2 cores.
 # Usage: scripts/study_columns_ab.sh FIVE_FOLD_RUN OUT SEED...   e.g. runs/ivall_ff runs/ctx 43 47 41
@@ -42,15 +43,6 @@ for seed in "$@"; do
   [[ -f $painted/s$seed/lesions.csv ]] ||
     "$bin" -q synth lesions --data ../shared/data/spine-mri --out "$painted/s$seed" --seed "$seed" --fraction 0.45 --source-labels healthy --overwrite
   for arm in base columns; do
-    runs=()
-    mkdir -p "$out/$arm/eval_s$seed"
-    for k in 0 1 2 3 4; do
-      e=$out/$arm/eval_s$seed/fold$k
-      [[ -f $e/metrics.json ]] || "$bin" -q --threads 2 evaluate --data "$painted/s$seed" --split "$split" --fold "$k" \
-        --model "$out/$arm/bundle$k" --out "$e" > "$e.log" 2>&1
-      runs+=("$e")
-    done
-    "$bin" --threads 2 evaluate pool --per-run-thresholds "${runs[@]}" --data "$painted/s$seed" --out "$out/$arm/pool_s$seed" \
-      | tee "$out/$arm/pool_s$seed.log"
+    SPINESCAN=$bin SPLIT=$split scripts/out_of_fold.sh "$out/$arm/bundle" "$out/$arm/eval_s$seed" "$painted/s$seed"
   done
 done
