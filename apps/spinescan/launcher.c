@@ -6,7 +6,7 @@
  * every 4 KiB page of memory it has not touched before: libtorch registering its operators at
  * start, ITK's image buffers, the volumes read, reoriented and normalised. libtorch's tensors
  * get huge pages from core/tensor_allocator.h; this covers everything else malloc hands out.
- * Measured in docs/benchmarks.md ("Huge pages for malloc").
+ * Measured in docs/benchmarks.md ("Huge pages for malloc too").
  *
  * Why a launcher: glibc reads its tunables when a process starts, before any of the program's
  * code runs. Re-executing spinescan-core itself (from its .preinit_array) was measured too: it
