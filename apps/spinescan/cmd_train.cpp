@@ -33,6 +33,8 @@ void register_train(CLI::App& app, Runner& run) {
   det->add_option("--weight-decay", c->weight_decay, "AdamW weight decay");
   det->add_option("--warmup-steps", c->warmup_steps, "linear warm-up steps");
   det->add_option("--empty-fraction", c->empty_fraction, "share of drawn slices without a body");
+  det->add_option("--side-fraction", c->side_fraction,
+                  "share of the other draws taken from slices cutting the side of a body (0 = no preference)");
   det->add_option("--inner-val-cases", c->inner_val_cases, "training cases held out to choose the best epoch");
   det->add_option("--size", c->canvas_size, "canvas size in pixels (multiple of 32)");
   det->add_option("--pixel-mm", c->pixel_mm, "canvas pixel size in mm");

@@ -84,6 +84,26 @@ TEST(TrainDetector, LossFallsAndTheRunFolderIsComplete) {
   EXPECT_THROW(detect::train_detector(c), ConfigError);
 }
 
+TEST(TrainDetector, SideFractionChangesTheDrawsAndIsRecordedAndOutOfRangeIsRefused) {
+  Fixture f;
+  auto plain = f.config("plain");
+  plain.epochs = 1;
+  plain.augment = 0;  // the draws alone tell the runs apart
+  auto side = plain;
+  side.out = (f.tmp / "side").string();
+  side.side_fraction = 0.5;
+  const auto a = detect::train_detector(plain);
+  const auto b = detect::train_detector(side);
+  // The phantoms' bodies are ellipsoids: their outer slices cut small sections, drawn more often.
+  EXPECT_NE(a.first_loss, b.first_loss);
+  EXPECT_EQ(nlohmann::json::parse(read_file(std::filesystem::path(side.out) / "config.json"))["side_fraction"], 0.5);
+  EXPECT_EQ(nlohmann::json::parse(read_file(std::filesystem::path(plain.out) / "config.json"))["side_fraction"], 0.0);
+  auto bad = plain;
+  bad.out = (f.tmp / "bad").string();
+  bad.side_fraction = 1.5;
+  EXPECT_THROW(detect::train_detector(bad), ConfigError);
+}
+
 TEST(TrainDetector, ResumeContinuesExactlyWhereAnInterruptedRunStopped) {
   Fixture f;
   auto full = f.config("full");

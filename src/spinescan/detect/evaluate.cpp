@@ -70,22 +70,15 @@ std::string cross_section_group(double fraction_of_largest) {
 }
 
 void add_instance_groups(const std::vector<CanvasSlice>& slices, const std::vector<VertebraRow>& rows, InstanceGroups& g) {
-  std::map<int, int64_t> largest_px;  // body label -> its largest area on one slice (canvas px)
-  std::vector<std::map<int, int64_t>> area_px(slices.size());
-  for (size_t i = 0; i < slices.size(); ++i) {
-    for (const uint8_t l : slices[i].labels)
-      if (l) ++area_px[i][l];
-    for (const auto& [label, px] : area_px[i]) largest_px[label] = std::max(largest_px[label], px);
-  }
+  // A body too small to reach the canvas on any slice has share 0; its truth is ignored anyway.
+  const auto shares = section_shares(slices);
   std::map<int, std::string> level_of;
   for (const auto& r : rows) level_of[r.label] = r.level.empty() ? "unknown" : r.level;
   for (size_t i = 0; i < slices.size(); ++i) {
     std::vector<std::string> section, level;
-    for (const int label : slices[i].truth_labels) {
-      const int64_t largest = largest_px[label];
-      // A body too small to reach the canvas on any slice has no section; its truth is ignored anyway.
-      section.push_back(largest ? cross_section_group(static_cast<double>(area_px[i][label]) / static_cast<double>(largest))
-                                : "under 25 %");
+    for (size_t t = 0; t < slices[i].truth_labels.size(); ++t) {
+      const int label = slices[i].truth_labels[t];
+      section.push_back(cross_section_group(shares[i][t]));
       level.push_back(level_of.count(label) ? level_of[label] : "unknown");
     }
     g.section.push_back(std::move(section));

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/core/rng.h"
 #include "spinescan/data/boxes.h"
 #include "spinescan/io/normalize.h"
 #include "spinescan/io/orientation.h"
@@ -112,6 +113,65 @@ std::vector<CanvasSlice> load_canvas_slices(const Dataset& d, const std::vector<
       out.push_back(std::move(s));
     }
     if (on_case) on_case(++done, cases.size());
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> section_shares(const std::vector<CanvasSlice>& slices) {
+  std::vector<std::map<int, int64_t>> area_px(slices.size());
+  std::map<std::pair<std::string, int>, int64_t> largest_px;  // (case, body label) -> largest section
+  for (size_t i = 0; i < slices.size(); ++i) {
+    for (const uint8_t label : slices[i].labels)
+      if (label) ++area_px[i][label];
+    for (const auto& [label, px] : area_px[i]) {
+      auto& largest = largest_px[{slices[i].case_name, label}];
+      largest = std::max(largest, px);
+    }
+  }
+  std::vector<std::vector<double>> shares(slices.size());
+  for (size_t i = 0; i < slices.size(); ++i) {
+    for (const int label : slices[i].truth_labels) {
+      const auto largest = largest_px.find({slices[i].case_name, label});
+      const auto px = area_px[i].find(label);
+      const bool seen = largest != largest_px.end() && largest->second > 0 && px != area_px[i].end();
+      shares[i].push_back(seen ? static_cast<double>(px->second) / static_cast<double>(largest->second) : 0.0);
+    }
+  }
+  return shares;
+}
+
+std::vector<size_t> draw_training_slices(const std::vector<CanvasSlice>& slices, int count, double empty_fraction,
+                                         double side_fraction, Rng& rng) {
+  // Shares only when they are used: the label maps are read once per epoch.
+  const auto shares = side_fraction > 0 ? section_shares(slices) : std::vector<std::vector<double>>();
+  std::map<std::string, std::vector<size_t>> with_body, side_by_case;
+  std::vector<size_t> empty;
+  for (size_t i = 0; i < slices.size(); ++i) {
+    bool any = false, side = false;
+    for (size_t t = 0; t < slices[i].truth.size(); ++t) {
+      if (slices[i].truth[t].ignore) continue;
+      any = true;
+      side |= !shares.empty() && shares[i][t] < 0.5;
+    }
+    if (any) with_body[slices[i].case_name].push_back(i);
+    else empty.push_back(i);
+    if (side) side_by_case[slices[i].case_name].push_back(i);
+  }
+  SPINESCAN_CHECK(!with_body.empty(), "no training slice holds a vertebral body");
+  std::vector<const std::vector<size_t>*> cases, side_cases;
+  for (const auto& [name, idx] : with_body) cases.push_back(&idx);
+  for (const auto& [name, idx] : side_by_case) side_cases.push_back(&idx);
+  std::vector<size_t> out;
+  for (int i = 0; i < count; ++i) {
+    if (!empty.empty() && rng.chance(empty_fraction)) {
+      out.push_back(empty[rng.below(empty.size())]);
+      continue;
+    }
+    // No side slice, or no preference: no random number drawn, the stream stays the plain one.
+    const bool from_side = !side_cases.empty() && rng.chance(side_fraction);
+    const auto& pool = from_side ? side_cases : cases;
+    const auto& idx = *pool[rng.below(pool.size())];
+    out.push_back(idx[rng.below(idx.size())]);
   }
   return out;
 }

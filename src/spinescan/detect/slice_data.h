@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "spinescan/core/rng.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/detect/canvas.h"
 #include "spinescan/eval/detection_metrics.h"
@@ -62,6 +63,19 @@ std::vector<float> detector_input(const std::vector<CanvasSlice>& slices, size_t
 std::vector<CanvasSlice> load_canvas_slices(const Dataset& dataset, const std::vector<std::string>& cases,
                                             const SliceDataOptions& options,
                                             const std::function<void(size_t, size_t)>& on_case = {});
+
+// For each slice and each of its truth boxes: the body's section on that slice (canvas pixels
+// of its label) over its largest section on any slice of the same case; 0 for a body that never
+// reaches the canvas. A lateral slice cuts a body's side (a small share), a central one its middle.
+std::vector<std::vector<double>> section_shares(const std::vector<CanvasSlice>& slices);
+
+// Indices of the slices drawn for one training epoch: each case equally likely, then one of its
+// slices through a body; `empty_fraction` of the draws are slices without a target body (so the
+// detector learns silence), and `side_fraction` of the others slices cutting the side of a body
+// (a target body's section share under 0.5: a case that has such slices, then one of them).
+// With side_fraction 0 the random stream is the one drawn before that option existed.
+std::vector<size_t> draw_training_slices(const std::vector<CanvasSlice>& slices, int count, double empty_fraction,
+                                         double side_fraction, Rng& rng);
 
 // Boxes (canvas px) of the labels in a size x size label map; bodies under min_area_px dropped.
 std::vector<ops::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px);

@@ -54,6 +54,7 @@ nlohmann::json config_json(const DetectorTrainConfig& c) {
           {"weight_decay", c.weight_decay},
           {"warmup_steps", c.warmup_steps},
           {"empty_fraction", c.empty_fraction},
+          {"side_fraction", c.side_fraction},
           {"inner_val_cases", c.inner_val_cases},
           {"canvas_size", c.canvas_size},
           {"pixel_mm", c.pixel_mm},
@@ -68,32 +69,6 @@ nlohmann::json config_json(const DetectorTrainConfig& c) {
           {"head_convs", c.head_convs},
           {"distill_from", c.distill_from},
           {"distill_weight", c.distill_weight}};
-}
-
-// Slices drawn for one epoch: each case equally likely, then a slice through a body;
-// `empty_fraction` of the draws are slices without bodies (so the detector learns silence).
-std::vector<size_t> draw_epoch(const std::vector<CanvasSlice>& slices, int count, double empty_fraction, Rng& rng) {
-  std::map<std::string, std::vector<size_t>> with_body;
-  std::vector<size_t> empty;
-  for (size_t i = 0; i < slices.size(); ++i) {
-    bool any = false;
-    for (const auto& g : slices[i].truth) any |= !g.ignore;
-    if (any) with_body[slices[i].case_name].push_back(i);
-    else empty.push_back(i);
-  }
-  SPINESCAN_CHECK(!with_body.empty(), "no training slice holds a vertebral body");
-  std::vector<const std::vector<size_t>*> cases;
-  for (const auto& [name, idx] : with_body) cases.push_back(&idx);
-  std::vector<size_t> out;
-  for (int i = 0; i < count; ++i) {
-    if (!empty.empty() && rng.chance(empty_fraction)) {
-      out.push_back(empty[rng.below(empty.size())]);
-    } else {
-      const auto& idx = *cases[rng.below(cases.size())];
-      out.push_back(idx[rng.below(idx.size())]);
-    }
-  }
-  return out;
 }
 
 eval::DetectionSummary validate(RetinaNet& net, const std::vector<CanvasSlice>& slices, const CanvasOptions& canvas,
@@ -111,6 +86,7 @@ eval::DetectionSummary validate(RetinaNet& net, const std::vector<CanvasSlice>& 
 }  // namespace
 
 DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
+  SPINESCAN_CHECK_AS(c.side_fraction >= 0 && c.side_fraction <= 1, ConfigError, "--side-fraction must be in [0, 1]");
   SPINESCAN_CHECK_AS(c.epochs >= 1 && c.batch >= 1 && c.samples_per_epoch >= c.batch, ConfigError,
                      "need epochs >= 1, batch >= 1 and samples-per-epoch >= batch");
   SPINESCAN_CHECK_AS(c.lr > 0 && c.weight_decay >= 0, ConfigError, "need lr > 0 and weight decay >= 0");
@@ -187,7 +163,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   train::Stage stage;
   stage.name = "train";
   stage.begin_epoch = [&](int, Rng& rng) {
-    order = draw_epoch(train_slices, plan.steps_per_epoch * c.batch, c.empty_fraction, rng);
+    order = draw_training_slices(train_slices, plan.steps_per_epoch * c.batch, c.empty_fraction, c.side_fraction, rng);
   };
   stage.step = [&](int, int step_in_epoch, Rng& rng) {
     const auto first = order.begin() + static_cast<std::ptrdiff_t>(step_in_epoch) * c.batch;

@@ -22,6 +22,10 @@ struct DetectorTrainConfig {
   double weight_decay = 1e-4;
   int warmup_steps = 100;
   double empty_fraction = 0.1;  // share of drawn slices without any body
+  // Share of the other draws taken from slices cutting the side of a body (its section there
+  // under half its largest in the case): the sections an unseen scanner's lateral slices are
+  // missed on (docs/model_card.md). 0 = no preference.
+  double side_fraction = 0;
   int inner_val_cases = 4;      // training cases held out to pick the best epoch
   int canvas_size = 256;
   double pixel_mm = 1.25;
