@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("spinescan ") + version() + " (" + git_revision() + ")");
   int threads = 0;
   app.add_option("--threads", threads, "libtorch threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  std::string detector_precision = "fp32";
+  app.add_option("--detector-precision", detector_precision,
+                 "fp32, or bf16: the detector about twice as fast on a CPU with AMX-BF16, its boxes and scores rounded "
+                 "(docs/benchmarks.md); every reported accuracy is fp32's")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   bool quiet = false, verbose = false;
   app.add_flag("-q,--quiet", quiet, "only errors on stderr");
   app.add_flag("-v,--verbose", verbose, "debug messages on stderr");
@@ -52,6 +57,9 @@ int main(int argc, char** argv) {
   try {
     install_tensor_allocator();
     configure_threads(threads);
+    set_detector_precision(detector_precision == "bf16" ? DetectorPrecision::kBFloat16 : DetectorPrecision::kFloat32);
+    if (detector_precision == "bf16" && !cpu_has_amx_bf16())
+      log_warning("--detector-precision bf16: this CPU has no AMX-BF16, so bfloat16 is likely slower than fp32 here");
     return run ? run() : cli::kUsage;
   } catch (const ConfigError& e) {
     std::cerr << "spinescan: error: " << e.what() << "\n";

@@ -725,6 +725,37 @@ TEST(Analyze, BadInputIsOneLineAndNonZero) {
   EXPECT_EQ(read_file(p.tmp / "mine" / "notes.txt"), "keep me");
 }
 
+TEST(Analyze, BFloat16DetectorKeepsTheExamplesVerdictsAndTheReportSaysWhichRan) {
+  // The shipped bundle on the bundled example, the detector in float and in bfloat16: the same
+  // bodies, levels and flags (on fold 0 the two agreed on every verdict, docs/benchmarks.md),
+  // probabilities within bfloat16's rounding, and report.json names the precision.
+  const std::filesystem::path source = SPINESCAN_SOURCE_DIR;
+  const std::string study = (source / "examples/phantom_study.nii.gz").string();
+  const std::string bundle = (source / "models/default").string();
+  TempDir tmp;
+  std::map<std::string, nlohmann::json> report;
+  for (const std::string precision : {"fp32", "bf16"}) {
+    const auto out = tmp / precision;
+    const std::string flag = precision == "fp32" ? "" : " --detector-precision bf16";  // fp32 is the default
+    const Result r = run_cli("--threads 2" + flag + " analyze " + study + " --model " + bundle + " --out " + out.string());
+    ASSERT_EQ(r.exit_code, 0) << precision << ": " << r.err;
+    report[precision] = nlohmann::json::parse(read_file(out / "report.json"));
+    EXPECT_EQ(report[precision]["model"]["detector_precision"], precision);
+  }
+  const auto& a = report["fp32"]["vertebrae"];
+  const auto& b = report["bf16"]["vertebrae"];
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_GE(a.size(), 4u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["level"], b[i]["level"]) << i;
+    EXPECT_EQ(a[i]["pathological"], b[i]["pathological"]) << i;
+    EXPECT_NEAR(a[i]["probability"].get<double>(), b[i]["probability"].get<double>(), 0.05) << i;
+  }
+  const Result bad = run_cli("--detector-precision fp16 analyze " + study + " --out " + (tmp / "bad").string());
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "bad"));
+}
+
 TEST(Analyze, SeveralStudiesInOneRun) {
   Pipeline& p = pipeline();
   const Dataset d = load_dataset(p.data);

@@ -220,6 +220,38 @@ TEST(RetinaNet, FoldedBatchNormsGiveTheSameOutputsAndTheNetCannotBeTrainedOrSave
   EXPECT_FALSE(std::filesystem::exists(tmp / "bundle"));
 }
 
+TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedNet) {
+  // Every weight, the folded batch norms' biases included (unregistered members of their
+  // convolutions), must become bfloat16: one left in float makes the convolution throw.
+  torch::manual_seed(4);
+  RetinaNetOptions o;
+  o.backbone.widths = {8, 16, 32, 64};
+  o.fpn.out_channels = 16;
+  o.head.group_norm_groups = 4;
+  RetinaNet net(o);
+  net->eval();
+  EXPECT_THROW(net->use_bfloat16(), c10::Error);  // not folded yet
+  torch::NoGradGuard no_grad;
+  net->fold_batch_norms();
+  const auto images = torch::rand({2, 1, 64, 96});
+  const auto reference = net->forward(images);
+  net->use_bfloat16();
+  ASSERT_TRUE(net->uses_bfloat16());
+  for (const auto& p : net->parameters()) EXPECT_EQ(p.scalar_type(), torch::kBFloat16);
+  const auto rounded = net->forward(images);  // a float input is cast on the way in
+  EXPECT_EQ(rounded.class_logits.scalar_type(), torch::kFloat);
+  EXPECT_EQ(rounded.box_deltas.scalar_type(), torch::kFloat);
+  // bfloat16 keeps 8 bits of mantissa: outputs agree to a few hundredths, not to float rounding.
+  const float logit_error = (rounded.class_logits - reference.class_logits).abs().max().item<float>();
+  const float delta_error = (rounded.box_deltas - reference.box_deltas).abs().max().item<float>();
+  EXPECT_LT(logit_error, 0.1f);
+  EXPECT_LT(delta_error, 0.1f);
+  EXPECT_GT(logit_error + delta_error, 0.0f) << "the net did not run in bfloat16";
+  const auto detections = net->postprocess(rounded);
+  ASSERT_EQ(detections.size(), 2u);
+  EXPECT_EQ(detections[0].boxes.scalar_type(), torch::kFloat);
+}
+
 TEST(ConfigureThreads, OpenBlasGetsOneThreadAndLibtorchTheRest) {
   // Two thread pools on the same cores (OpenBLAS's under libtorch's OpenMP) halved the
   // classifier's speed; configure_threads leaves BLAS one thread.

@@ -1,5 +1,8 @@
 #include "spinescan/core/threads.h"
 
+#include <fstream>
+#include <string>
+
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
@@ -23,6 +26,21 @@ int configure_threads(int num_threads) {
   if (auto set_blas_threads = reinterpret_cast<SetBlasThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     set_blas_threads(1);
   return at::get_num_threads();
+}
+
+namespace {
+DetectorPrecision g_detector_precision = DetectorPrecision::kFloat32;
+}  // namespace
+
+void set_detector_precision(DetectorPrecision precision) { g_detector_precision = precision; }
+DetectorPrecision detector_precision() { return g_detector_precision; }
+
+bool cpu_has_amx_bf16() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("flags", 0) == 0) return line.find(" amx_bf16") != std::string::npos;
+  return false;
 }
 
 }  // namespace spinescan

@@ -6,4 +6,14 @@ namespace spinescan {
 // effect.
 int configure_threads(int num_threads);
 int hardware_threads();
+
+// The precision the detector runs in when loaded for inference (`spinescan --detector-precision`),
+// process-wide like the thread count. Float32 is the default and what every reported accuracy was
+// measured with; bfloat16 is about twice as fast where the CPU has AMX-BF16 (docs/benchmarks.md).
+enum class DetectorPrecision { kFloat32, kBFloat16 };
+void set_detector_precision(DetectorPrecision precision);
+DetectorPrecision detector_precision();
+// Whether this CPU has AMX-BF16 tiles (Linux: /proc/cpuinfo's flags): without them oneDNN's
+// bfloat16 convolutions are no faster than float, or slower.
+bool cpu_has_amx_bf16();
 }  // namespace spinescan

@@ -6,6 +6,7 @@
 
 #include "spinescan/core/atomic_file.h"
 #include "spinescan/core/errors.h"
+#include "spinescan/core/threads.h"
 #include "spinescan/core/manifest.h"
 
 namespace fs = std::filesystem;
@@ -102,7 +103,10 @@ LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device&
   load_weights(*d.net, folder / manifest["detector"].value("weights", "detector.pt"));
   d.net->to(device);
   d.net->eval();
-  if (for_inference) d.net->fold_batch_norms();
+  if (for_inference) {
+    d.net->fold_batch_norms();
+    if (detector_precision() == DetectorPrecision::kBFloat16) d.net->use_bfloat16();
+  }
   return d;
 }
 

@@ -41,7 +41,8 @@ void load_weights(torch::nn::Module& module, const std::filesystem::path& weight
 void save_detector(const RetinaNet& net, const DetectorSpec& spec, const std::filesystem::path& folder, bool half_precision);
 // Accepts a bundle folder (manifest.json with a "detector" section) or a training run folder
 // (its best/ bundle). Puts the network in eval mode on `device`; `for_inference` also folds its
-// batch norms (faster, the same boxes; such a net cannot be saved again: pass false to re-pack).
+// batch norms (faster, the same boxes; such a net cannot be saved again: pass false to re-pack)
+// and puts it in the process's detector_precision() (core/threads.h).
 LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const torch::Device& device = torch::kCPU,
                              bool for_inference = true);
 

@@ -97,10 +97,25 @@ RetinaNetImpl::RetinaNetImpl(const RetinaNetOptions& o) : options_(o) {
   head = register_module("head", models::RetinaNetHead(options_.head));
 }
 
+void RetinaNetImpl::use_bfloat16() {
+  TORCH_CHECK(!is_training() && batch_norms_folded(), "RetinaNet::use_bfloat16: for a folded net in eval mode only");
+  to(torch::kBFloat16);
+  // Folded batch norms live in their convolutions' `bias` members, which are not registered
+  // parameters (models/resnet.cpp, fold_into), so to() leaves them float.
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* conv = m->as<torch::nn::Conv2d>(); conv && conv->bias.defined())
+      conv->bias = conv->bias.to(torch::kBFloat16);
+  compute_dtype_ = torch::kBFloat16;
+}
+
 HeadOutputs RetinaNetImpl::forward(const torch::Tensor& images) {
-  const auto levels = fpn(backbone(images));
+  const auto levels = fpn(backbone(images.scalar_type() == compute_dtype_ ? images : images.to(compute_dtype_)));
   HeadOutputs out;
   std::tie(out.class_logits, out.box_deltas) = head(levels);
+  if (compute_dtype_ != torch::kFloat) {
+    out.class_logits = out.class_logits.to(torch::kFloat);
+    out.box_deltas = out.box_deltas.to(torch::kFloat);
+  }
   std::vector<std::pair<int64_t, int64_t>> sizes;
   std::vector<int64_t> key;
   for (const auto& l : levels) {

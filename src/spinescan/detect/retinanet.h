@@ -70,6 +70,12 @@ class RetinaNetImpl : public torch::nn::Module {
   // (models::ResNetImpl::fold_batch_norms); eval mode first. A folded net is not saved.
   void fold_batch_norms() { backbone->fold_batch_norms(); }
   bool batch_norms_folded() const { return backbone->batch_norms_folded(); }
+  // Inference only: weights in bfloat16, and forward() casts its input to bfloat16 and its
+  // outputs back to float (post-processing and anchors stay float). On a CPU with AMX-BF16
+  // oneDNN's bfloat16 convolutions run about twice as fast as float (docs/benchmarks.md); boxes
+  // and scores move by bfloat16's rounding (8 bits of mantissa). Fold the batch norms first.
+  void use_bfloat16();
+  bool uses_bfloat16() const { return compute_dtype_ == torch::kBFloat16; }
 
  private:
   RetinaNetOptions options_;
@@ -77,6 +83,7 @@ class RetinaNetImpl : public torch::nn::Module {
   models::Fpn fpn{nullptr};
   models::RetinaNetHead head{nullptr};
   std::map<std::vector<int64_t>, torch::Tensor> anchor_cache_;
+  torch::Dtype compute_dtype_ = torch::kFloat;
 };
 TORCH_MODULE(RetinaNet);
 

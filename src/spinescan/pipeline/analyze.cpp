@@ -266,6 +266,8 @@ nlohmann::json Analyzer::model_description() const {
           {"version", version()},
           {"revision", git_revision()},
           {"stages", stages},
+          // The same study gives slightly different boxes and probabilities in bfloat16.
+          {"detector_precision", impl_->detector.net->uses_bfloat16() ? "bf16" : "fp32"},
           {"classifier", impl_->classifier ? impl_->classifier->spec.preset : "none"},
           {"aggregator", has_aggregator() ? "XGBoost (boosted trees)" : "none"},
           {"threshold", has_aggregator() ? impl_->aggregator_spec->threshold : impl_->classifier ? impl_->classifier->spec.threshold : 0.5},
