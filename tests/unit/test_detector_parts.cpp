@@ -179,16 +179,21 @@ TEST(Distillation, ZeroWhenTheStudentAgreesPositiveAndOnlyTheStudentLearnsWhenNo
   EXPECT_THROW(distillation_loss(other, teacher, 1.0 / 9), spinescan::ModelError);
 }
 
+// A narrow net with every block kind (stem, plain and downsampling blocks) and group-normed heads.
+static RetinaNetOptions small_retinanet_options() {
+  RetinaNetOptions o;
+  o.backbone.widths = {8, 16, 32, 64};
+  o.fpn.out_channels = 16;
+  o.head.group_norm_groups = 4;
+  return o;
+}
+
 TEST(RetinaNet, FoldedBatchNormsGiveTheSameOutputsAndTheNetCannotBeTrainedOrSaved) {
   // Folding must be exact to float rounding for batch norms that are far from the identity
   // (trained statistics, not the initial 0/1), on every block kind: stem, plain and
   // downsampling blocks.
   torch::manual_seed(3);
-  RetinaNetOptions o;
-  o.backbone.widths = {8, 16, 32, 64};
-  o.fpn.out_channels = 16;
-  o.head.group_norm_groups = 4;
-  RetinaNet net(o);
+  RetinaNet net(small_retinanet_options());
   int batch_norms = 0;
   {
     torch::NoGradGuard no_grad;
@@ -224,11 +229,7 @@ TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedN
   // Every weight, the folded batch norms' biases included (unregistered members of their
   // convolutions), must become bfloat16: one left in float makes the convolution throw.
   torch::manual_seed(4);
-  RetinaNetOptions o;
-  o.backbone.widths = {8, 16, 32, 64};
-  o.fpn.out_channels = 16;
-  o.head.group_norm_groups = 4;
-  RetinaNet net(o);
+  RetinaNet net(small_retinanet_options());
   net->eval();
   EXPECT_THROW(net->use_bfloat16(), c10::Error);  // not folded yet
   torch::NoGradGuard no_grad;
