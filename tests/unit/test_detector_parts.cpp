@@ -226,8 +226,8 @@ TEST(RetinaNet, FoldedBatchNormsGiveTheSameOutputsAndTheNetCannotBeTrainedOrSave
 }
 
 TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedNet) {
-  // Every weight, the folded batch norms' biases included (unregistered members of their
-  // convolutions), must become bfloat16: one left in float makes the convolution throw.
+  // Every weight, the folded batch norms' biases included (buffers their convolutions' `bias`
+  // members share), must become bfloat16: one left in float makes the convolution throw.
   torch::manual_seed(4);
   RetinaNet net(small_retinanet_options());
   net->eval();
@@ -239,6 +239,9 @@ TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedN
   net->use_bfloat16();
   ASSERT_TRUE(net->uses_bfloat16());
   for (const auto& p : net->parameters()) EXPECT_EQ(p.scalar_type(), torch::kBFloat16);
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (auto* conv = m->as<torch::nn::Conv2d>(); conv && conv->bias.defined())
+      EXPECT_EQ(conv->bias.scalar_type(), torch::kBFloat16);
   const auto rounded = net->forward(images);  // a float input is cast on the way in
   EXPECT_EQ(rounded.class_logits.scalar_type(), torch::kFloat);
   EXPECT_EQ(rounded.box_deltas.scalar_type(), torch::kFloat);

@@ -11,6 +11,7 @@ namespace {
 
 using spinescan::Rng;
 using spinescan::detect::CanvasSlice;
+using spinescan::detect::make_draw_pool;
 
 // A slice of `case_name` on a 10 x 10 label map where body `label` covers
 // `area_px` pixels (none when 0), with one truth box for it (ignored when
@@ -64,7 +65,7 @@ TEST(SliceData, SideFractionDrawsSlicesThroughTheSideOfABody) {
   const int draws = 4000;
   auto count = [&](double empty_fraction, double side_fraction, size_t index) {
     Rng rng(7);
-    const auto drawn = spinescan::detect::draw_training_slices(slices, draws, empty_fraction, side_fraction, rng);
+    const auto drawn = spinescan::detect::draw_training_slices(make_draw_pool(slices), draws, empty_fraction, side_fraction, rng);
     EXPECT_EQ(drawn.size(), static_cast<size_t>(draws));
     return static_cast<double>(std::count(drawn.begin(), drawn.end(), index)) / draws;
   };
@@ -89,12 +90,12 @@ TEST(SliceData, WithoutSideSlicesOrASidePreferenceTheDrawIsTheSame) {
   std::vector<CanvasSlice> central = {slice_with_body("a", 0, 1, 60), slice_with_body("a", 1, 1, 60),
                                       slice_with_body("b", 0, 1, 60), slice_with_body("c", 0, 1, 0)};
   Rng r1(3), r2(3);
-  const auto plain = spinescan::detect::draw_training_slices(central, 500, 0.1, 0, r1);
-  EXPECT_EQ(spinescan::detect::draw_training_slices(central, 500, 0.1, 0.7, r2), plain);
+  const auto plain = spinescan::detect::draw_training_slices(make_draw_pool(central), 500, 0.1, 0, r1);
+  EXPECT_EQ(spinescan::detect::draw_training_slices(make_draw_pool(central), 500, 0.1, 0.7, r2), plain);
   const auto with_side = sampler_slices();
   Rng r4(3), r5(3);
-  EXPECT_NE(spinescan::detect::draw_training_slices(with_side, 500, 0.1, 0.7, r4),
-            spinescan::detect::draw_training_slices(with_side, 500, 0.1, 0, r5));
+  EXPECT_NE(spinescan::detect::draw_training_slices(make_draw_pool(with_side), 500, 0.1, 0.7, r4),
+            spinescan::detect::draw_training_slices(make_draw_pool(with_side), 500, 0.1, 0, r5));
 }
 
 }  // namespace

@@ -99,12 +99,8 @@ RetinaNetImpl::RetinaNetImpl(const RetinaNetOptions& o) : options_(o) {
 
 void RetinaNetImpl::use_bfloat16() {
   TORCH_CHECK(!is_training() && batch_norms_folded(), "RetinaNet::use_bfloat16: for a folded net in eval mode only");
+  // The folded biases are buffers (models/resnet.cpp, fold_into), so to() converts them too.
   to(torch::kBFloat16);
-  // Folded batch norms live in their convolutions' `bias` members, which are not registered
-  // parameters (models/resnet.cpp, fold_into), so to() leaves them float.
-  for (auto& m : modules(/*include_self=*/false))
-    if (auto* conv = m->as<torch::nn::Conv2d>(); conv && conv->bias.defined())
-      conv->bias = conv->bias.to(torch::kBFloat16);
   compute_dtype_ = torch::kBFloat16;
 }
 

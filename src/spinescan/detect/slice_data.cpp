@@ -140,37 +140,40 @@ std::vector<std::vector<double>> section_shares(const std::vector<CanvasSlice>& 
   return shares;
 }
 
-std::vector<size_t> draw_training_slices(const std::vector<CanvasSlice>& slices, int count, double empty_fraction,
-                                         double side_fraction, Rng& rng) {
-  // Shares only when they are used: the label maps are read once per epoch.
-  const auto shares = side_fraction > 0 ? section_shares(slices) : std::vector<std::vector<double>>();
+DrawPool make_draw_pool(const std::vector<CanvasSlice>& slices) {
+  const auto shares = section_shares(slices);
   std::map<std::string, std::vector<size_t>> with_body, side_by_case;
-  std::vector<size_t> empty;
+  DrawPool pool;
   for (size_t i = 0; i < slices.size(); ++i) {
     bool any = false, side = false;
     for (size_t t = 0; t < slices[i].truth.size(); ++t) {
       if (slices[i].truth[t].ignore) continue;
       any = true;
-      side |= !shares.empty() && shares[i][t] < 0.5;
+      side |= shares[i][t] < 0.5;
     }
     if (any) with_body[slices[i].case_name].push_back(i);
-    else empty.push_back(i);
+    else pool.empty.push_back(i);
     if (side) side_by_case[slices[i].case_name].push_back(i);
   }
   SPINESCAN_CHECK(!with_body.empty(), "no training slice holds a vertebral body");
-  std::vector<const std::vector<size_t>*> cases, side_cases;
-  for (const auto& [name, idx] : with_body) cases.push_back(&idx);
-  for (const auto& [name, idx] : side_by_case) side_cases.push_back(&idx);
+  for (auto& [name, idx] : with_body) pool.with_body_by_case.push_back(std::move(idx));
+  for (auto& [name, idx] : side_by_case) pool.side_by_case.push_back(std::move(idx));
+  return pool;
+}
+
+std::vector<size_t> draw_training_slices(const DrawPool& pool, int count, double empty_fraction, double side_fraction,
+                                         Rng& rng) {
+  SPINESCAN_CHECK(!pool.with_body_by_case.empty(), "no training slice holds a vertebral body");
   std::vector<size_t> out;
   for (int i = 0; i < count; ++i) {
-    if (!empty.empty() && rng.chance(empty_fraction)) {
-      out.push_back(empty[rng.below(empty.size())]);
+    if (!pool.empty.empty() && rng.chance(empty_fraction)) {
+      out.push_back(pool.empty[rng.below(pool.empty.size())]);
       continue;
     }
     // No side slice, or no preference: no random number drawn, the stream stays the plain one.
-    const bool from_side = !side_cases.empty() && rng.chance(side_fraction);
-    const auto& pool = from_side ? side_cases : cases;
-    const auto& idx = *pool[rng.below(pool.size())];
+    const bool from_side = !pool.side_by_case.empty() && side_fraction > 0 && rng.chance(side_fraction);
+    const auto& cases = from_side ? pool.side_by_case : pool.with_body_by_case;
+    const auto& idx = cases[rng.below(cases.size())];
     out.push_back(idx[rng.below(idx.size())]);
   }
   return out;

@@ -69,13 +69,24 @@ std::vector<CanvasSlice> load_canvas_slices(const Dataset& dataset, const std::v
 // reaches the canvas. A lateral slice cuts a body's side (a small share), a central one its middle.
 std::vector<std::vector<double>> section_shares(const std::vector<CanvasSlice>& slices);
 
+// The slices a training run draws from, sorted once when they load (they do not change within a
+// run): per case (in name order) the slices through a target body, per case that has any the
+// slices cutting the side of a target body (its section share under 0.5), and the slices without
+// a target body. A slice whose only bodies are ignored slivers counts as one without a body.
+struct DrawPool {
+  std::vector<std::vector<size_t>> with_body_by_case;
+  std::vector<std::vector<size_t>> side_by_case;
+  std::vector<size_t> empty;
+};
+DrawPool make_draw_pool(const std::vector<CanvasSlice>& slices);
+
 // Indices of the slices drawn for one training epoch: each case equally likely, then one of its
 // slices through a body; `empty_fraction` of the draws are slices without a target body (so the
 // detector learns silence), and `side_fraction` of the others slices cutting the side of a body
-// (a target body's section share under 0.5: a case that has such slices, then one of them).
+// (a case that has such slices, then one of them).
 // With side_fraction 0 the random stream is the one drawn before that option existed.
-std::vector<size_t> draw_training_slices(const std::vector<CanvasSlice>& slices, int count, double empty_fraction,
-                                         double side_fraction, Rng& rng);
+std::vector<size_t> draw_training_slices(const DrawPool& pool, int count, double empty_fraction, double side_fraction,
+                                         Rng& rng);
 
 // Boxes (canvas px) of the labels in a size x size label map; bodies under min_area_px dropped.
 std::vector<ops::Box> boxes_from_label_map(const uint8_t* labels, int size, int64_t min_area_px);

@@ -159,11 +159,12 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   plan.seed = c.seed;
   plan.lr = {c.lr, c.warmup_steps, 0.01};
   const int64_t min_area_px = static_cast<int64_t>(std::ceil(data_options.min_body_area_mm2 / (c.pixel_mm * c.pixel_mm)));
+  const DrawPool draw_pool = make_draw_pool(train_slices);
   std::vector<size_t> order;  // the epoch's slices, batch after batch
   train::Stage stage;
   stage.name = "train";
   stage.begin_epoch = [&](int, Rng& rng) {
-    order = draw_training_slices(train_slices, plan.steps_per_epoch * c.batch, c.empty_fraction, c.side_fraction, rng);
+    order = draw_training_slices(draw_pool, plan.steps_per_epoch * c.batch, c.empty_fraction, c.side_fraction, rng);
   };
   stage.step = [&](int, int step_in_epoch, Rng& rng) {
     const auto first = order.begin() + static_cast<std::ptrdiff_t>(step_in_epoch) * c.batch;

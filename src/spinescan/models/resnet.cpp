@@ -17,8 +17,11 @@ void fold_into(nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn) {
   torch::NoGradGuard no_grad;
   const auto scale = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
   conv.weight.mul_(scale.reshape({-1, 1, 1, 1}));
-  // ConvNdImpl's forward reads its `bias` member; the registered parameter stays undefined.
-  conv.bias = bn.bias - bn.running_mean * scale;
+  // ConvNdImpl's forward reads its `bias` member. The registered "bias" parameter is undefined
+  // (the conv was built without one) and cannot be registered again, so the folded bias is a
+  // buffer that the member shares: Module::to() converts buffers in place, so a later change
+  // of dtype or device reaches the member too. Not a parameter: a folded net does not train.
+  conv.bias = conv.register_buffer("folded_bias", bn.bias - bn.running_mean * scale);
 }
 }  // namespace
 
