@@ -58,8 +58,9 @@ int main(int argc, char** argv) {
     install_tensor_allocator();
     configure_threads(threads);
     set_detector_precision(detector_precision == "bf16" ? DetectorPrecision::kBFloat16 : DetectorPrecision::kFloat32);
-    if (detector_precision == "bf16" && !cpu_has_amx_bf16())
-      log_warning("--detector-precision bf16: this CPU has no AMX-BF16, so bfloat16 is likely slower than fp32 here");
+    if (detector_precision == "bf16" && !cpu_has_bf16_instructions())
+      log_warning(
+          "--detector-precision bf16: this CPU has neither AMX-BF16 nor AVX512-BF16, so bfloat16 is likely slower than fp32 here");
     return run ? run() : cli::kUsage;
   } catch (const ConfigError& e) {
     std::cerr << "spinescan: error: " << e.what() << "\n";

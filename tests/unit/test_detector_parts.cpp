@@ -256,6 +256,24 @@ TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedN
   EXPECT_EQ(detections[0].boxes.scalar_type(), torch::kFloat);
 }
 
+TEST(DetectorPrecision, BFloat16InstructionsAreAmxOrAvx512BF16InTheFlagsLine) {
+  // bfloat16 ran 2x faster with AMX tiles and 1.3x with AVX512-BF16 (docs/benchmarks.md); the
+  // warning that it is likely slower is for CPUs with neither.
+  spinescan::testing::TempDir tmp;
+  const auto dir = tmp.path();
+  auto has_bf16 = [&](const std::string& flags) {
+    const auto path = dir / "cpuinfo";
+    std::ofstream(path) << "processor\t: 0\nmodel name\t: a CPU\n" << flags << "\nbugs\t\t: avx512_bf16\n";
+    return spinescan::cpu_has_bf16_instructions(path.string());
+  };
+  EXPECT_TRUE(has_bf16("flags\t\t: fpu sse avx512f amx_bf16 amx_tile avx512_bf16 avx512_vnni"));
+  EXPECT_TRUE(has_bf16("flags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni"));  // AMD Zen 4
+  EXPECT_TRUE(has_bf16("flags\t\t: fpu sse avx512f amx_bf16"));                // the last flag
+  EXPECT_FALSE(has_bf16("flags\t\t: fpu sse avx2 avx512f avx512_vnni"));
+  EXPECT_FALSE(has_bf16("flags\t\t: fpu avx512_bf16x"));  // a flag that merely starts the same
+  EXPECT_FALSE(spinescan::cpu_has_bf16_instructions((dir / "missing").string()));
+}
+
 TEST(ConfigureThreads, OpenBlasGetsOneThreadAndLibtorchTheRest) {
   // Two thread pools on the same cores (OpenBLAS's under libtorch's OpenMP) halved the
   // classifier's speed; configure_threads leaves BLAS one thread.

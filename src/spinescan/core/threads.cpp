@@ -35,11 +35,14 @@ DetectorPrecision g_detector_precision = DetectorPrecision::kFloat32;
 void set_detector_precision(DetectorPrecision precision) { g_detector_precision = precision; }
 DetectorPrecision detector_precision() { return g_detector_precision; }
 
-bool cpu_has_amx_bf16() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
+bool cpu_has_bf16_instructions(const std::string& cpuinfo_path) {
+  std::ifstream cpuinfo(cpuinfo_path);
   std::string line;
   while (std::getline(cpuinfo, line))
-    if (line.rfind("flags", 0) == 0) return line.find(" amx_bf16") != std::string::npos;
+    if (line.rfind("flags", 0) == 0) {
+      line += ' ';  // so that the last flag ends with a space like the others
+      return line.find(" amx_bf16 ") != std::string::npos || line.find(" avx512_bf16 ") != std::string::npos;
+    }
   return false;
 }
 
