@@ -71,8 +71,9 @@ class RetinaNetImpl : public torch::nn::Module {
   void fold_batch_norms() { backbone->fold_batch_norms(); }
   bool batch_norms_folded() const { return backbone->batch_norms_folded(); }
   // Inference only: weights in bfloat16, and forward() casts its input to bfloat16 and its
-  // outputs back to float (post-processing and anchors stay float). On a CPU with AMX-BF16
-  // oneDNN's bfloat16 convolutions run about twice as fast as float (docs/benchmarks.md); boxes
+  // outputs back to float (post-processing and anchors stay float). oneDNN's bfloat16
+  // convolutions ran about twice as fast as float with AMX-BF16 and 1.3x with AVX512-BF16
+  // (docs/benchmarks.md); boxes
   // and scores move by bfloat16's rounding (8 bits of mantissa). Fold the batch norms first.
   void use_bfloat16();
   bool uses_bfloat16() const { return compute_dtype_ == torch::kBFloat16; }
