@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "libtorch threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   std::string detector_precision = "fp32";
   app.add_option("--detector-precision", detector_precision,
-                 "fp32, or bf16: the detector about twice as fast on a CPU with AMX-BF16, its boxes and scores rounded "
-                 "(docs/benchmarks.md); every reported accuracy is fp32's")
+                 "fp32, or bf16: the detector about 2x as fast on a CPU with AMX-BF16 and 1.3x with AVX512-BF16, its "
+                 "boxes and scores rounded (docs/benchmarks.md); every reported accuracy is fp32's")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   bool quiet = false, verbose = false;
   app.add_flag("-q,--quiet", quiet, "only errors on stderr");

@@ -14,6 +14,7 @@
 #include "spinescan/detect/distillation.h"
 #include "spinescan/detect/matcher.h"
 #include "spinescan/detect/retinanet.h"
+#include "spinescan/models/initial_weights.h"
 #include "spinescan/ops/box_ops.h"
 #include "test_util.h"
 
@@ -223,6 +224,48 @@ TEST(RetinaNet, FoldedBatchNormsGiveTheSameOutputsAndTheNetCannotBeTrainedOrSave
   spinescan::testing::TempDir tmp;
   EXPECT_THROW(save_detector(net, DetectorSpec{}, tmp / "bundle", false), Error);
   EXPECT_FALSE(std::filesystem::exists(tmp / "bundle"));
+}
+
+TEST(RetinaNet, BuiltToLoadItSkipsItsOwnInitialWeightsAndLoadsBackExactly) {
+  // Built under SkipInitialWeights the head keeps libtorch's default bias, not the prior's
+  // logit (about -4.6), and the guard restores what was there before it (nesting included).
+  constexpr float kPriorLogit = -4.59512f;  // -log((1 - 0.01) / 0.01)
+  auto cls_bias = [](RetinaNet& net) {
+    for (const auto& p : net->named_parameters())
+      if (p.key() == "head.cls_logits.bias") return p.value().mean().item<float>();
+    ADD_FAILURE() << "no head.cls_logits.bias";
+    return 0.0f;
+  };
+  {
+    models::SkipInitialWeights outer;
+    {
+      models::SkipInitialWeights inner;
+    }
+    EXPECT_FALSE(models::initial_weights_wanted());
+    RetinaNet skipped(small_retinanet_options());
+    EXPECT_GT(std::abs(cls_bias(skipped) - kPriorLogit), 3.0f);
+  }
+  EXPECT_TRUE(models::initial_weights_wanted());
+  torch::manual_seed(5);
+  RetinaNet net(small_retinanet_options());
+  EXPECT_NEAR(cls_bias(net), kPriorLogit, 1e-4);
+  {
+    torch::NoGradGuard no_grad;  // moved off the initial values, so a skipped weight shows
+    for (auto& p : net->parameters()) p.add_(torch::randn_like(p) * 0.05);
+  }
+  net->eval();
+  // load_detector builds its net under the guard: every weight must still come from the file.
+  DetectorSpec spec;
+  spec.model = small_retinanet_options();
+  spinescan::testing::TempDir tmp;
+  save_detector(net, spec, tmp / "bundle", /*half_precision=*/false);
+  LoadedDetector loaded = load_detector(tmp / "bundle", torch::kCPU, /*for_inference=*/false);
+  torch::NoGradGuard no_grad;
+  const auto images = torch::randn({1, 1, 64, 96});
+  const auto saved_out = net->forward(images);
+  const auto loaded_out = loaded.net->forward(images);
+  EXPECT_TRUE(torch::equal(loaded_out.class_logits, saved_out.class_logits));
+  EXPECT_TRUE(torch::equal(loaded_out.box_deltas, saved_out.box_deltas));
 }
 
 TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedNet) {

@@ -11,6 +11,7 @@
 #include "spinescan/core/manifest.h"
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
+#include "spinescan/models/initial_weights.h"
 
 namespace fs = std::filesystem;
 
@@ -88,7 +89,10 @@ LoadedClassifier load_classifier(const fs::path& folder_or_run, const torch::Dev
   SPINESCAN_CHECK_AS(manifest.contains("classifier"), ModelError, (folder / "manifest.json").string(), ": has no classifier");
   LoadedClassifier c;
   c.spec = ClassifierSpec::from_json(manifest["classifier"]);
-  c.net = models::ConvNext(c.spec.model);
+  {
+    models::SkipInitialWeights skip;  // load_weights overwrites every weight
+    c.net = models::ConvNext(c.spec.model);
+  }
   detect::load_weights(*c.net, folder / manifest["classifier"].value("weights", "classifier.pt"));
   c.net->to(device);
   c.net->eval();

@@ -8,6 +8,7 @@
 #include "spinescan/core/errors.h"
 #include "spinescan/core/threads.h"
 #include "spinescan/core/manifest.h"
+#include "spinescan/models/initial_weights.h"
 
 namespace fs = std::filesystem;
 
@@ -79,7 +80,7 @@ void load_weights(torch::nn::Module& module, const fs::path& path) {
                        "' (weights of another architecture?)");
     SPINESCAN_CHECK_AS(stored.sizes() == target.sizes(), ModelError, path.string(), ": tensor '", name, "' has shape ",
                        stored.sizes(), ", the model expects ", target.sizes());
-    target.copy_(stored.to(target.dtype()));
+    target.copy_(stored);  // converts half-precision files in the same pass, no temporary
   };
   for (auto& p : module.named_parameters()) take(p.key(), p.value());
   for (auto& b : module.named_buffers()) take(b.key(), b.value());
@@ -99,7 +100,10 @@ LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device&
   SPINESCAN_CHECK_AS(manifest.contains("detector"), ModelError, manifest_path.string(), ": has no detector");
   LoadedDetector d;
   d.spec = DetectorSpec::from_json(manifest["detector"]);
-  d.net = RetinaNet(d.spec.model);
+  {
+    models::SkipInitialWeights skip;  // load_weights overwrites every weight
+    d.net = RetinaNet(d.spec.model);
+  }
   load_weights(*d.net, folder / manifest["detector"].value("weights", "detector.pt"));
   d.net->to(device);
   d.net->eval();

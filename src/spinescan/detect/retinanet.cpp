@@ -105,7 +105,7 @@ void RetinaNetImpl::use_bfloat16() {
 }
 
 HeadOutputs RetinaNetImpl::forward(const torch::Tensor& images) {
-  const auto levels = fpn(backbone(images.scalar_type() == compute_dtype_ ? images : images.to(compute_dtype_)));
+  const auto levels = fpn(backbone(images.to(compute_dtype_)));  // no copy when already that type
   HeadOutputs out;
   std::tie(out.class_logits, out.box_deltas) = head(levels);
   if (compute_dtype_ != torch::kFloat) {

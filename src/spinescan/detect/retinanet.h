@@ -73,8 +73,8 @@ class RetinaNetImpl : public torch::nn::Module {
   // Inference only: weights in bfloat16, and forward() casts its input to bfloat16 and its
   // outputs back to float (post-processing and anchors stay float). oneDNN's bfloat16
   // convolutions ran about twice as fast as float with AMX-BF16 and 1.3x with AVX512-BF16
-  // (docs/benchmarks.md); boxes
-  // and scores move by bfloat16's rounding (8 bits of mantissa). Fold the batch norms first.
+  // (docs/benchmarks.md); boxes and scores move by bfloat16's rounding (8 bits of mantissa).
+  // Fold the batch norms first.
   void use_bfloat16();
   bool uses_bfloat16() const { return compute_dtype_ == torch::kBFloat16; }
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/models/initial_weights.h"
 
 namespace spinescan::models {
 
@@ -106,6 +107,7 @@ ConvNextImpl::ConvNextImpl(const ConvNextOptions& o) : options_(o) {
   if (o.max_pool_stage >= 0)
     max_norm = register_module("max_norm", nn::LayerNorm(nn::LayerNormOptions({o.dims[o.max_pool_stage]}).eps(1e-6)));
   head = register_module("head", nn::Linear(o.pooled_width(), o.num_classes));
+  if (!initial_weights_wanted()) return;
   for (auto& m : modules(false)) {
     if (auto* c = m->as<nn::Conv2d>()) {
       nn::init::normal_(c->weight, 0.0, 0.02);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "spinescan/core/errors.h"
+#include "spinescan/models/initial_weights.h"
 
 namespace spinescan::models {
 
@@ -29,6 +30,7 @@ FpnImpl::FpnImpl(const FpnOptions& o) : options_(o) {
     p6 = register_module("p6", nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).stride(2).padding(1)));
   if (o.max_level >= 7)
     p7 = register_module("p7", nn::Conv2d(nn::Conv2dOptions(o.out_channels, o.out_channels, 3).stride(2).padding(1)));
+  if (!initial_weights_wanted()) return;
   for (auto& m : modules(false))
     if (auto* c = m->as<nn::Conv2d>()) {
       nn::init::kaiming_uniform_(c->weight, 1.0);

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "spinescan/models/initial_weights.h"
+
 namespace spinescan::models {
 
 namespace nn = torch::nn;
@@ -72,6 +74,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
     }
     stages[s] = register_module("layer" + std::to_string(s + 1), stage);
   }
+  if (!initial_weights_wanted()) return;
   for (auto& m : modules(/*include_self=*/false))
     if (auto* c = m->as<nn::Conv2d>()) nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
 }

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "spinescan/models/initial_weights.h"
+
 namespace spinescan::models {
 
 namespace nn = torch::nn;
@@ -32,6 +34,7 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const RetinaNetHeadOptions& o) : options_(o
   cls_logits = register_module(
       "cls_logits", nn::Conv2d(nn::Conv2dOptions(o.in_channels, o.num_anchors * o.num_classes, 3).padding(1)));
   box_deltas = register_module("box_deltas", nn::Conv2d(nn::Conv2dOptions(o.in_channels, o.num_anchors * 4, 3).padding(1)));
+  if (!initial_weights_wanted()) return;
   for (auto& m : modules(false))
     if (auto* c = m->as<nn::Conv2d>()) {
       nn::init::normal_(c->weight, 0.0, 0.01);
