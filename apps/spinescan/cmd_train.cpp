@@ -52,6 +52,9 @@ void register_train(CLI::App& app, Runner& run) {
   det->add_option("--width-divisor", c->width_divisor, "divide ResNet widths (smaller nets for tests)");
   det->add_option("--fpn-channels", c->fpn_channels, "FPN and head width");
   det->add_option("--head-convs", c->head_convs, "convolutions per head tower");
+  det->add_option("--anchor-scales", c->anchor_scales,
+                  "anchor scales per location, comma-separated (default 1,1.26,1.59: 2^0, 2^1/3, 2^2/3 of each level's size)")
+      ->delimiter(',');
   det->add_option("--distill-from", c->distill_from,
                   "a trained detector (bundle or run folder, same canvas and anchors) whose outputs the net also learns");
   det->add_option("--distill-weight", c->distill_weight, "weight of the distillation terms beside the detection loss");

@@ -219,6 +219,30 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
   EXPECT_EQ(pngs, 2);
 }
 
+TEST(TrainDetector, AnchorScalesAreTrainedStoredAndReadByEvaluateAndRefusedWhenNotPositive) {
+  Fixture f;
+  auto c = f.config("scales");
+  c.epochs = 1;
+  c.anchor_scales = {0.63, 1.0};
+  detect::train_detector(c);
+  const auto manifest = nlohmann::json::parse(read_file(std::filesystem::path(c.out) / "best/manifest.json"));
+  EXPECT_EQ(manifest["detector"]["options"]["anchors"]["scales"].get<std::vector<double>>(), c.anchor_scales);
+  EXPECT_EQ(nlohmann::json::parse(read_file(std::filesystem::path(c.out) / "config.json"))["anchor_scales"].get<std::vector<double>>(),
+            c.anchor_scales);
+  // The bundle's anchors are what evaluate builds its net and decodes with: the weights hold 2 x 3
+  // anchors per location, and a net built with the default 3 x 3 would not load them.
+  detect::DetectorEvalConfig e;
+  e.data = f.data.string();
+  e.model = c.out;
+  e.split = f.split.string();
+  e.out = (f.tmp / "eval").string();
+  e.overlays = 0;
+  EXPECT_GT(nlohmann::json::parse(detect::evaluate_detector(e))["detection"]["num_bodies"].get<int>(), 0);
+  auto bad = f.config("bad");
+  bad.anchor_scales = {1.0, 0.0};
+  EXPECT_THROW(detect::train_detector(bad), ConfigError);
+}
+
 TEST(TrainDetector, SagittalContextIsTrainedStoredAndReadByEvaluateAndByAStudysDetection) {
   Fixture f;
   auto c = f.config("context");

@@ -13,6 +13,7 @@ void AnchorOptions::validate() const {
                      "anchors: one size per stride needed (", strides.size(), " strides, ", sizes.size(), " sizes)");
   SPINESCAN_CHECK_AS(!scales.empty() && !aspect_ratios.empty(), ConfigError, "anchors: scales and ratios needed");
   for (double r : aspect_ratios) SPINESCAN_CHECK_AS(r > 0, ConfigError, "anchors: aspect ratio must be > 0");
+  for (double s : scales) SPINESCAN_CHECK_AS(s > 0, ConfigError, "anchors: scale must be > 0");
 }
 
 torch::Tensor make_anchors(const AnchorOptions& o, const std::vector<std::pair<int64_t, int64_t>>& feature_sizes) {

@@ -38,6 +38,7 @@ RetinaNetOptions model_options(const DetectorTrainConfig& c) {
   o.head.num_convs = c.head_convs;
   o.head.group_norm_groups = std::min(16, c.fpn_channels / 4);
   o.box_loss = c.box_loss;
+  if (!c.anchor_scales.empty()) o.anchors.scales = c.anchor_scales;
   // Anchor sizes follow the canvas pixel: bodies are 14-34 px at 1.25 mm.
   for (auto& s : o.anchors.sizes) s *= 1.25 / c.pixel_mm;
   return o;
@@ -67,6 +68,7 @@ nlohmann::json config_json(const DetectorTrainConfig& c) {
           {"width_divisor", c.width_divisor},
           {"fpn_channels", c.fpn_channels},
           {"head_convs", c.head_convs},
+          {"anchor_scales", c.anchor_scales},
           {"distill_from", c.distill_from},
           {"distill_weight", c.distill_weight}};
 }

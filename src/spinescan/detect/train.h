@@ -5,6 +5,7 @@
 // needs no torch headers.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "spinescan/train/run_result.h"
 
@@ -41,6 +42,8 @@ struct DetectorTrainConfig {
   int width_divisor = 1;
   int fpn_channels = 128;
   int head_convs = 2;
+  // Anchor scales per location (AnchorOptions::scales); empty: the default three.
+  std::vector<double> anchor_scales;
   // Distillation (detect/distillation.h): a trained detector (bundle or run folder) whose
   // outputs on each augmented batch the net also learns, weighted by `distill_weight`; it must
   // share the canvas and anchors. Empty: labelled boxes only.
