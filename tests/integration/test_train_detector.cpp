@@ -51,6 +51,16 @@ struct Fixture {
     c.device = "cpu";
     return c;
   }
+  // `evaluate detector` of a run on this dataset's held-out cases, without overlays.
+  detect::DetectorEvalConfig eval_config(const std::string& model) const {
+    detect::DetectorEvalConfig e;
+    e.data = data.string();
+    e.model = model;
+    e.split = split.string();
+    e.out = (tmp / "eval").string();
+    e.overlays = 0;
+    return e;
+  }
 };
 
 }  // namespace
@@ -176,12 +186,8 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
   auto c = f.config("run");
   c.epochs = 2;
   detect::train_detector(c);
-  detect::DetectorEvalConfig e;
-  e.data = f.data.string();
-  e.model = c.out;
-  e.split = f.split.string();
+  auto e = f.eval_config(c.out);
   e.fold = 0;
-  e.out = (f.tmp / "eval").string();
   e.overlays = 2;
   const auto metrics = nlohmann::json::parse(detect::evaluate_detector(e));
   for (const char* k : {"mean_iou", "mean_iou_pathological", "recall_at_50", "precision_at_50", "ap50", "ap50_95",
@@ -231,13 +237,7 @@ TEST(TrainDetector, AnchorScalesAreTrainedStoredAndReadByEvaluateAndRefusedWhenN
             c.anchor_scales);
   // The bundle's anchors are what evaluate builds its net and decodes with: the weights hold 2 x 3
   // anchors per location, and a net built with the default 3 x 3 would not load them.
-  detect::DetectorEvalConfig e;
-  e.data = f.data.string();
-  e.model = c.out;
-  e.split = f.split.string();
-  e.out = (f.tmp / "eval").string();
-  e.overlays = 0;
-  EXPECT_GT(nlohmann::json::parse(detect::evaluate_detector(e))["detection"]["num_bodies"].get<int>(), 0);
+  EXPECT_GT(nlohmann::json::parse(detect::evaluate_detector(f.eval_config(c.out)))["detection"]["num_bodies"].get<int>(), 0);
   auto bad = f.config("bad");
   bad.anchor_scales = {1.0, 0.0};
   EXPECT_THROW(detect::train_detector(bad), ConfigError);
@@ -252,13 +252,7 @@ TEST(TrainDetector, SagittalContextIsTrainedStoredAndReadByEvaluateAndByAStudysD
   const auto manifest = nlohmann::json::parse(read_file(std::filesystem::path(c.out) / "best/manifest.json"));
   EXPECT_DOUBLE_EQ(manifest["detector"]["canvas"]["context_mm"].get<double>(), 5.0);
   EXPECT_EQ(manifest["detector"]["options"]["backbone"]["in_channels"], 3);
-  detect::DetectorEvalConfig e;
-  e.data = f.data.string();
-  e.model = c.out;
-  e.split = f.split.string();
-  e.out = (f.tmp / "eval").string();
-  e.overlays = 0;
-  const auto metrics = nlohmann::json::parse(detect::evaluate_detector(e));
+  const auto metrics = nlohmann::json::parse(detect::evaluate_detector(f.eval_config(c.out)));
   EXPECT_GT(metrics["detection"]["num_bodies"].get<int>(), 0);
   // A whole study through the net that reads three slices (a one-slice input would not fit its first convolution).
   const Dataset dataset = load_dataset(f.data);
