@@ -45,32 +45,35 @@ RetinaNetOptions model_options(const DetectorTrainConfig& c) {
 }
 
 nlohmann::json config_json(const DetectorTrainConfig& c) {
-  return {{"data", c.data},
-          {"split", c.split},
-          {"fold", c.fold},
-          {"epochs", c.epochs},
-          {"batch", c.batch},
-          {"samples_per_epoch", c.samples_per_epoch},
-          {"lr", c.lr},
-          {"weight_decay", c.weight_decay},
-          {"warmup_steps", c.warmup_steps},
-          {"empty_fraction", c.empty_fraction},
-          {"side_fraction", c.side_fraction},
-          {"inner_val_cases", c.inner_val_cases},
-          {"canvas_size", c.canvas_size},
-          {"pixel_mm", c.pixel_mm},
-          {"context_mm", c.context_mm},
-          {"box_loss", c.box_loss},
-          {"augment", c.augment},
-          {"augment_preset", c.augment_preset},
-          {"seed", c.seed},
-          {"device", c.device},
-          {"width_divisor", c.width_divisor},
-          {"fpn_channels", c.fpn_channels},
-          {"head_convs", c.head_convs},
-          {"anchor_scales", c.anchor_scales},
-          {"distill_from", c.distill_from},
-          {"distill_weight", c.distill_weight}};
+  nlohmann::json j = {{"data", c.data},
+                      {"split", c.split},
+                      {"fold", c.fold},
+                      {"epochs", c.epochs},
+                      {"batch", c.batch},
+                      {"samples_per_epoch", c.samples_per_epoch},
+                      {"lr", c.lr},
+                      {"weight_decay", c.weight_decay},
+                      {"warmup_steps", c.warmup_steps},
+                      {"empty_fraction", c.empty_fraction},
+                      {"side_fraction", c.side_fraction},
+                      {"inner_val_cases", c.inner_val_cases},
+                      {"canvas_size", c.canvas_size},
+                      {"pixel_mm", c.pixel_mm},
+                      {"context_mm", c.context_mm},
+                      {"box_loss", c.box_loss},
+                      {"augment", c.augment},
+                      {"augment_preset", c.augment_preset},
+                      {"seed", c.seed},
+                      {"device", c.device},
+                      {"width_divisor", c.width_divisor},
+                      {"fpn_channels", c.fpn_channels},
+                      {"head_convs", c.head_convs},
+                      {"distill_from", c.distill_from},
+                      {"distill_weight", c.distill_weight}};
+  // Only when set: a run begun before the option existed resumes (--resume refuses a key its
+  // config.json lacks), and the bundle's manifest holds the scales either way.
+  if (!c.anchor_scales.empty()) j["anchor_scales"] = c.anchor_scales;
+  return j;
 }
 
 eval::DetectionSummary validate(RetinaNet& net, const std::vector<CanvasSlice>& slices, const CanvasOptions& canvas,
