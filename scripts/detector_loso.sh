@@ -3,7 +3,7 @@
 # HELDOUT (its best epoch chosen on inner-validation cases of the training sources) and
 # evaluates on HELDOUT's cases, reporting mean IoU and recall at IoU 0.5 for that source.
 # Resumes an interrupted training run. Usage:
-#   scripts/detector_loso.sh [HELDOUT (default vb2)] [OUT (default runs/det_loso_HELDOUT)] [DATA] [extra train flags...]
+#   [EPOCHS=16] scripts/detector_loso.sh [HELDOUT (default vb2)] [OUT (default runs/det_loso_HELDOUT)] [DATA] [extra train flags...]
 # e.g. scripts/detector_loso.sh vb2 runs/det_loso_vb2_noaug ../shared/data/spine-mri --augment 0
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ out=${2:-runs/det_loso_$heldout}
 data=${3:-../shared/data/spine-mri}
 shift $(($# < 3 ? $# : 3))
 bin=${SPINESCAN:-build/spinescan}
+epochs=${EPOCHS:-16}  # the shipped detector had 24
 mkdir -p "$out"
 
 "$bin" -q dataset split "$data" --by-source --out "$out/splits_by_source.json"
@@ -26,9 +27,9 @@ EOF
 )
 resume=()
 [[ -f "$out/train/checkpoints/last.json" ]] && resume=(--resume)
-# The shipped detector's recipe, shortened to 16 epochs (docs/model_card.md gives both).
+# The shipped detector's recipe, shortened to 16 epochs unless EPOCHS says otherwise (docs/model_card.md gives both).
 "$bin" train detector --data "$data" --split "$out/splits_by_source.json" --fold "$fold" --out "$out/train" \
-  --epochs 16 --samples-per-epoch 320 --batch 8 --lr 8e-4 --seed 0 "${resume[@]}" "$@"
+  --epochs "$epochs" --samples-per-epoch 320 --batch 8 --lr 8e-4 --seed 0 "${resume[@]}" "$@"
 "$bin" -q evaluate detector --data "$data" --model "$out/train" --split "$out/splits_by_source.json" --fold "$fold" \
   --out "$out/eval" >/dev/null
 python3 - "$out/eval/metrics.json" "$heldout" <<'EOF'
