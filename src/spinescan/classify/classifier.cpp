@@ -11,7 +11,6 @@
 #include "spinescan/core/manifest.h"
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
-#include "spinescan/models/initial_weights.h"
 
 namespace fs = std::filesystem;
 
@@ -89,11 +88,7 @@ LoadedClassifier load_classifier(const fs::path& folder_or_run, const torch::Dev
   SPINESCAN_CHECK_AS(manifest.contains("classifier"), ModelError, (folder / "manifest.json").string(), ": has no classifier");
   LoadedClassifier c;
   c.spec = ClassifierSpec::from_json(manifest["classifier"]);
-  {
-    models::SkipInitialWeights skip;  // load_weights overwrites every weight
-    c.net = models::ConvNext(c.spec.model);
-  }
-  detect::load_weights(*c.net, folder / manifest["classifier"].value("weights", "classifier.pt"));
+  c.net = detect::load_net<models::ConvNext>(c.spec.model, folder / manifest["classifier"].value("weights", "classifier.pt"));
   c.net->to(device);
   c.net->eval();
   return c;

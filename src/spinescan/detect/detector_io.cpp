@@ -8,7 +8,6 @@
 #include "spinescan/core/errors.h"
 #include "spinescan/core/threads.h"
 #include "spinescan/core/manifest.h"
-#include "spinescan/models/initial_weights.h"
 
 namespace fs = std::filesystem;
 
@@ -100,11 +99,7 @@ LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device&
   SPINESCAN_CHECK_AS(manifest.contains("detector"), ModelError, manifest_path.string(), ": has no detector");
   LoadedDetector d;
   d.spec = DetectorSpec::from_json(manifest["detector"]);
-  {
-    models::SkipInitialWeights skip;  // load_weights overwrites every weight
-    d.net = RetinaNet(d.spec.model);
-  }
-  load_weights(*d.net, folder / manifest["detector"].value("weights", "detector.pt"));
+  d.net = load_net<RetinaNet>(d.spec.model, folder / manifest["detector"].value("weights", "detector.pt"));
   d.net->to(device);
   d.net->eval();
   if (for_inference) {

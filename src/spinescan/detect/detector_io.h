@@ -9,6 +9,7 @@
 
 #include "spinescan/detect/canvas.h"
 #include "spinescan/detect/retinanet.h"
+#include "spinescan/models/initial_weights.h"
 
 namespace spinescan::detect {
 
@@ -34,6 +35,19 @@ void save_weights(const torch::nn::Module& module, const std::filesystem::path& 
 // Loads weights by parameter/buffer name into `module` (converting dtype); throws
 // ModelError naming the file on a missing or mis-shaped tensor.
 void load_weights(torch::nn::Module& module, const std::filesystem::path& weights_path);
+// A net (a TORCH_MODULE holder: RetinaNet, models::ConvNext) built from its options only to take
+// the weights in `weights_path`: built under models::SkipInitialWeights, whose draws load_weights
+// would overwrite at once, then loaded.
+template <class Net, class Options>
+Net load_net(const Options& options, const std::filesystem::path& weights_path) {
+  Net net{nullptr};
+  {
+    models::SkipInitialWeights skip;
+    net = Net(options);
+  }
+  load_weights(*net, weights_path);
+  return net;
+}
 
 // Writes <folder>/manifest.json (merging into an existing one) and <folder>/detector.pt.
 // Refuses a net whose batch norms were folded for inference (its weights are no longer the

@@ -14,7 +14,6 @@
 #include "spinescan/detect/detector_io.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/models/convnext.h"
-#include "spinescan/models/initial_weights.h"
 #include "spinescan/levels/level_examples.h"
 #include "spinescan/train/training_run.h"
 
@@ -131,11 +130,7 @@ LevelNet LevelNet::load(const fs::path& weights_file, const nlohmann::json& spec
   out.impl_ = std::make_unique<Impl>();
   auto& impl = *out.impl_;
   parse_level_net_spec(spec, impl);
-  {
-    models::SkipInitialWeights skip;  // load_weights overwrites every weight
-    impl.net = models::ConvNext(impl.model);
-  }
-  detect::load_weights(*impl.net, weights_file);
+  impl.net = detect::load_net<models::ConvNext>(impl.model, weights_file);
   impl.net->eval();
   return out;
 }
