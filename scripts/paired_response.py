@@ -8,8 +8,9 @@ boxes, same cases) separates two ways of missing a finding:
     (lesions.csv `visible_slices`), the same anatomy with and without the lesion. Near 0: the
     classifier does not see the lesion at all.
   - AUC: painted bodies (mean over slices) against the unpainted healthy-labelled bodies of the
-    painted dataset. Low AUC with a clear response: healthy bodies vary as much as the lesion
-    moves a body (real marrow holds bright and dark spots of its own).
+    painted dataset, per finding, for all painted bodies and for the subtle ones. Low AUC with
+    a clear response: healthy bodies vary as much as the lesion moves a body (real marrow
+    holds bright and dark spots of its own).
 
 Each PAIR is ORIGINAL_EVAL:PAINTED_EVAL, two `evaluate classifier` folders of the same cases and
 model (e.g. one per fold); the pairs are pooled.
@@ -43,13 +44,13 @@ def main():
         for r in csv.DictReader(f):
             visible = {int(s) for s in r["visible_slices"].split(";") if s}
             for label in r["labels"].split(";"):
-                lesions[(r["case"], label)] = (r["finding"], visible)
+                lesions[(r["case"], label)] = (r["finding"], visible, r.get("subtle") == "1")
     response = defaultdict(list)  # finding -> [(mean delta, max delta)] per body
     painted_mean = defaultdict(list)  # finding ("healthy" for unpainted target 0) -> mean probability per body
     for pair in sys.argv[2:]:
         original_dir, painted_dir = pair.split(":", 1)
         original, painted = slice_probabilities(original_dir), slice_probabilities(painted_dir)
-        for (case, label), (finding, visible) in lesions.items():
+        for (case, label), (finding, visible, _) in lesions.items():
             deltas = [painted[(case, label, s)] - original[(case, label, s)] for s in sorted(visible)
                       if (case, label, s) in painted and (case, label, s) in original]
             if deltas:
@@ -58,7 +59,11 @@ def main():
             for r in csv.DictReader(f):
                 key = (r["case"], r["label"])
                 if key in lesions:
-                    painted_mean[lesions[key][0]].append(float(r["mean_probability"]))
+                    finding, _, subtle = lesions[key]
+                    painted_mean[finding].append(float(r["mean_probability"]))
+                    painted_mean["all painted"].append(float(r["mean_probability"]))
+                    if subtle:
+                        painted_mean["subtle"].append(float(r["mean_probability"]))
                 elif r["target"] == "0":
                     painted_mean["healthy"].append(float(r["mean_probability"]))
     healthy = sorted(painted_mean["healthy"])
@@ -72,6 +77,8 @@ def main():
         v = sorted(response[finding])
         print(f"{finding:22s} {len(v):6d}  {v[len(v) // 2][0]:+.3f}{'':31s}{sum(x[1] > 0.1 for x in v):6d}/{len(v):<9d}"
               f"{auc_or_nan(painted_mean[finding], healthy):.3f}")
+    for group in ("all painted", "subtle"):  # bodies, not responses: AUC only
+        print(f"{group:22s} {len(painted_mean[group]):6d}  {'':67s}{auc_or_nan(painted_mean[group], healthy):.3f}")
 
 
 if __name__ == "__main__":

@@ -104,6 +104,12 @@ void register_train(CLI::App& app, Runner& run) {
                                                  "the head also reads each channel's maximum over this ConvNeXt stage's map "
                                                  "(0..3, stride 4..32; -1 = average of the last stage only), so a small "
                                                  "focus can decide the verdict");
+  cls->add_option("--unpainted-data", k->unpainted_data,
+                  "the dataset --data was painted from (synth lesions --data): with --pair-weight, each painted crop's "
+                  "unpainted twin (same box and augmentation) must score lower");
+  (*tunable)["pair_weight"] = cls->add_option("--pair-weight", k->pair_weight,
+                                              "weight of the paired term softplus(logit unpainted - logit painted) "
+                                              "(0 = off; needs --unpainted-data)");
   (*tunable)["patience"] = cls->add_option("--patience", k->patience, "epochs without a better inner-val AUC before stopping");
   cls->add_option("--inner-val-cases", k->inner_val_cases, "training cases held out for early stopping and calibration");
   (*tunable)["inner_val_all_paintings"] =

@@ -54,7 +54,8 @@ ClassifierData load_classifier_data(const Dataset& d, const std::vector<std::str
         if (row->second->pathological) s.target = *row->second->pathological ? 1 : 0;
         s.finding = row->second->findings.substr(0, row->second->findings.find(';'));
         const auto lesion = painted.find({c.name, b.label});
-        if (lesion != painted.end() && !lesion->second.visible_slices.empty())
+        s.painted = lesion != painted.end();
+        if (s.painted && !lesion->second.visible_slices.empty())
           s.lesion_visible = std::binary_search(lesion->second.visible_slices.begin(), lesion->second.visible_slices.end(), s.slice);
         out.samples.push_back(s);
       }

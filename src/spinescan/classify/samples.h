@@ -42,6 +42,7 @@ struct CropSample {
   // shows on a few of a body's slices): the body is pathological, but that crop shows nothing
   // to learn from, so it is not drawn for training. Scoring still sees every slice.
   bool lesion_visible = true;
+  bool painted = false;  // `synth lesions` painted this body (its lesions.csv names it)
   std::string finding;  // the body's first finding in vertebrae.csv (empty when none is named)
   double area_fraction = 0;  // body area on this slice / its largest sagittal area
 };

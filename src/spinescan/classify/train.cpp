@@ -71,6 +71,10 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
   if (balance_findings) j["balance_findings"] = true;
   if (max_pool_stage >= 0) j["max_pool_stage"] = max_pool_stage;
   if (inner_val_all_paintings) j["inner_val_all_paintings"] = true;
+  if (pair_weight > 0) {
+    j["unpainted_data"] = unpainted_data;
+    j["pair_weight"] = pair_weight;
+  }
   return j;
 }
 
@@ -97,6 +101,7 @@ void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const 
       else if (key == "balance_findings") c.balance_findings = value.get<bool>();
       else if (key == "max_pool_stage") c.max_pool_stage = value.get<int>();
       else if (key == "inner_val_all_paintings") c.inner_val_all_paintings = value.get<bool>();
+      else if (key == "pair_weight") c.pair_weight = value.get<double>();
       else throw ConfigError("params: unknown key '" + key + "'");
     } catch (const nlohmann::json::exception&) {
       throw ConfigError("params: '" + key + "' has the wrong type (" + value.dump() + ")");
@@ -112,6 +117,8 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   balance_from_string(c.balance);  // a bad name fails before any case is read
   SPINESCAN_CHECK_AS(!c.inner_val_all_paintings || !c.extra_data.empty(), ConfigError,
                      "--inner-val-all-paintings needs --extra-data (the other paintings)");
+  SPINESCAN_CHECK_AS(c.pair_weight >= 0 && (c.pair_weight > 0) == !c.unpainted_data.empty(), ConfigError,
+                     "--pair-weight (> 0) and --unpainted-data go together");
   CropOptions crop;
   crop.size = c.crop_size;
   crop.context = c.context;
@@ -157,6 +164,25 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
     append_classifier_data(train, load_classifier_data(painting, train_cases));
     if (c.inner_val_all_paintings) append_classifier_data(val, load_classifier_data(painting, inner_val));
   }
+  // The unpainted twin of each training case, by name (every painting's copy shares it).
+  ClassifierData originals;
+  std::map<std::string, size_t> original_of;
+  size_t painted_samples = 0;
+  if (c.pair_weight > 0) {
+    log_info("loading the " + std::to_string(train_cases.size()) + " unpainted training cases of " + c.unpainted_data);
+    originals = load_classifier_data(load_dataset(c.unpainted_data), train_cases);
+    for (size_t i = 0; i < originals.cases.size(); ++i) original_of[originals.cases[i].name] = i;
+    for (const auto& s : train.samples) {
+      if (!s.painted) continue;
+      ++painted_samples;
+      const auto& painted_case = train.cases[static_cast<size_t>(s.case_index)];
+      const auto twin = original_of.find(painted_case.name);
+      SPINESCAN_CHECK_AS(twin != original_of.end() && originals.cases[twin->second].normalized.size == painted_case.normalized.size,
+                         DataError, c.unpainted_data, ": case ", painted_case.name,
+                         " is missing or not on its painting's grid (is it the dataset the paintings were made from?)");
+    }
+    SPINESCAN_CHECK_AS(painted_samples > 0, DataError, "--pair-weight: no painted body in the training data (synth lesions' lesions.csv)");
+  }
   const size_t inner_val_vertebrae = aggregate_per_vertebra(val, std::vector<double>(val.samples.size(), 0.0)).size();
   log_info("inner validation: " + std::to_string(inner_val_vertebrae) + " vertebrae from " +
            std::to_string(c.inner_val_all_paintings ? 1 + c.extra_data.size() : 1) + " painting(s) of " +
@@ -192,6 +218,8 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   stage.step = [&](int, int, Rng& rng) {
     auto images = torch::empty({c.batch, crop.channels(), crop.size, crop.size});
     auto targets = torch::empty({c.batch, 1});
+    std::vector<std::vector<float>> twins;  // unpainted crops of the batch's painted samples
+    std::vector<int64_t> twin_of;           // the batch row each twin pairs with
     for (int b = 0; b < c.batch; ++b) {
       const CropSample& sample = train.samples[drawer.draw(rng)];
       CropJitter jitter;
@@ -200,6 +228,15 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
         jitter.shift_y = rng.uniform(-0.08, 0.08) * c.augment;
         jitter.scale = rng.uniform(-0.12, 0.12) * c.augment;
       }
+      const std::string& case_name = train.cases[static_cast<size_t>(sample.case_index)].name;
+      if (c.pair_weight > 0 && sample.painted) {
+        // The same box, jitter and (from a copy of the generator) intensity draws: the pair
+        // differs only where the lesion was painted, and the main stream draws as unpaired.
+        twins.push_back(extract_crop(originals.cases[original_of.at(case_name)].normalized, sample.slice, sample.box, crop, jitter));
+        Rng twin_rng = rng;
+        if (c.augment > 0) augment_crop_intensity(twins.back(), c.augment, twin_rng);
+        twin_of.push_back(b);
+      }
       auto pixels = extract_crop(train.cases[static_cast<size_t>(sample.case_index)].normalized, sample.slice, sample.box,
                                  crop, jitter);
       if (c.augment > 0) augment_crop_intensity(pixels, c.augment, rng);
@@ -207,13 +244,32 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
       targets[b][0] = static_cast<float>(sample.target);
     }
     torch::manual_seed(rng.next() & 0x7FFFFFFFFFFFULL);  // drop-path draws, repeatable per step
-    const auto logits = net->forward(images.to(device));
-    const auto loss = torch::binary_cross_entropy_with_logits(logits, targets.to(device));
+    torch::Tensor logits, loss, bce, pair;
+    if (twins.empty()) {
+      logits = net->forward(images.to(device));
+      loss = torch::binary_cross_entropy_with_logits(logits, targets.to(device));
+    } else {
+      auto twin_images = torch::empty({static_cast<int64_t>(twins.size()), crop.channels(), crop.size, crop.size});
+      for (size_t t = 0; t < twins.size(); ++t)
+        std::memcpy(twin_images[static_cast<int64_t>(t)].data_ptr<float>(), twins[t].data(), sizeof(float) * twins[t].size());
+      // One forward for both (the ConvNeXt normalises per sample, so batch company does not matter).
+      const auto all_logits = net->forward(torch::cat({images, twin_images}).to(device));
+      logits = all_logits.slice(0, 0, c.batch);
+      const auto twin_logits = all_logits.slice(0, c.batch);
+      const auto paired = logits.index_select(0, torch::tensor(twin_of, torch::kLong).to(device));
+      bce = torch::binary_cross_entropy_with_logits(logits, targets.to(device));
+      pair = torch::softplus(twin_logits - paired).mean();
+      loss = bce + c.pair_weight * pair;
+    }
     optimizer.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(net->parameters(), 5.0);
     optimizer.step();
-    return train::StepLoss{loss.item<double>(), {}};
+    if (c.pair_weight <= 0) return train::StepLoss{loss.item<double>(), {}};
+    // metrics.jsonl's loss_pair: log 2 while the pairs are not told apart (a step that drew no
+    // painted crop counts 0, and its whole loss as bce).
+    return train::StepLoss{loss.item<double>(),
+                           {{"bce", (bce.defined() ? bce : loss).item<double>()}, {"pair", pair.defined() ? pair.item<double>() : 0.0}}};
   };
   std::vector<double> logits;  // the inner-validation slices' logits of the epoch just validated
   stage.validate = [&](int) {

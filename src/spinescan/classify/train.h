@@ -47,6 +47,13 @@ struct ClassifierTrainConfig {
   // inner-validation cases (never trained on in any painting): as many lesions per case as
   // there are paintings, where 8 cases of one painting hold only a few bodies of a rare finding.
   bool inner_val_all_paintings = false;
+  // Counterfactual pairs: the source dataset `data` was painted from. Each drawn crop of a
+  // painted body is also cut, with the same box, jitter and intensity draws, from the same
+  // case's unpainted volume, and the loss adds pair_weight * softplus(logit_unpainted -
+  // logit_painted), averaged over the batch's pairs: the two crops differ only by the lesion,
+  // so the only way to lower that term is to respond to the lesion itself.
+  std::string unpainted_data;
+  double pair_weight = 0;
   int patience = 5;               // epochs without a better inner-validation AUC before stopping
   uint64_t seed = 0;
   std::string device = "auto";
@@ -58,7 +65,7 @@ struct ClassifierTrainConfig {
 // Sets the fields named in `params` (keys as in to_json(): lr, weight_decay, preset,
 // crop_size, context, neighbours, augment, drop_path, batch, epochs, samples_per_epoch,
 // warmup_fraction, patience, layer_scale, balance, balance_findings, max_pool_stage,
-// inner_val_all_paintings), except those in `keep` (flags the user
+// inner_val_all_paintings, pair_weight), except those in `keep` (flags the user
 // gave explicitly).
 // ConfigError for an unknown key or a value of the wrong type.
 void apply_params(ClassifierTrainConfig& config, const nlohmann::json& params, const std::set<std::string>& keep = {});
