@@ -167,6 +167,18 @@ TEST(TrainingRun, KeepsTheBestEpochAndStopsAfterPatienceEpochsWithoutABetterOne)
   }
 }
 
+// A run begun before a setting existed has no key for it in config.json: --resume takes the
+// missing key for the setting's default, and refuses the run with the setting changed.
+TEST(TrainingRun, ResumeReadsASettingTheRunDidNotRecordAsItsDefault) {
+  TempDir tmp;
+  TrainingRun(tmp / "run", {{"what", "test"}}, false);  // writes config.json, as an older program would
+  const nlohmann::json defaults = {{"what", ""}, {"added", 0}};
+  EXPECT_NO_THROW(TrainingRun(tmp / "run", {{"what", "test"}, {"added", 0}}, true, defaults));
+  EXPECT_THROW(TrainingRun(tmp / "run", {{"what", "test"}, {"added", 1}}, true, defaults), ConfigError);
+  EXPECT_THROW(TrainingRun(tmp / "run", {{"what", "test"}, {"added", 0}}, true), ConfigError);  // no default known
+  EXPECT_THROW(TrainingRun(tmp / "run", {{"what", ""}, {"added", 0}}, true, defaults), ConfigError);  // recorded wins
+}
+
 TEST(TrainingRun, CtrlCKeepsTheLastCompleteEpochAndGivesBackTheUsersHandler) {
   TempDir tmp;
   Regression r;

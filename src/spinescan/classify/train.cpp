@@ -65,16 +65,10 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
           {"preset", preset},     {"crop_size", crop_size}, {"context", context},
           {"neighbours", neighbours}, {"augment", augment}, {"drop_path", drop_path},
           {"inner_val_cases", inner_val_cases}, {"patience", patience}, {"seed", seed},
-          {"layer_scale", layer_scale}, {"balance", balance}, {"device", device}};
-  // Only when given, so that runs from before the option still resume.
-  if (!extra_data.empty()) j["extra_data"] = extra_data;
-  if (balance_findings) j["balance_findings"] = true;
-  if (max_pool_stage >= 0) j["max_pool_stage"] = max_pool_stage;
-  if (inner_val_all_paintings) j["inner_val_all_paintings"] = true;
-  if (pair_weight > 0) {
-    j["unpainted_data"] = unpainted_data;
-    j["pair_weight"] = pair_weight;
-  }
+          {"layer_scale", layer_scale}, {"balance", balance}, {"device", device},
+          {"extra_data", extra_data}, {"balance_findings", balance_findings}, {"max_pool_stage", max_pool_stage},
+          {"inner_val_all_paintings", inner_val_all_paintings}, {"unpainted_data", unpainted_data},
+          {"pair_weight", pair_weight}};
   return j;
 }
 
@@ -146,7 +140,8 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
   config["train_cases"] = train_cases;
   config["inner_val_cases"] = inner_val;
   config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
-  train::TrainingRun run(c.out, config, c.resume);
+  // Runs begun before a setting existed lack its key and resume with it at its default.
+  train::TrainingRun run(c.out, config, c.resume, ClassifierTrainConfig{}.to_json());
 
   log_info("loading " + std::to_string(train_cases.size()) + " training and " + std::to_string(inner_val.size()) +
            " inner-validation cases");

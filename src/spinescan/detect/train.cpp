@@ -69,10 +69,8 @@ nlohmann::json config_json(const DetectorTrainConfig& c) {
                       {"fpn_channels", c.fpn_channels},
                       {"head_convs", c.head_convs},
                       {"distill_from", c.distill_from},
-                      {"distill_weight", c.distill_weight}};
-  // Only when set: a run begun before the option existed resumes (--resume refuses a key its
-  // config.json lacks), and the bundle's manifest holds the scales either way.
-  if (!c.anchor_scales.empty()) j["anchor_scales"] = c.anchor_scales;
+                      {"distill_weight", c.distill_weight},
+                      {"anchor_scales", c.anchor_scales}};
   return j;
 }
 
@@ -121,7 +119,7 @@ DetectorTrainResult train_detector(const DetectorTrainConfig& c) {
   config["train_cases"] = train_cases;
   config["inner_val_cases"] = inner_val;
   config["heldout_cases"] = splits.folds[static_cast<size_t>(c.fold)].val;
-  train::TrainingRun run(c.out, config, c.resume);
+  train::TrainingRun run(c.out, config, c.resume, config_json(DetectorTrainConfig{}));
 
   SliceDataOptions data_options;
   data_options.canvas = canvas_options(c);

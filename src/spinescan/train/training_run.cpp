@@ -81,7 +81,7 @@ double LrSchedule::at(int64_t step, int64_t total_steps) const {
   return lr;
 }
 
-TrainingRun::TrainingRun(fs::path folder, nlohmann::json config, bool resume)
+TrainingRun::TrainingRun(fs::path folder, nlohmann::json config, bool resume, const nlohmann::json& defaults)
     : folder_(std::move(folder)), config_(std::move(config)), resume_(resume) {
   if (!resume_ && fs::exists(folder_ / "checkpoints" / "last.json"))
     throw ConfigError(folder_.string() + ": holds a training run already (pass --resume to continue it, or choose another --out)");
@@ -95,9 +95,9 @@ TrainingRun::TrainingRun(fs::path folder, nlohmann::json config, bool resume)
     std::string changed;
     for (const auto& [key, value] : config_.items()) {
       if (key == "git_revision" || key == "spinescan_version" || key == "device") continue;
-      if (!before.contains(key) || before[key] != value)
-        changed += (changed.empty() ? "" : ", ") + key + " (" + (before.contains(key) ? before[key].dump() : "unset") + " then, " +
-                   value.dump() + " now)";
+      const nlohmann::json* then = before.contains(key) ? &before[key] : defaults.contains(key) ? &defaults[key] : nullptr;
+      if (!then || *then != value)
+        changed += (changed.empty() ? "" : ", ") + key + " (" + (then ? then->dump() : "unset") + " then, " + value.dump() + " now)";
     }
     SPINESCAN_CHECK_AS(changed.empty(), ConfigError, folder_.string(), ": --resume with other settings than the run's: ", changed);
   }

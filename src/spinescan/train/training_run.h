@@ -87,7 +87,11 @@ class TrainingRun {
   // config.json, adding "git_revision" and "spinescan_version". With `resume` the folder must
   // hold a checkpoint (ConfigError otherwise, when run() starts), and `config` must be the one
   // in config.json but for the device (ConfigError naming each setting that differs).
-  TrainingRun(std::filesystem::path folder, nlohmann::json config, bool resume);
+  // `defaults`: each setting's value in a run that did not record it (the trainer's to_json()
+  // of a default-constructed config): a run begun before a setting existed has no such key in
+  // its config.json, and resumes as long as the setting is left at its default.
+  TrainingRun(std::filesystem::path folder, nlohmann::json config, bool resume,
+              const nlohmann::json& defaults = nlohmann::json::object());
   const std::filesystem::path& folder() const { return folder_; }
   std::filesystem::path best_folder() const { return folder_ / "best"; }
   const nlohmann::json& config() const { return config_; }  // as written to config.json
