@@ -14,7 +14,9 @@
 # one before is this script at git e4ee071 (runs/five_folds in docs/model_card.md).
 # Usage: scripts/painted_five_folds.sh [OUT (default runs/five_folds)] [DATA] [HELDOUT_SEED (default 41)]
 # CLASSIFIER_ARGS adds flags to each fold's `train classifier` (a candidate recipe, e.g.
-# CLASSIFIER_ARGS=--balance-findings); paintings already in OUT/painted are reused.
+# CLASSIFIER_ARGS=--balance-findings); paintings already in OUT/painted are reused. TRAIN_SEEDS
+# replaces the eight training paintings (e.g. TRAIN_SEEDS="11 13 14 15 16 17 18 19 81 82 83 84 85
+# 86 87 88" for sixteen: about 15 GiB while a classifier trains).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/five_folds}
@@ -26,7 +28,8 @@ bundle=${BUNDLE:-models/default}
 split=$bundle/splits_spine_mri.json
 mkdir -p "$out/painted" "$out/classifiers" "$out/bundles" "$out/eval"
 
-train_seeds=(11 13 14 15 16 17 18 19)
+# TRAIN_SEEDS: the training paintings' seeds, the first one --data, the rest --extra-data.
+read -r -a train_seeds <<< "${TRAIN_SEEDS:-11 13 14 15 16 17 18 19}"
 for s in "${train_seeds[@]}" "$heldout_seed"; do
   [[ -f "$out/painted/s$s/lesions.csv" ]] && continue
   "$bin" -q synth lesions --data "$data" --out "$out/painted/s$s" --seed "$s" --fraction 0.45 --source-labels healthy --overwrite
