@@ -16,7 +16,9 @@
 # CLASSIFIER_ARGS adds flags to each fold's `train classifier` (a candidate recipe, e.g.
 # CLASSIFIER_ARGS=--balance-findings); paintings already in OUT/painted are reused. TRAIN_SEEDS
 # replaces the eight training paintings (e.g. TRAIN_SEEDS="11 13 14 15 16 17 18 19 81 82 83 84 85
-# 86 87 88" for sixteen: about 15 GiB while a classifier trains).
+# 86 87 88" for sixteen: about 15 GiB while a classifier trains). AGGREGATOR_SEEDS (default
+# TRAIN_SEEDS) are the paintings the aggregators' records are computed on (about 4.5 minutes per
+# painting), e.g. the eight when only the classifiers' paintings are the question.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/five_folds}
@@ -36,6 +38,12 @@ for s in "${train_seeds[@]}" "$heldout_seed"; do
 done
 extra=$(printf "$out/painted/s%s," "${train_seeds[@]:1}")
 extra=${extra%,}
+read -r -a aggregator_seeds <<< "${AGGREGATOR_SEEDS:-${train_seeds[*]}}"
+for s in "${aggregator_seeds[@]}"; do
+  [[ " ${train_seeds[*]} " == *" $s "* ]] || { echo "AGGREGATOR_SEEDS: $s is not one of TRAIN_SEEDS" >&2; exit 1; }
+done
+aggregator_extra=$(printf "$out/painted/s%s," "${aggregator_seeds[@]:1}")
+aggregator_extra=${aggregator_extra%,}
 for k in 0 1 2 3 4; do
   run=$out/classifiers/fold$k
   [[ -f "$run/done" ]] && continue
@@ -56,7 +64,7 @@ for k in 0 1 2 3 4; do
     mkdir -p "$agg"
     # The records (every painting through the five classifiers) do not depend on --fold: computed once.
     [[ $k -gt 0 && ! -f "$agg/records.jsonl" ]] && cp "$out/aggregators/fold0"/records*.jsonl "$agg/"
-    "$bin" --threads 2 train aggregator --data "$out/painted/s${train_seeds[0]}" --extra-data "$extra" --split "$split" \
+    "$bin" --threads 2 train aggregator --data "$out/painted/s${aggregator_seeds[0]}" --extra-data "$aggregator_extra" --split "$split" \
       --fold "$k" --model "$bundle" --out "$agg" --classifiers "$classifiers" --max-healthy-flag-rate 0.25 \
       --drop-features focal_bright,focal_dark >/dev/null
   fi
