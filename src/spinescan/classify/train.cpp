@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -59,7 +60,7 @@ std::pair<std::vector<std::string>, std::vector<std::string>> split_inner(const 
 }
 
 nlohmann::json ClassifierTrainConfig::to_json() const {
-  nlohmann::json j = {{"data", data},         {"split", split},         {"fold", fold},
+  return {{"data", data},         {"split", split},         {"fold", fold},
           {"epochs", epochs},     {"batch", batch},         {"samples_per_epoch", samples_per_epoch},
           {"lr", lr},             {"weight_decay", weight_decay}, {"warmup_fraction", warmup_fraction},
           {"preset", preset},     {"crop_size", crop_size}, {"context", context},
@@ -69,7 +70,6 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
           {"extra_data", extra_data}, {"balance_findings", balance_findings}, {"max_pool_stage", max_pool_stage},
           {"inner_val_all_paintings", inner_val_all_paintings}, {"unpainted_data", unpainted_data},
           {"pair_weight", pair_weight}};
-  return j;
 }
 
 void apply_params(ClassifierTrainConfig& c, const nlohmann::json& params, const std::set<std::string>& keep) {
@@ -159,24 +159,24 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
     append_classifier_data(train, load_classifier_data(painting, train_cases));
     if (c.inner_val_all_paintings) append_classifier_data(val, load_classifier_data(painting, inner_val));
   }
-  // The unpainted twin of each training case, by name (every painting's copy shares it).
+  // The unpainted twin of each training case (every painting's copy of a case shares it), by
+  // the training case's index, so a draw needs no lookup by name.
   ClassifierData originals;
-  std::map<std::string, size_t> original_of;
-  size_t painted_samples = 0;
+  std::vector<size_t> twin_case_of;
   if (c.pair_weight > 0) {
     log_info("loading the " + std::to_string(train_cases.size()) + " unpainted training cases of " + c.unpainted_data);
     originals = load_classifier_data(load_dataset(c.unpainted_data), train_cases);
+    std::map<std::string, size_t> original_of;
     for (size_t i = 0; i < originals.cases.size(); ++i) original_of[originals.cases[i].name] = i;
-    for (const auto& s : train.samples) {
-      if (!s.painted) continue;
-      ++painted_samples;
-      const auto& painted_case = train.cases[static_cast<size_t>(s.case_index)];
+    for (const auto& painted_case : train.cases) {
       const auto twin = original_of.find(painted_case.name);
       SPINESCAN_CHECK_AS(twin != original_of.end() && originals.cases[twin->second].normalized.size == painted_case.normalized.size,
                          DataError, c.unpainted_data, ": case ", painted_case.name,
                          " is missing or not on its painting's grid (is it the dataset the paintings were made from?)");
+      twin_case_of.push_back(twin->second);
     }
-    SPINESCAN_CHECK_AS(painted_samples > 0, DataError, "--pair-weight: no painted body in the training data (synth lesions' lesions.csv)");
+    SPINESCAN_CHECK_AS(std::any_of(train.samples.begin(), train.samples.end(), [](const CropSample& s) { return s.painted; }),
+                       DataError, "--pair-weight: no painted body in the training data (synth lesions' lesions.csv)");
   }
   const size_t inner_val_vertebrae = aggregate_per_vertebra(val, std::vector<double>(val.samples.size(), 0.0)).size();
   log_info("inner validation: " + std::to_string(inner_val_vertebrae) + " vertebrae from " +
@@ -223,17 +223,16 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& c) {
         jitter.shift_y = rng.uniform(-0.08, 0.08) * c.augment;
         jitter.scale = rng.uniform(-0.12, 0.12) * c.augment;
       }
-      const std::string& case_name = train.cases[static_cast<size_t>(sample.case_index)].name;
+      const auto case_index = static_cast<size_t>(sample.case_index);
       if (c.pair_weight > 0 && sample.painted) {
         // The same box, jitter and (from a copy of the generator) intensity draws: the pair
         // differs only where the lesion was painted, and the main stream draws as unpaired.
-        twins.push_back(extract_crop(originals.cases[original_of.at(case_name)].normalized, sample.slice, sample.box, crop, jitter));
+        twins.push_back(extract_crop(originals.cases[twin_case_of[case_index]].normalized, sample.slice, sample.box, crop, jitter));
         Rng twin_rng = rng;
         if (c.augment > 0) augment_crop_intensity(twins.back(), c.augment, twin_rng);
         twin_of.push_back(b);
       }
-      auto pixels = extract_crop(train.cases[static_cast<size_t>(sample.case_index)].normalized, sample.slice, sample.box,
-                                 crop, jitter);
+      auto pixels = extract_crop(train.cases[case_index].normalized, sample.slice, sample.box, crop, jitter);
       if (c.augment > 0) augment_crop_intensity(pixels, c.augment, rng);
       std::memcpy(images[b].data_ptr<float>(), pixels.data(), sizeof(float) * pixels.size());
       targets[b][0] = static_cast<float>(sample.target);

@@ -161,7 +161,7 @@ LevelNet LevelNet::train(const classify::ClassifierData& data, const LevelNetOpt
   config["model"] = classify::convnext_options_to_json(impl.model);
   config["cases"] = nlohmann::json::array();
   for (const auto& k : data.cases) config["cases"].push_back(k.name);
-  train::TrainingRun run(run_folder, config, resume);
+  train::TrainingRun run(run_folder, config, resume, LevelNetOptions{}.to_json());
 
   torch::manual_seed(o.seed);
   impl.net = models::ConvNext(impl.model);
