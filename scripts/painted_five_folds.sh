@@ -17,7 +17,7 @@
 # CLASSIFIER_ARGS=--balance-findings); paintings already in OUT/painted are reused. TRAIN_SEEDS
 # replaces the eight training paintings (e.g. TRAIN_SEEDS="11 13 14 15 16 17 18 19 81 82 83 84 85
 # 86 87 88" for sixteen: about 15 GiB while a classifier trains). AGGREGATOR_SEEDS (default
-# TRAIN_SEEDS) are the paintings the aggregators' records are computed on (about 4.5 minutes per
+# TRAIN_SEEDS) are the paintings the aggregators' records are computed on (about 3 minutes per
 # painting), e.g. the eight when only the classifiers' paintings are the question.
 set -euo pipefail
 cd "$(dirname "$0")/.."
