@@ -127,6 +127,23 @@ TEST(Levels, EverySignOfATransitionalVertebraGivesOneWarningThatNamesTheAssumpti
   EXPECT_TRUE(decide_levels(tracks, lenient, evidence_rows(400)).warnings.empty());
 }
 
+TEST(Levels, OverlappingNeighboursPutTheNamesAboveThemInDoubt) {
+  const auto tracks = link_tracks(column(6, 0, 5));
+  LevelEvidence e = evidence_rows(400);
+  e.overlapping_upper = 2;  // the bodies named L2 and L3
+  e.overlap_fraction = 0.5;
+  const LevelDecision d = decide_levels(tracks, model_l5(), e);
+  ASSERT_EQ(d.warnings, std::vector<LevelWarning>{LevelWarning::kBodiesOverlap});
+  EXPECT_TRUE(d.count_warned());
+  const std::string line = d.messages().at(0);
+  EXPECT_EQ(line.rfind("count the vertebrae above L3: the bodies named L2 and L3 overlap by 50 %", 0), 0u) << line;
+  // Names stay; those above the lower body of the pair keep half their confidence.
+  const LevelDecision plain = decide_levels(tracks, model_l5(), evidence_rows(400));
+  EXPECT_EQ(d.names, plain.names);
+  for (size_t i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(d.confidences[i], plain.confidences[i] * (i <= 2 ? 0.5 : 1.0)) << i;
+  EXPECT_FALSE(plain.count_warned());
+}
+
 TEST(Levels, NamingOptionsTravelWithTheLevelModel) {
   LevelModel m = model_l5();
   m.naming.bottom_margin_mm = 5;
@@ -178,6 +195,21 @@ TEST(Tracks, DropsShortLateralTracksOffTheColumn) {
   keep_all.min_length_fraction = 0;
   keep_all.midline_margin_slices = 100;
   EXPECT_EQ(link_tracks(boxes, keep_all).size(), 7u);
+}
+
+// A structure boxed on the lateral slices of both sides at one height (spider_200 with an
+// out-of-fold detector: behind the lowest lumbar body, slices 0-6 and 18-20 of 21) is merged into
+// one track spanning the midline by the merge of disjoint tracks; with no box near the midline it
+// is no body of the column (it shifted every level name above it by one).
+TEST(Tracks, ATrackWithNoBoxNearTheMidlineIsDropped) {
+  auto boxes = column(5, 0, 20);  // midline: slice 10
+  for (int k : {0, 1, 2, 3, 4, 5, 6, 18, 19, 20}) boxes.push_back({k, 45, 190, 80, 225, 0.4});  // behind and below body 4
+  const auto tracks = link_tracks(boxes);
+  ASSERT_EQ(tracks.size(), 5u);
+  for (const auto& t : tracks) EXPECT_EQ(t.boxes.size(), 21u);
+  // The same boxes reaching the midline (slices 0-8 and 18-20) are a body seen off centre: kept.
+  for (int k : {7, 8}) boxes.push_back({k, 45, 190, 80, 225, 0.4});
+  EXPECT_EQ(link_tracks(boxes).size(), 6u);
 }
 
 TEST(Tracks, OneBodySeenTwiceKeepsTheTrackWithMoreEvidence) {

@@ -143,8 +143,11 @@ std::vector<Track> keep_spinal_column(std::vector<Track> tracks, const LinkOptio
   tracks.erase(std::remove_if(tracks.begin(), tracks.end(),
                               [&](const Track& t) {
                                 const bool short_track = t.boxes.size() < o.min_length_fraction * typical_length;
-                                const bool off_midline = t.first_slice() - o.midline_margin_slices > midline ||
-                                                         t.last_slice() + o.midline_margin_slices < midline;
+                                // By the boxes it has, not by its span: a track merged from two
+                                // lateral pieces (the merge above) spans the midline with no box near it.
+                                const bool off_midline = std::none_of(t.boxes.begin(), t.boxes.end(), [&](const TrackedBox& b) {
+                                  return std::abs(b.slice - midline) <= o.midline_margin_slices;
+                                });
                                 return short_track || off_midline;
                               }),
                tracks.end());

@@ -44,7 +44,7 @@ struct LinkOptions {
   double merge_distance_body_heights = 0.35;  // tracks whose centres differ by less than this share of a body height, on disjoint slices, merge
   // A vertebral body is seen on many sagittal slices around the midline; bowel, fat or a
   // lateral structure the detector took for a body is seen on a few lateral slices. Tracks
-  // shorter than this share of the median track, or not reaching within `midline_margin_slices`
+  // shorter than this share of the median track, or with no box within `midline_margin_slices`
   // slices of the midline, are dropped (each would shift every level name by one).
   double min_length_fraction = 0.4;
   int midline_margin_slices = 2;

@@ -61,6 +61,16 @@ LevelDecision decide_levels(const std::vector<aggregate::Track>& tracks, const a
     d.names[i] = aggregate::level_above(d.lowest_level, steps);
     d.confidences[i] = d.names[i].empty() ? 0 : confidence * std::pow(o.confidence_kept_per_step, steps);
   }
+  // Two neighbouring bodies overlapping: the names below the pair stand either way; above it
+  // they hold if both are bodies and are one level too high if one is a body found twice. Two
+  // counts and nothing to choose between them: each name above keeps half its confidence.
+  const int upper = evidence.overlapping_upper;
+  if (upper >= 0 && upper + 1 < static_cast<int>(tracks.size())) {
+    d.warnings.push_back(LevelWarning::kBodiesOverlap);
+    d.overlapping_upper = upper;
+    d.overlap_fraction = evidence.overlap_fraction;
+    for (int i = 0; i <= upper; ++i) d.confidences[static_cast<size_t>(i)] *= 0.5;
+  }
   // The level below the lowest one the models learnt from is named but not judged, unless the
   // lowest body's identity is in doubt (then it may be the level above, and keeps its verdict).
   // The height sign is left out here: S1 boxes are often short, and hiding was measured so.
@@ -69,11 +79,29 @@ LevelDecision decide_levels(const std::vector<aggregate::Track>& tracks, const a
   return d;
 }
 
+bool LevelDecision::count_warned() const {
+  return std::any_of(warnings.begin(), warnings.end(),
+                     [](LevelWarning w) { return w == LevelWarning::kCountTheVertebrae || w == LevelWarning::kBodiesOverlap; });
+}
+
 std::vector<std::string> LevelDecision::messages() const {
   std::vector<std::string> out;
   for (const LevelWarning w : warnings) {
     if (w == LevelWarning::kFieldCutsLowest) {
       out.push_back("the field of view cuts the lowest vertebra: levels are counted from it and may be off");
+      continue;
+    }
+    if (w == LevelWarning::kBodiesOverlap) {
+      const size_t u = static_cast<size_t>(overlapping_upper);
+      const auto name = [&](size_t i) { return i < names.size() && !names[i].empty() ? names[i] : std::string("unnamed"); };
+      char line[400];
+      std::snprintf(line, sizeof line,
+                    "count the vertebrae above %s: the bodies named %s and %s overlap by %d %% of the smaller one's height; one of "
+                    "them may be a body found twice or a box beside a body (then every name above %s is one level too high), or "
+                    "the disc between them may be destroyed (spondylodiscitis)",
+                    name(u + 1).c_str(), name(u).c_str(), name(u + 1).c_str(), static_cast<int>(std::lround(100 * overlap_fraction)),
+                    name(u + 1).c_str());
+      out.push_back(line);
       continue;
     }
     // One warning, whatever the number of signs: what the names assume, and why it is in doubt.

@@ -22,11 +22,17 @@ struct LevelEvidence {
   bool net_indecisive = false;   // LevelNet::indecisive: neither clearly lumbar nor clearly sacral
   int rows = 0;                  // the study's canonical rows (superior -> inferior); 0: unknown
   double row_mm = 1.0;
+  // Two neighbouring bodies whose boxes overlap more than bodies do (pipeline/fitness.h,
+  // doubt_overlap_fraction): the index of the upper one in the tracks, -1 none; and the overlap
+  // (share of the smaller one's height).
+  int overlapping_upper = -1;
+  double overlap_fraction = 0;
 };
 
 enum class LevelWarning {
   kFieldCutsLowest,     // the image's bottom edge cuts the lowest body: a body below may be out of view
   kCountTheVertebrae,   // the lowest body's level is in doubt (transitional anatomy, or L5 against S1)
+  kBodiesOverlap,       // two neighbouring bodies overlap: one may be a body found twice, the names above them one level off
 };
 
 // The signs that put the lowest body's level in doubt; each one seen adds a reason to the one
@@ -52,6 +58,11 @@ struct LevelDecision {
   // lowest body's identity is not in doubt: named, not judged (no classifier saw one). "" = none.
   std::string unjudged_level;
   std::string trained_down_to;  // the lowest level the models learnt from
+  int overlapping_upper = -1;    // LevelEvidence's, when kBodiesOverlap is warned
+  double overlap_fraction = 0;
+
+  // Whether the reader is told to count the vertebrae (either warning that puts names in doubt).
+  bool count_warned() const;
 
   // One line per warning, in the order of `warnings`.
   std::vector<std::string> messages() const;

@@ -365,6 +365,10 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   levels::LevelEvidence level_evidence;
   level_evidence.rows = static_cast<int>(out.normalized.size[1]);
   level_evidence.row_mm = out.normalized.spacing_mm[1];
+  if (out.column.max_overlap_fraction > FitnessOptions{}.doubt_overlap_fraction) {
+    level_evidence.overlapping_upper = out.column.most_overlapping_upper;
+    level_evidence.overlap_fraction = out.column.max_overlap_fraction;
+  }
   if (!features.empty()) {
     if (!s.level_net.empty()) {
       level_evidence.net_logit = s.level_net.read_lowest(out.normalized, tracks).logit();
@@ -376,7 +380,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   }
   const levels::LevelDecision level_decision = levels::decide_levels(tracks, level_model, level_evidence);
   for (auto& line : level_decision.messages()) out.warnings.push_back(std::move(line));
-  out.level_warnings = level_decision.warnings;
+  out.level_decision = level_decision;
   if (!s.level_model && !tracks.empty())
     out.warnings.push_back("the model bundle has no level model: the names are counted up from L5 unchecked (confidence 0.5); "
                            "`spinescan train levels` and `spinescan model add-levels` give it one");

@@ -75,17 +75,20 @@ ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, cons
   std::vector<double> centres_mm;
   for (const auto& t : tracks) centres_mm.push_back(t.centre_x() * spacing_mm[0]);
   const double column_mm = median(centres_mm);
-  std::vector<const aggregate::Track*> column;
+  std::vector<size_t> column;  // indices into tracks
   for (size_t i = 0; i < tracks.size(); ++i)
-    if (std::abs(centres_mm[i] - column_mm) <= ColumnGeometry::kOffColumnBodyDepths * g.median_depth_mm) column.push_back(&tracks[i]);
+    if (std::abs(centres_mm[i] - column_mm) <= ColumnGeometry::kOffColumnBodyDepths * g.median_depth_mm) column.push_back(i);
   g.num_off_column = g.num_bodies - static_cast<int>(column.size());
   g.max_overlap_fraction = -std::numeric_limits<double>::infinity();  // (a gap is a negative overlap)
   if (column.size() < 2) g.max_overlap_fraction = 0;
   for (size_t i = 0; i + 1 < column.size(); ++i) {
-    const aggregate::Track& upper = *column[i];
-    const aggregate::Track& lower = *column[i + 1];
+    const aggregate::Track& upper = tracks[column[i]];
+    const aggregate::Track& lower = tracks[column[i + 1]];
     g.overlap_fractions.push_back(overlap_fraction(upper, lower));
-    g.max_overlap_fraction = std::max(g.max_overlap_fraction, g.overlap_fractions.back());
+    if (g.overlap_fractions.back() > g.max_overlap_fraction) {
+      g.max_overlap_fraction = g.overlap_fractions.back();
+      g.most_overlapping_upper = static_cast<int>(column[i]);
+    }
     const double down_mm = (lower.centre_y() - upper.centre_y()) * spacing_mm[1];
     const double across_mm = (lower.centre_x() - upper.centre_x()) * spacing_mm[0];
     const double step = std::hypot(down_mm, across_mm) / g.median_height_mm;
@@ -158,9 +161,6 @@ std::string refusal_after_detection(const ColumnGeometry& g, const FitnessOption
   if (3 * g.num_off_column > g.num_bodies)
     return format("%.0f of the %.0f bodies found lie far in front of or behind the others: not a spinal column", g.num_off_column,
                   g.num_bodies);
-  if (g.max_overlap_fraction > o.max_overlap_fraction)
-    return format("neighbouring bodies found overlapping by %.0f %% of their height (a column: at most %.0f %%): not a spinal column",
-                  100 * g.max_overlap_fraction, 100 * o.max_overlap_fraction);
   return "";
 }
 

@@ -43,10 +43,13 @@ struct FitnessOptions {
   // Neighbouring bodies: centre to centre, one body and one disc (about 1.2-1.6 body heights);
   // a missed body doubles it. More than this many median body heights apart is no column.
   double max_step_body_heights = 3.6;
-  // Two bodies do not share space: neighbouring boxes may overlap head to foot by at most this
-  // share of the smaller one's height (median over the slices both are seen on; boxes of
-  // abutting bodies touch; a body cut by the edge of the field is short, not overlapping).
-  double max_overlap_fraction = 0.5;
+  // Two bodies do not share space: neighbouring boxes of real columns overlap head to foot by at
+  // most ~0.27 of the smaller one's height (median over the slices both are seen on; boxes of
+  // abutting bodies touch; a body cut by the edge of the field is short, not overlapping). More
+  // is one body found twice, or two bodies seen as one, or a stray box beside a body: the
+  // names above the pair are put in doubt (levels/decision.h), the study is not refused (an
+  // infected column blurs its endplates and its two bodies' boxes overlap; docs/analyze.md).
+  double doubt_overlap_fraction = 0.35;
   // The column's course: lordosis turns each step by at most ~25 degrees from the vertical
   // in the lumbar spine (the lumbosacral step more); a step more horizontal than this is no column.
   double max_step_angle_deg = 60;
@@ -64,6 +67,7 @@ struct ColumnGeometry {
   double max_step_body_heights = 0;  // centre-to-centre steps of the bodies on the column, in median body heights
   double max_overlap_fraction = 0;   // head-to-foot overlap of neighbouring boxes / the smaller height (median over shared slices)
   std::vector<double> overlap_fractions;  // the same for each neighbouring pair on the column, superior to inferior
+  int most_overlapping_upper = -1;        // the upper body of the pair at max_overlap_fraction: its index in the tracks given
   double max_step_angle_deg = 0;                                // from the superior-inferior axis
   nlohmann::json to_json() const;
 };
