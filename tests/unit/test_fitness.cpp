@@ -72,6 +72,11 @@ TEST(Fitness, RefusesWhatIsNoSpinalColumn) {
   EXPECT_EQ(refusal_after_detection(g_overlap), "");
   EXPECT_NEAR(g_overlap.max_overlap_fraction, (28.0 - 36 + 18) / 28, 1e-9);
   EXPECT_EQ(g_overlap.most_overlapping_upper, 2);
+  EXPECT_EQ(pair_in_doubt(g_overlap), 2);  // 0.36 > 0.35
+  FitnessOptions stricter;
+  stricter.doubt_overlap_fraction = 0.4;
+  EXPECT_EQ(pair_in_doubt(g_overlap, stricter), -1);
+  EXPECT_EQ(pair_in_doubt(column_geometry(column(5, 28, 40, 36), mm)), -1);  // abutting bodies
   // A body cut by the top of the field: short and close to the next, yet not overlapping it.
   auto cut = column(5, 28, 40, 36);
   for (auto& b : cut.front().boxes) b.box.y1 = b.box.y2 - 5;

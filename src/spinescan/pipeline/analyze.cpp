@@ -365,10 +365,8 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   levels::LevelEvidence level_evidence;
   level_evidence.rows = static_cast<int>(out.normalized.size[1]);
   level_evidence.row_mm = out.normalized.spacing_mm[1];
-  if (out.column.max_overlap_fraction > FitnessOptions{}.doubt_overlap_fraction) {
-    level_evidence.overlapping_upper = out.column.most_overlapping_upper;
-    level_evidence.overlap_fraction = out.column.max_overlap_fraction;
-  }
+  level_evidence.overlapping_upper = pair_in_doubt(out.column);
+  level_evidence.overlap_fraction = out.column.max_overlap_fraction;
   if (!features.empty()) {
     if (!s.level_net.empty()) {
       level_evidence.net_logit = s.level_net.read_lowest(out.normalized, tracks).logit();

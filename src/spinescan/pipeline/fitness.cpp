@@ -98,6 +98,10 @@ ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, cons
   return g;
 }
 
+int pair_in_doubt(const ColumnGeometry& g, const FitnessOptions& o) {
+  return g.max_overlap_fraction > o.doubt_overlap_fraction ? g.most_overlapping_upper : -1;
+}
+
 double signal_fraction(const Volume<float>& v) {
   // A strided sample of about a million voxels: the share is a property of the whole image,
   // and reading every voxel of a large study would cost more than the answer is worth.

@@ -76,6 +76,10 @@ struct ColumnGeometry {
 // canonical volume (column A->P, row S->I, slice L->R).
 ColumnGeometry column_geometry(const std::vector<aggregate::Track>& tracks, const std::array<double, 3>& canonical_spacing_mm);
 
+// The upper body (index in the tracks given to column_geometry) of the neighbouring pair whose
+// overlap puts the count above it in doubt (over doubt_overlap_fraction); -1 when none does.
+int pair_in_doubt(const ColumnGeometry& column, const FitnessOptions& options = {});
+
 // Empty when the study may be read; otherwise one sentence saying why not.
 std::string refusal_before_detection(const StudyInfo& info, const Volume<float>& canonical, const FitnessOptions& options = {});
 std::string refusal_after_detection(const ColumnGeometry& column, const FitnessOptions& options = {});
