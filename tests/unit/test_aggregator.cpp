@@ -307,7 +307,7 @@ TEST(TruthMatching, OneToOneByOverlapAndMissedBodiesCountAsMisses) {
     f.level = std::vector<std::string>{"L3", "L5", "S1"}[i];
     a.vertebrae.push_back(f);
   }
-  a.level_decision.warnings = {spinescan::levels::LevelWarning::kCountTheVertebrae};
+  a.level_warnings = {spinescan::levels::LevelWarning::kCountTheVertebrae};
   const auto records = pipeline::vertebra_records(a, truth, "case_1");
   ASSERT_EQ(records.size(), 4u);  // 3 found (one stray) + 1 missed body
   EXPECT_EQ(records[1].truth_level, "L4");

@@ -134,14 +134,14 @@ TEST(Levels, OverlappingNeighboursPutTheNamesAboveThemInDoubt) {
   e.overlap_fraction = 0.5;
   const LevelDecision d = decide_levels(tracks, model_l5(), e);
   ASSERT_EQ(d.warnings, std::vector<LevelWarning>{LevelWarning::kBodiesOverlap});
-  EXPECT_TRUE(d.count_warned());
+  EXPECT_TRUE(spinescan::levels::count_warned(d.warnings));
   const std::string line = d.messages().at(0);
   EXPECT_EQ(line.rfind("count the vertebrae above L3: the bodies named L2 and L3 overlap by 50 %", 0), 0u) << line;
   // Names stay; those above the lower body of the pair keep half their confidence.
   const LevelDecision plain = decide_levels(tracks, model_l5(), evidence_rows(400));
   EXPECT_EQ(d.names, plain.names);
   for (size_t i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(d.confidences[i], plain.confidences[i] * (i <= 2 ? 0.5 : 1.0)) << i;
-  EXPECT_FALSE(plain.count_warned());
+  EXPECT_FALSE(spinescan::levels::count_warned(plain.warnings));
 }
 
 TEST(Levels, NamingOptionsTravelWithTheLevelModel) {

@@ -79,7 +79,7 @@ LevelDecision decide_levels(const std::vector<aggregate::Track>& tracks, const a
   return d;
 }
 
-bool LevelDecision::count_warned() const {
+bool count_warned(const std::vector<LevelWarning>& warnings) {
   return std::any_of(warnings.begin(), warnings.end(),
                      [](LevelWarning w) { return w == LevelWarning::kCountTheVertebrae || w == LevelWarning::kBodiesOverlap; });
 }

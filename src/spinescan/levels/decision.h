@@ -61,12 +61,12 @@ struct LevelDecision {
   int overlapping_upper = -1;    // LevelEvidence's, when kBodiesOverlap is warned
   double overlap_fraction = 0;
 
-  // Whether the reader is told to count the vertebrae (either warning that puts names in doubt).
-  bool count_warned() const;
-
   // One line per warning, in the order of `warnings`.
   std::vector<std::string> messages() const;
 };
+
+// Whether these warnings tell the reader to count the vertebrae (either warning that puts names in doubt).
+bool count_warned(const std::vector<LevelWarning>& warnings);
 
 LevelDecision decide_levels(const std::vector<aggregate::Track>& tracks, const aggregate::LevelModel& model,
                             const LevelEvidence& evidence);

@@ -378,7 +378,7 @@ StudyAnalysis Analyzer::analyze(const LoadedStudy& study) {
   }
   const levels::LevelDecision level_decision = levels::decide_levels(tracks, level_model, level_evidence);
   for (auto& line : level_decision.messages()) out.warnings.push_back(std::move(line));
-  out.level_decision = level_decision;
+  out.level_warnings = level_decision.warnings;
   if (!s.level_model && !tracks.empty())
     out.warnings.push_back("the model bundle has no level model: the names are counted up from L5 unchecked (confidence 0.5); "
                            "`spinescan train levels` and `spinescan model add-levels` give it one");

@@ -39,8 +39,8 @@ struct StudyAnalysis {
   std::vector<int> slices_not_examined;            // beyond the column's ends, not looked at (detect/slice_schedule.h)
   std::vector<VertebraFinding> vertebrae;          // superior -> inferior
   std::vector<std::string> warnings;
-  // The level decision (levels/decision.h); its warnings are also among `warnings` as text.
-  levels::LevelDecision level_decision;
+  // The level decision's warnings (levels/decision.h), also among `warnings` as text.
+  std::vector<levels::LevelWarning> level_warnings;
   std::string probability_source;  // "aggregator", "classifier (max over slices)" or "none"
   double threshold = 0.5;
   std::vector<std::pair<std::string, double>> timing_ms;  // stage -> wall milliseconds

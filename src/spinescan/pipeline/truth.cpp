@@ -65,7 +65,7 @@ std::vector<VertebraRecord> vertebra_records(const StudyAnalysis& a, const CaseT
   for (const auto& b : truth.bodies) body_of[b.label] = &b;
   std::vector<VertebraRecord> out;
   std::map<int, bool> found;
-  const bool count_warned = a.level_decision.count_warned();
+  const bool count_warned = levels::count_warned(a.level_warnings);
   for (size_t i = 0; i < a.vertebrae.size(); ++i) {
     const auto& v = a.vertebrae[i];
     VertebraRecord r;

@@ -45,7 +45,7 @@ struct VertebraRecord {
   bool found = false;
   std::string level;          // named by the pipeline
   double level_confidence = 0;
-  bool count_warned = false;  // the study was told to count the vertebrae (LevelDecision::count_warned)
+  bool count_warned = false;  // the study was told to count the vertebrae (levels::count_warned)
   double probability = 0;     // the bundle's final probability (0 when not found)
   double max_probability = 0; // calibrated max over slices (0 when not found)
   int evidence_slice = -1;
