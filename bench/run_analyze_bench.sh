@@ -8,7 +8,9 @@
 # - reference: torchvision's RetinaNet-ResNet18-FPN forward + post-processing alone on as many
 #   256x256 slices as the real study has (one call, median over RUNS), and the ratio of the
 #   whole spinescan study to it;
-# - the process start alone (`spinescan --version`: loading libtorch and its libraries).
+# - the process start alone (`spinescan --version`: loading libtorch and its libraries);
+# - when the build runs against its trimmed copy of libtorch_cpu (cmake/trim_libtorch.cmake),
+#   the process start and the last study cold again with Debian's library as installed.
 # Studies: the bundled example phantom and, when the real data is beside the checkout, the
 # first SPIDER case.
 # Usage: [SPINESCAN_BIN=path/to/spinescan] bench/run_analyze_bench.sh [THREADS] [RUNS]   (build first: scripts/setup.sh)
@@ -78,3 +80,12 @@ if [ -n "$real_study" ]; then
 fi
 measure "$bin" --version
 echo "| process start only (spinescan --version) | - | $median | $rss_mib | |"
+if [ -d "$(dirname "$bin")/trimmed-libs" ]; then
+  # LD_LIBRARY_PATH is searched before the build's run path: the system library is loaded.
+  stock=(env LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu)
+  measure "${stock[@]}" "$bin" --version
+  echo "| process start, Debian's libtorch_cpu as installed | - | $median | $rss_mib | |"
+  last_study=${studies[-1]}
+  measure "${stock[@]}" "$bin" --threads "$threads" analyze "$last_study" --out "$out/report"
+  echo "| cold: $(label "$last_study"), Debian's libtorch_cpu as installed | $threads | $median | $rss_mib | $(grep -o 'timing:.*' "$out/log" | sed 's/timing: //') |"
+fi

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev                 # PyTorch 1.13 C++ API (CPU)
+  patchelf                     # a copy of libtorch_cpu without the 22 libraries it never calls (cmake/trim_libtorch.cmake)
   libopenblas0-pthread libopenblas-dev  # fast sgemm for libtorch (the reference BLAS is ~40x slower)
   libinsighttoolkit5-dev       # ITK 5: DICOM (GDCM), NIfTI, MHA/MHD, NRRD
   libdcmtk-dev                 # DCMTK: DICOM SEG, SR and secondary capture out (dcmseg, dcmsr, dcmdata)

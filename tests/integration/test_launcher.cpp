@@ -1,7 +1,8 @@
 // The `spinescan` launcher (apps/spinescan/launcher.c): it starts spinescan-core from its own
 // folder with glibc's malloc on huge pages, passes the arguments and the exit status through,
 // keeps the user's other tunables and a hugetlb setting of their own, and says in one line
-// when there is nothing to start.
+// when there is nothing to start; and the program it starts loads none of the libraries
+// libtorch_cpu lists but never calls.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -64,4 +65,26 @@ TEST(Launcher, TheBuiltCoreRunsThroughIt) {
   const std::string out = command_output(std::string(SPINESCAN_BINARY) + " --version", &status);
   EXPECT_EQ(status, 0);
   EXPECT_EQ(out.rfind("spinescan ", 0), 0u) << out;
+}
+
+// The program runs against the build's copy of libtorch_cpu without the libraries Debian's
+// build lists but never calls (cmake/trim_libtorch.cmake): loading them was a third of every
+// process start. Fails when the copy is no longer made (patchelf gone from setup, say) or no
+// longer loaded (the run path lost), and if any of those libraries is loaded again.
+TEST(Launcher, TheCoreLoadsNoneOfTheLibrariesLibtorchNeverCalls) {
+  const std::string state = SPINESCAN_LIBTORCH_TRIM_STATE;
+  if (state == "off" || state == "nothing to remove") GTEST_SKIP() << "libtorch_cpu trimming: " << state;
+  ASSERT_EQ(state, "trimmed") << "configure made no trimmed libtorch_cpu; scripts/setup.sh installs patchelf";
+  int status = -1;
+  // The loader's own account of each library it maps, through the launcher as a user runs it.
+  const std::string out = command_output("LD_DEBUG=files " + std::string(SPINESCAN_BINARY) + " --version", &status);
+  EXPECT_EQ(status, 0) << out.substr(0, 2000);
+  const std::string copy = std::string(SPINESCAN_TRIMMED_LIBTORCH_DIR) + "/libtorch_cpu.so";
+  EXPECT_NE(out.find("needed by " + copy), std::string::npos) << "the copy is not the libtorch_cpu loaded";
+  for (const char* library : {"file=libopencv_core.", "file=libavcodec.", "file=libzmq.", "file=libleveldb."})
+    EXPECT_EQ(out.find(library), std::string::npos) << library;
+  // Without the copy (the system library found first) the same check sees them: the check can fail.
+  const std::string stock = command_output("LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu LD_DEBUG=files " +
+                                           std::string(SPINESCAN_BINARY) + " --version");
+  EXPECT_NE(stock.find("file=libopencv_core."), std::string::npos);
 }
