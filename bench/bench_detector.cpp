@@ -25,6 +25,11 @@ int main(int argc, char** argv) {
   app.add_option("--model", model, "time this bundle instead of the default architecture");
   int batch = 1;
   app.add_option("--batch", batch, "slices per forward pass (analyze uses 8); the time printed is per slice");
+  std::vector<int> sequence;
+  app.add_option("--sequence", sequence,
+                 "instead: one call of each of these batch sizes in order, no warm-up; prints each call's ms "
+                 "(what a new batch shape costs the first time: analyze's last batch of a study is smaller)")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
   // As the spinescan binary runs it: its tensor allocator, its threads, batch norms folded.
   spinescan::install_tensor_allocator();
@@ -39,6 +44,17 @@ int main(int argc, char** argv) {
   net->eval();
   net->fold_batch_norms();  // load_detector has done it already; twice is once
   torch::NoGradGuard no_grad;
+  if (!sequence.empty()) {
+    nlohmann::json calls = nlohmann::json::array();
+    for (const int slices : sequence) {
+      const auto images = torch::rand({slices, 1, size, size});
+      const auto t0 = std::chrono::steady_clock::now();
+      net->postprocess(net->forward(images));
+      calls.push_back({{"batch", slices}, {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()}});
+    }
+    std::cout << nlohmann::json{{"size", size}, {"threads", used_threads}, {"calls", calls}}.dump() << std::endl;
+    return 0;
+  }
   const auto image = torch::rand({batch, 1, size, size});
   for (int i = 0; i < warmup; ++i) net->postprocess(net->forward(image));
   std::vector<double> ms;
