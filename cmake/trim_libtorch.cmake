@@ -49,6 +49,8 @@ function(_spinescan_trim_libtorch)
     _trim_give_up("library not found")
   endif()
   get_filename_component(source "${source}" REALPATH)
+  # A libtorch updated by apt re-runs configure, so the copy never lags the library linked against.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${source}")
   execute_process(COMMAND ${PATCHELF_EXECUTABLE} --print-soname "${source}"
     OUTPUT_VARIABLE soname OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0 OR soname STREQUAL "")
