@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
                  "instead: one call of each of these batch sizes in order, no warm-up; prints each call's ms "
                  "(what a new batch shape costs the first time: analyze's last batch of a study is smaller)")
       ->delimiter(',');
+  int int8_calibration_batches = 0;
+  app.add_option("--int8-backbone", int8_calibration_batches,
+                 "a probe: the backbone in 8-bit integers (oneDNN), calibrated on this many random batches "
+                 "of the timed shape (speed only: random images say nothing of accuracy)");
   CLI11_PARSE(app, argc, argv);
   // As the spinescan binary runs it: its tensor allocator, its threads, batch norms folded.
   spinescan::install_tensor_allocator();
@@ -44,6 +48,11 @@ int main(int argc, char** argv) {
   net->eval();
   net->fold_batch_norms();  // load_detector has done it already; twice is once
   torch::NoGradGuard no_grad;
+  if (int8_calibration_batches > 0) {
+    std::vector<torch::Tensor> calibration;
+    for (int i = 0; i < int8_calibration_batches; ++i) calibration.push_back(torch::rand({batch, 1, size, size}));
+    net->quantize_backbone_int8(calibration);
+  }
   if (!sequence.empty()) {
     nlohmann::json calls = nlohmann::json::array();
     for (const int slices : sequence) {

@@ -115,9 +115,14 @@ void register_evaluate(CLI::App& app, Runner& run) {
                   "keep boxes scoring at least this where a neighbouring slice's reported box overlaps them "
                   "(< 0: the model's own; the operating score: no linking)");
   det->add_option("--device", c->device, "cpu, cuda or auto");
-  det->callback([&run, c, cases] {
-    run = [c, cases] {
+  auto calibration = std::make_shared<std::string>();
+  det->add_option("--int8-backbone-calibration", *calibration,
+                  "a probe: run the backbone in 8-bit integers, calibrated on these comma-separated cases' slices "
+                  "(not evaluated ones; docs/benchmarks.md)");
+  det->callback([&run, c, cases, calibration] {
+    run = [c, cases, calibration] {
       append_comma_list(*cases, &c->cases);
+      append_comma_list(*calibration, &c->int8_calibration_cases);
       std::cout << detect::evaluate_detector(*c);
       return kOk;
     };

@@ -223,6 +223,22 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
   int pngs = 0;
   for (const auto& p : std::filesystem::directory_iterator(f.tmp / "eval/overlays")) pngs += p.path().extension() == ".png";
   EXPECT_EQ(pngs, 2);
+  EXPECT_TRUE(metrics["int8_backbone_calibration_cases"].empty());
+
+  // The 8-bit backbone probe: calibrated on a training case, the same cases scored, and
+  // metrics.json names the calibration only when the backbone did run in 8 bits (the numerics:
+  // RetinaNet.Int8Backbone... in the unit tests); a calibration case also evaluated is refused.
+  const auto fold = Splits::load(f.split).folds.at(0);
+  auto int8 = e;
+  int8.overlays = 0;
+  int8.out = (f.tmp / "eval_int8").string();
+  int8.int8_calibration_cases = {fold.train.at(0)};
+  const auto quantized = nlohmann::json::parse(detect::evaluate_detector(int8));
+  EXPECT_EQ(quantized["int8_backbone_calibration_cases"], nlohmann::json::array({fold.train.at(0)}));
+  EXPECT_EQ(quantized["cases"], metrics["cases"]);
+  EXPECT_EQ(quantized["detection"]["num_bodies"], metrics["detection"]["num_bodies"]);
+  int8.int8_calibration_cases = {fold.val.at(0)};
+  EXPECT_THROW(detect::evaluate_detector(int8), ConfigError);
 }
 
 TEST(TrainDetector, AnchorScalesAreTrainedStoredAndReadByEvaluateAndRefusedWhenNotPositive) {

@@ -299,6 +299,41 @@ TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedN
   EXPECT_EQ(detections[0].boxes.scalar_type(), torch::kFloat);
 }
 
+TEST(RetinaNet, Int8BackboneCalibratedOnItsInputsGivesOutputsCloseToFloatAndNeedsAFoldedNet) {
+  // Batch norms away from the identity (as trained ones are), so no block's second convolution
+  // folds to zero weights and every 8-bit convolution carries signal.
+  torch::manual_seed(5);
+  RetinaNet net(small_retinanet_options());
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& m : net->modules(/*include_self=*/false))
+      if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+        bn->weight.uniform_(0.5, 1.5);
+        bn->bias.normal_(0, 0.2);
+        bn->running_var.uniform_(0.5, 2.0);
+      }
+  }
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto images = torch::rand({2, 1, 64, 96});
+  EXPECT_THROW(net->quantize_backbone_int8({images}), c10::Error);  // not folded yet
+  net->fold_batch_norms();
+  const auto reference = net->forward(images);
+  net->quantize_backbone_int8({images, torch::rand({2, 1, 64, 96})});
+  const auto quantized = net->forward(images);
+  EXPECT_EQ(quantized.class_logits.scalar_type(), torch::kFloat);
+  // 8 bits per activation and weight through 16 convolutions: outputs agree to a few percent of
+  // their spread, not to float rounding.
+  const float spread = (reference.box_deltas.max() - reference.box_deltas.min()).item<float>();
+  const float delta_error = (quantized.box_deltas - reference.box_deltas).abs().mean().item<float>();
+  const float logit_error = (quantized.class_logits - reference.class_logits).abs().mean().item<float>();
+  EXPECT_LT(delta_error, 0.03f * spread) << delta_error << " against a spread of " << spread;
+  EXPECT_LT(logit_error, 0.03f * spread) << logit_error;
+  EXPECT_GT(delta_error, 0.0f) << "the backbone did not run in 8 bits";
+  // An image unlike the calibration's saturates instead of failing.
+  EXPECT_NO_THROW(net->forward(images * 10));
+}
+
 TEST(DetectorPrecision, BFloat16InstructionsAreAmxOrAvx512BF16InTheFlagsLine) {
   // bfloat16 ran 2x faster with AMX tiles and 1.3x with AVX512-BF16 (docs/benchmarks.md); the
   // warning that it is likely slower is for CPUs with neither.

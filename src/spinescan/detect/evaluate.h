@@ -15,6 +15,9 @@ struct DetectorEvalConfig {
   std::string device = "cpu";
   double operating_score = -1;     // < 0: the model's own
   double linked_score = -1;        // < 0: the model's own (slice_linking.h)
+  // A probe (docs/benchmarks.md): when set, the backbone runs in 8-bit integers, calibrated on
+  // the slices of these cases (none of them evaluated).
+  std::vector<std::string> int8_calibration_cases;
 };
 
 // Writes <out>/metrics.json and <out>/overlays/*.png; returns metrics.json's text.

@@ -70,6 +70,12 @@ class RetinaNetImpl : public torch::nn::Module {
   // (models::ResNetImpl::fold_batch_norms); eval mode first. A folded net is not saved.
   void fold_batch_norms() { backbone->fold_batch_norms(); }
   bool batch_norms_folded() const { return backbone->batch_norms_folded(); }
+  // A probe, not used by analyze: the folded backbone in 8-bit integers, calibrated on these
+  // batches of images (models::ResNetImpl::quantize_int8); the FPN and heads stay float.
+  void quantize_backbone_int8(const std::vector<torch::Tensor>& calibration_images) {
+    backbone->quantize_int8(calibration_images);
+  }
+  bool backbone_int8() const { return backbone->quantized_int8(); }
   // Inference only: weights in bfloat16, and forward() casts its input to bfloat16 and its
   // outputs back to float (post-processing and anchors stay float). oneDNN's bfloat16
   // convolutions ran about twice as fast as float with AMX-BF16 and 1.3x with AVX512-BF16

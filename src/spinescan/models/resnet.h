@@ -7,10 +7,30 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 
+#include <ATen/core/ivalue.h>
+
 #include <array>
+#include <optional>
 #include <vector>
 
 namespace spinescan::models {
+
+// Smallest and largest value seen at one point of the network while calibrating.
+struct ActivationRange {
+  float min = 0, max = 0;
+  bool seen = false;
+  void observe(const torch::Tensor& t);
+};
+
+// A folded convolution in 8-bit integers (oneDNN's quantized engine): weights per output channel
+// (signed, symmetric), its float bias, and the scale and zero point of its unsigned 8-bit output.
+struct Int8Conv {
+  c10::IValue packed;
+  double output_scale = 1;
+  int64_t output_zero_point = 0;
+  // relu: the ReLU after it fused in (its output range then starts at 0).
+  torch::Tensor forward(const torch::Tensor& quantized_input, bool relu) const;
+};
 
 struct ResNetOptions {
   int in_channels = 1;
@@ -23,6 +43,11 @@ class BasicBlockImpl : public torch::nn::Module {
   BasicBlockImpl(int in_channels, int out_channels, int stride);
   torch::Tensor forward(const torch::Tensor& x);
   void fold_batch_norms();  // ResNetImpl::fold_batch_norms
+  // ResNetImpl::quantize_int8: the float forward recording each quantization point's range, then
+  // the 8-bit convolutions from those ranges, then the 8-bit forward (unsigned 8-bit in and out).
+  torch::Tensor forward_observed(const torch::Tensor& x);
+  void quantize_int8();
+  torch::Tensor forward_int8(const torch::Tensor& quantized_x) const;
 
  private:
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
@@ -30,6 +55,10 @@ class BasicBlockImpl : public torch::nn::Module {
   torch::nn::Sequential downsample{nullptr};  // conv 1x1, batch norm
   bool folded_ = false;
   std::shared_ptr<torch::nn::Conv2dImpl> shortcut_conv() const;  // downsample's conv
+  // Ranges after conv1 + ReLU, after conv2, after the shortcut's conv, and of the block's output.
+  ActivationRange range1_, range2_, range_shortcut_, range_out_;
+  std::optional<Int8Conv> int8_conv1_, int8_conv2_, int8_shortcut_;
+  double out_scale_ = 1;
 };
 TORCH_MODULE(BasicBlock);
 
@@ -47,10 +76,20 @@ class ResNetImpl : public torch::nn::Module {
   void fold_batch_norms();
   bool batch_norms_folded() const { return folded_; }
   void train(bool on = true) override;
+  // Inference only, a probe of 8-bit integer inference (docs/benchmarks.md; not used by analyze):
+  // on a folded net, runs the float forward over the calibration batches recording the range
+  // at each point where a tensor will be quantized, then keeps every convolution after the
+  // stem as an 8-bit one with those ranges; forward() then runs the stem in float and the four
+  // stages in 8 bits (oneDNN's engine), and returns C2..C5 in float again. Ranges are the
+  // calibration's minimum and maximum, so inputs unlike the calibration batches saturate.
+  void quantize_int8(const std::vector<torch::Tensor>& calibration_batches);
+  bool quantized_int8() const { return int8_; }
 
  private:
   ResNetOptions options_;
   bool folded_ = false;
+  bool int8_ = false;
+  ActivationRange stem_range_;  // the stem's output after max pooling: the stages' input
   torch::nn::Conv2d stem_conv{nullptr};
   torch::nn::BatchNorm2d stem_bn{nullptr};
   std::array<torch::nn::Sequential, 4> stages;
