@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   app.add_option("--int8-backbone", int8_calibration_batches,
                  "a probe: the backbone in 8-bit integers (oneDNN), calibrated on this many random batches "
                  "of the timed shape (speed only: random images say nothing of accuracy)");
+  int int8_whole_batches = 0;
+  app.add_option("--int8-whole", int8_whole_batches,
+                 "a probe: backbone, FPN and heads in 8-bit integers, calibrated on this many random batches");
   CLI11_PARSE(app, argc, argv);
   // As the spinescan binary runs it: its tensor allocator, its threads, batch norms folded.
   spinescan::install_tensor_allocator();
@@ -52,6 +55,11 @@ int main(int argc, char** argv) {
     std::vector<torch::Tensor> calibration;
     for (int i = 0; i < int8_calibration_batches; ++i) calibration.push_back(torch::rand({batch, 1, size, size}));
     net->quantize_backbone_int8(calibration);
+  }
+  if (int8_whole_batches > 0) {
+    std::vector<torch::Tensor> calibration;
+    for (int i = 0; i < int8_whole_batches; ++i) calibration.push_back(torch::rand({batch, 1, size, size}));
+    net->quantize_int8(calibration);
   }
   if (!sequence.empty()) {
     nlohmann::json calls = nlohmann::json::array();

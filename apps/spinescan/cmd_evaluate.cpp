@@ -119,6 +119,8 @@ void register_evaluate(CLI::App& app, Runner& run) {
   det->add_option("--int8-backbone-calibration", *calibration,
                   "a probe: run the backbone in 8-bit integers, calibrated on these comma-separated cases' slices "
                   "(not evaluated ones; docs/benchmarks.md)");
+  det->add_flag("--int8-whole-detector", c->int8_whole_detector,
+               "with --int8-backbone-calibration: the FPN and heads in 8 bits too");
   det->callback([&run, c, cases, calibration] {
     run = [c, cases, calibration] {
       append_comma_list(*cases, &c->cases);

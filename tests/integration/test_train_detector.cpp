@@ -237,6 +237,11 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
   EXPECT_EQ(quantized["int8_backbone_calibration_cases"], nlohmann::json::array({fold.train.at(0)}));
   EXPECT_EQ(quantized["cases"], metrics["cases"]);
   EXPECT_EQ(quantized["detection"]["num_bodies"], metrics["detection"]["num_bodies"]);
+  EXPECT_EQ(quantized["int8_whole_detector"], false);
+  int8.int8_whole_detector = true;
+  const auto whole = nlohmann::json::parse(detect::evaluate_detector(int8));
+  EXPECT_EQ(whole["int8_whole_detector"], true);
+  EXPECT_EQ(whole["detection"]["num_bodies"], metrics["detection"]["num_bodies"]);
   int8.int8_calibration_cases = {fold.val.at(0)};
   EXPECT_THROW(detect::evaluate_detector(int8), ConfigError);
 }

@@ -299,21 +299,23 @@ TEST(RetinaNet, BFloat16InferenceGivesFloatOutputsCloseToFloat32AndNeedsAFoldedN
   EXPECT_EQ(detections[0].boxes.scalar_type(), torch::kFloat);
 }
 
+// Batch norms away from the identity, as trained ones are (no block's second convolution folds
+// to zero weights, so every 8-bit convolution carries signal); eval mode, unfolded.
+static void give_trained_batch_norm_statistics(RetinaNet& net) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.normal_(0, 0.2);
+      bn->running_var.uniform_(0.5, 2.0);
+    }
+  net->eval();
+}
+
 TEST(RetinaNet, Int8BackboneCalibratedOnItsInputsGivesOutputsCloseToFloatAndNeedsAFoldedNet) {
-  // Batch norms away from the identity (as trained ones are), so no block's second convolution
-  // folds to zero weights and every 8-bit convolution carries signal.
   torch::manual_seed(5);
   RetinaNet net(small_retinanet_options());
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& m : net->modules(/*include_self=*/false))
-      if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-        bn->weight.uniform_(0.5, 1.5);
-        bn->bias.normal_(0, 0.2);
-        bn->running_var.uniform_(0.5, 2.0);
-      }
-  }
-  net->eval();
+  give_trained_batch_norm_statistics(net);
   torch::NoGradGuard no_grad;
   const auto images = torch::rand({2, 1, 64, 96});
   EXPECT_THROW(net->quantize_backbone_int8({images}), c10::Error);  // not folded yet
@@ -332,6 +334,47 @@ TEST(RetinaNet, Int8BackboneCalibratedOnItsInputsGivesOutputsCloseToFloatAndNeed
   EXPECT_GT(delta_error, 0.0f) << "the backbone did not run in 8 bits";
   // An image unlike the calibration's saturates instead of failing.
   EXPECT_NO_THROW(net->forward(images * 10));
+}
+
+TEST(RetinaNet, Int8WholeDetectorWithAndWithoutGroupNormsGivesOutputsCloseToFloat) {
+  // The FPN and both head towers in 8 bits as well: group norms as quantized group norms whose
+  // output range starting at 0 is the ReLU after them; without them, the ReLU fused into the conv.
+  for (const int groups : {4, 0}) {
+  SCOPED_TRACE(groups);
+  torch::manual_seed(6);
+  auto options = small_retinanet_options();
+  options.head.group_norm_groups = groups;
+  RetinaNet net(options);
+  give_trained_batch_norm_statistics(net);
+  {
+    // Head weights large enough that the logits spread (at their initial 0.01 every anchor
+    // scores the prior, to a thousandth).
+    torch::NoGradGuard no_grad;
+    for (const auto& item : net->named_modules())
+      if (auto* conv = item.value()->as<torch::nn::Conv2d>(); conv && item.key().rfind("head", 0) == 0)
+        conv->weight.normal_(0, 0.1);
+  }
+  torch::NoGradGuard no_grad;
+  const auto images = torch::rand({2, 1, 64, 96});
+  EXPECT_THROW(net->quantize_int8({images}), c10::Error);  // not folded yet
+  net->fold_batch_norms();
+  const auto reference = net->forward(images);
+  net->quantize_int8({images, torch::rand({2, 1, 64, 96})});
+  ASSERT_TRUE(net->backbone_int8());
+  const auto quantized = net->forward(images);
+  ASSERT_EQ(quantized.class_logits.sizes(), reference.class_logits.sizes());
+  ASSERT_EQ(quantized.box_deltas.sizes(), reference.box_deltas.sizes());
+  const float spread = (reference.box_deltas.max() - reference.box_deltas.min()).item<float>();
+  const float delta_error = (quantized.box_deltas - reference.box_deltas).abs().mean().item<float>();
+  const float logit_spread = (reference.class_logits.max() - reference.class_logits.min()).item<float>();
+  const float logit_error = (quantized.class_logits - reference.class_logits).abs().mean().item<float>();
+  EXPECT_LT(delta_error, 0.05f * spread) << delta_error << " against a spread of " << spread;
+  EXPECT_LT(logit_error, 0.05f * logit_spread) << logit_error << " against a spread of " << logit_spread;
+  EXPECT_GT(delta_error, 0.0f) << "the net did not run in 8 bits";
+  // The anchors and the decoding see the same levels as in float.
+  EXPECT_TRUE(torch::equal(quantized.anchors, reference.anchors));
+  EXPECT_EQ(net->postprocess(quantized).size(), 2u);
+  }
 }
 
 TEST(DetectorPrecision, BFloat16InstructionsAreAmxOrAvx512BF16InTheFlagsLine) {

@@ -162,7 +162,11 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
       }
       batches.push_back(torch::stack(batch).to(device));
     }
-    detector.net->quantize_backbone_int8(batches);
+    if (c.int8_whole_detector) {
+      detector.net->quantize_int8(batches);
+    } else {
+      detector.net->quantize_backbone_int8(batches);
+    }
   }
 
   std::vector<std::vector<eval::SliceResult>> candidates_by_case;  // before linking
@@ -261,6 +265,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
       // What ran: the calibration cases only when the backbone did run in 8 bits.
       {"int8_backbone_calibration_cases",
        detector.net->backbone_int8() ? c.int8_calibration_cases : std::vector<std::string>{}},
+      {"int8_whole_detector", detector.net->backbone_int8() && c.int8_whole_detector},
       {"min_body_area_mm2", data_options.min_body_area_mm2},
       {"detection", summary_json(eval::summarize_detection(through, score))},
       {"detection_all_slices", summary_json(eval::summarize_detection(all, score))},

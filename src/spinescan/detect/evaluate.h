@@ -18,6 +18,7 @@ struct DetectorEvalConfig {
   // A probe (docs/benchmarks.md): when set, the backbone runs in 8-bit integers, calibrated on
   // the slices of these cases (none of them evaluated).
   std::vector<std::string> int8_calibration_cases;
+  bool int8_whole_detector = false;  // with them: the FPN and heads in 8 bits too
 };
 
 // Writes <out>/metrics.json and <out>/overlays/*.png; returns metrics.json's text.

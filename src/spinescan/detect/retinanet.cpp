@@ -104,10 +104,27 @@ void RetinaNetImpl::use_bfloat16() {
   compute_dtype_ = torch::kBFloat16;
 }
 
+void RetinaNetImpl::quantize_int8(const std::vector<torch::Tensor>& calibration_images) {
+  TORCH_CHECK(batch_norms_folded() && compute_dtype_ == torch::kFloat, "RetinaNet::quantize_int8: a folded float net only");
+  TORCH_CHECK(!calibration_images.empty(), "RetinaNet::quantize_int8: no calibration batch");
+  torch::NoGradGuard no_grad;
+  for (const auto& x : calibration_images) head->forward_observed(fpn->forward_observed(backbone->forward_observed(x)));
+  backbone->finish_int8();
+  fpn->finish_int8();
+  head->finish_int8();
+  int8_ = true;
+}
+
 HeadOutputs RetinaNetImpl::forward(const torch::Tensor& images) {
-  const auto levels = fpn(backbone(images.to(compute_dtype_)));  // no copy when already that type
   HeadOutputs out;
-  std::tie(out.class_logits, out.box_deltas) = head(levels);
+  std::vector<torch::Tensor> levels;
+  if (int8_) {
+    levels = fpn->forward_int8(backbone->forward_int8(images));
+    std::tie(out.class_logits, out.box_deltas) = head->forward_int8(levels);
+  } else {
+    levels = fpn(backbone(images.to(compute_dtype_)));  // no copy when already that type
+    std::tie(out.class_logits, out.box_deltas) = head(levels);
+  }
   if (compute_dtype_ != torch::kFloat) {
     out.class_logits = out.class_logits.to(torch::kFloat);
     out.box_deltas = out.box_deltas.to(torch::kFloat);

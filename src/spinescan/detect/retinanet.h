@@ -75,7 +75,10 @@ class RetinaNetImpl : public torch::nn::Module {
   void quantize_backbone_int8(const std::vector<torch::Tensor>& calibration_images) {
     backbone->quantize_int8(calibration_images);
   }
-  bool backbone_int8() const { return backbone->quantized_int8(); }
+  bool backbone_int8() const { return backbone->quantized_int8() || int8_; }
+  // The same probe for the whole net: backbone, FPN and heads in 8 bits (group norms in float),
+  // calibrated on these batches; forward() then takes float images and gives float outputs.
+  void quantize_int8(const std::vector<torch::Tensor>& calibration_images);
   // Inference only: weights in bfloat16, and forward() casts its input to bfloat16 and its
   // outputs back to float (post-processing and anchors stay float). oneDNN's bfloat16
   // convolutions ran about twice as fast as float with AMX-BF16 and 1.3x with AVX512-BF16
@@ -89,6 +92,7 @@ class RetinaNetImpl : public torch::nn::Module {
   models::ResNet backbone{nullptr};
   models::Fpn fpn{nullptr};
   models::RetinaNetHead head{nullptr};
+  bool int8_ = false;
   std::map<std::vector<int64_t>, torch::Tensor> anchor_cache_;
   torch::Dtype compute_dtype_ = torch::kFloat;
 };

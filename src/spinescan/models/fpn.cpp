@@ -60,4 +60,49 @@ std::vector<torch::Tensor> FpnImpl::forward(const std::vector<torch::Tensor>& f)
   return std::vector<torch::Tensor>(levels.begin() + (options_.min_level - 3), levels.end());
 }
 
+std::vector<torch::Tensor> FpnImpl::forward_observed(const std::vector<torch::Tensor>& f) {
+  SPINESCAN_CHECK_AS(f.size() == 4 && options_.max_level <= 5, ModelError, "FPN int8: C2..C5 in, P3..P5 out only");
+  std::array<torch::Tensor, 3> inner;
+  inner[2] = lateral[2]->as<nn::Conv2d>()->forward(f[3]);
+  lateral_range_[2].observe(inner[2]);
+  inner_range_[2] = lateral_range_[2];
+  for (int i = 1; i >= 0; --i) {
+    const auto lat = lateral[i]->as<nn::Conv2d>()->forward(f[i + 1]);
+    lateral_range_[i].observe(lat);
+    inner[i] = lat + torch::nn::functional::interpolate(
+                         inner[i + 1], torch::nn::functional::InterpolateFuncOptions()
+                                           .size(std::vector<int64_t>{lat.size(2), lat.size(3)})
+                                           .mode(torch::kNearest));
+    inner_range_[i].observe(inner[i]);
+  }
+  std::vector<torch::Tensor> levels;
+  for (int i = 0; i < 3 && 3 + i <= options_.max_level; ++i) {
+    levels.push_back(output[i]->as<nn::Conv2d>()->forward(inner[i]));
+    output_range_[static_cast<size_t>(i)].observe(levels.back());
+  }
+  return std::vector<torch::Tensor>(levels.begin() + (options_.min_level - 3), levels.end());
+}
+
+void FpnImpl::finish_int8() {
+  int8_lateral_.clear();
+  int8_output_.clear();
+  for (size_t i = 0; i < 3; ++i) int8_lateral_.emplace_back(*lateral[i]->as<nn::Conv2d>(), lateral_range_[i]);
+  for (size_t i = 0; i < 3 && 3 + static_cast<int>(i) <= options_.max_level; ++i)
+    int8_output_.emplace_back(*output[i]->as<nn::Conv2d>(), output_range_[i]);
+}
+
+std::vector<torch::Tensor> FpnImpl::forward_int8(const std::vector<torch::Tensor>& q) const {
+  SPINESCAN_CHECK_AS(q.size() == 4 && int8_lateral_.size() == 3, ModelError, "FPN int8: not quantized");
+  std::array<torch::Tensor, 3> inner;
+  inner[2] = int8_lateral_[2].forward(q[3], false);
+  for (int i = 1; i >= 0; --i) {
+    const auto lat = int8_lateral_[static_cast<size_t>(i)].forward(q[static_cast<size_t>(i) + 1], false);
+    const auto up = at::upsample_nearest2d(inner[static_cast<size_t>(i) + 1], {lat.size(2), lat.size(3)});
+    inner[static_cast<size_t>(i)] = int8_add(lat, up, inner_range_[static_cast<size_t>(i)], false);
+  }
+  std::vector<torch::Tensor> levels;
+  for (size_t i = 0; i < int8_output_.size(); ++i) levels.push_back(int8_output_[i].forward(inner[i], false));
+  return std::vector<torch::Tensor>(levels.begin() + (options_.min_level - 3), levels.end());
+}
+
 }  // namespace spinescan::models

@@ -6,7 +6,10 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 
+#include <array>
 #include <vector>
+
+#include "spinescan/models/int8.h"
 
 namespace spinescan::models {
 
@@ -26,9 +29,16 @@ class FpnImpl : public torch::nn::Module {
   // {C2, C3, C4, C5} (ResNet output) -> {P_min .. P_max}
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& features);
   const FpnOptions& options() const { return options_; }
+  // 8 bits (models/int8.h, a probe; P3..P5 only): the float forward recording ranges, then the
+  // 8-bit convolutions, then the forward from 8-bit C2..C5 to 8-bit levels.
+  std::vector<torch::Tensor> forward_observed(const std::vector<torch::Tensor>& features);
+  void finish_int8();
+  std::vector<torch::Tensor> forward_int8(const std::vector<torch::Tensor>& quantized_features) const;
 
  private:
   FpnOptions options_;
+  std::array<ActivationRange, 3> lateral_range_, inner_range_, output_range_;
+  std::vector<Int8Conv> int8_lateral_, int8_output_;
   torch::nn::ModuleList lateral, output;
   torch::nn::Conv2d p6{nullptr}, p7{nullptr};
 };

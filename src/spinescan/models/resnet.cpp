@@ -1,14 +1,9 @@
 #include "spinescan/models/resnet.h"
 
-#include <ATen/Context.h>
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/core/stack.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <cmath>
-
 #include "spinescan/models/initial_weights.h"
+#include "spinescan/models/int8.h"
 
 namespace spinescan::models {
 
@@ -31,54 +26,7 @@ void fold_into(nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn) {
   // of dtype or device reaches the member too. Not a parameter: a folded net does not train.
   conv.bias = conv.register_buffer("folded_bias", bn.bias - bn.running_mean * scale);
 }
-// Scale and zero point of an unsigned 8-bit tensor covering the range (and 0).
-std::pair<double, int64_t> uint8_parameters(const ActivationRange& range) {
-  TORCH_CHECK(range.seen, "ResNet int8: a point of the network saw no calibration data");
-  const double lo = std::min(0.0f, range.min), hi = std::max(0.0f, range.max);
-  const double scale = std::max(1e-8, (hi - lo) / 255);
-  return {scale, std::clamp<int64_t>(std::llround(-lo / scale), 0, 255)};
-}
-
-// The quantized operators are registered with the dispatcher by libtorch_cpu; their C++ types
-// (the packed weights) are not in the installed headers, so they are called boxed.
-torch::Tensor call_quantized(const char* name, const char* overload, torch::jit::Stack stack) {
-  const auto op = c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
-  op.callBoxed(&stack);
-  return stack.at(0).toTensor();
-}
-
-Int8Conv make_int8_conv(const nn::Conv2dImpl& conv, const ActivationRange& output_range) {
-  torch::NoGradGuard no_grad;
-  const auto weight = conv.weight.detach().to(torch::kFloat).contiguous();
-  const auto scales = (weight.abs().amax({1, 2, 3}).clamp_min(1e-12) / 127).to(torch::kDouble);
-  const auto quantized_weight =
-      at::quantize_per_channel(weight, scales, torch::zeros({weight.size(0)}, torch::kLong), 0, at::kQInt8);
-  c10::optional<at::Tensor> bias;
-  if (conv.bias.defined()) bias = conv.bias.detach().to(torch::kFloat).contiguous();
-  const auto& o = conv.options;
-  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
-  torch::jit::Stack stack{quantized_weight, bias, std::vector<int64_t>(o.stride()->begin(), o.stride()->end()),
-                          std::vector<int64_t>(padding->begin(), padding->end()),
-                          std::vector<int64_t>(o.dilation()->begin(), o.dilation()->end()), o.groups()};
-  c10::Dispatcher::singleton().findSchemaOrThrow("quantized::conv2d_prepack", "").callBoxed(&stack);
-  Int8Conv out;
-  out.packed = stack.at(0);
-  std::tie(out.output_scale, out.output_zero_point) = uint8_parameters(output_range);
-  return out;
-}
 }  // namespace
-
-void ActivationRange::observe(const torch::Tensor& t) {
-  const float lo = t.min().item<float>(), hi = t.max().item<float>();
-  min = seen ? std::min(min, lo) : lo;
-  max = seen ? std::max(max, hi) : hi;
-  seen = true;
-}
-
-torch::Tensor Int8Conv::forward(const torch::Tensor& quantized_input, bool relu) const {
-  return call_quantized(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new",
-                        {quantized_input, packed, output_scale, output_zero_point});
-}
 
 BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
   conv1 = register_module("conv1", conv(in_channels, out_channels, 3, stride, 1));
@@ -120,10 +68,9 @@ torch::Tensor BasicBlockImpl::forward_observed(const torch::Tensor& x) {
 }
 
 void BasicBlockImpl::quantize_int8() {
-  int8_conv1_ = make_int8_conv(*conv1, range1_);
-  int8_conv2_ = make_int8_conv(*conv2, range2_);
-  if (downsample) int8_shortcut_ = make_int8_conv(*shortcut_conv(), range_shortcut_);
-  out_scale_ = uint8_parameters(range_out_).first;  // after a ReLU: zero point 0
+  int8_conv1_ = Int8Conv(*conv1, range1_);
+  int8_conv2_ = Int8Conv(*conv2, range2_);
+  if (downsample) int8_shortcut_ = Int8Conv(*shortcut_conv(), range_shortcut_);
 }
 
 torch::Tensor BasicBlockImpl::forward_int8(const torch::Tensor& quantized_x) const {
@@ -131,7 +78,7 @@ torch::Tensor BasicBlockImpl::forward_int8(const torch::Tensor& quantized_x) con
   const auto a = int8_conv1_->forward(quantized_x, /*relu=*/true);
   const auto b = int8_conv2_->forward(a, /*relu=*/false);
   const auto shortcut = int8_shortcut_ ? int8_shortcut_->forward(quantized_x, /*relu=*/false) : quantized_x;
-  return call_quantized("quantized::add_relu", "", {b, shortcut, out_scale_, int64_t{0}});
+  return int8_add(b, shortcut, range_out_, /*relu=*/true);
 }
 
 std::shared_ptr<nn::Conv2dImpl> BasicBlockImpl::shortcut_conv() const {
@@ -177,36 +124,49 @@ void ResNetImpl::train(bool on) {
   nn::Module::train(on);
 }
 
-void ResNetImpl::quantize_int8(const std::vector<torch::Tensor>& calibration_batches) {
-  TORCH_CHECK(folded_, "ResNet::quantize_int8: fold the batch norms first");
-  TORCH_CHECK(!calibration_batches.empty(), "ResNet::quantize_int8: no calibration batch");
-  const auto engines = at::globalContext().supportedQEngines();
-  TORCH_CHECK(std::find(engines.begin(), engines.end(), at::kONEDNN) != engines.end(),
-              "ResNet::quantize_int8: this libtorch has no oneDNN quantized engine");
-  at::globalContext().setQEngine(at::kONEDNN);
-  torch::NoGradGuard no_grad;
-  for (const auto& x : calibration_batches) {
-    auto y = torch::max_pool2d(stem_conv(x).relu_(), 3, 2, 1);
-    stem_range_.observe(y);
-    for (auto& stage : stages)
-      for (size_t b = 0; b < stage->size(); ++b) y = stage->ptr<BasicBlockImpl>(b)->forward_observed(y);
+std::vector<torch::Tensor> ResNetImpl::forward_observed(const torch::Tensor& x) {
+  TORCH_CHECK(folded_, "ResNet int8: fold the batch norms first");
+  auto y = torch::max_pool2d(stem_conv(x).relu_(), 3, 2, 1);
+  stem_range_.observe(y);
+  std::vector<torch::Tensor> out;
+  for (auto& stage : stages) {
+    for (size_t b = 0; b < stage->size(); ++b) y = stage->ptr<BasicBlockImpl>(b)->forward_observed(y);
+    out.push_back(y);
   }
+  return out;
+}
+
+void ResNetImpl::finish_int8() {
+  use_onednn_quantized_engine();
   for (auto& stage : stages)
     for (size_t b = 0; b < stage->size(); ++b) stage->ptr<BasicBlockImpl>(b)->quantize_int8();
   int8_ = true;
 }
 
+void ResNetImpl::quantize_int8(const std::vector<torch::Tensor>& calibration_batches) {
+  TORCH_CHECK(folded_, "ResNet::quantize_int8: fold the batch norms first");
+  TORCH_CHECK(!calibration_batches.empty(), "ResNet::quantize_int8: no calibration batch");
+  torch::NoGradGuard no_grad;
+  for (const auto& x : calibration_batches) forward_observed(x);
+  finish_int8();
+}
+
+std::vector<torch::Tensor> ResNetImpl::forward_int8(const torch::Tensor& x) {
+  TORCH_CHECK(int8_, "ResNet::forward_int8: not quantized");
+  // The stem (one input channel, 7x7) stays in float: cheap, and a poor fit for 8-bit kernels.
+  auto q = stem_range_.quantize(torch::max_pool2d(stem_conv(x).relu_(), 3, 2, 1));
+  std::vector<torch::Tensor> out;
+  for (auto& stage : stages) {
+    for (size_t b = 0; b < stage->size(); ++b) q = stage->ptr<BasicBlockImpl>(b)->forward_int8(q);
+    out.push_back(q);
+  }
+  return out;
+}
+
 std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
   if (int8_) {
-    // The stem (one input channel, 7x7) stays in float: cheap, and a poor fit for 8-bit kernels.
-    const auto y = torch::max_pool2d(stem_conv(x).relu_(), 3, 2, 1);
-    const auto [scale, zero_point] = uint8_parameters(stem_range_);
-    auto q = at::quantize_per_tensor(y.contiguous(at::MemoryFormat::ChannelsLast), scale, zero_point, at::kQUInt8);
-    std::vector<torch::Tensor> out;
-    for (auto& stage : stages) {
-      for (size_t b = 0; b < stage->size(); ++b) q = stage->ptr<BasicBlockImpl>(b)->forward_int8(q);
-      out.push_back(q.dequantize());
-    }
+    auto out = forward_int8(x);
+    for (auto& t : out) t = t.dequantize();
     return out;
   }
   auto y = folded_ ? stem_conv(x).relu_() : torch::relu(stem_bn(stem_conv(x)));

@@ -7,30 +7,13 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 
-#include <ATen/core/ivalue.h>
+#include "spinescan/models/int8.h"
 
 #include <array>
 #include <optional>
 #include <vector>
 
 namespace spinescan::models {
-
-// Smallest and largest value seen at one point of the network while calibrating.
-struct ActivationRange {
-  float min = 0, max = 0;
-  bool seen = false;
-  void observe(const torch::Tensor& t);
-};
-
-// A folded convolution in 8-bit integers (oneDNN's quantized engine): weights per output channel
-// (signed, symmetric), its float bias, and the scale and zero point of its unsigned 8-bit output.
-struct Int8Conv {
-  c10::IValue packed;
-  double output_scale = 1;
-  int64_t output_zero_point = 0;
-  // relu: the ReLU after it fused in (its output range then starts at 0).
-  torch::Tensor forward(const torch::Tensor& quantized_input, bool relu) const;
-};
 
 struct ResNetOptions {
   int in_channels = 1;
@@ -58,7 +41,6 @@ class BasicBlockImpl : public torch::nn::Module {
   // Ranges after conv1 + ReLU, after conv2, after the shortcut's conv, and of the block's output.
   ActivationRange range1_, range2_, range_shortcut_, range_out_;
   std::optional<Int8Conv> int8_conv1_, int8_conv2_, int8_shortcut_;
-  double out_scale_ = 1;
 };
 TORCH_MODULE(BasicBlock);
 
@@ -84,6 +66,11 @@ class ResNetImpl : public torch::nn::Module {
   // calibration's minimum and maximum, so inputs unlike the calibration batches saturate.
   void quantize_int8(const std::vector<torch::Tensor>& calibration_batches);
   bool quantized_int8() const { return int8_; }
+  // The same in steps, for a calibration of the whole detector: the float forward recording
+  // ranges, then the 8-bit convolutions, then the forward returning C2..C5 still in 8 bits.
+  std::vector<torch::Tensor> forward_observed(const torch::Tensor& x);
+  void finish_int8();
+  std::vector<torch::Tensor> forward_int8(const torch::Tensor& x);
 
  private:
   ResNetOptions options_;

@@ -54,4 +54,74 @@ std::pair<torch::Tensor, torch::Tensor> RetinaNetHeadImpl::forward(const std::ve
   return {torch::cat(cls, 1), torch::cat(box, 1)};
 }
 
+// The tower's layers are (conv, [group norm,] ReLU) repeated; returns the final conv's output.
+torch::Tensor RetinaNetHeadImpl::tower_observed(nn::Sequential& tower, nn::Conv2d& final, Int8Tower& t, torch::Tensor x) {
+  t.conv_range.resize(static_cast<size_t>(options_.num_convs));
+  t.block_range.resize(static_cast<size_t>(options_.num_convs));
+  size_t block = 0;
+  for (size_t i = 0; i < tower->size(); ++i) {
+    const auto& layer = tower->ptr(i);
+    if (auto* conv = layer->as<nn::Conv2d>()) {
+      x = conv->forward(x);
+      t.conv_range[block].observe(x);
+    } else if (auto* gn = layer->as<nn::GroupNorm>()) {
+      x = gn->forward(x);
+    } else {  // ReLU: the block ends
+      x = x.relu();
+      t.block_range[block++].observe(x);
+    }
+  }
+  x = final->forward(x);
+  t.final_range.observe(x);
+  return x;
+}
+
+torch::Tensor RetinaNetHeadImpl::tower_int8(const nn::Sequential& tower, const Int8Tower& t, torch::Tensor q) const {
+  const bool normalised = options_.group_norm_groups > 0;
+  size_t block = 0;
+  for (size_t i = 0; i < tower->size(); ++i) {
+    const auto& layer = tower->ptr(i);
+    if (layer->as<nn::Conv2d>()) {
+      q = t.convs[block].forward(q, /*relu=*/!normalised);
+    } else if (auto* gn = layer->as<nn::GroupNorm>()) {
+      q = int8_group_norm(q, gn->options.num_groups(), gn->weight, gn->bias, gn->options.eps(), t.block_range[block]);
+    } else {
+      ++block;  // the ReLU: fused into the conv, or applied after the group norm
+    }
+  }
+  return t.final_conv.forward(q, false).dequantize();
+}
+
+std::pair<torch::Tensor, torch::Tensor> RetinaNetHeadImpl::forward_observed(const std::vector<torch::Tensor>& levels) {
+  std::vector<torch::Tensor> cls, box;
+  for (const auto& x : levels) {
+    cls.push_back(flatten_level(tower_observed(cls_tower, cls_logits, int8_towers_[0], x), options_.num_classes));
+    box.push_back(flatten_level(tower_observed(box_tower, box_deltas, int8_towers_[1], x), 4));
+  }
+  return {torch::cat(cls, 1), torch::cat(box, 1)};
+}
+
+void RetinaNetHeadImpl::finish_int8() {
+  const std::array<nn::Sequential*, 2> towers{&cls_tower, &box_tower};
+  const std::array<nn::Conv2d*, 2> finals{&cls_logits, &box_deltas};
+  for (size_t k = 0; k < 2; ++k) {
+    auto& t = int8_towers_[k];
+    t.convs.clear();
+    size_t block = 0;
+    for (size_t i = 0; i < (*towers[k])->size(); ++i)
+      if (auto* conv = (*towers[k])->ptr(i)->as<nn::Conv2d>())
+        t.convs.emplace_back(*conv, options_.group_norm_groups > 0 ? t.conv_range[block++] : t.block_range[block++]);
+    t.final_conv = Int8Conv(**finals[k], t.final_range);
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> RetinaNetHeadImpl::forward_int8(const std::vector<torch::Tensor>& q) const {
+  std::vector<torch::Tensor> cls, box;
+  for (const auto& x : q) {
+    cls.push_back(flatten_level(tower_int8(cls_tower, int8_towers_[0], x).contiguous(), options_.num_classes));
+    box.push_back(flatten_level(tower_int8(box_tower, int8_towers_[1], x).contiguous(), 4));
+  }
+  return {torch::cat(cls, 1), torch::cat(box, 1)};
+}
+
 }  // namespace spinescan::models

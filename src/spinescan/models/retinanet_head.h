@@ -5,7 +5,10 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 
+#include <array>
 #include <vector>
+
+#include "spinescan/models/int8.h"
 
 namespace spinescan::models {
 
@@ -25,9 +28,25 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   // ordered level, y, x, anchor (as the anchor generator).
   std::pair<torch::Tensor, torch::Tensor> forward(const std::vector<torch::Tensor>& levels);
   const RetinaNetHeadOptions& options() const { return options_; }
+  // 8 bits (models/int8.h, a probe): each tower's convolutions in 8 bits; a group norm, which
+  // cannot be folded, runs in float between them; the outputs come back in float.
+  std::pair<torch::Tensor, torch::Tensor> forward_observed(const std::vector<torch::Tensor>& levels);
+  void finish_int8();
+  std::pair<torch::Tensor, torch::Tensor> forward_int8(const std::vector<torch::Tensor>& quantized_levels) const;
 
  private:
   RetinaNetHeadOptions options_;
+  // Per tower (class, box): each conv's output range, each block's range after its ReLU, the
+  // final conv's output range; and their 8-bit convolutions.
+  struct Int8Tower {
+    std::vector<ActivationRange> conv_range, block_range;
+    ActivationRange final_range;
+    std::vector<Int8Conv> convs;
+    Int8Conv final_conv;
+  };
+  std::array<Int8Tower, 2> int8_towers_;
+  torch::Tensor tower_observed(torch::nn::Sequential& tower, torch::nn::Conv2d& final, Int8Tower& t, torch::Tensor x);
+  torch::Tensor tower_int8(const torch::nn::Sequential& tower, const Int8Tower& t, torch::Tensor q) const;
   torch::nn::Sequential cls_tower{nullptr}, box_tower{nullptr};
   torch::nn::Conv2d cls_logits{nullptr}, box_deltas{nullptr};
 };
