@@ -4,7 +4,7 @@
 oneDNN's quantized engine, min/max-style calibration on random images), in Debian's
 python3-torch, which is the same libtorch 1.13 the project links. Prints ms per slice, median of
 the timed calls after a warm-up, and the mean relative difference of the trunk's output.
-Usage: bench/int8_trunk_probe.py [THREADS] [CALLS]   (docs/benchmarks.md, "The backbone in 8-bit integers")"""
+Usage: bench/int8_trunk_probe.py [THREADS] [CALLS]   (docs/benchmarks.md, "The detector in 8-bit integers")"""
 import copy
 import sys
 import time

@@ -76,7 +76,7 @@ class RetinaNetImpl : public torch::nn::Module {
     backbone->quantize_int8(calibration_images);
   }
   bool backbone_int8() const { return backbone->quantized_int8() || int8_; }
-  // The same probe for the whole net: backbone, FPN and heads in 8 bits (group norms in float),
+  // The same probe for the whole net: backbone, FPN and heads in 8 bits (group norms as 8-bit group norms),
   // calibrated on these batches; forward() then takes float images and gives float outputs.
   void quantize_int8(const std::vector<torch::Tensor>& calibration_images);
   // Inference only: weights in bfloat16, and forward() casts its input to bfloat16 and its

@@ -1,5 +1,5 @@
 #pragma once
-// 8-bit integer inference on oneDNN's quantized engine (a probe: docs/benchmarks.md, "The backbone
+// 8-bit integer inference on oneDNN's quantized engine (a probe: docs/benchmarks.md, "The detector
 // in 8-bit integers"). Activations are unsigned 8-bit with ranges recorded by a float calibration
 // pass; weights signed 8-bit per output channel. The operators are registered with the dispatcher
 // by libtorch_cpu; their packed-weight type is not in the installed headers, so they are called boxed.

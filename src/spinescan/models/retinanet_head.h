@@ -29,7 +29,8 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const std::vector<torch::Tensor>& levels);
   const RetinaNetHeadOptions& options() const { return options_; }
   // 8 bits (models/int8.h, a probe): each tower's convolutions in 8 bits; a group norm, which
-  // cannot be folded, runs in float between them; the outputs come back in float.
+  // cannot be folded, as an 8-bit group norm into the range after its ReLU; the outputs come
+  // back in float.
   std::pair<torch::Tensor, torch::Tensor> forward_observed(const std::vector<torch::Tensor>& levels);
   void finish_int8();
   std::pair<torch::Tensor, torch::Tensor> forward_int8(const std::vector<torch::Tensor>& quantized_levels) const;
