@@ -31,12 +31,9 @@ int main(int argc, char** argv) {
                  "(what a new batch shape costs the first time: analyze's last batch of a study is smaller)")
       ->delimiter(',');
   int int8_calibration_batches = 0;
-  app.add_option("--int8-backbone", int8_calibration_batches,
-                 "a probe: the backbone in 8-bit integers (oneDNN), calibrated on this many random batches "
-                 "of the timed shape (speed only: random images say nothing of accuracy)");
-  int int8_whole_batches = 0;
-  app.add_option("--int8-whole", int8_whole_batches,
-                 "a probe: backbone, FPN and heads in 8-bit integers, calibrated on this many random batches");
+  app.add_option("--int8", int8_calibration_batches,
+                 "backbone, FPN and heads in 8-bit integers (oneDNN), their ranges recorded on this many random "
+                 "batches of the timed shape (speed only: random images say nothing of accuracy)");
   CLI11_PARSE(app, argc, argv);
   // As the spinescan binary runs it: its tensor allocator, its threads, batch norms folded.
   spinescan::install_tensor_allocator();
@@ -54,12 +51,8 @@ int main(int argc, char** argv) {
   if (int8_calibration_batches > 0) {
     std::vector<torch::Tensor> calibration;
     for (int i = 0; i < int8_calibration_batches; ++i) calibration.push_back(torch::rand({batch, 1, size, size}));
-    net->quantize_backbone_int8(calibration);
-  }
-  if (int8_whole_batches > 0) {
-    std::vector<torch::Tensor> calibration;
-    for (int i = 0; i < int8_whole_batches; ++i) calibration.push_back(torch::rand({batch, 1, size, size}));
-    net->quantize_int8(calibration);
+    net->calibrate_int8(calibration);
+    net->quantize_int8();
   }
   if (!sequence.empty()) {
     nlohmann::json calls = nlohmann::json::array();

@@ -115,16 +115,9 @@ void register_evaluate(CLI::App& app, Runner& run) {
                   "keep boxes scoring at least this where a neighbouring slice's reported box overlaps them "
                   "(< 0: the model's own; the operating score: no linking)");
   det->add_option("--device", c->device, "cpu, cuda or auto");
-  auto calibration = std::make_shared<std::string>();
-  det->add_option("--int8-backbone-calibration", *calibration,
-                  "a probe: run the backbone in 8-bit integers, calibrated on these comma-separated cases' slices "
-                  "(not evaluated ones; docs/benchmarks.md)");
-  det->add_flag("--int8-whole-detector", c->int8_whole_detector,
-               "with --int8-backbone-calibration: the FPN and heads in 8 bits too");
-  det->callback([&run, c, cases, calibration] {
-    run = [c, cases, calibration] {
+  det->callback([&run, c, cases] {
+    run = [c, cases] {
       append_comma_list(*cases, &c->cases);
-      append_comma_list(*calibration, &c->int8_calibration_cases);
       std::cout << detect::evaluate_detector(*c);
       return kOk;
     };

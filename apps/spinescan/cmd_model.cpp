@@ -91,6 +91,27 @@ void register_model(CLI::App& app, Runner& run) {
     };
   });
 
+  struct CalibrateArgs {
+    std::string bundle = "models/default", data, cases;
+  };
+  auto ci = std::make_shared<CalibrateArgs>();
+  CLI::App* calibrate = cmd->add_subcommand(
+      "calibrate-int8", "Record the detector's 8-bit ranges on training cases and store them in the bundle (--detector-precision int8)");
+  calibrate->add_option("--bundle", ci->bundle, "bundle folder (or training run) whose detector to calibrate");
+  calibrate->add_option("--data", ci->data, "dataset folder")->required();
+  calibrate->add_option("--cases", ci->cases, "comma-separated cases the detector was trained on; evaluate refuses to score them in int8")
+      ->required();
+  calibrate->callback([&run, ci] {
+    run = [ci] {
+      std::vector<std::string> cases;
+      append_comma_list(ci->cases, &cases);
+      const auto c = detect::calibrate_detector_int8(ci->bundle, ci->data, cases);
+      std::cout << "recorded " << c.points << " ranges over " << c.slices << " slices of " << cases.size() << " cases into "
+                << "the manifest of " << ci->bundle << "\n";
+      return kOk;
+    };
+  });
+
   auto upgrade_path = std::make_shared<std::string>();
   CLI::App* upgrade = cmd->add_subcommand("upgrade", "Rewrite an older bundle's manifest.json in this version's layout");
   upgrade->add_option("bundle", *upgrade_path, "bundle folder")->required();

@@ -22,9 +22,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "libtorch threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   std::string detector_precision = "fp32";
   app.add_option("--detector-precision", detector_precision,
-                 "fp32, or bf16: the detector about 2x as fast on a CPU with AMX-BF16 and 1.3x with AVX512-BF16, its "
-                 "boxes and scores rounded (docs/benchmarks.md); every reported accuracy is fp32's")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+                 "fp32; bf16: the detector about 2x as fast on a CPU with AMX-BF16 and 1.3x with AVX512-BF16, its "
+                 "boxes and scores rounded; int8: 8-bit integers, about 2x as fast, from the ranges the bundle stores "
+                 "(spinescan model calibrate-int8). docs/benchmarks.md measures both; every reported accuracy is fp32's")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   bool quiet = false, verbose = false;
   app.add_flag("-q,--quiet", quiet, "only errors on stderr");
   app.add_flag("-v,--verbose", verbose, "debug messages on stderr");
@@ -57,7 +58,9 @@ int main(int argc, char** argv) {
   try {
     install_tensor_allocator();
     configure_threads(threads);
-    set_detector_precision(detector_precision == "bf16" ? DetectorPrecision::kBFloat16 : DetectorPrecision::kFloat32);
+    set_detector_precision(detector_precision == "bf16"   ? DetectorPrecision::kBFloat16
+                           : detector_precision == "int8" ? DetectorPrecision::kInt8
+                                                          : DetectorPrecision::kFloat32);
     if (detector_precision == "bf16" && !cpu_has_bf16_instructions())
       log_warning(
           "--detector-precision bf16: this CPU has neither AMX-BF16 nor AVX512-BF16, so bfloat16 is likely slower than fp32 here");

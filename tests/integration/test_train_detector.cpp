@@ -13,8 +13,10 @@
 
 #include "spinescan/core/errors.h"
 #include "spinescan/core/rng.h"
+#include "spinescan/core/threads.h"
 #include "spinescan/data/dataset.h"
 #include "spinescan/data/splits.h"
+#include "spinescan/detect/bundle.h"
 #include "spinescan/detect/detect_study.h"
 #include "spinescan/detect/evaluate.h"
 #include "spinescan/detect/train.h"
@@ -223,27 +225,38 @@ TEST(EvaluateDetector, WritesMetricsAndOverlays) {
   int pngs = 0;
   for (const auto& p : std::filesystem::directory_iterator(f.tmp / "eval/overlays")) pngs += p.path().extension() == ".png";
   EXPECT_EQ(pngs, 2);
-  EXPECT_TRUE(metrics["int8_backbone_calibration_cases"].empty());
+  EXPECT_EQ(metrics["detector_precision"], "fp32");
+  EXPECT_TRUE(metrics["int8_calibration_cases"].empty());
 
-  // The 8-bit backbone probe: calibrated on a training case, the same cases scored, and
-  // metrics.json names the calibration only when the backbone did run in 8 bits (the numerics:
-  // RetinaNet.Int8Backbone... in the unit tests); a calibration case also evaluated is refused.
-  const auto fold = Splits::load(f.split).folds.at(0);
+  // --detector-precision int8 (the numerics: RetinaNet.Int8... in the unit tests): refused
+  // until `model calibrate-int8` has stored ranges, then the same cases scored in 8 bits, with
+  // metrics.json naming the calibration cases; a calibration that saw an evaluated case is refused.
+  struct PrecisionGuard {
+    ~PrecisionGuard() { set_detector_precision(DetectorPrecision::kFloat32); }
+  } restore;
+  set_detector_precision(DetectorPrecision::kInt8);
   auto int8 = e;
   int8.overlays = 0;
   int8.out = (f.tmp / "eval_int8").string();
-  int8.int8_calibration_cases = {fold.train.at(0)};
+  EXPECT_THROW(detect::evaluate_detector(int8), ModelError);
+  const auto fold = Splits::load(f.split).folds.at(0);
+  const auto calibration = detect::calibrate_detector_int8(c.out, f.data, {fold.train.at(0)});
+  EXPECT_GT(calibration.points, 20u);
+  EXPECT_GT(calibration.slices, 0u);
   const auto quantized = nlohmann::json::parse(detect::evaluate_detector(int8));
-  EXPECT_EQ(quantized["int8_backbone_calibration_cases"], nlohmann::json::array({fold.train.at(0)}));
+  EXPECT_EQ(quantized["detector_precision"], "int8");
+  EXPECT_EQ(quantized["int8_calibration_cases"], nlohmann::json::array({fold.train.at(0)}));
   EXPECT_EQ(quantized["cases"], metrics["cases"]);
   EXPECT_EQ(quantized["detection"]["num_bodies"], metrics["detection"]["num_bodies"]);
-  EXPECT_EQ(quantized["int8_whole_detector"], false);
-  int8.int8_whole_detector = true;
-  const auto whole = nlohmann::json::parse(detect::evaluate_detector(int8));
-  EXPECT_EQ(whole["int8_whole_detector"], true);
-  EXPECT_EQ(whole["detection"]["num_bodies"], metrics["detection"]["num_bodies"]);
-  int8.int8_calibration_cases = {fold.val.at(0)};
+  detect::calibrate_detector_int8(c.out, f.data, {fold.val.at(0)});
   EXPECT_THROW(detect::evaluate_detector(int8), ConfigError);
+  // The float path reads the same bundle as before: the stored ranges change nothing there.
+  set_detector_precision(DetectorPrecision::kFloat32);
+  auto again = e;
+  again.overlays = 0;
+  again.out = (f.tmp / "eval_again").string();
+  auto same = nlohmann::json::parse(detect::evaluate_detector(again));
+  EXPECT_EQ(same["detection"], metrics["detection"]);
 }
 
 TEST(TrainDetector, AnchorScalesAreTrainedStoredAndReadByEvaluateAndRefusedWhenNotPositive) {

@@ -312,28 +312,51 @@ static void give_trained_batch_norm_statistics(RetinaNet& net) {
   net->eval();
 }
 
-TEST(RetinaNet, Int8BackboneCalibratedOnItsInputsGivesOutputsCloseToFloatAndNeedsAFoldedNet) {
-  torch::manual_seed(5);
-  RetinaNet net(small_retinanet_options());
-  give_trained_batch_norm_statistics(net);
+TEST(RetinaNet, Int8RangesAreForgottenOnRecalibrationAndGiveTheSameNetBackFromJson) {
+  // Bundles store the ranges (model calibrate-int8) and analyze quantizes from them without a
+  // calibration pass: the stored ranges must give exactly the net the calibration gave.
+  auto make = [] {
+    torch::manual_seed(5);
+    RetinaNet net(small_retinanet_options());
+    give_trained_batch_norm_statistics(net);
+    return net;
+  };
+  RetinaNet calibrated = make();
   torch::NoGradGuard no_grad;
   const auto images = torch::rand({2, 1, 64, 96});
-  EXPECT_THROW(net->quantize_backbone_int8({images}), c10::Error);  // not folded yet
-  net->fold_batch_norms();
-  const auto reference = net->forward(images);
-  net->quantize_backbone_int8({images, torch::rand({2, 1, 64, 96})});
-  const auto quantized = net->forward(images);
-  EXPECT_EQ(quantized.class_logits.scalar_type(), torch::kFloat);
-  // 8 bits per activation and weight through 16 convolutions: outputs agree to a few percent of
-  // their spread, not to float rounding.
-  const float spread = (reference.box_deltas.max() - reference.box_deltas.min()).item<float>();
-  const float delta_error = (quantized.box_deltas - reference.box_deltas).abs().mean().item<float>();
-  const float logit_error = (quantized.class_logits - reference.class_logits).abs().mean().item<float>();
-  EXPECT_LT(delta_error, 0.03f * spread) << delta_error << " against a spread of " << spread;
-  EXPECT_LT(logit_error, 0.03f * spread) << logit_error;
-  EXPECT_GT(delta_error, 0.0f) << "the backbone did not run in 8 bits";
+  EXPECT_THROW(calibrated->calibrate_int8({images}), c10::Error);  // not folded yet
+  calibrated->fold_batch_norms();
+  const auto float_before = calibrated->forward(images).class_logits;
+  calibrated->calibrate_int8({images * 10});
+  const auto wide = calibrated->int8_ranges();
+  calibrated->calibrate_int8({images});
+  const auto ranges = calibrated->int8_ranges();
+  EXPECT_NE(ranges, wide);  // the first calibration's wider ranges were forgotten, not merged
+  // Recording leaves the float forward as it was.
+  EXPECT_TRUE(torch::equal(calibrated->forward(images).class_logits, float_before));
+  calibrated->quantize_int8();
+  ASSERT_TRUE(calibrated->uses_int8());
+  EXPECT_STREQ(calibrated->precision_name(), "int8");
+  const auto from_calibration = calibrated->forward(images);
+
+  RetinaNet loaded = make();
+  loaded->fold_batch_norms();
+  const auto stored = nlohmann::json::parse(ranges.dump());  // through text, as a manifest holds them
+  auto short_by_one = stored;
+  short_by_one.erase(short_by_one.size() - 1);
+  EXPECT_THROW(loaded->set_int8_ranges(short_by_one), ModelError);
+  auto reversed = stored;
+  reversed[0] = {1.0, -1.0};
+  EXPECT_THROW(loaded->set_int8_ranges(reversed), ModelError);
+  loaded->set_int8_ranges(stored);
+  loaded->quantize_int8();
+  const auto from_json = loaded->forward(images);
+  EXPECT_TRUE(torch::equal(from_json.class_logits, from_calibration.class_logits));
+  EXPECT_TRUE(torch::equal(from_json.box_deltas, from_calibration.box_deltas));
+  EXPECT_FALSE(torch::equal(from_json.class_logits, float_before)) << "the net did not run in 8 bits";
+  EXPECT_THROW(loaded->calibrate_int8({images}), c10::Error);  // already in 8 bits
   // An image unlike the calibration's saturates instead of failing.
-  EXPECT_NO_THROW(net->forward(images * 10));
+  EXPECT_NO_THROW(loaded->forward(images * 10));
 }
 
 TEST(RetinaNet, Int8WholeDetectorWithAndWithoutGroupNormsGivesOutputsCloseToFloat) {
@@ -356,11 +379,12 @@ TEST(RetinaNet, Int8WholeDetectorWithAndWithoutGroupNormsGivesOutputsCloseToFloa
   }
   torch::NoGradGuard no_grad;
   const auto images = torch::rand({2, 1, 64, 96});
-  EXPECT_THROW(net->quantize_int8({images}), c10::Error);  // not folded yet
+  EXPECT_THROW(net->quantize_int8(), c10::Error);  // not folded yet
   net->fold_batch_norms();
   const auto reference = net->forward(images);
-  net->quantize_int8({images, torch::rand({2, 1, 64, 96})});
-  ASSERT_TRUE(net->backbone_int8());
+  net->calibrate_int8({images, torch::rand({2, 1, 64, 96})});
+  net->quantize_int8();
+  ASSERT_TRUE(net->uses_int8());
   const auto quantized = net->forward(images);
   ASSERT_EQ(quantized.class_logits.sizes(), reference.class_logits.sizes());
   ASSERT_EQ(quantized.box_deltas.sizes(), reference.box_deltas.sizes());

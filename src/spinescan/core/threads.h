@@ -13,8 +13,9 @@ int hardware_threads();
 // The precision the detector runs in when loaded for inference (`spinescan --detector-precision`),
 // process-wide like the thread count. Float32 is the default and what every reported accuracy was
 // measured with; bfloat16 is about twice as fast where the CPU has AMX-BF16 and about 1.3x where
-// it has AVX512-BF16 (docs/benchmarks.md).
-enum class DetectorPrecision { kFloat32, kBFloat16 };
+// it has AVX512-BF16 (docs/benchmarks.md); 8-bit integers need the ranges a bundle stores
+// (`spinescan model calibrate-int8`) and run the detector about twice as fast on any x86 CPU.
+enum class DetectorPrecision { kFloat32, kBFloat16, kInt8 };
 void set_detector_precision(DetectorPrecision precision);
 DetectorPrecision detector_precision();
 // Whether the CPU (the flags line of a /proc/cpuinfo-format file) has the bfloat16 instructions

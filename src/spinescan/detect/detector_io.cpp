@@ -16,7 +16,7 @@ namespace spinescan::detect {
 nlohmann::json DetectorSpec::to_json(const std::string& weights_file) const {
   nlohmann::json canvas_json = {{"size", canvas.size}, {"pixel_mm", canvas.pixel_mm}};
   if (canvas.context_mm > 0) canvas_json["context_mm"] = canvas.context_mm;  // absent: one slice, as before it existed
-  return {{"weights", weights_file},
+  nlohmann::json j = {{"weights", weights_file},
           {"architecture", "RetinaNet, ResNet-18 + FPN backbone"},
           {"options", model.to_json()},
           {"canvas", canvas_json},
@@ -27,6 +27,8 @@ nlohmann::json DetectorSpec::to_json(const std::string& weights_file) const {
           {"operating_score", operating_score},
           {"linked_score", linked_score},
           {"provenance", provenance}};
+  if (!int8.is_null()) j["int8"] = int8;
+  return j;
 }
 
 DetectorSpec DetectorSpec::from_json(const nlohmann::json& j) {
@@ -40,12 +42,16 @@ DetectorSpec DetectorSpec::from_json(const nlohmann::json& j) {
     // Absent from bundles made before slice linking: they report what they reported then.
     s.linked_score = j.contains("linked_score") ? j.at("linked_score").get<double>() : s.operating_score;
     s.provenance = j.value("provenance", nlohmann::json::object());
+    s.int8 = j.value("int8", nlohmann::json());
   } catch (const nlohmann::json::exception& e) {
     throw ModelError(std::string("detector manifest: ") + e.what());
   }
   SPINESCAN_CHECK_AS(s.operating_score > 0 && s.operating_score < 1 && s.linked_score > 0 && s.linked_score <= s.operating_score,
                      ModelError, "detector manifest: need 0 < linked_score <= operating_score < 1 (they are ", s.linked_score, " and ",
                      s.operating_score, ")");
+  // The ranges themselves are checked against the net at load (RetinaNetImpl::set_int8_ranges).
+  SPINESCAN_CHECK_AS(s.int8.is_null() || (s.int8.is_object() && s.int8.contains("ranges") && s.int8["ranges"].is_array()),
+                     ModelError, "detector manifest: int8 holds no ranges array");
   s.canvas.validate();
   SPINESCAN_CHECK_AS(s.model.backbone.in_channels == s.canvas.channels(), ModelError, "detector manifest: the net reads ",
                      s.model.backbone.in_channels, " channel(s), its canvas gives ", s.canvas.channels());
@@ -105,6 +111,13 @@ LoadedDetector load_detector(const fs::path& folder_or_run, const torch::Device&
   if (for_inference) {
     d.net->fold_batch_norms();
     if (detector_precision() == DetectorPrecision::kBFloat16) d.net->use_bfloat16();
+    if (detector_precision() == DetectorPrecision::kInt8) {
+      SPINESCAN_CHECK_AS(device.is_cpu(), ConfigError, "--detector-precision int8 runs on the CPU only");
+      SPINESCAN_CHECK_AS(!d.spec.int8.is_null(), ModelError, manifest_path.string(),
+                         ": the detector has no 8-bit calibration (spinescan model calibrate-int8 writes one)");
+      d.net->set_int8_ranges(d.spec.int8.at("ranges"));
+      d.net->quantize_int8();
+    }
   }
   return d;
 }

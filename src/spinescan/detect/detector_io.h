@@ -21,6 +21,10 @@ struct DetectorSpec {
   // (detect/slice_linking.h); equal to operating_score in bundles made before linking.
   double linked_score = 0.3;
   nlohmann::json provenance;     // how it was trained, on what, its metrics
+  // The 8-bit calibration of these weights (calibrate_detector_int8), or null: {"ranges": [[min,
+  // max], ...] as RetinaNetImpl::int8_ranges gives them, "calibration": the cases and slices}.
+  // Retraining writes a spec without it: ranges belong to the weights they were recorded with.
+  nlohmann::json int8;
   nlohmann::json to_json(const std::string& weights_file) const;
   static DetectorSpec from_json(const nlohmann::json& j);
 };
@@ -56,7 +60,8 @@ void save_detector(const RetinaNet& net, const DetectorSpec& spec, const std::fi
 // Accepts a bundle folder (manifest.json with a "detector" section) or a training run folder
 // (its best/ bundle). Puts the network in eval mode on `device`; `for_inference` also folds its
 // batch norms (faster, the same boxes; such a net cannot be saved again: pass false to re-pack)
-// and puts it in the process's detector_precision() (core/threads.h).
+// and puts it in the process's detector_precision() (core/threads.h); int8 needs the spec's
+// 8-bit calibration (ModelError naming the command that writes it) and the CPU (ConfigError).
 LoadedDetector load_detector(const std::filesystem::path& folder_or_run, const torch::Device& device = torch::kCPU,
                              bool for_inference = true);
 

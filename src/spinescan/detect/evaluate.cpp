@@ -125,6 +125,21 @@ std::vector<eval::SliceResult> linked(std::vector<eval::SliceResult> results, co
 
 }  // namespace
 
+std::vector<std::string> int8_calibration_cases_not_evaluated(const LoadedDetector& detector,
+                                                              const std::vector<std::string>& evaluated) {
+  if (!detector.net->uses_int8()) return {};
+  std::vector<std::string> calibration;
+  try {
+    calibration = detector.spec.int8.at("calibration").at("cases").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(std::string("detector manifest: int8 names no calibration cases: ") + e.what());
+  }
+  for (const auto& name : calibration)
+    SPINESCAN_CHECK_AS(std::find(evaluated.begin(), evaluated.end(), name) == evaluated.end(), ConfigError,
+                       "the detector's 8-bit ranges were recorded on ", name, ", which is also evaluated");
+  return calibration;
+}
+
 std::string evaluate_detector(const DetectorEvalConfig& c) {
   const Dataset dataset = load_dataset(c.data);
   std::vector<std::string> cases = c.cases;
@@ -147,27 +162,7 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
   SliceDataOptions data_options;
   data_options.canvas = detector.spec.canvas;
   const int size = detector.spec.canvas.size;
-  if (!c.int8_calibration_cases.empty()) {
-    for (const auto& name : c.int8_calibration_cases)
-      SPINESCAN_CHECK_AS(std::find(cases.begin(), cases.end(), name) == cases.end(), ConfigError,
-                         "--int8-backbone-calibration: ", name, " is also evaluated");
-    const auto calibration = load_canvas_slices(dataset, c.int8_calibration_cases, data_options);
-    std::vector<torch::Tensor> batches;  // as detect_images batches them
-    const auto& canvas = detector.spec.canvas;
-    for (size_t start = 0; start < calibration.size(); start += kInferenceBatchSlices) {
-      std::vector<torch::Tensor> batch;
-      for (size_t i = start; i < std::min(calibration.size(), start + kInferenceBatchSlices); ++i) {
-        auto input = canvas.channels() > 1 ? detector_input(calibration, i, canvas) : calibration[i].image;
-        batch.push_back(torch::from_blob(input.data(), {canvas.channels(), size, size}).clone());
-      }
-      batches.push_back(torch::stack(batch).to(device));
-    }
-    if (c.int8_whole_detector) {
-      detector.net->quantize_int8(batches);
-    } else {
-      detector.net->quantize_backbone_int8(batches);
-    }
-  }
+  const auto int8_calibration_cases = int8_calibration_cases_not_evaluated(detector, cases);
 
   std::vector<std::vector<eval::SliceResult>> candidates_by_case;  // before linking
   std::vector<eval::SliceResult> all;
@@ -262,10 +257,8 @@ std::string evaluate_detector(const DetectorEvalConfig& c) {
       {"cases", cases},
       {"operating_score", linking.operating_score},
       {"linked_score", linking.linked_score},
-      // What ran: the calibration cases only when the backbone did run in 8 bits.
-      {"int8_backbone_calibration_cases",
-       detector.net->backbone_int8() ? c.int8_calibration_cases : std::vector<std::string>{}},
-      {"int8_whole_detector", detector.net->backbone_int8() && c.int8_whole_detector},
+      {"detector_precision", detector.net->precision_name()},
+      {"int8_calibration_cases", int8_calibration_cases},
       {"min_body_area_mm2", data_options.min_body_area_mm2},
       {"detection", summary_json(eval::summarize_detection(through, score))},
       {"detection_all_slices", summary_json(eval::summarize_detection(all, score))},

@@ -6,6 +6,8 @@
 
 namespace spinescan::detect {
 
+struct LoadedDetector;  // detector_io.h
+
 struct DetectorEvalConfig {
   std::string data, model, out;
   std::vector<std::string> cases;  // explicit case list, or:
@@ -15,11 +17,13 @@ struct DetectorEvalConfig {
   std::string device = "cpu";
   double operating_score = -1;     // < 0: the model's own
   double linked_score = -1;        // < 0: the model's own (slice_linking.h)
-  // A probe (docs/benchmarks.md): when set, the backbone runs in 8-bit integers, calibrated on
-  // the slices of these cases (none of them evaluated).
-  std::vector<std::string> int8_calibration_cases;
-  bool int8_whole_detector = false;  // with them: the FPN and heads in 8 bits too
 };
+
+// When the detector runs in 8 bits: the cases its ranges were recorded on, refused (ConfigError)
+// if any is among `evaluated` (a calibration that saw the scored slices would flatter it).
+// Empty otherwise. Both evaluations record it in metrics.json.
+std::vector<std::string> int8_calibration_cases_not_evaluated(const LoadedDetector& detector,
+                                                              const std::vector<std::string>& evaluated);
 
 // Writes <out>/metrics.json and <out>/overlays/*.png; returns metrics.json's text.
 std::string evaluate_detector(const DetectorEvalConfig& config);

@@ -16,20 +16,40 @@ torch::Device parse_device(const std::string& name) {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
+torch::Tensor stack_images(const std::vector<const std::vector<float>*>& images, size_t start, size_t end, int size) {
+  SPINESCAN_CHECK(start < end && end <= images.size(), "stack_images: no image in [", start, ", ", end, ")");
+  const int64_t plane = static_cast<int64_t>(size) * size;
+  const int64_t channels = static_cast<int64_t>(images[start]->size()) / plane;
+  auto batch = torch::empty({static_cast<int64_t>(end - start), channels, size, size});
+  for (size_t i = start; i < end; ++i) {
+    SPINESCAN_CHECK(static_cast<int64_t>(images[i]->size()) == channels * plane, "detector input: images of different sizes");
+    std::memcpy(batch[static_cast<int64_t>(i - start)].data_ptr<float>(), images[i]->data(), sizeof(float) * channels * plane);
+  }
+  return batch;
+}
+
+std::vector<const std::vector<float>*> detector_inputs(const std::vector<CanvasSlice>& slices, const CanvasOptions& canvas,
+                                                       std::vector<std::vector<float>>& stacked) {
+  std::vector<const std::vector<float>*> images;
+  if (canvas.channels() > 1) {
+    stacked.clear();
+    stacked.reserve(slices.size());
+    for (size_t i = 0; i < slices.size(); ++i) stacked.push_back(detector_input(slices, i, canvas));
+    for (const auto& x : stacked) images.push_back(&x);
+  } else {
+    for (const auto& s : slices) images.push_back(&s.image);
+  }
+  return images;
+}
+
 std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,
                                                          int size, int batch_size, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   std::vector<std::vector<eval::Prediction>> out;
   out.reserve(images.size());
-  const int64_t plane = static_cast<int64_t>(size) * size;
-  const int64_t channels = images.empty() ? 1 : static_cast<int64_t>(images.front()->size()) / plane;
   for (size_t start = 0; start < images.size(); start += static_cast<size_t>(batch_size)) {
     const size_t end = std::min(images.size(), start + static_cast<size_t>(batch_size));
-    auto batch = torch::empty({static_cast<int64_t>(end - start), channels, size, size});
-    for (size_t i = start; i < end; ++i) {
-      SPINESCAN_CHECK(static_cast<int64_t>(images[i]->size()) == channels * plane, "detect_images: inputs of different sizes");
-      std::memcpy(batch[static_cast<int64_t>(i - start)].data_ptr<float>(), images[i]->data(), sizeof(float) * channels * plane);
-    }
+    const auto batch = stack_images(images, start, end, size);
     const auto dets = net->postprocess(net->forward(batch.to(device)));
     for (const auto& d : dets) {
       const auto boxes = d.boxes.to(torch::kCPU).contiguous();
@@ -48,14 +68,7 @@ std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const s
 std::vector<eval::SliceResult> detect_canvas_slices(RetinaNet& net, const std::vector<CanvasSlice>& slices,
                                                     const CanvasOptions& canvas, const torch::Device& device) {
   std::vector<std::vector<float>> stacked;  // only with sagittal context
-  std::vector<const std::vector<float>*> images;
-  if (canvas.channels() > 1) {
-    stacked.reserve(slices.size());
-    for (size_t i = 0; i < slices.size(); ++i) stacked.push_back(detector_input(slices, i, canvas));
-    for (const auto& x : stacked) images.push_back(&x);
-  } else {
-    for (const auto& s : slices) images.push_back(&s.image);
-  }
+  const auto images = detector_inputs(slices, canvas, stacked);
   const auto preds = detect_images(net, images, canvas.size, kInferenceBatchSlices, device);
   std::vector<eval::SliceResult> results;
   for (size_t i = 0; i < slices.size(); ++i) results.push_back({slices[i].case_name, slices[i].slice, slices[i].truth, preds[i]});

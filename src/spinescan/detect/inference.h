@@ -18,6 +18,13 @@ torch::Device parse_device(const std::string& name);
 // feature maps of a smaller batch stay in cache) and peaks 40 MiB lower (docs/benchmarks.md).
 constexpr int kInferenceBatchSlices = 8;
 
+// The net's input per slice: the slice's own image, or with sagittal context its channels
+// stacked into `stacked` (detector_input), which must outlive the pointers.
+std::vector<const std::vector<float>*> detector_inputs(const std::vector<CanvasSlice>& slices, const CanvasOptions& canvas,
+                                                       std::vector<std::vector<float>>& stacked);
+// images[start, end) as one [end - start, channels, size, size] float batch.
+torch::Tensor stack_images(const std::vector<const std::vector<float>*>& images, size_t start, size_t end, int size);
+
 // images: each the net's input channels x size x size floats (detector_input). Runs under
 // NoGradGuard in batches of `batch_size`.
 std::vector<std::vector<eval::Prediction>> detect_images(RetinaNet& net, const std::vector<const std::vector<float>*>& images,

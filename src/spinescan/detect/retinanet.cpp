@@ -104,14 +104,50 @@ void RetinaNetImpl::use_bfloat16() {
   compute_dtype_ = torch::kBFloat16;
 }
 
-void RetinaNetImpl::quantize_int8(const std::vector<torch::Tensor>& calibration_images) {
-  TORCH_CHECK(batch_norms_folded() && compute_dtype_ == torch::kFloat, "RetinaNet::quantize_int8: a folded float net only");
-  TORCH_CHECK(!calibration_images.empty(), "RetinaNet::quantize_int8: no calibration batch");
+std::vector<models::ActivationRange*> RetinaNetImpl::int8_range_points() {
+  std::vector<models::ActivationRange*> points;
+  backbone->int8_ranges(points);
+  fpn->int8_ranges(points);
+  head->int8_ranges(points);
+  return points;
+}
+
+void RetinaNetImpl::calibrate_int8(const std::vector<torch::Tensor>& calibration_images) {
+  TORCH_CHECK(!int8_ && batch_norms_folded() && compute_dtype_ == torch::kFloat,
+              "RetinaNet::calibrate_int8: a folded float net only");
+  TORCH_CHECK(!calibration_images.empty(), "RetinaNet::calibrate_int8: no calibration batch");
+  for (auto* range : int8_range_points()) *range = models::ActivationRange{};
   torch::NoGradGuard no_grad;
-  for (const auto& x : calibration_images) head->forward_observed(fpn->forward_observed(backbone->forward_observed(x)));
-  backbone->finish_int8();
-  fpn->finish_int8();
-  head->finish_int8();
+  models::Int8RangeRecording recording;
+  for (const auto& x : calibration_images) head(fpn(backbone(x)));
+}
+
+nlohmann::json RetinaNetImpl::int8_ranges() {
+  nlohmann::json ranges = nlohmann::json::array();
+  for (const auto* range : int8_range_points()) {
+    TORCH_CHECK(range->seen, "RetinaNet::int8_ranges: not calibrated");
+    ranges.push_back({range->min, range->max});
+  }
+  return ranges;
+}
+
+void RetinaNetImpl::set_int8_ranges(const nlohmann::json& ranges) {
+  auto points = int8_range_points();
+  SPINESCAN_CHECK_AS(ranges.is_array() && ranges.size() == points.size(), ModelError, "8-bit ranges: the detector has ",
+                     points.size(), " quantization points, ", ranges.is_array() ? ranges.size() : 0, " ranges are given");
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto& r = ranges[i];
+    SPINESCAN_CHECK_AS(r.is_array() && r.size() == 2 && r[0].is_number() && r[1].is_number() && r[0] <= r[1], ModelError,
+                       "8-bit ranges: entry ", i, " is not [min, max]: ", r.dump());
+    *points[i] = {r[0].get<float>(), r[1].get<float>(), true};
+  }
+}
+
+void RetinaNetImpl::quantize_int8() {
+  TORCH_CHECK(!int8_ && batch_norms_folded() && compute_dtype_ == torch::kFloat, "RetinaNet::quantize_int8: a folded float net only");
+  backbone->quantize_int8();
+  fpn->quantize_int8();
+  head->quantize_int8();
   int8_ = true;
 }
 

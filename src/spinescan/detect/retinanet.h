@@ -70,15 +70,18 @@ class RetinaNetImpl : public torch::nn::Module {
   // (models::ResNetImpl::fold_batch_norms); eval mode first. A folded net is not saved.
   void fold_batch_norms() { backbone->fold_batch_norms(); }
   bool batch_norms_folded() const { return backbone->batch_norms_folded(); }
-  // A probe, not used by analyze: the folded backbone in 8-bit integers, calibrated on these
-  // batches of images (models::ResNetImpl::quantize_int8); the FPN and heads stay float.
-  void quantize_backbone_int8(const std::vector<torch::Tensor>& calibration_images) {
-    backbone->quantize_int8(calibration_images);
-  }
-  bool backbone_int8() const { return backbone->quantized_int8() || int8_; }
-  // The same probe for the whole net: backbone, FPN and heads in 8 bits (group norms as 8-bit group norms),
-  // calibrated on these batches; forward() then takes float images and gives float outputs.
-  void quantize_int8(const std::vector<torch::Tensor>& calibration_images);
+  // Inference only, 8-bit integers (models/int8.h; `--detector-precision int8`, measured in
+  // docs/benchmarks.md). calibrate_int8 runs a folded float net over these batches, recording the
+  // range at each point where the 8-bit forward quantizes a tensor (earlier ranges are forgotten);
+  // int8_ranges gives them as [[min, max], ...] in a fixed order, as bundles store them, and
+  // set_int8_ranges takes them back. quantize_int8 then puts the backbone (but its stem), the FPN
+  // and both heads in 8 bits (oneDNN's quantized engine); forward() still takes float images and
+  // gives float outputs, and anchors and decoding stay float. Inputs beyond the ranges saturate.
+  void calibrate_int8(const std::vector<torch::Tensor>& calibration_images);
+  nlohmann::json int8_ranges();
+  void set_int8_ranges(const nlohmann::json& ranges);
+  void quantize_int8();
+  bool uses_int8() const { return int8_; }
   // Inference only: weights in bfloat16, and forward() casts its input to bfloat16 and its
   // outputs back to float (post-processing and anchors stay float). oneDNN's bfloat16
   // convolutions ran about twice as fast as float with AMX-BF16 and 1.3x with AVX512-BF16
@@ -86,6 +89,8 @@ class RetinaNetImpl : public torch::nn::Module {
   // Fold the batch norms first.
   void use_bfloat16();
   bool uses_bfloat16() const { return compute_dtype_ == torch::kBFloat16; }
+  // "int8", "bf16" or "fp32", as --detector-precision names them (reports, metrics.json).
+  const char* precision_name() const { return int8_ ? "int8" : uses_bfloat16() ? "bf16" : "fp32"; }
 
  private:
   RetinaNetOptions options_;
@@ -93,6 +98,7 @@ class RetinaNetImpl : public torch::nn::Module {
   models::Fpn fpn{nullptr};
   models::RetinaNetHead head{nullptr};
   bool int8_ = false;
+  std::vector<models::ActivationRange*> int8_range_points();
   std::map<std::vector<int64_t>, torch::Tensor> anchor_cache_;
   torch::Dtype compute_dtype_ = torch::kFloat;
 };

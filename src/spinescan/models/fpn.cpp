@@ -43,52 +43,41 @@ std::vector<torch::Tensor> FpnImpl::forward(const std::vector<torch::Tensor>& f)
   // Top-down: P5 from C5, then each finer level adds the upsampled coarser one.
   std::array<torch::Tensor, 3> inner;
   inner[2] = lateral[2]->as<nn::Conv2d>()->forward(f[3]);
+  lateral_range_[2].record(inner[2]);
   for (int i = 1; i >= 0; --i) {
     const auto lat = lateral[i]->as<nn::Conv2d>()->forward(f[i + 1]);
+    lateral_range_[static_cast<size_t>(i)].record(lat);
     inner[i] = lat + torch::nn::functional::interpolate(
                          inner[i + 1], torch::nn::functional::InterpolateFuncOptions()
                                            .size(std::vector<int64_t>{lat.size(2), lat.size(3)})
                                            .mode(torch::kNearest));
+    inner_range_[static_cast<size_t>(i)].record(inner[i]);
   }
   std::vector<torch::Tensor> levels;  // P3, P4, P5 (+ P6, P7)
   for (int i = 0; i < 3; ++i) {
     if (3 + i > options_.max_level && options_.max_level < 6) break;
     levels.push_back(output[i]->as<nn::Conv2d>()->forward(inner[i]));
+    output_range_[static_cast<size_t>(i)].record(levels.back());
   }
   if (options_.max_level >= 6) levels.push_back(p6(levels[2]));
   if (options_.max_level >= 7) levels.push_back(p7(torch::relu(levels[3])));
   return std::vector<torch::Tensor>(levels.begin() + (options_.min_level - 3), levels.end());
 }
 
-std::vector<torch::Tensor> FpnImpl::forward_observed(const std::vector<torch::Tensor>& f) {
-  SPINESCAN_CHECK_AS(f.size() == 4 && options_.max_level <= 5, ModelError, "FPN int8: C2..C5 in, P3..P5 out only");
-  std::array<torch::Tensor, 3> inner;
-  inner[2] = lateral[2]->as<nn::Conv2d>()->forward(f[3]);
-  lateral_range_[2].observe(inner[2]);
-  inner_range_[2] = lateral_range_[2];
-  for (int i = 1; i >= 0; --i) {
-    const auto lat = lateral[i]->as<nn::Conv2d>()->forward(f[i + 1]);
-    lateral_range_[i].observe(lat);
-    inner[i] = lat + torch::nn::functional::interpolate(
-                         inner[i + 1], torch::nn::functional::InterpolateFuncOptions()
-                                           .size(std::vector<int64_t>{lat.size(2), lat.size(3)})
-                                           .mode(torch::kNearest));
-    inner_range_[i].observe(inner[i]);
-  }
-  std::vector<torch::Tensor> levels;
-  for (int i = 0; i < 3 && 3 + i <= options_.max_level; ++i) {
-    levels.push_back(output[i]->as<nn::Conv2d>()->forward(inner[i]));
-    output_range_[static_cast<size_t>(i)].observe(levels.back());
-  }
-  return std::vector<torch::Tensor>(levels.begin() + (options_.min_level - 3), levels.end());
-}
+size_t FpnImpl::int8_outputs() const { return static_cast<size_t>(std::min(options_.max_level, 5) - 2); }
 
-void FpnImpl::finish_int8() {
+void FpnImpl::quantize_int8() {
+  SPINESCAN_CHECK_AS(options_.max_level <= 5, ModelError, "FPN int8: P3..P5 only (this one goes to P", options_.max_level, ")");
   int8_lateral_.clear();
   int8_output_.clear();
   for (size_t i = 0; i < 3; ++i) int8_lateral_.emplace_back(*lateral[i]->as<nn::Conv2d>(), lateral_range_[i]);
-  for (size_t i = 0; i < 3 && 3 + static_cast<int>(i) <= options_.max_level; ++i)
-    int8_output_.emplace_back(*output[i]->as<nn::Conv2d>(), output_range_[i]);
+  for (size_t i = 0; i < int8_outputs(); ++i) int8_output_.emplace_back(*output[i]->as<nn::Conv2d>(), output_range_[i]);
+}
+
+void FpnImpl::int8_ranges(std::vector<ActivationRange*>& out) {
+  for (auto& r : lateral_range_) out.push_back(&r);
+  out.insert(out.end(), {&inner_range_[0], &inner_range_[1]});  // P5's is its lateral's
+  for (size_t i = 0; i < int8_outputs(); ++i) out.push_back(&output_range_[i]);
 }
 
 std::vector<torch::Tensor> FpnImpl::forward_int8(const std::vector<torch::Tensor>& q) const {

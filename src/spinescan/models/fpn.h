@@ -29,15 +29,17 @@ class FpnImpl : public torch::nn::Module {
   // {C2, C3, C4, C5} (ResNet output) -> {P_min .. P_max}
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& features);
   const FpnOptions& options() const { return options_; }
-  // 8 bits (models/int8.h, a probe; P3..P5 only): the float forward recording ranges, then the
-  // 8-bit convolutions, then the forward from 8-bit C2..C5 to 8-bit levels.
-  std::vector<torch::Tensor> forward_observed(const std::vector<torch::Tensor>& features);
-  void finish_int8();
+  // 8 bits (models/int8.h; P3..P5 only): forward() records the laterals', the top-down sums'
+  // and the outputs' ranges under an Int8RangeRecording; quantize_int8 makes the 8-bit
+  // convolutions from them; forward_int8 goes from 8-bit C2..C5 to 8-bit levels.
+  void quantize_int8();
   std::vector<torch::Tensor> forward_int8(const std::vector<torch::Tensor>& quantized_features) const;
+  void int8_ranges(std::vector<ActivationRange*>& out);
 
  private:
   FpnOptions options_;
   std::array<ActivationRange, 3> lateral_range_, inner_range_, output_range_;
+  size_t int8_outputs() const;  // P3..min(P_max, P5)
   std::vector<Int8Conv> int8_lateral_, int8_output_;
   torch::nn::ModuleList lateral, output;
   torch::nn::Conv2d p6{nullptr}, p7{nullptr};

@@ -11,6 +11,8 @@
 namespace spinescan::models {
 
 namespace {
+thread_local bool t_recording = false;
+
 torch::Tensor call_quantized(const char* name, const char* overload, torch::jit::Stack stack) {
   c10::Dispatcher::singleton().findSchemaOrThrow(name, overload).callBoxed(&stack);
   return stack.at(0).toTensor();
@@ -23,6 +25,17 @@ void ActivationRange::observe(const torch::Tensor& t) {
   max = seen ? std::max(max, hi) : hi;
   seen = true;
 }
+
+void ActivationRange::record(const torch::Tensor& t) {
+  if (t_recording) observe(t);
+}
+
+Int8RangeRecording::Int8RangeRecording() {
+  TORCH_CHECK(!t_recording, "int8: a range recording is already running on this thread");
+  t_recording = true;
+}
+
+Int8RangeRecording::~Int8RangeRecording() { t_recording = false; }
 
 std::pair<double, int64_t> ActivationRange::uint8_parameters() const {
   TORCH_CHECK(seen, "int8: a point of the network saw no calibration data");

@@ -17,9 +17,21 @@ struct ActivationRange {
   float min = 0, max = 0;
   bool seen = false;
   void observe(const torch::Tensor& t);
+  // observe(t) while an Int8RangeRecording is alive on this thread, else nothing: the float
+  // forward passes call it at each point an 8-bit forward will quantize.
+  void record(const torch::Tensor& t);
   // Scale and zero point of an unsigned 8-bit tensor covering the range (and 0).
   std::pair<double, int64_t> uint8_parameters() const;
   torch::Tensor quantize(const torch::Tensor& x) const;  // channels-last, unsigned 8-bit
+};
+
+// While alive, the float forwards on this thread record their ranges (ActivationRange::record).
+class Int8RangeRecording {
+ public:
+  Int8RangeRecording();
+  ~Int8RangeRecording();
+  Int8RangeRecording(const Int8RangeRecording&) = delete;
+  Int8RangeRecording& operator=(const Int8RangeRecording&) = delete;
 };
 
 // A convolution in 8 bits: its packed weights and bias, and its output's scale and zero point.

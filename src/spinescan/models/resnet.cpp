@@ -43,31 +43,32 @@ BasicBlockImpl::BasicBlockImpl(int in_channels, int out_channels, int stride) {
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
   if (folded_) {
-    auto y = conv2(conv1(x).relu_());
-    return y.add_(downsample ? shortcut_conv()->forward(x) : x).relu_();
+    auto a = conv1(x).relu_();
+    range1_.record(a);
+    auto b = conv2(a);
+    range2_.record(b);
+    torch::Tensor shortcut = x;
+    if (downsample) {
+      shortcut = shortcut_conv()->forward(x);
+      range_shortcut_.record(shortcut);
+    }
+    auto y = b.add_(shortcut).relu_();
+    range_out_.record(y);
+    return y;
   }
   auto y = torch::relu(bn1(conv1(x)));
   y = bn2(conv2(y));
   return torch::relu(y + (downsample ? downsample->forward(x) : x));
 }
 
-torch::Tensor BasicBlockImpl::forward_observed(const torch::Tensor& x) {
-  TORCH_CHECK(folded_, "ResNet int8: fold the batch norms first");
-  auto a = conv1(x).relu_();
-  range1_.observe(a);
-  auto b = conv2(a);
-  range2_.observe(b);
-  torch::Tensor shortcut = x;
-  if (downsample) {
-    shortcut = shortcut_conv()->forward(x);
-    range_shortcut_.observe(shortcut);
-  }
-  auto y = b.add_(shortcut).relu_();
-  range_out_.observe(y);
-  return y;
+void BasicBlockImpl::int8_ranges(std::vector<ActivationRange*>& out) {
+  out.insert(out.end(), {&range1_, &range2_});
+  if (downsample) out.push_back(&range_shortcut_);
+  out.push_back(&range_out_);
 }
 
 void BasicBlockImpl::quantize_int8() {
+  TORCH_CHECK(folded_, "ResNet int8: fold the batch norms first");
   int8_conv1_ = Int8Conv(*conv1, range1_);
   int8_conv2_ = Int8Conv(*conv2, range2_);
   if (downsample) int8_shortcut_ = Int8Conv(*shortcut_conv(), range_shortcut_);
@@ -124,31 +125,18 @@ void ResNetImpl::train(bool on) {
   nn::Module::train(on);
 }
 
-std::vector<torch::Tensor> ResNetImpl::forward_observed(const torch::Tensor& x) {
-  TORCH_CHECK(folded_, "ResNet int8: fold the batch norms first");
-  auto y = torch::max_pool2d(stem_conv(x).relu_(), 3, 2, 1);
-  stem_range_.observe(y);
-  std::vector<torch::Tensor> out;
-  for (auto& stage : stages) {
-    for (size_t b = 0; b < stage->size(); ++b) y = stage->ptr<BasicBlockImpl>(b)->forward_observed(y);
-    out.push_back(y);
-  }
-  return out;
-}
-
-void ResNetImpl::finish_int8() {
+void ResNetImpl::quantize_int8() {
+  TORCH_CHECK(folded_, "ResNet::quantize_int8: fold the batch norms first");
   use_onednn_quantized_engine();
   for (auto& stage : stages)
     for (size_t b = 0; b < stage->size(); ++b) stage->ptr<BasicBlockImpl>(b)->quantize_int8();
   int8_ = true;
 }
 
-void ResNetImpl::quantize_int8(const std::vector<torch::Tensor>& calibration_batches) {
-  TORCH_CHECK(folded_, "ResNet::quantize_int8: fold the batch norms first");
-  TORCH_CHECK(!calibration_batches.empty(), "ResNet::quantize_int8: no calibration batch");
-  torch::NoGradGuard no_grad;
-  for (const auto& x : calibration_batches) forward_observed(x);
-  finish_int8();
+void ResNetImpl::int8_ranges(std::vector<ActivationRange*>& out) {
+  out.push_back(&stem_range_);
+  for (auto& stage : stages)
+    for (size_t b = 0; b < stage->size(); ++b) stage->ptr<BasicBlockImpl>(b)->int8_ranges(out);
 }
 
 std::vector<torch::Tensor> ResNetImpl::forward_int8(const torch::Tensor& x) {
@@ -171,6 +159,7 @@ std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
   }
   auto y = folded_ ? stem_conv(x).relu_() : torch::relu(stem_bn(stem_conv(x)));
   y = torch::max_pool2d(y, 3, 2, 1);
+  stem_range_.record(y);
   std::vector<torch::Tensor> out;
   for (auto& stage : stages) {
     y = stage->forward(y);

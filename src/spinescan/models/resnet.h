@@ -26,11 +26,11 @@ class BasicBlockImpl : public torch::nn::Module {
   BasicBlockImpl(int in_channels, int out_channels, int stride);
   torch::Tensor forward(const torch::Tensor& x);
   void fold_batch_norms();  // ResNetImpl::fold_batch_norms
-  // ResNetImpl::quantize_int8: the float forward recording each quantization point's range, then
-  // the 8-bit convolutions from those ranges, then the 8-bit forward (unsigned 8-bit in and out).
-  torch::Tensor forward_observed(const torch::Tensor& x);
+  // 8 bits (ResNetImpl::quantize_int8): the convolutions from the recorded ranges, then the
+  // 8-bit forward (unsigned 8-bit in and out); int8_ranges appends this block's ranges.
   void quantize_int8();
   torch::Tensor forward_int8(const torch::Tensor& quantized_x) const;
+  void int8_ranges(std::vector<ActivationRange*>& out);
 
  private:
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
@@ -58,19 +58,17 @@ class ResNetImpl : public torch::nn::Module {
   void fold_batch_norms();
   bool batch_norms_folded() const { return folded_; }
   void train(bool on = true) override;
-  // Inference only, a probe of 8-bit integer inference (docs/benchmarks.md; not used by analyze):
-  // on a folded net, runs the float forward over the calibration batches recording the range
-  // at each point where a tensor will be quantized, then keeps every convolution after the
-  // stem as an 8-bit one with those ranges; forward() then runs the stem in float and the four
-  // stages in 8 bits (oneDNN's engine), and returns C2..C5 in float again. Ranges are the
-  // calibration's minimum and maximum, so inputs unlike the calibration batches saturate.
-  void quantize_int8(const std::vector<torch::Tensor>& calibration_batches);
+  // Inference only, 8-bit integers (models/int8.h): a folded net's float forward records, under
+  // an Int8RangeRecording, the range at each point where the 8-bit forward quantizes a tensor
+  // (the stem's output and four points per block). quantize_int8 then keeps every convolution
+  // after the stem as an 8-bit one with those ranges, and forward() runs the stem in float, the
+  // stages in 8 bits (oneDNN's engine) and returns C2..C5 in float; forward_int8 returns them
+  // still in 8 bits, for the FPN. Inputs beyond the recorded ranges saturate.
+  void quantize_int8();
   bool quantized_int8() const { return int8_; }
-  // The same in steps, for a calibration of the whole detector: the float forward recording
-  // ranges, then the 8-bit convolutions, then the forward returning C2..C5 still in 8 bits.
-  std::vector<torch::Tensor> forward_observed(const torch::Tensor& x);
-  void finish_int8();
   std::vector<torch::Tensor> forward_int8(const torch::Tensor& x);
+  // Every range, in a fixed order (stored in bundles: RetinaNetImpl::int8_ranges).
+  void int8_ranges(std::vector<ActivationRange*>& out);
 
  private:
   ResNetOptions options_;

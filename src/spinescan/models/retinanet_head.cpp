@@ -29,6 +29,10 @@ torch::Tensor flatten_level(const torch::Tensor& x, int64_t k) {
 }  // namespace
 
 RetinaNetHeadImpl::RetinaNetHeadImpl(const RetinaNetHeadOptions& o) : options_(o) {
+  for (auto& t : int8_towers_) {
+    t.conv_range.resize(static_cast<size_t>(o.num_convs));
+    t.block_range.resize(static_cast<size_t>(o.num_convs));
+  }
   cls_tower = register_module("cls_tower", tower(o));
   box_tower = register_module("box_tower", tower(o));
   cls_logits = register_module(
@@ -48,31 +52,30 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const RetinaNetHeadOptions& o) : options_(o
 std::pair<torch::Tensor, torch::Tensor> RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& levels) {
   std::vector<torch::Tensor> cls, box;
   for (const auto& x : levels) {
-    cls.push_back(flatten_level(cls_logits(cls_tower->forward(x)), options_.num_classes));
-    box.push_back(flatten_level(box_deltas(box_tower->forward(x)), 4));
+    cls.push_back(flatten_level(tower_forward(cls_tower, cls_logits, int8_towers_[0], x), options_.num_classes));
+    box.push_back(flatten_level(tower_forward(box_tower, box_deltas, int8_towers_[1], x), 4));
   }
   return {torch::cat(cls, 1), torch::cat(box, 1)};
 }
 
 // The tower's layers are (conv, [group norm,] ReLU) repeated; returns the final conv's output.
-torch::Tensor RetinaNetHeadImpl::tower_observed(nn::Sequential& tower, nn::Conv2d& final, Int8Tower& t, torch::Tensor x) {
-  t.conv_range.resize(static_cast<size_t>(options_.num_convs));
-  t.block_range.resize(static_cast<size_t>(options_.num_convs));
+// Layer by layer rather than the Sequential's forward, for the 8-bit ranges.
+torch::Tensor RetinaNetHeadImpl::tower_forward(nn::Sequential& tower, nn::Conv2d& final, Int8Tower& t, torch::Tensor x) {
   size_t block = 0;
   for (size_t i = 0; i < tower->size(); ++i) {
     const auto& layer = tower->ptr(i);
     if (auto* conv = layer->as<nn::Conv2d>()) {
       x = conv->forward(x);
-      t.conv_range[block].observe(x);
+      t.conv_range[block].record(x);
     } else if (auto* gn = layer->as<nn::GroupNorm>()) {
       x = gn->forward(x);
     } else {  // ReLU: the block ends
       x = x.relu();
-      t.block_range[block++].observe(x);
+      t.block_range[block++].record(x);
     }
   }
   x = final->forward(x);
-  t.final_range.observe(x);
+  t.final_range.record(x);
   return x;
 }
 
@@ -92,16 +95,7 @@ torch::Tensor RetinaNetHeadImpl::tower_int8(const nn::Sequential& tower, const I
   return t.final_conv.forward(q, false).dequantize();
 }
 
-std::pair<torch::Tensor, torch::Tensor> RetinaNetHeadImpl::forward_observed(const std::vector<torch::Tensor>& levels) {
-  std::vector<torch::Tensor> cls, box;
-  for (const auto& x : levels) {
-    cls.push_back(flatten_level(tower_observed(cls_tower, cls_logits, int8_towers_[0], x), options_.num_classes));
-    box.push_back(flatten_level(tower_observed(box_tower, box_deltas, int8_towers_[1], x), 4));
-  }
-  return {torch::cat(cls, 1), torch::cat(box, 1)};
-}
-
-void RetinaNetHeadImpl::finish_int8() {
+void RetinaNetHeadImpl::quantize_int8() {
   const std::array<nn::Sequential*, 2> towers{&cls_tower, &box_tower};
   const std::array<nn::Conv2d*, 2> finals{&cls_logits, &box_deltas};
   for (size_t k = 0; k < 2; ++k) {
@@ -112,6 +106,16 @@ void RetinaNetHeadImpl::finish_int8() {
       if (auto* conv = (*towers[k])->ptr(i)->as<nn::Conv2d>())
         t.convs.emplace_back(*conv, options_.group_norm_groups > 0 ? t.conv_range[block++] : t.block_range[block++]);
     t.final_conv = Int8Conv(**finals[k], t.final_range);
+  }
+}
+
+void RetinaNetHeadImpl::int8_ranges(std::vector<ActivationRange*>& out) {
+  for (auto& t : int8_towers_) {
+    for (size_t block = 0; block < t.block_range.size(); ++block) {
+      if (options_.group_norm_groups > 0) out.push_back(&t.conv_range[block]);  // else the ReLU is fused into the conv
+      out.push_back(&t.block_range[block]);
+    }
+    out.push_back(&t.final_range);
   }
 }
 

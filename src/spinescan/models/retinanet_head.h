@@ -28,12 +28,13 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   // ordered level, y, x, anchor (as the anchor generator).
   std::pair<torch::Tensor, torch::Tensor> forward(const std::vector<torch::Tensor>& levels);
   const RetinaNetHeadOptions& options() const { return options_; }
-  // 8 bits (models/int8.h, a probe): each tower's convolutions in 8 bits; a group norm, which
-  // cannot be folded, as an 8-bit group norm into the range after its ReLU; the outputs come
-  // back in float.
-  std::pair<torch::Tensor, torch::Tensor> forward_observed(const std::vector<torch::Tensor>& levels);
-  void finish_int8();
+  // 8 bits (models/int8.h): forward() records each tower's ranges under an Int8RangeRecording;
+  // quantize_int8 puts each tower's convolutions in 8 bits, a group norm (which cannot be folded)
+  // becoming an 8-bit group norm into the range after its ReLU; forward_int8's outputs come back
+  // in float.
+  void quantize_int8();
   std::pair<torch::Tensor, torch::Tensor> forward_int8(const std::vector<torch::Tensor>& quantized_levels) const;
+  void int8_ranges(std::vector<ActivationRange*>& out);
 
  private:
   RetinaNetHeadOptions options_;
@@ -46,7 +47,7 @@ class RetinaNetHeadImpl : public torch::nn::Module {
     Int8Conv final_conv;
   };
   std::array<Int8Tower, 2> int8_towers_;
-  torch::Tensor tower_observed(torch::nn::Sequential& tower, torch::nn::Conv2d& final, Int8Tower& t, torch::Tensor x);
+  torch::Tensor tower_forward(torch::nn::Sequential& tower, torch::nn::Conv2d& final, Int8Tower& t, torch::Tensor x);
   torch::Tensor tower_int8(const torch::nn::Sequential& tower, const Int8Tower& t, torch::Tensor q) const;
   torch::nn::Sequential cls_tower{nullptr}, box_tower{nullptr};
   torch::nn::Conv2d cls_logits{nullptr}, box_deltas{nullptr};

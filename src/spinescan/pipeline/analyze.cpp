@@ -18,6 +18,7 @@
 #include "spinescan/core/safe_name.h"
 #include "spinescan/core/version.h"
 #include "spinescan/detect/detector_io.h"
+#include "spinescan/detect/evaluate.h"
 #include "spinescan/detect/inference.h"
 #include "spinescan/levels/decision.h"
 #include "spinescan/levels/level_net.h"
@@ -256,6 +257,10 @@ Analyzer::~Analyzer() = default;
 bool Analyzer::has_classifier() const { return impl_->classifier.has_value(); }
 bool Analyzer::has_aggregator() const { return !impl_->aggregator.empty(); }
 
+std::vector<std::string> Analyzer::int8_calibration_cases_not_evaluated(const std::vector<std::string>& evaluated) const {
+  return detect::int8_calibration_cases_not_evaluated(impl_->detector, evaluated);
+}
+
 nlohmann::json Analyzer::model_description() const {
   const auto& m = impl_->manifest;
   nlohmann::json stages = nlohmann::json::array();
@@ -266,8 +271,8 @@ nlohmann::json Analyzer::model_description() const {
           {"version", version()},
           {"revision", git_revision()},
           {"stages", stages},
-          // The same study gives slightly different boxes and probabilities in bfloat16.
-          {"detector_precision", impl_->detector.net->uses_bfloat16() ? "bf16" : "fp32"},
+          // The same study gives slightly different boxes and probabilities in bfloat16 or 8 bits.
+          {"detector_precision", impl_->detector.net->precision_name()},
           {"classifier", impl_->classifier ? impl_->classifier->spec.preset : "none"},
           {"aggregator", has_aggregator() ? "XGBoost (boosted trees)" : "none"},
           {"threshold", has_aggregator() ? impl_->aggregator_spec->threshold : impl_->classifier ? impl_->classifier->spec.threshold : 0.5},

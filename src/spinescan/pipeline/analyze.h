@@ -86,6 +86,8 @@ class Analyzer {
   nlohmann::json model_description() const;
   bool has_classifier() const;
   bool has_aggregator() const;
+  // detect::int8_calibration_cases_not_evaluated for this analyzer's detector.
+  std::vector<std::string> int8_calibration_cases_not_evaluated(const std::vector<std::string>& evaluated) const;
 
  private:
   struct Impl;

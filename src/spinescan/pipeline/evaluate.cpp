@@ -113,6 +113,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   AnalyzerOptions options;
   options.device = c.device;
   Analyzer analyzer(c.model, options);
+  const auto int8_calibration_cases = analyzer.int8_calibration_cases_not_evaluated(cases);
   std::vector<eval::SliceResult> detection;
   // Written whole or not at all: a case that cannot be read stops the run and leaves no
   // folder behind. An earlier evaluation in --out is replaced; any other folder is left alone.
@@ -145,6 +146,7 @@ std::string evaluate_pipeline(const PipelineEvalConfig& c) {
   nlohmann::json metrics = {
       {"cases", cases},
       {"model", model},
+      {"int8_calibration_cases", int8_calibration_cases},
       {"detection",
        {{"mean_iou", det.mean_iou}, {"mean_iou_pathological", det.mean_iou_pathological}, {"recall_at_50", det.recall_at_50},
         {"precision_at_50", det.precision_at_50}, {"ap50_operating_point", det.ap50}, {"false_positives_per_slice", det.false_positives_per_slice},
