@@ -34,25 +34,36 @@ int main(int argc, char** argv) {
   app.add_option("--int8", int8_calibration_batches,
                  "backbone, FPN and heads in 8-bit integers (oneDNN), their ranges recorded on this many random "
                  "batches of the timed shape (speed only: random images say nothing of accuracy)");
+  bool stored_int8 = false;
+  app.add_flag("--stored-int8", stored_int8,
+               "with --model: load it as `--detector-precision int8` does, from the ranges the bundle stores; prints "
+               "the load's ms (with --sequence, what a cold analyze pays)");
   CLI11_PARSE(app, argc, argv);
   // As the spinescan binary runs it: its tensor allocator, its threads, batch norms folded.
   spinescan::install_tensor_allocator();
   const int used_threads = spinescan::configure_threads(threads);
   torch::manual_seed(0);
   spinescan::detect::RetinaNet net{nullptr};
+  double load_ms = 0;
   if (model.empty()) {
     net = spinescan::detect::RetinaNet(spinescan::detect::RetinaNetOptions{});
   } else {
+    if (stored_int8) spinescan::set_detector_precision(spinescan::DetectorPrecision::kInt8);
+    const auto t0 = std::chrono::steady_clock::now();
     net = spinescan::detect::load_detector(model).net;
+    load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   net->eval();
   net->fold_batch_norms();  // load_detector has done it already; twice is once
   torch::NoGradGuard no_grad;
+  double int8_quantize_ms = 0;
   if (int8_calibration_batches > 0) {
     std::vector<torch::Tensor> calibration;
     for (int i = 0; i < int8_calibration_batches; ++i) calibration.push_back(torch::rand({batch, 1, size, size}));
     net->calibrate_int8(calibration);
-    net->quantize_int8();
+    const auto t0 = std::chrono::steady_clock::now();
+    net->quantize_int8();  // what loading a calibrated bundle adds (analyze's model load)
+    int8_quantize_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   if (!sequence.empty()) {
     nlohmann::json calls = nlohmann::json::array();
@@ -62,7 +73,10 @@ int main(int argc, char** argv) {
       net->postprocess(net->forward(images));
       calls.push_back({{"batch", slices}, {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()}});
     }
-    std::cout << nlohmann::json{{"size", size}, {"threads", used_threads}, {"calls", calls}}.dump() << std::endl;
+    nlohmann::json result = {{"size", size}, {"threads", used_threads}, {"calls", calls}, {"precision", net->precision_name()}};
+    if (!model.empty()) result["load_ms"] = load_ms;
+    if (int8_calibration_batches > 0) result["int8_quantize_ms"] = int8_quantize_ms;
+    std::cout << result.dump() << std::endl;
     return 0;
   }
   const auto image = torch::rand({batch, 1, size, size});

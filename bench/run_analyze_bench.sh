@@ -12,13 +12,15 @@
 # - when the build runs against its trimmed copy of libtorch_cpu (cmake/trim_libtorch.cmake),
 #   the process start and the last study cold again with Debian's library as installed.
 # Studies: the bundled example phantom and, when the real data is beside the checkout, the
-# first SPIDER case.
+# first SPIDER case. Each study row runs once per detector precision in PRECISIONS (default
+# "fp32 int8": float, and 8-bit integers from the ranges the bundle stores), one after the other.
 # Usage: [SPINESCAN_BIN=path/to/spinescan] bench/run_analyze_bench.sh [THREADS] [RUNS]   (build first: scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${SPINESCAN_BIN:-build/spinescan}  # another build to compare: SPINESCAN_BIN=path/to/spinescan
 threads=${1:-2}
 runs=${2:-5}
+read -r -a precisions <<<"${PRECISIONS:-fp32 int8}"
 studies=(examples/phantom_study.nii.gz)
 real=${SPINESCAN_REAL_DATA:-../shared/data/spine-mri}
 real_study=""
@@ -48,10 +50,12 @@ echo "| run | threads | median wall s | peak RSS MiB | stages (last run) |"
 echo "|---|---|---|---|---|"
 declare -A cold
 for study in "${studies[@]}"; do
-  measure "$bin" --threads "$threads" analyze "$study" --out "$out/report"
-  cold[$study]=$median
-  stages=$(grep -o 'timing:.*' "$out/log" | sed 's/timing: //')
-  echo "| cold: $(label "$study") ($(slices_of "$study") slices) | $threads | $median | $rss_mib | $stages |"
+  for precision in "${precisions[@]}"; do
+    measure "$bin" --threads "$threads" --detector-precision "$precision" analyze "$study" --out "$out/report"
+    cold[$study,$precision]=$median
+    stages=$(grep -o 'timing:.*' "$out/log" | sed 's/timing: //')
+    echo "| cold, $precision: $(label "$study") ($(slices_of "$study") slices) | $threads | $median | $rss_mib | $stages |"
+  done
 done
 for study in "${studies[@]}"; do
   # The same file under RUNS+1 names (analyze refuses a study given twice); both studies
@@ -62,11 +66,15 @@ for study in "${studies[@]}"; do
     ln -s "$(realpath "$study")" "$out/copies/copy_$i.nii.gz"
     copies+=("$out/copies/copy_$i.nii.gz")
   done
-  /usr/bin/time -f "%e %M" -o "$out/time" "$bin" --threads "$threads" analyze "${copies[@]}" --out "$out/batch" >/dev/null 2>"$out/log"
-  read -r _ kib <"$out/time"
-  warm=$(grep -o 'total [0-9]* ms' "$out/log" | awk 'NR > 1 {print $2 / 1000}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  stages=$(grep -o 'timing:.*' "$out/log" | tail -n 1 | sed 's/timing: //')
-  echo "| warm: $(label "$study"), studies 2-$((runs + 1)) of one process | $threads | $warm | $((kib / 1024)) | $stages |"
+  for precision in "${precisions[@]}"; do
+    rm -rf "$out/batch"
+    /usr/bin/time -f "%e %M" -o "$out/time" "$bin" --threads "$threads" --detector-precision "$precision" analyze "${copies[@]}" \
+      --out "$out/batch" >/dev/null 2>"$out/log"
+    read -r _ kib <"$out/time"
+    warm=$(grep -o 'total [0-9]* ms' "$out/log" | awk 'NR > 1 {print $2 / 1000}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    stages=$(grep -o 'timing:.*' "$out/log" | tail -n 1 | sed 's/timing: //')
+    echo "| warm, $precision: $(label "$study"), studies 2-$((runs + 1)) of one process | $threads | $warm | $((kib / 1024)) | $stages |"
+  done
 done
 if [ -n "$real_study" ]; then
   n=$(slices_of "$real_study")
@@ -74,8 +82,10 @@ if [ -n "$real_study" ]; then
   ref_s=$(/usr/bin/python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["median_ms"] / 1000, 2))' "$ref")
   echo "| reference: torchvision RetinaNet-ResNet18-FPN forward + post-processing only, $n slices at 256x256 | $threads | $ref_s | | |"
   echo
-  /usr/bin/python3 -c 'import sys; c, r = map(float, sys.argv[1:]); print(f"whole spinescan study (cold) / torchvision detector only on the same slices: {c / r:.2f}x")' \
-    "${cold[$real_study]}" "$ref_s"
+  for precision in "${precisions[@]}"; do
+    /usr/bin/python3 -c 'import sys; p = sys.argv[1]; c, r = map(float, sys.argv[2:]); print(f"whole spinescan study (cold, {p}) / torchvision detector only on the same slices: {c / r:.2f}x")' \
+      "$precision" "${cold[$real_study,$precision]}" "$ref_s"
+  done
   echo
 fi
 measure "$bin" --version

@@ -75,6 +75,8 @@ class ResNetImpl : public torch::nn::Module {
   bool folded_ = false;
   bool int8_ = false;
   ActivationRange stem_range_;  // the stem's output after max pooling: the stages' input
+  // relu(stem_conv(x)) of a folded net (its bias is the folded batch norm), channels-last.
+  torch::Tensor folded_stem(const torch::Tensor& x);
   torch::nn::Conv2d stem_conv{nullptr};
   torch::nn::BatchNorm2d stem_bn{nullptr};
   std::array<torch::nn::Sequential, 4> stages;
