@@ -1,6 +1,8 @@
 // The logistic-regression baseline and its intensity features; Platt calibration.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "spinescan/classify/baseline.h"
@@ -62,6 +64,33 @@ TEST(Baseline, FeaturesSeeABrightBodyAndABrightEndplate) {
   EXPECT_DOUBLE_EQ(feature("width_mm"), 20);
   EXPECT_DOUBLE_EQ(feature("height_over_width"), 2);
   EXPECT_THROW(intensity_features(v, 3, box), std::exception);
+}
+
+TEST(Baseline, BodyQuantilesAreTheSortedValuesAtTheirRanks) {
+  // body_p10/p50/p90 are order statistics of the marrow region (the inner 80 % of the box) found
+  // by selection; they must be the values a sort puts at those ranks, for 1, 2 and many voxels.
+  Volume<float> v;
+  v.size = {40, 40, 1};
+  v.spacing_mm = {1, 1, 1};
+  Rng rng(11);
+  for (int i = 0; i < 1600; ++i) v.voxels.push_back(static_cast<float>(rng.uniform()));
+  const auto& names = intensity_feature_names();
+  const auto index = [&](const std::string& n) { return static_cast<size_t>(std::find(names.begin(), names.end(), n) - names.begin()); };
+  // Box, then the marrow region's columns [c0, c1) and rows [r0, r1).
+  const std::vector<std::pair<ops::Box, std::array<int, 4>>> cases = {
+      {{10, 10, 30, 30}, {12, 28, 12, 28}}, {{5, 5, 6, 6}, {5, 6, 5, 6}}, {{5, 5, 7, 6}, {5, 7, 5, 6}}, {{3, 20, 16, 27}, {4, 15, 21, 26}}};
+  for (const auto& [box, region] : cases) {
+    std::vector<float> values;
+    for (int y = region[2]; y < region[3]; ++y)
+      for (int x = region[0]; x < region[1]; ++x) values.push_back(v.voxels[static_cast<size_t>(y * 40 + x)]);
+    std::sort(values.begin(), values.end());
+    const auto at = [&](double f) { return values[static_cast<size_t>(f * static_cast<double>(values.size() - 1))]; };
+    const auto f = intensity_features(v, 0, box);
+    SCOPED_TRACE(values.size());
+    EXPECT_FLOAT_EQ(f[index("body_p10")], at(0.1));
+    EXPECT_FLOAT_EQ(f[index("body_p50")], at(0.5));
+    EXPECT_FLOAT_EQ(f[index("body_p90")], at(0.9));
+  }
 }
 
 TEST(Calibration, PlattScalingRecoversAKnownLogisticModel) {

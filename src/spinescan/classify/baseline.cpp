@@ -35,11 +35,17 @@ RegionStats region(const Volume<float>& v, int slice, double x1, double y1, doub
   }
   s.mean = sum / static_cast<double>(values.size());
   s.sd = std::sqrt(std::max(0.0, sq / static_cast<double>(values.size()) - s.mean * s.mean));
-  std::sort(values.begin(), values.end());
-  auto q = [&](double f) { return values[static_cast<size_t>(f * static_cast<double>(values.size() - 1))]; };
-  s.p10 = q(0.1);
-  s.p50 = q(0.5);
-  s.p90 = q(0.9);
+  // Three order statistics, not a sorted copy: each selection leaves the smaller values before
+  // it and the larger after, so the outer two search only their side (the same values as a sort).
+  auto rank = [&](double f) { return static_cast<ptrdiff_t>(f * static_cast<double>(values.size() - 1)); };
+  const auto middle = values.begin() + rank(0.5);
+  std::nth_element(values.begin(), middle, values.end());
+  s.p50 = *middle;
+  const auto low = values.begin() + rank(0.1), high = values.begin() + rank(0.9);
+  std::nth_element(values.begin(), low, middle);  // low == middle: a no-op, *middle is the answer
+  if (high > middle) std::nth_element(middle + 1, high, values.end());
+  s.p10 = *low;
+  s.p90 = *high;
   return s;
 }
 
